@@ -1,0 +1,193 @@
+//! The audit hash chain. Each event's `hash = SHA-256(prevHash ‖ canonical bytes)` along the
+//! global order, so any edit, insertion or deletion in the log is detectable. The canonical
+//! bytes of an event are the compact JSON of its stored envelope without the two hash fields,
+//! fields in the fixed order of [`StoredEvent`], the payload exactly as stored.
+
+use crate::event::{AggregateId, AggregateType, EventEnvelope, Metadata, StoredEvent};
+use crate::ids::EventId;
+use crate::time::Timestamp;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::value::RawValue;
+use sha2::{Digest, Sha256};
+use std::fmt;
+
+/// A SHA-256 digest, written as 64 lower-case hex digits.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]
+pub struct Hash(pub [u8; 32]);
+
+impl Hash {
+    /// The `prevHash` of the first event of the log.
+    pub const ZERO: Hash = Hash([0; 32]);
+
+    /// Parses 64 hex digits.
+    pub fn from_hex(text: &str) -> Option<Hash> {
+        let bytes = text.as_bytes();
+        if bytes.len() != 64 {
+            return None;
+        }
+        let mut out = [0u8; 32];
+        for (i, pair) in bytes.chunks(2).enumerate() {
+            let hi = (pair[0] as char).to_digit(16)?;
+            let lo = (pair[1] as char).to_digit(16)?;
+            out[i] = (hi * 16 + lo) as u8;
+        }
+        Some(Hash(out))
+    }
+}
+
+impl fmt::Display for Hash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.iter().try_for_each(|b| write!(f, "{b:02x}"))
+    }
+}
+
+impl fmt::Debug for Hash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Hash({self})")
+    }
+}
+
+impl Serialize for Hash {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Hash {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        Hash::from_hex(&text).ok_or_else(|| serde::de::Error::custom("expected 64 hex digits"))
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Canonical<'a> {
+    position: u64,
+    event_id: EventId,
+    event_type: &'a str,
+    schema_version: u32,
+    aggregate_type: AggregateType,
+    aggregate_id: AggregateId,
+    version: u64,
+    timestamp: Timestamp,
+    payload: &'a RawValue,
+    metadata: &'a Metadata,
+}
+
+/// The canonical bytes of a stored event (everything but `prevHash` and `hash`).
+pub fn canonical_bytes(event: &StoredEvent) -> Vec<u8> {
+    let view = Canonical {
+        position: event.position,
+        event_id: event.event_id,
+        event_type: &event.event_type,
+        schema_version: event.schema_version,
+        aggregate_type: event.aggregate_type,
+        aggregate_id: event.aggregate_id,
+        version: event.version,
+        timestamp: event.timestamp,
+        payload: &event.payload,
+        metadata: &event.metadata,
+    };
+    serde_json::to_vec(&view).expect("canonical view always serializes")
+}
+
+/// `SHA-256(prev ‖ canonical bytes of event)`.
+pub fn chain_hash(prev: &Hash, event: &StoredEvent) -> Hash {
+    let mut hasher = Sha256::new();
+    hasher.update(prev.0);
+    hasher.update(canonical_bytes(event));
+    Hash(hasher.finalize().into())
+}
+
+/// The head of the chain: the last sealed position and its hash.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HashChain {
+    pub last_position: u64,
+    pub last_hash: Hash,
+}
+
+impl HashChain {
+    /// Fills in `prevHash` and `hash` of freshly produced events, which must continue the chain
+    /// at `last_position + 1` without gaps; returns their stored form.
+    pub fn seal(&mut self, events: &mut [EventEnvelope]) -> Vec<StoredEvent> {
+        let mut stored_events = Vec::with_capacity(events.len());
+        for envelope in events.iter_mut() {
+            assert_eq!(envelope.position, self.last_position + 1, "sealed positions must be contiguous");
+            envelope.prev_hash = self.last_hash;
+            let mut stored = envelope.to_stored();
+            stored.hash = chain_hash(&self.last_hash, &stored);
+            envelope.hash = stored.hash;
+            self.last_position = envelope.position;
+            self.last_hash = stored.hash;
+            stored_events.push(stored);
+        }
+        stored_events
+    }
+}
+
+/// What is wrong at the first position that does not verify.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ChainFault {
+    /// The positions are not contiguous: `expected` is missing.
+    PositionGap { expected: u64 },
+    /// `prevHash` is not the previous event's hash.
+    PrevHashMismatch,
+    /// `hash` does not match the event's bytes: the event was altered.
+    HashMismatch,
+}
+
+/// The result of verifying a range of the chain.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VerifyReport {
+    /// Events checked and found good before the first fault (or all of them).
+    pub verified: u64,
+    /// Position of the first event that does not verify; `None` when all do.
+    pub first_bad_position: Option<u64>,
+    pub fault: Option<ChainFault>,
+    /// Hash of the last good event.
+    pub last_hash: Hash,
+}
+
+impl VerifyReport {
+    /// True when every event verified.
+    pub fn is_ok(&self) -> bool {
+        self.first_bad_position.is_none()
+    }
+}
+
+/// Verifies `events` (in global order) continue the chain from `start` (the head before the
+/// first of them: `HashChain::default()` for a log that starts at position 1).
+pub fn verify(events: &[StoredEvent], start: HashChain) -> VerifyReport {
+    let mut head = start;
+    let mut verified = 0;
+    for event in events {
+        let fault = if event.position != head.last_position + 1 {
+            Some(ChainFault::PositionGap { expected: head.last_position + 1 })
+        } else if event.prev_hash != head.last_hash {
+            Some(ChainFault::PrevHashMismatch)
+        } else if chain_hash(&head.last_hash, event) != event.hash {
+            Some(ChainFault::HashMismatch)
+        } else {
+            None
+        };
+        if let Some(fault) = fault {
+            let first_bad = match fault {
+                ChainFault::PositionGap { expected } => expected,
+                _ => event.position,
+            };
+            return VerifyReport {
+                verified,
+                first_bad_position: Some(first_bad),
+                fault: Some(fault),
+                last_hash: head.last_hash,
+            };
+        }
+        head = HashChain { last_position: event.position, last_hash: event.hash };
+        verified += 1;
+    }
+    VerifyReport { verified, first_bad_position: None, fault: None, last_hash: head.last_hash }
+}

@@ -1,0 +1,402 @@
+//! The event catalog, the envelope every stored event travels in, and decoding with upcasting.
+//!
+//! Events are facts stored forever, so each type carries a schema version. Decoding reads the
+//! stored JSON ([`StoredEvent`], payload kept as raw bytes so the audit hash is computed over
+//! exactly what was stored) and runs older payloads through the upcaster chain
+//! ([`crate::upcast`]) into today's typed [`Event`].
+
+use crate::account::events::*;
+use crate::audit::Hash;
+use crate::ids::{AccountId, EventId, OrderId, PositionId, UserId};
+use crate::market::events::*;
+use crate::order::events::*;
+use crate::position::events::*;
+use crate::symbol::Symbol;
+use crate::time::Timestamp;
+use serde::ser::SerializeStruct;
+use serde::{Deserialize, Serialize, Serializer};
+use serde_json::value::RawValue;
+use std::fmt;
+use std::str::FromStr;
+use uuid::Uuid;
+
+/// The kind of stream an event belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum AggregateType {
+    Order,
+    Account,
+    Position,
+    Market,
+}
+
+impl AggregateType {
+    /// Every aggregate type.
+    pub const ALL: [AggregateType; 4] =
+        [AggregateType::Order, AggregateType::Account, AggregateType::Position, AggregateType::Market];
+
+    /// The wire spelling (`"Order"`, `"Account"`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AggregateType::Order => "Order",
+            AggregateType::Account => "Account",
+            AggregateType::Position => "Position",
+            AggregateType::Market => "Market",
+        }
+    }
+
+    /// Parses the wire spelling.
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.as_str() == text)
+    }
+}
+
+/// The id of a stream: a UUID for orders, accounts and positions, the symbol for markets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum AggregateId {
+    Uuid(Uuid),
+    Symbol(Symbol),
+}
+
+impl fmt::Display for AggregateId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AggregateId::Uuid(id) => id.hyphenated().fmt(f),
+            AggregateId::Symbol(symbol) => symbol.fmt(f),
+        }
+    }
+}
+
+impl FromStr for AggregateId {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        if let Ok(id) = Uuid::parse_str(text) {
+            return Ok(AggregateId::Uuid(id));
+        }
+        text.parse::<Symbol>().map(AggregateId::Symbol).map_err(|e| e.to_string())
+    }
+}
+
+impl Serialize for AggregateId {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for AggregateId {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// A stream: aggregate type and id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct StreamId {
+    pub aggregate_type: AggregateType,
+    pub aggregate_id: AggregateId,
+}
+
+impl StreamId {
+    /// The stream of an order.
+    pub fn order(id: OrderId) -> Self {
+        Self { aggregate_type: AggregateType::Order, aggregate_id: AggregateId::Uuid(id.0) }
+    }
+    /// The stream of an account.
+    pub fn account(id: AccountId) -> Self {
+        Self { aggregate_type: AggregateType::Account, aggregate_id: AggregateId::Uuid(id.0) }
+    }
+    /// The stream of a position.
+    pub fn position(id: PositionId) -> Self {
+        Self { aggregate_type: AggregateType::Position, aggregate_id: AggregateId::Uuid(id.0) }
+    }
+    /// The stream of a market.
+    pub fn market(symbol: Symbol) -> Self {
+        Self { aggregate_type: AggregateType::Market, aggregate_id: AggregateId::Symbol(symbol) }
+    }
+}
+
+impl fmt::Display for StreamId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.aggregate_type.as_str(), self.aggregate_id)
+    }
+}
+
+/// Who and what caused an event (the seed's metadata fields).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Metadata {
+    /// The user on whose behalf the command ran.
+    pub user_id: Option<UserId>,
+    /// Groups everything one request (or one business flow) caused.
+    pub correlation_id: Option<Uuid>,
+    /// The command that produced this event.
+    pub causation_id: Option<Uuid>,
+    /// The client's address, as the host saw it.
+    pub ip_address: Option<String>,
+}
+
+macro_rules! event_catalog {
+    ($( $variant:ident($payload:ty) => $stream:ident, $schema:literal; )+) => {
+        /// Every event of the exchange, typed. The variant name is the `eventType`.
+        #[derive(Clone, Debug, PartialEq, Eq)]
+        pub enum Event {
+            $( #[doc = concat!("See [`", stringify!($payload), "`].")] $variant($payload), )+
+        }
+
+        /// Names of every event type, in catalog order.
+        pub const EVENT_TYPES: &[&str] = &[$(stringify!($variant)),+];
+
+        impl Event {
+            /// The `eventType` name.
+            pub fn event_type(&self) -> &'static str {
+                match self { $(Event::$variant(_) => stringify!($variant),)+ }
+            }
+
+            /// The current schema version of this event's type.
+            pub fn schema_version(&self) -> u32 {
+                match self { $(Event::$variant(_) => $schema,)+ }
+            }
+
+            /// The stream this event belongs to.
+            pub fn stream(&self) -> StreamId {
+                match self { $(Event::$variant(e) => event_catalog!(@stream $stream, e),)+ }
+            }
+
+            /// Serializes the payload (without envelope).
+            pub fn payload_json(&self) -> String {
+                let json = match self { $(Event::$variant(e) => serde_json::to_string(e),)+ };
+                json.expect("event payloads always serialize")
+            }
+
+            fn serialize_payload<S: SerializeStruct>(&self, s: &mut S) -> Result<(), S::Error> {
+                match self { $(Event::$variant(e) => s.serialize_field("payload", e),)+ }
+            }
+
+            /// Decodes a payload of the current schema version for `event_type`.
+            pub fn from_payload(event_type: &str, payload: &str) -> Result<Event, DecodeError> {
+                match event_type {
+                    $(stringify!($variant) => serde_json::from_str(payload).map(Event::$variant),)+
+                    other => return Err(DecodeError::UnknownEventType(other.to_owned())),
+                }
+                .map_err(|e| DecodeError::Payload(event_type.to_owned(), e.to_string()))
+            }
+        }
+
+        /// The current schema version of an event type, or `None` for an unknown type.
+        pub fn current_schema_version(event_type: &str) -> Option<u32> {
+            match event_type { $(stringify!($variant) => Some($schema),)+ _ => None }
+        }
+    };
+    (@stream order, $e:ident) => { StreamId::order($e.order_id) };
+    (@stream account, $e:ident) => { StreamId::account($e.account_id) };
+    (@stream position, $e:ident) => { StreamId::position($e.position_id) };
+    (@stream market_spec, $e:ident) => { StreamId::market($e.spec.symbol) };
+    (@stream market, $e:ident) => { StreamId::market($e.symbol) };
+}
+
+event_catalog! {
+    OrderPlaced(OrderPlaced) => order, 2;
+    OrderMatched(OrderMatched) => order, 1;
+    OrderPartiallyFilled(OrderPartiallyFilled) => order, 1;
+    OrderFilled(OrderFilled) => order, 1;
+    OrderCancelled(OrderCancelled) => order, 1;
+    OrderExpired(OrderExpired) => order, 1;
+    OrderRejected(OrderRejected) => order, 1;
+    OrderCorrected(OrderCorrected) => order, 1;
+    PositionOpened(PositionOpened) => position, 1;
+    PositionIncreased(PositionIncreased) => position, 1;
+    PositionDecreased(PositionDecreased) => position, 1;
+    PositionClosed(PositionClosed) => position, 1;
+    PositionLiquidated(PositionLiquidated) => position, 1;
+    LeverageChanged(LeverageChanged) => position, 1;
+    MarginAdded(MarginAdded) => position, 1;
+    MarginRemoved(MarginRemoved) => position, 1;
+    AccountCreated(AccountCreated) => account, 1;
+    BalanceDeposited(BalanceDeposited) => account, 1;
+    BalanceWithdrawn(BalanceWithdrawn) => account, 1;
+    BalanceLocked(BalanceLocked) => account, 1;
+    BalanceUnlocked(BalanceUnlocked) => account, 1;
+    FeeCharged(FeeCharged) => account, 1;
+    FeeReceived(FeeReceived) => account, 1;
+    PnlRealized(PnlRealized) => account, 1;
+    FundingPaid(FundingPaid) => account, 1;
+    FundingReceived(FundingReceived) => account, 1;
+    LiquidationSettled(LiquidationSettled) => account, 1;
+    FundingShortfallCovered(FundingShortfallCovered) => account, 1;
+    MarketListed(MarketListed) => market_spec, 1;
+    MarkPriceSet(MarkPriceSet) => market, 1;
+    FundingSettled(FundingSettled) => market, 1;
+}
+
+/// A typed event in its envelope. `position` is the global, contiguous position (from 1);
+/// `version` the position within its stream (from 1). `prev_hash` and `hash` are
+/// [`Hash::ZERO`] until [`crate::audit::HashChain::seal`] fills them in.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EventEnvelope {
+    pub position: u64,
+    pub event_id: EventId,
+    pub stream: StreamId,
+    pub version: u64,
+    /// Schema version of the payload as stored (today's for new events).
+    pub schema_version: u32,
+    pub timestamp: Timestamp,
+    pub event: Event,
+    pub metadata: Metadata,
+    pub prev_hash: Hash,
+    pub hash: Hash,
+}
+
+impl Serialize for EventEnvelope {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut s = serializer.serialize_struct("EventEnvelope", 12)?;
+        s.serialize_field("position", &self.position)?;
+        s.serialize_field("eventId", &self.event_id)?;
+        s.serialize_field("eventType", self.event.event_type())?;
+        s.serialize_field("schemaVersion", &self.event.schema_version())?;
+        s.serialize_field("aggregateType", &self.stream.aggregate_type)?;
+        s.serialize_field("aggregateId", &self.stream.aggregate_id)?;
+        s.serialize_field("version", &self.version)?;
+        s.serialize_field("timestamp", &self.timestamp)?;
+        self.event.serialize_payload(&mut s)?;
+        s.serialize_field("metadata", &self.metadata)?;
+        s.serialize_field("prevHash", &self.prev_hash)?;
+        s.serialize_field("hash", &self.hash)?;
+        s.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for EventEnvelope {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let stored = StoredEvent::deserialize(deserializer)?;
+        stored.decode().map_err(serde::de::Error::custom)
+    }
+}
+
+/// An event exactly as stored: the envelope with the payload kept as raw JSON text, in the
+/// schema version it was written with. This is what the hash chain covers.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoredEvent {
+    pub position: u64,
+    pub event_id: EventId,
+    pub event_type: String,
+    pub schema_version: u32,
+    pub aggregate_type: AggregateType,
+    pub aggregate_id: AggregateId,
+    pub version: u64,
+    pub timestamp: Timestamp,
+    pub payload: Box<RawValue>,
+    pub metadata: Metadata,
+    pub prev_hash: Hash,
+    pub hash: Hash,
+}
+
+/// Why a stored event could not be decoded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DecodeError {
+    /// The `eventType` is not in the catalog.
+    UnknownEventType(String),
+    /// The schema version is newer than this build knows, or has no upcaster.
+    UnsupportedSchemaVersion { event_type: String, schema_version: u32 },
+    /// The payload does not have the shape of its type and version.
+    Payload(String, String),
+    /// The envelope names a different stream than the payload.
+    StreamMismatch { position: u64 },
+    /// The JSON is not an event envelope at all.
+    Envelope(String),
+}
+
+impl DecodeError {
+    /// A stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            DecodeError::UnknownEventType(_) => "UNKNOWN_EVENT_TYPE",
+            DecodeError::UnsupportedSchemaVersion { .. } => "UNSUPPORTED_SCHEMA_VERSION",
+            DecodeError::Payload(..) => "INVALID_PAYLOAD",
+            DecodeError::StreamMismatch { .. } => "STREAM_MISMATCH",
+            DecodeError::Envelope(_) => "INVALID_ENVELOPE",
+        }
+    }
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DecodeError::UnknownEventType(t) => write!(f, "unknown event type {t:?}"),
+            DecodeError::UnsupportedSchemaVersion { event_type, schema_version } => {
+                write!(f, "{event_type} has no decoder for schema version {schema_version}")
+            }
+            DecodeError::Payload(t, e) => write!(f, "invalid {t} payload: {e}"),
+            DecodeError::StreamMismatch { position } => {
+                write!(f, "event at position {position} names a stream its payload does not belong to")
+            }
+            DecodeError::Envelope(e) => write!(f, "invalid event envelope: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+impl StoredEvent {
+    /// Decodes into today's typed event, upcasting older schema versions.
+    pub fn decode(&self) -> Result<EventEnvelope, DecodeError> {
+        let event = crate::upcast::decode_payload(&self.event_type, self.schema_version, self.payload.get())?;
+        let stream = StreamId { aggregate_type: self.aggregate_type, aggregate_id: self.aggregate_id };
+        if event.stream() != stream {
+            return Err(DecodeError::StreamMismatch { position: self.position });
+        }
+        Ok(EventEnvelope {
+            position: self.position,
+            event_id: self.event_id,
+            stream,
+            version: self.version,
+            schema_version: self.schema_version,
+            timestamp: self.timestamp,
+            event,
+            metadata: self.metadata.clone(),
+            prev_hash: self.prev_hash,
+            hash: self.hash,
+        })
+    }
+
+    /// Parses one stored event from JSON text.
+    pub fn from_json(text: &str) -> Result<StoredEvent, DecodeError> {
+        serde_json::from_str(text).map_err(|e| DecodeError::Envelope(e.to_string()))
+    }
+}
+
+impl EventEnvelope {
+    /// The stored form of a freshly produced event (payload in today's schema).
+    pub fn to_stored(&self) -> StoredEvent {
+        let payload = RawValue::from_string(self.event.payload_json()).expect("payload JSON is valid");
+        StoredEvent {
+            position: self.position,
+            event_id: self.event_id,
+            event_type: self.event.event_type().to_owned(),
+            schema_version: self.event.schema_version(),
+            aggregate_type: self.stream.aggregate_type,
+            aggregate_id: self.stream.aggregate_id,
+            version: self.version,
+            timestamp: self.timestamp,
+            payload,
+            metadata: self.metadata.clone(),
+            prev_hash: self.prev_hash,
+            hash: self.hash,
+        }
+    }
+}
+
+/// Parses a JSON array of events or JSON Lines (one event per line) into stored events.
+pub fn parse_stored_events(text: &str) -> Result<Vec<StoredEvent>, DecodeError> {
+    let trimmed = text.trim_start();
+    if trimmed.starts_with('[') {
+        return serde_json::from_str(trimmed).map_err(|e| DecodeError::Envelope(e.to_string()));
+    }
+    text.lines()
+        .enumerate()
+        .filter(|(_, line)| !line.trim().is_empty())
+        .map(|(n, line)| {
+            StoredEvent::from_json(line).map_err(|e| DecodeError::Envelope(format!("line {}: {e}", n + 1)))
+        })
+        .collect()
+}

@@ -1,0 +1,53 @@
+//! Market state and its evolution.
+
+use crate::aggregate::Aggregate;
+use crate::event::{Event, EventEnvelope};
+use crate::market::spec::MarketSpec;
+use crate::time::Timestamp;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+/// A market: its specification, last mark price and funding.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MarketState {
+    pub spec: MarketSpec,
+    pub mark_price: Option<Decimal>,
+    pub last_funding_rate: Option<Decimal>,
+    pub fundings_settled: u64,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub version: u64,
+}
+
+impl Aggregate for MarketState {
+    fn create(envelope: &EventEnvelope) -> Option<Self> {
+        let Event::MarketListed(e) = &envelope.event else { return None };
+        Some(MarketState {
+            spec: e.spec.clone(),
+            mark_price: None,
+            last_funding_rate: None,
+            fundings_settled: 0,
+            created_at: envelope.timestamp,
+            updated_at: envelope.timestamp,
+            version: envelope.version,
+        })
+    }
+
+    fn apply(&mut self, envelope: &EventEnvelope) {
+        match &envelope.event {
+            Event::MarkPriceSet(e) => self.mark_price = Some(e.mark_price),
+            Event::FundingSettled(e) => {
+                self.last_funding_rate = Some(e.rate);
+                self.fundings_settled += 1;
+            }
+            other => debug_assert!(false, "{} is not a market event", other.event_type()),
+        }
+        self.version = envelope.version;
+        self.updated_at = envelope.timestamp;
+    }
+
+    fn version(&self) -> u64 {
+        self.version
+    }
+}
