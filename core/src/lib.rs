@@ -16,14 +16,18 @@ pub mod engine;
 pub mod error;
 pub mod event;
 pub mod ids;
+pub mod invariants;
 pub mod market;
 pub mod num;
 pub mod order;
 pub mod position;
+pub mod snapshot;
 pub mod symbol;
 pub mod time;
+pub mod timetravel;
 pub mod types;
 pub mod upcast;
+pub mod vectors;
 
 pub use command::{Command, CommandContext, PlaceOrder};
 pub use engine::{Decision, Exchange, Outcome};

@@ -56,7 +56,7 @@ pub struct Decision {
 }
 
 /// The whole exchange in memory.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Exchange {
     pub(crate) markets: BTreeMap<Symbol, MarketState>,
     pub(crate) books: BTreeMap<Symbol, Book>,
@@ -444,5 +444,35 @@ impl Exchange {
     /// Σ position margins of an account.
     pub fn position_margin(&self, account_id: AccountId) -> Decimal {
         self.margin_totals(account_id, None).0
+    }
+}
+
+/// Liquidation and maintenance figures of a position, at its market's mark.
+impl Exchange {
+    /// Liquidation price of an open position (DOMAIN.md formula): the wallet is the position
+    /// margin for ISOLATED, and for CROSS the balance less isolated margins, with the account's
+    /// other cross positions' maintenance margin and uPnL.
+    pub fn liquidation_price(&self, position_id: PositionId) -> Option<Decimal> {
+        use crate::position::queries::LiquidationInputs;
+        let position = self.positions.get(&position_id).filter(|p| p.is_open())?;
+        let spec = &self.markets.get(&position.symbol)?.spec;
+        let inputs = match position.margin_mode {
+            MarginMode::Isolated => LiquidationInputs { wallet_balance: position.margin, ..Default::default() },
+            MarginMode::Cross => {
+                let account = self.accounts.get(&position.account_id)?;
+                let mut inputs = LiquidationInputs { wallet_balance: account.balance, ..Default::default() };
+                for other in self.positions_of(position.account_id).filter(|p| p.is_open()) {
+                    if other.margin_mode == MarginMode::Isolated {
+                        inputs.wallet_balance -= other.margin;
+                    } else if other.position_id != position_id {
+                        let mark = self.mark_price(other.symbol).unwrap_or_else(|| other.entry_value / other.size);
+                        inputs.other_maintenance += other.maintenance_margin(&self.markets[&other.symbol].spec, mark);
+                        inputs.other_upnl += other.unrealized_pnl(mark);
+                    }
+                }
+                inputs
+            }
+        };
+        position.liquidation_price(spec, inputs)
     }
 }

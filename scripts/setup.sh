@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs what building and testing Perpetua needs on a fresh Debian machine and is a no-op
+# where it is already there: Debian's Rust with its std source and rust-lld (only when the
+# rustup toolchain lacks the wasm32 target), and the wasm-bindgen CLI matching Cargo.lock.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/wasm-env.sh
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+if [ "$WASM_MODE" = missing ]; then
+  echo "setup: the rustup toolchain has no wasm32 target; installing Debian's Rust with its std source"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rustc-web cargo-web rust-web-src lld-22 >/dev/null
+fi
