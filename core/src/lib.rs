@@ -21,6 +21,7 @@ pub mod market;
 pub mod num;
 pub mod order;
 pub mod position;
+pub mod projection;
 pub mod snapshot;
 pub mod symbol;
 pub mod time;
@@ -28,6 +29,7 @@ pub mod timetravel;
 pub mod types;
 pub mod upcast;
 pub mod vectors;
+pub mod workload;
 
 pub use command::{Command, CommandContext, PlaceOrder};
 pub use engine::{Decision, Exchange, Outcome};

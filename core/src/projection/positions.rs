@@ -1,0 +1,166 @@
+//! The positions read model: each open position with its entry price, margin, PnL at the
+//! last mark and liquidation price.
+
+use super::accounts::AccountsProjection;
+use super::stream_uuid;
+use crate::aggregate::Aggregate;
+use crate::event::{AggregateType, Event, EventEnvelope};
+use crate::ids::{AccountId, PositionId};
+use crate::market::MarketState;
+use crate::position::queries::LiquidationInputs;
+use crate::position::PositionState;
+use crate::symbol::Symbol;
+use crate::time::Timestamp;
+use crate::types::{MarginMode, Side};
+use rust_decimal::Decimal;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// One open position at one point of the log, valued at its market's last mark.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PositionView {
+    pub position_id: PositionId,
+    pub account_id: AccountId,
+    pub symbol: Symbol,
+    pub side: Side,
+    pub size: Decimal,
+    /// Size-weighted average entry price (8 dp, normalized); `None` only when flat.
+    pub entry_price: Option<Decimal>,
+    pub margin: Decimal,
+    pub leverage: u32,
+    pub margin_mode: MarginMode,
+    /// The market's last mark price; `None` before the first.
+    pub mark_price: Option<Decimal>,
+    /// `side × (size × mark − entry value)`, exact; 0 without a mark.
+    pub unrealized_pnl: Decimal,
+    /// `PositionState::liquidation_price` (2 dp); `None` when no positive price liquidates.
+    pub liquidation_price: Option<Decimal>,
+    /// PnL realized over the position stream's life.
+    pub realized_pnl: Decimal,
+    /// Timestamp of the position stream's last event.
+    pub updated_at: Timestamp,
+}
+
+/// Every position stream, kept as the Position aggregate's own state (folded with its
+/// `Aggregate::apply`, so the entry value is exact), plus each market's spec and mark. The
+/// cross wallet comes from an [`AccountsProjection`] of the same log prefix, passed to the
+/// queries (see `ReadModels`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PositionsProjection {
+    positions: BTreeMap<PositionId, PositionState>,
+    /// Every position stream, in the order it was first opened.
+    opened: Vec<PositionId>,
+    /// Position streams of each account, in the order they were first opened.
+    account_positions: BTreeMap<AccountId, Vec<PositionId>>,
+    markets: BTreeMap<Symbol, MarketState>,
+}
+
+impl PositionsProjection {
+    /// Folds one event: position events and market events; others are ignored.
+    pub fn apply(&mut self, envelope: &EventEnvelope) {
+        match envelope.stream.aggregate_type {
+            AggregateType::Position => self.apply_position(envelope),
+            AggregateType::Market => self.apply_market(envelope),
+            AggregateType::Account | AggregateType::Order => {}
+        }
+    }
+
+    fn apply_position(&mut self, envelope: &EventEnvelope) {
+        let Some(id) = stream_uuid(envelope).map(PositionId) else { return };
+        if let Some(position) = self.positions.get_mut(&id) {
+            position.apply(envelope);
+        } else if let Some(position) = PositionState::create(envelope) {
+            self.opened.push(id);
+            self.account_positions.entry(position.account_id).or_default().push(id);
+            self.positions.insert(id, position);
+        }
+    }
+
+    fn apply_market(&mut self, envelope: &EventEnvelope) {
+        let symbol = match &envelope.event {
+            Event::MarketListed(e) => {
+                debug_assert!(!self.markets.contains_key(&e.spec.symbol), "a market stream starts once");
+                if let Some(market) = MarketState::create(envelope) {
+                    self.markets.insert(e.spec.symbol, market);
+                }
+                return;
+            }
+            Event::MarkPriceSet(e) => e.symbol,
+            Event::FundingSettled(e) => e.symbol,
+            _ => return,
+        };
+        if let Some(market) = self.markets.get_mut(&symbol) {
+            market.apply(envelope);
+        }
+    }
+
+    /// The account's open positions, in the order they were first opened.
+    pub fn for_account(&self, account_id: AccountId, accounts: &AccountsProjection) -> Vec<PositionView> {
+        self.open_of(account_id).map(|position| self.view(position, accounts)).collect()
+    }
+
+    /// Every open position (system accounts' included), in the order they were first opened.
+    pub fn all_open(&self, accounts: &AccountsProjection) -> Vec<PositionView> {
+        let open = self.opened.iter().filter_map(|id| self.positions.get(id)).filter(|p| p.is_open());
+        open.map(|position| self.view(position, accounts)).collect()
+    }
+
+    fn open_of(&self, account_id: AccountId) -> impl Iterator<Item = &PositionState> {
+        let ids = self.account_positions.get(&account_id).into_iter().flatten();
+        ids.filter_map(|id| self.positions.get(id)).filter(|p| p.is_open())
+    }
+
+    fn mark_price(&self, symbol: Symbol) -> Option<Decimal> {
+        self.markets.get(&symbol).and_then(|market| market.mark_price)
+    }
+
+    fn view(&self, position: &PositionState, accounts: &AccountsProjection) -> PositionView {
+        let mark_price = self.mark_price(position.symbol);
+        let liquidation_price = self
+            .markets
+            .get(&position.symbol)
+            .and_then(|market| position.liquidation_price(&market.spec, self.liquidation_inputs(position, accounts)));
+        PositionView {
+            position_id: position.position_id,
+            account_id: position.account_id,
+            symbol: position.symbol,
+            side: position.side,
+            size: position.size,
+            entry_price: position.entry_price(),
+            margin: position.margin,
+            leverage: position.leverage,
+            margin_mode: position.margin_mode,
+            mark_price,
+            unrealized_pnl: mark_price.map_or(Decimal::ZERO, |mark| position.unrealized_pnl(mark)),
+            liquidation_price,
+            realized_pnl: position.realized_pnl,
+            updated_at: position.updated_at,
+        }
+    }
+
+    /// The wallet behind `position`: its own margin when ISOLATED; when CROSS, the account's
+    /// balance less its isolated margins, with the maintenance margin and unrealized PnL of
+    /// its other open cross positions, each valued at its mark (at its entry price before its
+    /// market's first mark). The same inputs as `Exchange::liquidation_price`.
+    fn liquidation_inputs(&self, position: &PositionState, accounts: &AccountsProjection) -> LiquidationInputs {
+        if position.margin_mode == MarginMode::Isolated {
+            return LiquidationInputs { wallet_balance: position.margin, ..LiquidationInputs::default() };
+        }
+        let balance = accounts.balance(position.account_id).unwrap_or_default();
+        let mut inputs = LiquidationInputs { wallet_balance: balance, ..LiquidationInputs::default() };
+        for other in self.open_of(position.account_id).filter(|p| p.position_id != position.position_id) {
+            match other.margin_mode {
+                MarginMode::Isolated => inputs.wallet_balance -= other.margin,
+                MarginMode::Cross => {
+                    let Some(market) = self.markets.get(&other.symbol) else { continue };
+                    let mark = market.mark_price.unwrap_or_else(|| other.entry_value / other.size);
+                    inputs.other_maintenance += other.maintenance_margin(&market.spec, mark);
+                    inputs.other_upnl += other.unrealized_pnl(mark);
+                }
+            }
+        }
+        inputs
+    }
+}
