@@ -25,13 +25,29 @@ impl Hash {
         if bytes.len() != 64 {
             return None;
         }
+        const INVALID: u8 = 0xff;
+        const NIBBLES: [u8; 256] = {
+            let mut table = [INVALID; 256];
+            let mut c = 0;
+            while c < 256 {
+                table[c] = match c as u8 {
+                    d @ b'0'..=b'9' => d - b'0',
+                    d @ b'a'..=b'f' => d - b'a' + 10,
+                    d @ b'A'..=b'F' => d - b'A' + 10,
+                    _ => INVALID,
+                };
+                c += 1;
+            }
+            table
+        };
         let mut out = [0u8; 32];
-        for (i, pair) in bytes.chunks(2).enumerate() {
-            let hi = (pair[0] as char).to_digit(16)?;
-            let lo = (pair[1] as char).to_digit(16)?;
-            out[i] = (hi * 16 + lo) as u8;
+        let mut bad = 0u8;
+        for (i, pair) in bytes.chunks_exact(2).enumerate() {
+            let (hi, lo) = (NIBBLES[usize::from(pair[0])], NIBBLES[usize::from(pair[1])]);
+            bad |= (hi | lo) & 0xf0;
+            out[i] = hi << 4 | (lo & 0x0f);
         }
-        Some(Hash(out))
+        (bad == 0).then_some(Hash(out))
     }
 }
 
@@ -55,8 +71,14 @@ impl Serialize for Hash {
 
 impl<'de> Deserialize<'de> for Hash {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
-        Hash::from_hex(&text).ok_or_else(|| serde::de::Error::custom("expected 64 hex digits"))
+        crate::text::parse_str(deserializer, "64 hex digits")
+    }
+}
+
+impl std::str::FromStr for Hash {
+    type Err = &'static str;
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Hash::from_hex(text).ok_or("expected 64 hex digits")
     }
 }
 
@@ -190,4 +212,20 @@ pub fn verify(events: &[StoredEvent], start: HashChain) -> VerifyReport {
         verified += 1;
     }
     VerifyReport { verified, first_bad_position: None, fault: None, last_hash: head.last_hash }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_round_trips_and_rejects_non_hex() {
+        let hash = Hash(std::array::from_fn(|i| (i * 37) as u8));
+        assert_eq!(Hash::from_hex(&hash.to_string()), Some(hash));
+        assert_eq!(Hash::from_hex(&hash.to_string().to_uppercase()), Some(hash));
+        let mut bad = hash.to_string();
+        bad.replace_range(10..11, "g");
+        assert_eq!(Hash::from_hex(&bad), None);
+        assert_eq!(Hash::from_hex("abc"), None);
+    }
 }

@@ -84,8 +84,7 @@ impl Serialize for AggregateId {
 
 impl<'de> Deserialize<'de> for AggregateId {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
-        text.parse().map_err(serde::de::Error::custom)
+        crate::text::parse_str(deserializer, "an aggregate id")
     }
 }
 
@@ -182,6 +181,15 @@ macro_rules! event_catalog {
             }
         }
 
+        /// Deserializes a payload of the current schema version of `event_type` straight into
+        /// its type (the fast path of decoding: no intermediate buffer).
+        fn deserialize_payload<'de, D: serde::Deserializer<'de>>(event_type: &str, d: D) -> Result<Event, D::Error> {
+            match event_type {
+                $(stringify!($variant) => <$payload>::deserialize(d).map(Event::$variant),)+
+                other => Err(serde::de::Error::custom(DecodeError::UnknownEventType(other.to_owned()))),
+            }
+        }
+
         /// The current schema version of an event type, or `None` for an unknown type.
         pub fn current_schema_version(event_type: &str) -> Option<u32> {
             match event_type { $(stringify!($variant) => Some($schema),)+ _ => None }
@@ -265,10 +273,144 @@ impl Serialize for EventEnvelope {
     }
 }
 
+/// Decoding straight into the typed envelope. When `eventType` and `schemaVersion` come
+/// before `payload` (as this crate writes them) and the version is today's, the payload is
+/// deserialized directly into its type; otherwise it is buffered and upcast.
 impl<'de> Deserialize<'de> for EventEnvelope {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let stored = StoredEvent::deserialize(deserializer)?;
-        stored.decode().map_err(serde::de::Error::custom)
+        deserializer.deserialize_map(EnvelopeVisitor)
+    }
+}
+
+struct EnvelopeVisitor;
+
+/// A string that borrows from the input when it can (`Cow` alone always copies in serde).
+struct BorrowedStr<'de>(std::borrow::Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for BorrowedStr<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = BorrowedStr<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(BorrowedStr(std::borrow::Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(BorrowedStr(std::borrow::Cow::Owned(v.to_owned())))
+            }
+        }
+        deserializer.deserialize_str(V)
+    }
+}
+
+struct PayloadSeed<'a>(&'a str);
+
+impl<'de> serde::de::DeserializeSeed<'de> for PayloadSeed<'_> {
+    type Value = Event;
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<Event, D::Error> {
+        deserialize_payload(self.0, deserializer)
+    }
+}
+
+enum Payload {
+    Typed(Event),
+    Raw(Box<RawValue>),
+}
+
+#[derive(Default)]
+struct EnvelopeFields<'de> {
+    position: Option<u64>,
+    event_id: Option<EventId>,
+    event_type: Option<std::borrow::Cow<'de, str>>,
+    schema_version: Option<u32>,
+    aggregate_type: Option<AggregateType>,
+    aggregate_id: Option<AggregateId>,
+    version: Option<u64>,
+    timestamp: Option<Timestamp>,
+    payload: Option<Payload>,
+    metadata: Option<Metadata>,
+    prev_hash: Option<Hash>,
+    hash: Option<Hash>,
+}
+
+fn missing<E: serde::de::Error>(field: &'static str) -> E {
+    E::missing_field(field)
+}
+
+impl EnvelopeFields<'_> {
+    fn finish<E: serde::de::Error>(self) -> Result<EventEnvelope, E> {
+        let event_type = self.event_type.ok_or_else(|| missing("eventType"))?;
+        let schema_version = self.schema_version.ok_or_else(|| missing("schemaVersion"))?;
+        let event = match self.payload.ok_or_else(|| missing("payload"))? {
+            Payload::Typed(event) => event,
+            Payload::Raw(raw) => {
+                crate::upcast::decode_payload(&event_type, schema_version, raw.get()).map_err(E::custom)?
+            }
+        };
+        let position = self.position.ok_or_else(|| missing("position"))?;
+        let stream = StreamId {
+            aggregate_type: self.aggregate_type.ok_or_else(|| missing("aggregateType"))?,
+            aggregate_id: self.aggregate_id.ok_or_else(|| missing("aggregateId"))?,
+        };
+        if event.stream() != stream {
+            return Err(E::custom(DecodeError::StreamMismatch { position }));
+        }
+        Ok(EventEnvelope {
+            position,
+            event_id: self.event_id.ok_or_else(|| missing("eventId"))?,
+            stream,
+            version: self.version.ok_or_else(|| missing("version"))?,
+            schema_version,
+            timestamp: self.timestamp.ok_or_else(|| missing("timestamp"))?,
+            event,
+            metadata: self.metadata.unwrap_or_default(),
+            prev_hash: self.prev_hash.unwrap_or_default(),
+            hash: self.hash.unwrap_or_default(),
+        })
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for EnvelopeVisitor {
+    type Value = EventEnvelope;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an event envelope")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<EventEnvelope, A::Error> {
+        let mut fields = EnvelopeFields::default();
+        while let Some(key) = map.next_key::<BorrowedStr<'de>>()? {
+            match key.0.as_ref() {
+                "position" => fields.position = Some(map.next_value()?),
+                "eventId" => fields.event_id = Some(map.next_value()?),
+                "eventType" => fields.event_type = Some(map.next_value::<BorrowedStr<'de>>()?.0),
+                "schemaVersion" => fields.schema_version = Some(map.next_value()?),
+                "aggregateType" => fields.aggregate_type = Some(map.next_value()?),
+                "aggregateId" => fields.aggregate_id = Some(map.next_value()?),
+                "version" => fields.version = Some(map.next_value()?),
+                "timestamp" => fields.timestamp = Some(map.next_value()?),
+                "metadata" => fields.metadata = Some(map.next_value()?),
+                "prevHash" => fields.prev_hash = Some(map.next_value()?),
+                "hash" => fields.hash = Some(map.next_value()?),
+                "payload" => {
+                    let current = match (&fields.event_type, fields.schema_version) {
+                        (Some(t), Some(v)) if current_schema_version(t) == Some(v) => Some(t.as_ref()),
+                        _ => None,
+                    };
+                    fields.payload = Some(match current {
+                        Some(event_type) => Payload::Typed(map.next_value_seed(PayloadSeed(event_type))?),
+                        None => Payload::Raw(map.next_value()?),
+                    });
+                }
+                _ => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
+            }
+        }
+        fields.finish()
     }
 }
 

@@ -1,7 +1,7 @@
 //! Market symbols (`BTCUSDT`): short upper-case ASCII names, stored inline so that events and
 //! book entries that carry them are `Copy` and allocation-free.
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize, Serializer};
 use std::fmt;
 use std::str::FromStr;
 
@@ -68,9 +68,8 @@ impl Serialize for Symbol {
 }
 
 impl<'de> Deserialize<'de> for Symbol {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
-        text.parse().map_err(serde::de::Error::custom)
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        crate::text::parse_str(deserializer, "a market symbol")
     }
 }
 

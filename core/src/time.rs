@@ -1,7 +1,7 @@
 //! Timestamps: milliseconds since the Unix epoch, written as RFC 3339 UTC strings
 //! (`2026-11-24T08:00:00.000Z`). The core never reads a clock; hosts pass `now` in.
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize, Serializer};
 use std::fmt;
 use std::str::FromStr;
 
@@ -110,9 +110,8 @@ impl Serialize for Timestamp {
 }
 
 impl<'de> Deserialize<'de> for Timestamp {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
-        text.parse().map_err(serde::de::Error::custom)
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        crate::text::parse_str(deserializer, "an RFC 3339 UTC timestamp")
     }
 }
 

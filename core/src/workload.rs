@@ -44,6 +44,8 @@ pub struct Setup {
     pub accounts: Vec<AccountId>,
     pub open_orders: Vec<OrderId>,
     pub now: Timestamp,
+    /// The book depth the mixed workload steers toward (the starting number of resting orders).
+    pub target_depth: usize,
 }
 
 fn btc() -> Symbol {
@@ -77,6 +79,7 @@ impl Setup {
             accounts: Vec::new(),
             open_orders: Vec::new(),
             now: Timestamp(1_767_225_600_000),
+            target_depth: resting,
         };
         setup.run(&Command::Genesis { markets: default_markets() });
         for n in 0..accounts {
@@ -160,7 +163,10 @@ impl Setup {
 
     fn crossing_order(&self, seq: &mut Sequence) -> Command {
         let side = if seq.below(2) == 0 { Side::Buy } else { Side::Sell };
-        let quantity = Decimal::new(seq.below(200) as i64 + 1, 3);
+        // Sized so that the book stays near its starting depth: larger while it is deeper.
+        let depth = self.exchange.book(btc()).map_or(0, |b| b.len());
+        let max_lots = if depth > self.target_depth { 400 } else { 200 };
+        let quantity = Decimal::new(seq.below(max_lots) as i64 + 1, 3);
         let account_id = self.account(seq);
         if seq.below(2) == 0 {
             let price = match side {

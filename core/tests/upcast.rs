@@ -46,3 +46,22 @@ fn unknown_versions_and_types_are_refused_with_codes() {
     let err = StoredEvent::from_json(&unknown).expect("parses").decode().expect_err("unknown type");
     assert!(matches!(err, DecodeError::UnknownEventType(ref t) if t == "OrderTeleported"));
 }
+
+#[test]
+fn typed_and_buffered_decoding_agree() {
+    use perpetua_core::EventEnvelope;
+    // v1 goes through the buffered path, and a payload placed before its eventType too.
+    let via_stored = StoredEvent::from_json(V1_FIXTURE).expect("parses").decode().expect("decodes");
+    let direct: EventEnvelope = serde_json::from_str(V1_FIXTURE).expect("typed decoding upcasts too");
+    assert_eq!(direct, via_stored);
+    let today = serde_json::to_string(&direct).expect("serializes");
+    let again: EventEnvelope = serde_json::from_str(&today).expect("fast path");
+    let mut upgraded = direct.clone();
+    upgraded.schema_version = 2;
+    assert_eq!(again, upgraded, "re-encoded in today's schema");
+    let mut value: serde_json::Value = serde_json::from_str(&today).expect("json");
+    let payload = value.as_object_mut().expect("object").remove("payload").expect("payload");
+    let reordered = format!("{{\"payload\":{payload},{}", &serde_json::to_string(&value).expect("json")[1..]);
+    let buffered: EventEnvelope = serde_json::from_str(&reordered).expect("buffered path");
+    assert_eq!(buffered, upgraded);
+}
