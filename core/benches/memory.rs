@@ -49,7 +49,7 @@ fn envelope(exchange: &Exchange, event: Event) -> EventEnvelope {
         schema_version: event.schema_version(),
         timestamp: Timestamp(0),
         event,
-        metadata: Metadata::default(),
+        metadata: Metadata::default().into(),
         prev_hash: Default::default(),
         hash: Default::default(),
     }

@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize, Serializer};
 use serde_json::value::RawValue;
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 use uuid::Uuid;
 
 /// The kind of stream an event belongs to.
@@ -249,7 +250,8 @@ pub struct EventEnvelope {
     pub schema_version: u32,
     pub timestamp: Timestamp,
     pub event: Event,
-    pub metadata: Metadata,
+    /// Shared by every event of one command (one allocation per command, not per event).
+    pub metadata: Arc<Metadata>,
     pub prev_hash: Hash,
     pub hash: Hash,
 }
@@ -331,7 +333,7 @@ struct EnvelopeFields<'de> {
     version: Option<u64>,
     timestamp: Option<Timestamp>,
     payload: Option<Payload>,
-    metadata: Option<Metadata>,
+    metadata: Option<Arc<Metadata>>,
     prev_hash: Option<Hash>,
     hash: Option<Hash>,
 }
@@ -495,7 +497,7 @@ impl StoredEvent {
             schema_version: self.schema_version,
             timestamp: self.timestamp,
             event,
-            metadata: self.metadata.clone(),
+            metadata: Arc::new(self.metadata.clone()),
             prev_hash: self.prev_hash,
             hash: self.hash,
         })
@@ -521,7 +523,7 @@ impl EventEnvelope {
             version: self.version,
             timestamp: self.timestamp,
             payload,
-            metadata: self.metadata.clone(),
+            metadata: Metadata::clone(&self.metadata),
             prev_hash: self.prev_hash,
             hash: self.hash,
         }

@@ -76,7 +76,7 @@ pub struct Exchange {
 /// Builds envelopes for one command: positions, versions, ids and metadata.
 pub(crate) struct Batch<'c> {
     ctx: &'c CommandContext,
-    metadata: Metadata,
+    metadata: std::sync::Arc<Metadata>,
     pub(crate) events: Vec<EventEnvelope>,
 }
 
@@ -105,7 +105,7 @@ impl Exchange {
         let mut metadata = ctx.metadata.clone();
         metadata.causation_id = metadata.causation_id.or(Some(command_id));
         metadata.correlation_id = metadata.correlation_id.or(metadata.causation_id);
-        let mut batch = Batch { ctx, metadata, events: Vec::with_capacity(8) };
+        let mut batch = Batch { ctx, metadata: std::sync::Arc::new(metadata), events: Vec::with_capacity(8) };
         let outcome = self.decide(command, &mut batch)?;
         Ok(Decision { events: batch.events, outcome })
     }
