@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Runs every test of Perpetua: formatting and lints, the core built for wasm32, and the
+# native tests (unit tests, the shared domain vectors, property tests). Installs what it
+# needs first (scripts/setup.sh). This is the README's test command and what CI runs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "setup"
+scripts/setup.sh
+. scripts/wasm-env.sh
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "perpetua-core and perpetua-wasm for $WASM_TARGET ($WASM_MODE toolchain)"
+CARGO_TARGET_DIR="$WASM_TARGET_DIR" "${WASM_CARGO[@]}" build -p perpetua-core -p perpetua-wasm \
+  --target "$WASM_TARGET" "${WASM_BUILD_STD[@]}"
+
+step "cargo test (unit tests, shared vectors, property tests)"
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+cargo test --workspace --lib --bins --tests 2>&1 | tee "$log"
+awk '/^test result:/ { passed += $4; failed += $6 } END { printf "\ncargo test: %d passed, %d failed\n", passed, failed }' "$log"
