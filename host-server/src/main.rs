@@ -67,7 +67,10 @@ fn read_log(file: &PathBuf) -> Result<Vec<StoredEvent>, String> {
 }
 
 fn decode(events: &[StoredEvent]) -> Result<Vec<EventEnvelope>, String> {
-    events.iter().map(|e| e.decode().map_err(|err| format!("position {}: {err} ({})", e.position, err.code()))).collect()
+    events
+        .iter()
+        .map(|e| e.decode().map_err(|err| format!("position {}: {err} ({})", e.position, err.code())))
+        .collect()
 }
 
 fn demo(out: &PathBuf) -> Result<(), String> {
