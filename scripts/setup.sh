@@ -13,3 +13,11 @@ if [ "$WASM_MODE" = missing ]; then
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rustc-web cargo-web rust-web-src lld-22 >/dev/null
 fi
+
+# The wasm-bindgen CLI (and its test runner) must match the wasm-bindgen crate in Cargo.lock.
+bindgen_version=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)
+installed=$(wasm-bindgen --version 2>/dev/null | awk '{ print $2 }' || true)
+if [ "$installed" != "$bindgen_version" ]; then
+  echo "setup: installing wasm-bindgen-cli $bindgen_version (found: ${installed:-none})"
+  cargo install --quiet --locked wasm-bindgen-cli --version "$bindgen_version"
+fi

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs every test of Perpetua: formatting and lints, the core built for wasm32, and the
-# native tests (unit tests, the shared domain vectors, property tests). Installs what it
+# Runs every test of Perpetua: formatting and lints, the core built for wasm32, the shared
+# domain vectors in wasm32 under Node, and the native tests (unit tests, the same vectors,
+# property tests, determinism). Installs what it
 # needs first (scripts/setup.sh). This is the README's test command and what CI runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,6 +21,10 @@ cargo clippy --workspace --all-targets -- -D warnings
 step "perpetua-core and perpetua-wasm for $WASM_TARGET ($WASM_MODE toolchain)"
 CARGO_TARGET_DIR="$WASM_TARGET_DIR" "${WASM_CARGO[@]}" build -p perpetua-core -p perpetua-wasm \
   --target "$WASM_TARGET" "${WASM_BUILD_STD[@]}"
+
+step "shared vectors and demo determinism in wasm32 (wasm-bindgen-test under Node)"
+CARGO_TARGET_DIR="$WASM_TARGET_DIR" CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
+  "${WASM_CARGO[@]}" test -p perpetua-wasm --tests --target "$WASM_TARGET" "${WASM_BUILD_STD_TEST[@]}"
 
 step "cargo test (unit tests, shared vectors, property tests)"
 log=$(mktemp)

@@ -19,6 +19,18 @@ use rust_decimal::Decimal;
 /// The traders of the demo, in the order their accounts are created.
 pub const TRADERS: [&str; 6] = ["alice", "bob", "carol", "dave", "erin", "frank"];
 
+/// When the demo day starts: 2026-01-01T09:00:00Z.
+pub const DEMO_START: Timestamp = Timestamp(1_767_258_000_000);
+
+/// The demo's log, sealed: runs the story on a fresh engine from [`DEMO_START`] and fills in
+/// the hash chain. Returns the engine and the stored events.
+pub fn sealed_log() -> (Exchange, Vec<crate::event::StoredEvent>) {
+    let mut exchange = Exchange::new();
+    let mut log = run(&mut exchange, DEMO_START);
+    let stored = crate::audit::HashChain::default().seal(&mut log);
+    (exchange, stored)
+}
+
 /// The admin user id recorded on the demo's correction.
 pub const DEMO_ADMIN: UserId = UserId(uuid::Uuid::from_u128(0x75736572_0000_8000_8000_0000000000ad));
 

@@ -19,7 +19,7 @@ use std::fmt;
 pub const SNAPSHOT_FORMAT_VERSION: u32 = 1;
 
 /// A snapshot of one aggregate at a version.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AggregateSnapshot {
     pub format_version: u32,
@@ -39,6 +39,17 @@ impl AggregateSnapshot {
             version: state.version(),
             state,
         }
+    }
+
+    /// Parses a JSON aggregate snapshot, refusing a format this build does not read. Fold the
+    /// stream's events after `version` on top of `state` to continue.
+    pub fn from_json(json: &str) -> Result<AggregateSnapshot, SnapshotError> {
+        let snapshot: AggregateSnapshot =
+            serde_json::from_str(json).map_err(|e| SnapshotError::Malformed(e.to_string()))?;
+        if snapshot.format_version != SNAPSHOT_FORMAT_VERSION {
+            return Err(SnapshotError::UnsupportedFormat(snapshot.format_version));
+        }
+        Ok(snapshot)
     }
 }
 

@@ -9,10 +9,10 @@ use crate::order::OrderState;
 use crate::position::PositionState;
 use crate::time::Timestamp;
 use crate::Exchange;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The state of any aggregate, tagged with its type (for hosts that serve any stream).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "aggregateType", content = "state")]
 pub enum AggregateState {
     Order(OrderState),
@@ -29,6 +29,18 @@ impl AggregateState {
             AggregateState::Account(s) => s.version(),
             AggregateState::Position(s) => s.version(),
             AggregateState::Market(s) => s.version(),
+        }
+    }
+}
+
+impl AggregateState {
+    /// Evolves the state by one more event of its stream.
+    pub fn apply(&mut self, envelope: &EventEnvelope) {
+        match self {
+            AggregateState::Order(s) => s.apply(envelope),
+            AggregateState::Account(s) => s.apply(envelope),
+            AggregateState::Position(s) => s.apply(envelope),
+            AggregateState::Market(s) => s.apply(envelope),
         }
     }
 }

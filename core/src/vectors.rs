@@ -51,6 +51,41 @@ pub fn run_file(text: &str) -> Result<FileReport, String> {
     Ok(report)
 }
 
+/// Runs every given vector file (`(name, text)` pairs) and checks that, together, they
+/// produce every event type of the catalog, every cancel reason and every rejection code.
+/// Returns the number of cases, or every failure found.
+pub fn run_all<'a>(files: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<usize, String> {
+    use crate::event::EVENT_TYPES;
+    use crate::types::{CancelReason, RejectCode};
+    let (mut cases, mut failures) = (0, Vec::new());
+    let (mut event_types, mut reasons) = (BTreeSet::new(), BTreeSet::new());
+    for (name, text) in files {
+        let report = run_file(text).map_err(|e| format!("{name}: {e}"))?;
+        cases += report.cases;
+        failures.extend(report.failures.into_iter().map(|f| format!("{name}: {f}")));
+        event_types.extend(report.event_types);
+        reasons.extend(report.reasons);
+    }
+    let missing_types = EVENT_TYPES.iter().filter(|t| !event_types.contains(**t)).map(|t| format!("event {t}"));
+    let missing_cancels = CancelReason::ALL
+        .iter()
+        .filter(|r| !reasons.contains(&format!("OrderCancelled.{r}")))
+        .map(|r| format!("cancel reason {r}"));
+    let missing_rejections = RejectCode::ALL
+        .iter()
+        .filter(|c| !reasons.contains(&format!("OrderRejected.{c}")))
+        .map(|c| format!("rejection {c}"));
+    let missing: Vec<String> = missing_types.chain(missing_cancels).chain(missing_rejections).collect();
+    if !missing.is_empty() {
+        failures.push(format!("no vector produces: {}", missing.join(", ")));
+    }
+    if failures.is_empty() {
+        Ok(cases)
+    } else {
+        Err(format!("{} problem(s) in {cases} cases:\n{}", failures.len(), failures.join("\n")))
+    }
+}
+
 /// The state of one case while it runs.
 struct Run {
     exchange: Exchange,

@@ -9,7 +9,6 @@ use clap::{Parser, Subcommand};
 use perpetua_core::audit::{self, HashChain};
 use perpetua_core::event::{parse_stored_events, StoredEvent};
 use perpetua_core::projection::ReadModels;
-use perpetua_core::time::Timestamp;
 use perpetua_core::{invariants, EventEnvelope, Exchange};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -74,9 +73,7 @@ fn decode(events: &[StoredEvent]) -> Result<Vec<EventEnvelope>, String> {
 }
 
 fn demo(out: &PathBuf) -> Result<(), String> {
-    let mut exchange = Exchange::new();
-    let mut log = perpetua_core::demo::run(&mut exchange, Timestamp(1_767_258_000_000));
-    let stored = HashChain::default().seal(&mut log);
+    let (exchange, stored) = perpetua_core::demo::sealed_log();
     let jsonl: String = stored.iter().map(|e| serde_json::to_string(e).expect("events serialize") + "\n").collect();
     std::fs::write(out, &jsonl).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
     println!("demo: {} events written to {}", stored.len(), out.display());
@@ -91,8 +88,8 @@ fn demo(out: &PathBuf) -> Result<(), String> {
     println!("replay: the log folds back into the same exchange; invariants hold");
 
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
-    for envelope in &log {
-        *counts.entry(envelope.event.event_type()).or_default() += 1;
+    for event in &stored {
+        *counts.entry(event.event_type.as_str()).or_default() += 1;
     }
     println!("events by type:");
     for (event_type, count) in counts {
