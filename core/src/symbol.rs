@@ -8,7 +8,7 @@ use std::str::FromStr;
 const SYMBOL_CAP: usize = 15;
 
 /// A market symbol: 1 to 15 characters from `A-Z` and `0-9`.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Symbol {
     len: u8,
     bytes: [u8; SYMBOL_CAP],
@@ -25,6 +25,19 @@ impl fmt::Display for InvalidSymbol {
 }
 
 impl std::error::Error for InvalidSymbol {}
+
+/// Hashes the 16 bytes (length and characters) as two words: engine maps keyed by
+/// `(account, symbol)` are on the hot path.
+impl std::hash::Hash for Symbol {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        let mut words = [0u8; 16];
+        words[0] = self.len;
+        words[1..].copy_from_slice(&self.bytes);
+        let (first, second) = words.split_at(8);
+        state.write_u64(u64::from_le_bytes(first.try_into().expect("8 bytes")));
+        state.write_u64(u64::from_le_bytes(second.try_into().expect("8 bytes")));
+    }
+}
 
 impl Symbol {
     /// The symbol as text.

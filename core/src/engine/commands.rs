@@ -144,8 +144,10 @@ impl Exchange {
             spec,
             leverage,
             self.available(account_id),
+            self.mark_price(symbol),
         )?;
         self.emit(batch, Event::LeverageChanged(event));
+        self.run_liquidations(symbol, batch);
         Ok(Outcome::Accepted)
     }
 
@@ -157,15 +159,17 @@ impl Exchange {
         batch: &mut Batch<'_>,
     ) -> Result<Outcome, CommandError> {
         self.trader_account(account_id)?;
-        self.market_or_err(symbol)?;
+        let spec = &self.market_or_err(symbol)?.spec;
         let position = self.position_of(account_id, symbol);
         let event = if amount.is_sign_negative() {
-            let mark = self.mark_price(symbol).or_else(|| position.and_then(|p| p.entry_price())).unwrap_or_default();
-            Event::MarginRemoved(position_decide::remove_margin(position, -amount, mark)?)
+            let entry = position.filter(|p| p.is_open()).map(|p| p.entry_value / p.size);
+            let mark = self.mark_price(symbol).or(entry).unwrap_or_default();
+            Event::MarginRemoved(position_decide::remove_margin(position, spec, -amount, mark)?)
         } else {
             Event::MarginAdded(position_decide::add_margin(position, amount, self.available(account_id))?)
         };
         self.emit(batch, event);
+        self.run_liquidations(symbol, batch);
         Ok(Outcome::Accepted)
     }
 

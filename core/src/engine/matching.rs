@@ -40,6 +40,15 @@ pub(crate) struct ChangeSource {
     pub pnl_source: PnlSource,
 }
 
+/// The leverage an order trades at: the open position's when it adds to it on the same side,
+/// the order's own otherwise.
+fn effective_leverage(order: &PlaceOrder, position: Option<&crate::position::PositionState>) -> u32 {
+    match position {
+        Some(p) if p.is_open() && p.side == order.side => p.leverage,
+        _ => order.leverage,
+    }
+}
+
 impl Exchange {
     pub(crate) fn place_order(&mut self, order: &PlaceOrder, batch: &mut Batch<'_>) -> Result<Outcome, CommandError> {
         order_decide::check_shape(order)?;
@@ -114,8 +123,11 @@ impl Exchange {
             Some(p) => (p.size - q).abs(),
             None => q,
         };
+        // Adding to an open position on the same side trades at the position's leverage; both
+        // it and the order's own must be allowed for the notional after the order.
+        let leverage = effective_leverage(order, position);
         let max_leverage = lock_price.map_or(spec.max_leverage, |price| spec.max_leverage_for(size_after * price));
-        if order.leverage > max_leverage {
+        if leverage.max(order.leverage) > max_leverage {
             return Err(RejectCode::LeverageTooHigh);
         }
         if position.is_some_and(|p| p.margin_mode != order.margin_mode) {
@@ -142,11 +154,13 @@ impl Exchange {
         let lock = match (order.reduce_only, lock_price) {
             (false, Some(price)) => {
                 let notional = q * price;
-                round_up(notional / Decimal::from(order.leverage) + notional * spec.taker_fee_rate)
+                round_up(notional / Decimal::from(leverage) + notional * spec.taker_fee_rate)
             }
             _ => Decimal::ZERO,
         };
-        if lock > self.available(order.account_id) {
+        // An order that locks nothing (reduce-only) is never refused for balance: a trader whose
+        // available went negative through a market move must still be able to close.
+        if !lock.is_zero() && lock > self.available(order.account_id) {
             return Err(RejectCode::InsufficientBalance);
         }
         Ok(lock)
@@ -174,6 +188,8 @@ impl Exchange {
         if order.reduce_only && self.reducible(order.account_id, order.symbol, order.side) < needed {
             return false;
         }
+        // What reduce-only makers of each account can still take: fills lower it as they go.
+        let mut reducible_left: std::collections::BTreeMap<AccountId, Decimal> = std::collections::BTreeMap::new();
         for (price, ids) in book.levels(order.side.opposite()) {
             if !crosses(order.side, order.price, price) {
                 return false;
@@ -188,7 +204,11 @@ impl Exchange {
                 }
                 let mut offered = maker.remaining;
                 if maker.is_reduce_only {
-                    offered = offered.min(self.reducible(maker.account_id, maker.symbol, maker.side));
+                    let left = reducible_left
+                        .entry(maker.account_id)
+                        .or_insert_with(|| self.reducible(maker.account_id, maker.symbol, maker.side));
+                    offered = offered.min(*left);
+                    *left -= offered;
                 }
                 needed -= offered.min(needed);
                 if needed.is_zero() {
@@ -236,11 +256,14 @@ impl Exchange {
             if taker_remaining.is_zero() {
                 break false;
             }
-            let Some((price, maker_id)) = self.books[&symbol].best(side.opposite()) else { break false };
-            if !crosses(side, limit, price) {
+            let Some((level_price, maker_id)) = self.books[&symbol].best(side.opposite()) else { break false };
+            if !crosses(side, limit, level_price) {
                 break false;
             }
             let maker = &self.orders[&maker_id];
+            // A fill is at the resting order's own price (the level's price may be written
+            // with another scale).
+            let price = maker.price.unwrap_or(level_price);
             if maker.account_id == account_id {
                 let cancel = Ending::Cancelled(CancelReason::SelfTrade);
                 match stp_mode {

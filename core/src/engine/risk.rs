@@ -10,7 +10,7 @@ use crate::error::{CommandError, ErrorCode};
 use crate::event::Event;
 use crate::ids::{AccountId, OrderId, PositionId, FEE_ACCOUNT, INSURANCE_ACCOUNT};
 use crate::market::events::{FundingSettled, MarkPriceSet};
-use crate::num::{price_or_qty_in_range, round_down, round_up};
+use crate::num::{is_multiple_of, price_or_qty_in_range, round_down, round_up};
 use crate::position::decide::plan_fill;
 use crate::position::events::PositionLiquidated;
 use crate::symbol::Symbol;
@@ -25,8 +25,12 @@ impl Exchange {
         batch: &mut Batch<'_>,
     ) -> Result<Outcome, CommandError> {
         self.market_or_err(symbol)?;
-        if !price_or_qty_in_range(price) {
-            return Err(CommandError::new(ErrorCode::InvalidArgument, format!("mark price {price} out of range")));
+        let tick = self.markets[&symbol].spec.tick_size;
+        if !price_or_qty_in_range(price) || !is_multiple_of(price, tick) {
+            return Err(CommandError::new(
+                ErrorCode::InvalidArgument,
+                format!("mark price {price} must be positive, at most 1e9 and a multiple of the tick {tick}"),
+            ));
         }
         self.emit(batch, Event::MarkPriceSet(MarkPriceSet { symbol, mark_price: price }));
         self.run_liquidations(symbol, batch);
@@ -49,7 +53,7 @@ impl Exchange {
 
     /// Liquidates every isolated position and cross account in `symbol` that is at or below
     /// its maintenance margin at the current mark.
-    fn run_liquidations(&mut self, symbol: Symbol, batch: &mut Batch<'_>) {
+    pub(crate) fn run_liquidations(&mut self, symbol: Symbol, batch: &mut Batch<'_>) {
         let Some(mark) = self.mark_price(symbol) else { return };
         let spec = self.markets[&symbol].spec.clone();
         let mut cross_accounts: Vec<AccountId> = Vec::new();
@@ -120,8 +124,10 @@ impl Exchange {
             .filter(|p| p.is_open() && p.margin_mode == MarginMode::Cross)
             .map(|p| p.position_id)
             .collect();
-        for id in &cross {
-            let symbol = self.positions[id].symbol;
+        // Every lock of the account is part of the cross wallet at stake: its open orders in
+        // every market are cancelled, or a far-away order would shield funds from the loss.
+        let symbols: Vec<Symbol> = self.markets.keys().copied().collect();
+        for symbol in symbols {
             self.cancel_for_liquidation(account_id, symbol, batch);
         }
         // The cross wallet is at stake: everything not backing isolated positions or orders.
@@ -245,7 +251,11 @@ impl Exchange {
         }
         let settled = FundingSettled { symbol, rate, mark_price: mark, total_paid, total_received };
         self.emit(batch, Event::FundingSettled(settled));
-        self.run_liquidations(symbol, batch);
+        // Funding moved balances, which back cross positions in every market.
+        let symbols: Vec<Symbol> = self.markets.keys().copied().collect();
+        for symbol in symbols {
+            self.run_liquidations(symbol, batch);
+        }
         Ok(Outcome::Accepted)
     }
 

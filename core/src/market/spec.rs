@@ -118,10 +118,21 @@ impl MarketSpec {
         let rates = [self.maker_fee_rate, self.taker_fee_rate].iter().all(|r| *r >= Decimal::ZERO && *r < Decimal::ONE);
         let contiguous = self.tiers.windows(2).all(|w| w[0].notional_to == w[1].notional_from);
         let starts_at_zero = self.tiers.first().is_some_and(|t| t.notional_from.is_zero());
+        let tiers_sane = self.tiers.iter().all(|t| {
+            t.notional_to > t.notional_from && t.max_leverage >= 1 && t.mmr >= Decimal::ZERO && t.mmr < Decimal::ONE
+        });
+        // Fills realize PnL of quantity x price exactly: that must fit in 8 decimals.
+        let precise_enough = self.tick_size.scale() + self.step_size.scale() <= crate::num::AMOUNT_DP;
         match () {
             _ if !positive => Err("tickSize and stepSize must be positive"),
+            _ if !precise_enough => Err("tickSize and stepSize together may have at most 8 decimals"),
+            _ if self.min_qty <= Decimal::ZERO || self.min_notional < Decimal::ZERO => {
+                Err("minQty must be positive and minNotional not negative")
+            }
             _ if !rates => Err("fee rates must be in [0, 1)"),
-            _ if !(contiguous && starts_at_zero) => Err("tiers must start at 0 and be contiguous"),
+            _ if !(contiguous && starts_at_zero && tiers_sane) => {
+                Err("tiers must start at 0, be contiguous, and have leverage >= 1 and MMR in [0, 1)")
+            }
             _ if self.max_leverage == 0 => Err("maxLeverage must be at least 1"),
             _ => Ok(()),
         }

@@ -6,7 +6,7 @@ use crate::market::spec::MarketSpec;
 use crate::num::{amount_in_range, round_down, round_up};
 use crate::position::events::{LeverageChanged, MarginAdded, MarginRemoved};
 use crate::position::PositionState;
-use crate::types::Side;
+use crate::types::{MarginMode, Side};
 use rust_decimal::{Decimal, RoundingStrategy};
 
 /// What one fill does to a position, computed before any event is written.
@@ -85,19 +85,23 @@ fn require_open(position: Option<&PositionState>) -> Result<&PositionState, Comm
         .ok_or_else(|| CommandError::new(ErrorCode::NoOpenPosition, "no open position in this symbol"))
 }
 
-/// Changes the leverage of an open position: the tier must allow it for the current notional
-/// (at entry), the margin becomes `size × EP / leverage`, and a rise must fit in `available`.
+/// Changes the leverage of an open position. The tier must allow it for the current
+/// notional (`size × mark`, at entry while no mark is set); the margin becomes
+/// `size × EP / leverage`; a rise must fit in `available`; and an ISOLATED position must stay
+/// above its maintenance margin at the mark (a fall must not free margin the position needs).
 pub fn change_leverage(
     position: Option<&PositionState>,
     spec: &MarketSpec,
     leverage: u32,
     available: Decimal,
+    mark: Option<Decimal>,
 ) -> Result<LeverageChanged, CommandError> {
     let pos = require_open(position)?;
     if leverage == 0 {
         return Err(CommandError::new(ErrorCode::InvalidArgument, "leverage must be at least 1"));
     }
-    let max = spec.max_leverage_for(pos.entry_value);
+    let notional = mark.map_or(pos.entry_value, |m| pos.size * m);
+    let max = spec.max_leverage_for(notional);
     if leverage > max {
         return Err(CommandError::new(
             ErrorCode::LeverageTooHigh,
@@ -111,6 +115,16 @@ pub fn change_leverage(
             ErrorCode::InsufficientBalance,
             format!("the margin rises by {rise} but only {available} is available"),
         ));
+    }
+    if pos.margin_mode == MarginMode::Isolated {
+        let mark = mark.unwrap_or(pos.entry_value / pos.size);
+        let (equity, maintenance) = (margin + pos.unrealized_pnl(mark), pos.maintenance_margin(spec, mark));
+        if equity <= maintenance {
+            return Err(CommandError::new(
+                ErrorCode::LeverageTooHigh,
+                format!("at leverage {leverage} the margin {margin} plus PnL is {equity}, not above the maintenance margin {maintenance}"),
+            ));
+        }
     }
     Ok(LeverageChanged {
         position_id: pos.position_id,
@@ -137,21 +151,31 @@ pub fn add_margin(
     Ok(MarginAdded { position_id: pos.position_id, amount, margin: pos.margin + amount })
 }
 
-/// Margin removed from an isolated position, leaving at least `size × mark / leverage`.
+/// Margin removed from an isolated position, leaving at least `size × mark / leverage` and
+/// keeping margin + PnL at the mark above the maintenance margin.
 pub fn remove_margin(
     position: Option<&PositionState>,
+    spec: &MarketSpec,
     amount: Decimal,
     mark: Decimal,
 ) -> Result<MarginRemoved, CommandError> {
     let pos = require_isolated(position, amount)?;
+    let margin = pos.margin - amount;
     let floor = round_up(pos.size * mark / Decimal::from(pos.leverage.max(1)));
-    if pos.margin - amount < floor {
+    if margin < floor {
         return Err(CommandError::new(
             ErrorCode::MarginRemovalTooLarge,
-            format!("removing {amount} would leave {} below the required {floor}", pos.margin - amount),
+            format!("removing {amount} would leave {margin} below the required {floor}"),
         ));
     }
-    Ok(MarginRemoved { position_id: pos.position_id, amount, margin: pos.margin - amount })
+    let (equity, maintenance) = (margin + pos.unrealized_pnl(mark), pos.maintenance_margin(spec, mark));
+    if equity <= maintenance {
+        return Err(CommandError::new(
+            ErrorCode::MarginRemovalTooLarge,
+            format!("removing {amount} would leave margin plus PnL {equity} at or below the maintenance margin {maintenance}"),
+        ));
+    }
+    Ok(MarginRemoved { position_id: pos.position_id, amount, margin })
 }
 
 fn require_isolated(position: Option<&PositionState>, amount: Decimal) -> Result<&PositionState, CommandError> {
@@ -159,7 +183,7 @@ fn require_isolated(position: Option<&PositionState>, amount: Decimal) -> Result
         return Err(CommandError::new(ErrorCode::AmountOutOfRange, format!("invalid margin amount {amount}")));
     }
     let pos = require_open(position)?;
-    if pos.margin_mode != crate::types::MarginMode::Isolated {
+    if pos.margin_mode != MarginMode::Isolated {
         return Err(CommandError::new(ErrorCode::NotIsolated, "margin can be moved only on ISOLATED positions"));
     }
     Ok(pos)
