@@ -16,6 +16,7 @@ use crate::error::{CommandError, ErrorCode};
 use crate::event::{Event, EventEnvelope, Metadata, StreamId};
 use crate::ids::{AccountId, CommandId, EventId, OrderId, PositionId};
 use crate::market::MarketState;
+use crate::order::fold::order_id_of;
 use crate::order::OrderState;
 use crate::position::PositionState;
 use crate::symbol::Symbol;
@@ -289,18 +290,6 @@ impl Exchange {
             account.apply(envelope);
         }
     }
-}
-
-fn order_id_of(event: &Event) -> Option<OrderId> {
-    Some(match event {
-        Event::OrderMatched(e) => e.order_id,
-        Event::OrderPartiallyFilled(e) => e.order_id,
-        Event::OrderFilled(e) => e.order_id,
-        Event::OrderCancelled(e) => e.order_id,
-        Event::OrderExpired(e) => e.order_id,
-        Event::OrderCorrected(e) => e.order_id,
-        _ => return None,
-    })
 }
 
 /// A hypothetical position (size, entry value, margin) used to test a fill before it happens.

@@ -160,3 +160,17 @@ impl Aggregate for OrderState {
         self.version
     }
 }
+
+/// The order an order-stream event belongs to (`None` for other events and for the events
+/// that start an order stream).
+pub(crate) fn order_id_of(event: &Event) -> Option<crate::ids::OrderId> {
+    Some(match event {
+        Event::OrderMatched(e) => e.order_id,
+        Event::OrderPartiallyFilled(e) => e.order_id,
+        Event::OrderFilled(e) => e.order_id,
+        Event::OrderCancelled(e) => e.order_id,
+        Event::OrderExpired(e) => e.order_id,
+        Event::OrderCorrected(e) => e.order_id,
+        _ => return None,
+    })
+}

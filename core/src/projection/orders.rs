@@ -1,9 +1,11 @@
 //! The orders read model: every order by id, each user's orders newest first, and paged,
 //! filtered order history.
 
-use crate::event::{Event, EventEnvelope};
+use crate::aggregate::Aggregate;
+use crate::event::EventEnvelope;
 use crate::ids::{AccountId, OrderId, UserId};
-use crate::order::events::{OrderPlaced, OrderRejected};
+use crate::order::fold::order_id_of;
+use crate::order::OrderState;
 use crate::symbol::Symbol;
 use crate::time::Timestamp;
 use crate::types::{CancelReason, OrderStatus, OrderType, RejectCode, Side};
@@ -53,122 +55,37 @@ pub struct OrderView {
     pub version: u64,
 }
 
-impl OrderView {
-    fn placed(e: &OrderPlaced, envelope: &EventEnvelope) -> Self {
+impl From<&OrderState> for OrderView {
+    fn from(order: &OrderState) -> Self {
         OrderView {
-            order_id: e.order_id,
-            user_id: e.user_id,
-            account_id: e.account_id,
-            symbol: e.symbol,
-            side: e.side,
-            order_type: e.order_type,
-            price: e.price,
-            quantity: e.quantity,
-            remaining: e.quantity,
-            executed_qty: Decimal::ZERO,
-            avg_price: None,
-            status: OrderStatus::Active,
-            client_order_id: e.client_order_id.clone(),
-            note: None,
-            reject_reason: None,
-            cancel_reason: None,
-            fee: Decimal::ZERO,
-            realized_pnl: Decimal::ZERO,
-            created_at: envelope.timestamp,
-            updated_at: envelope.timestamp,
-            version: envelope.version,
+            order_id: order.order_id,
+            user_id: order.user_id,
+            account_id: order.account_id,
+            symbol: order.symbol,
+            side: order.side,
+            order_type: order.order_type,
+            price: order.price,
+            quantity: order.quantity,
+            remaining: order.remaining,
+            executed_qty: order.executed_qty,
+            avg_price: order.avg_price(),
+            status: order.status,
+            client_order_id: order.client_order_id.clone(),
+            note: order.note.clone(),
+            reject_reason: order.reject_reason,
+            cancel_reason: order.cancel_reason,
+            fee: order.fees_paid,
+            realized_pnl: order.realized_pnl,
+            created_at: order.created_at,
+            updated_at: order.updated_at,
+            version: order.version,
         }
-    }
-
-    fn rejected(e: &OrderRejected, envelope: &EventEnvelope) -> Self {
-        OrderView {
-            order_id: e.order_id,
-            user_id: e.user_id,
-            account_id: e.account_id,
-            symbol: e.symbol,
-            side: e.side,
-            order_type: e.order_type,
-            price: e.price,
-            quantity: e.quantity,
-            remaining: Decimal::ZERO,
-            executed_qty: Decimal::ZERO,
-            avg_price: None,
-            status: OrderStatus::Rejected,
-            client_order_id: e.client_order_id.clone(),
-            note: None,
-            reject_reason: Some(e.reason),
-            cancel_reason: None,
-            fee: Decimal::ZERO,
-            realized_pnl: Decimal::ZERO,
-            created_at: envelope.timestamp,
-            updated_at: envelope.timestamp,
-            version: envelope.version,
-        }
-    }
-
-    /// Where the order sorts in a user's list: by creation time, then id.
-    fn key(&self) -> OrderKey {
-        (self.created_at, self.order_id)
     }
 }
 
-/// An order's view plus what the view derives from but does not show.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-struct OrderEntry {
-    view: OrderView,
-    /// `Σ fill quantity × fill price`, kept exact so the average price is rounded only once.
-    executed_value: Decimal,
-}
-
-impl OrderEntry {
-    /// Evolves the order by one event of its stream, as `OrderState::apply` does.
-    fn evolve(&mut self, envelope: &EventEnvelope) {
-        let view = &mut self.view;
-        match &envelope.event {
-            Event::OrderMatched(e) => {
-                view.executed_qty += e.quantity;
-                self.executed_value += e.quantity * e.price;
-                view.avg_price = average_price(self.executed_value, view.executed_qty);
-                view.remaining = e.remaining;
-                view.fee += e.fee;
-                view.realized_pnl += e.realized_pnl;
-                if !view.remaining.is_zero() {
-                    view.status = OrderStatus::PartiallyFilled;
-                }
-            }
-            Event::OrderPartiallyFilled(e) => {
-                view.remaining = e.remaining;
-                view.status = OrderStatus::PartiallyFilled;
-            }
-            Event::OrderFilled(_) => {
-                view.remaining = Decimal::ZERO;
-                view.status = OrderStatus::Filled;
-            }
-            Event::OrderCancelled(e) => {
-                view.status = OrderStatus::Cancelled;
-                view.cancel_reason = Some(e.reason);
-            }
-            Event::OrderExpired(_) => view.status = OrderStatus::Expired,
-            Event::OrderCorrected(e) => {
-                for correction in &e.corrections {
-                    match correction.field.as_str() {
-                        "clientOrderId" => view.client_order_id = correction.to.clone(),
-                        "note" => view.note = correction.to.clone(),
-                        _ => {}
-                    }
-                }
-            }
-            _ => return,
-        }
-        view.version = envelope.version;
-        view.updated_at = envelope.timestamp;
-    }
-}
-
-/// `value / qty` at 8 dp, normalized (the rounding of `OrderState::avg_price`).
-fn average_price(value: Decimal, qty: Decimal) -> Option<Decimal> {
-    (!qty.is_zero()).then(|| (value / qty).round_dp(8).normalize())
+/// Where an order sorts in its user's lists: by creation time, then id.
+fn key_of(order: &OrderState) -> OrderKey {
+    (order.created_at, order.order_id)
 }
 
 /// Sort key of a user's orders: `(createdAt, orderId)`; iterated backwards it gives newest
@@ -238,8 +155,9 @@ impl HistoryQuery {
         Some((lower, upper))
     }
 
-    fn matches(&self, view: &OrderView) -> bool {
-        self.symbol.is_none_or(|symbol| view.symbol == symbol) && self.status.is_none_or(|status| view.status == status)
+    fn matches(&self, order: &OrderState) -> bool {
+        self.symbol.is_none_or(|symbol| order.symbol == symbol)
+            && self.status.is_none_or(|status| order.status == status)
     }
 }
 
@@ -265,7 +183,8 @@ pub struct Page<T> {
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OrdersProjection {
-    orders: BTreeMap<OrderId, OrderEntry>,
+    /// The Order aggregate's own fold of each order: the rules are written once.
+    orders: BTreeMap<OrderId, OrderState>,
     users: BTreeMap<UserId, UserOrders>,
 }
 
@@ -273,47 +192,45 @@ impl OrdersProjection {
     /// Folds one event; events of other aggregates, and events of orders never placed, are
     /// ignored.
     pub fn apply(&mut self, envelope: &EventEnvelope) {
-        match &envelope.event {
-            Event::OrderPlaced(e) => self.insert(OrderView::placed(e, envelope)),
-            Event::OrderRejected(e) => self.insert(OrderView::rejected(e, envelope)),
-            event => {
-                let Some(order_id) = order_id_of(event) else { return };
-                let Some(entry) = self.orders.get_mut(&order_id) else { return };
-                entry.evolve(envelope);
-                if !entry.view.status.is_open() {
-                    let (user_id, key) = (entry.view.user_id, entry.view.key());
-                    if let Some(user) = self.users.get_mut(&user_id) {
-                        user.open.remove(&key);
-                    }
-                }
+        if let Some(order) = OrderState::create(envelope) {
+            self.insert(order);
+            return;
+        }
+        let Some(order_id) = order_id_of(&envelope.event) else { return };
+        let Some(order) = self.orders.get_mut(&order_id) else { return };
+        order.apply(envelope);
+        if !order.is_open() {
+            let (user_id, key) = (order.user_id, key_of(order));
+            if let Some(user) = self.users.get_mut(&user_id) {
+                user.open.remove(&key);
             }
         }
     }
 
-    fn insert(&mut self, view: OrderView) {
-        debug_assert!(!self.orders.contains_key(&view.order_id), "an order stream starts once");
-        let user = self.users.entry(view.user_id).or_default();
-        user.all.insert(view.key());
-        if view.status.is_open() {
-            user.open.insert(view.key());
+    fn insert(&mut self, order: OrderState) {
+        debug_assert!(!self.orders.contains_key(&order.order_id), "an order stream starts once");
+        let user = self.users.entry(order.user_id).or_default();
+        user.all.insert(key_of(&order));
+        if order.is_open() {
+            user.open.insert(key_of(&order));
         }
-        self.orders.insert(view.order_id, OrderEntry { view, executed_value: Decimal::ZERO });
+        self.orders.insert(order.order_id, order);
     }
 
-    fn view(&self, key: &OrderKey) -> Option<&OrderView> {
-        self.orders.get(&key.1).map(|entry| &entry.view)
+    fn order(&self, key: &OrderKey) -> Option<&OrderState> {
+        self.orders.get(&key.1)
     }
 
     /// An order, if it was placed or rejected in the log so far.
-    pub fn get(&self, order_id: OrderId) -> Option<&OrderView> {
-        self.orders.get(&order_id).map(|entry| &entry.view)
+    pub fn get(&self, order_id: OrderId) -> Option<OrderView> {
+        self.orders.get(&order_id).map(OrderView::from)
     }
 
     /// The user's ACTIVE and PARTIALLY_FILLED orders, newest first (createdAt, then order id,
     /// descending).
-    pub fn active_for_user(&self, user_id: UserId) -> Vec<&OrderView> {
+    pub fn active_for_user(&self, user_id: UserId) -> Vec<OrderView> {
         let open = self.users.get(&user_id).into_iter().flat_map(|user| user.open.iter().rev());
-        open.filter_map(|key| self.view(key)).collect()
+        open.filter_map(|key| self.order(key)).map(OrderView::from).collect()
     }
 
     /// One page of the user's orders that match `query`, newest first (createdAt, then order
@@ -323,28 +240,15 @@ impl OrdersProjection {
         let skip = u64::from(page - 1) * u64::from(limit);
         let mut result = Page { data: Vec::new(), total: 0, page, limit, total_pages: 0 };
         let (Some(user), Some(range)) = (self.users.get(&user_id), query.key_range()) else { return result };
-        let matching = user.all.range(range).rev().filter_map(|key| self.view(key)).filter(|view| query.matches(view));
-        for view in matching {
+        let matching =
+            user.all.range(range).rev().filter_map(|key| self.order(key)).filter(|order| query.matches(order));
+        for order in matching {
             if result.total >= skip && result.data.len() < limit as usize {
-                result.data.push(view.clone());
+                result.data.push(OrderView::from(order));
             }
             result.total += 1;
         }
         result.total_pages = u32::try_from(result.total.div_ceil(u64::from(limit))).unwrap_or(u32::MAX);
         result
     }
-}
-
-/// The order an order-stream event belongs to (`None` for other events and for the events
-/// that start an order stream).
-fn order_id_of(event: &Event) -> Option<OrderId> {
-    Some(match event {
-        Event::OrderMatched(e) => e.order_id,
-        Event::OrderPartiallyFilled(e) => e.order_id,
-        Event::OrderFilled(e) => e.order_id,
-        Event::OrderCancelled(e) => e.order_id,
-        Event::OrderExpired(e) => e.order_id,
-        Event::OrderCorrected(e) => e.order_id,
-        _ => return None,
-    })
 }

@@ -166,32 +166,6 @@ fn ioc(mut order: PlaceOrder) -> PlaceOrder {
 }
 
 /// The view the orders read model must show for an engine order.
-fn expected_order(o: &OrderState) -> OrderView {
-    OrderView {
-        order_id: o.order_id,
-        user_id: o.user_id,
-        account_id: o.account_id,
-        symbol: o.symbol,
-        side: o.side,
-        order_type: o.order_type,
-        price: o.price,
-        quantity: o.quantity,
-        remaining: o.remaining,
-        executed_qty: o.executed_qty,
-        avg_price: o.avg_price(),
-        status: o.status,
-        client_order_id: o.client_order_id.clone(),
-        note: o.note.clone(),
-        reject_reason: o.reject_reason,
-        cancel_reason: o.cancel_reason,
-        fee: o.fees_paid,
-        realized_pnl: o.realized_pnl,
-        created_at: o.created_at,
-        updated_at: o.updated_at,
-        version: o.version,
-    }
-}
-
 /// Newest first: createdAt, then order id, descending.
 fn newest_first(mut views: Vec<OrderView>) -> Vec<OrderView> {
     views.sort_by_key(|view| std::cmp::Reverse((view.created_at, view.order_id)));
@@ -291,11 +265,11 @@ fn assert_matches_engine(sim: &Sim) {
 fn assert_orders_match(sim: &Sim) {
     let (exchange, models) = (&sim.exchange, &sim.models);
     for order in exchange.orders() {
-        assert_eq!(models.orders().get(order.order_id), Some(&expected_order(order)), "order {}", order.order_id);
+        assert_eq!(models.orders().get(order.order_id), Some(OrderView::from(order)), "order {}", order.order_id);
     }
     for user in sim.users.keys() {
-        let open = sim.user_orders(user).into_iter().filter(|o| o.is_open()).map(expected_order).collect();
-        let active: Vec<OrderView> = models.orders().active_for_user(sim.users[user]).into_iter().cloned().collect();
+        let open = sim.user_orders(user).into_iter().filter(|o| o.is_open()).map(OrderView::from).collect();
+        let active: Vec<OrderView> = models.orders().active_for_user(sim.users[user]);
         assert_eq!(active, newest_first(open), "active orders of {user}");
     }
 }
@@ -397,7 +371,7 @@ fn history_pages_and_filters_newest_first() {
         HistoryQuery { start_time: Some(created("a6")), limit: 3, page: 2, ..Default::default() },
         HistoryQuery { start_time: Some(created("a7")), end_time: Some(created("a4")), ..Default::default() },
     ];
-    let all = newest_first(sim.user_orders("alice").into_iter().map(expected_order).collect());
+    let all = newest_first(sim.user_orders("alice").into_iter().map(OrderView::from).collect());
     for query in &cases {
         let (page, limit) = (query.page.max(1), query.limit.clamp(1, 100));
         let matching: Vec<OrderView> = all
@@ -417,7 +391,7 @@ fn history_pages_and_filters_newest_first() {
 #[test]
 fn history_page_two_breaks_creation_ties_by_order_id() {
     let sim = scenario();
-    let all = newest_first(sim.user_orders("alice").into_iter().map(expected_order).collect());
+    let all = newest_first(sim.user_orders("alice").into_iter().map(OrderView::from).collect());
     let page =
         sim.models.orders().history(sim.users["alice"], &HistoryQuery { page: 2, limit: 2, ..Default::default() });
     assert_eq!(page.data, all[2..4].to_vec());
