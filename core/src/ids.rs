@@ -14,6 +14,14 @@ fn derive(tag: [u8; 4], counter: u64) -> Uuid {
     Uuid::new_v8(bytes)
 }
 
+fn counter_of(tag: [u8; 4], id: &Uuid) -> Option<u64> {
+    let b = id.as_bytes();
+    if b[..4] != tag || b[6..10] != [0x80, 0, 0x80, 0] {
+        return None;
+    }
+    Some(u64::from_be_bytes([b[4], b[5], b[10], b[11], b[12], b[13], b[14], b[15]]))
+}
+
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident, $tag:expr) => {
         $(#[$doc])*
@@ -25,6 +33,11 @@ macro_rules! id_type {
             /// The id derived from this kind's counter value `n` (deterministic).
             pub fn derive(n: u64) -> Self {
                 Self(derive(*$tag, n))
+            }
+
+            /// The counter value this id was derived from, if it is a derived id of this kind.
+            pub fn counter(&self) -> Option<u64> {
+                counter_of(*$tag, &self.0)
             }
         }
 
@@ -91,6 +104,9 @@ mod tests {
         assert_eq!(AccountId::derive(1), INSURANCE_ACCOUNT);
         assert_eq!(UserId::derive(0), SYSTEM_USER);
         assert_eq!(OrderId::derive(1).0.get_version_num(), 8);
+        assert_eq!(OrderId::derive(123_456_789).counter(), Some(123_456_789));
+        assert_eq!(OrderId::derive(u64::MAX).counter(), Some(u64::MAX));
+        assert_eq!(OrderId(TradeId::derive(5).0).counter(), None, "another kind's id");
         let high = OrderId::derive(u64::MAX).to_string();
         assert_eq!(high, "6f726472-ffff-8000-8000-ffffffffffff");
     }

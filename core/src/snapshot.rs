@@ -102,9 +102,9 @@ impl Exchange {
             last_timestamp: self.last_timestamp,
             counters: self.counters,
             markets: self.markets.values().cloned().collect(),
-            accounts: sorted(self.accounts.iter().map(|(k, v)| (*k, v.clone()))),
-            orders: sorted(self.orders.iter().map(|(k, v)| (*k, v.clone()))),
-            positions: sorted(self.positions.iter().map(|(k, v)| (*k, v.clone()))),
+            accounts: sorted(self.accounts.values().map(|v| (v.account_id, v.clone()))),
+            orders: sorted(self.orders.values().map(|v| (v.order_id, v.clone()))),
+            positions: sorted(self.positions.values().map(|v| (v.position_id, v.clone()))),
         }
     }
 
@@ -124,20 +124,20 @@ impl Exchange {
             exchange.markets.insert(market.spec.symbol, market);
         }
         for account in snapshot.accounts {
-            exchange.accounts.insert(account.account_id, account);
+            exchange.accounts.insert(account);
         }
         for order in snapshot.orders {
             if let (true, OrderType::Limit, Some(price)) = (order.is_open(), order.order_type, order.price) {
                 exchange.books.entry(order.symbol).or_default().insert(order.side, price, order.order_id);
             }
-            exchange.orders.insert(order.order_id, order);
+            exchange.orders.insert(order);
         }
         for position in snapshot.positions {
             let (id, account_id, symbol) = (position.position_id, position.account_id, position.symbol);
             exchange.position_index.insert((account_id, symbol), id);
             exchange.account_positions.entry(account_id).or_default().push(id);
             exchange.market_positions.entry(symbol).or_default().push(id);
-            exchange.positions.insert(id, position);
+            exchange.positions.insert(position);
         }
         Ok(exchange)
     }

@@ -8,6 +8,7 @@ mod commands;
 pub mod hash;
 mod matching;
 mod risk;
+pub mod table;
 
 use crate::account::AccountState;
 use crate::aggregate::Aggregate;
@@ -61,9 +62,9 @@ pub struct Decision {
 pub struct Exchange {
     pub(crate) markets: BTreeMap<Symbol, MarketState>,
     pub(crate) books: BTreeMap<Symbol, Book>,
-    pub(crate) accounts: IdMap<AccountId, AccountState>,
-    pub(crate) orders: IdMap<OrderId, OrderState>,
-    pub(crate) positions: IdMap<PositionId, PositionState>,
+    pub(crate) accounts: table::Table<AccountState>,
+    pub(crate) orders: table::Table<OrderState>,
+    pub(crate) positions: table::Table<PositionState>,
     pub(crate) position_index: IdMap<(AccountId, Symbol), PositionId>,
     /// Positions of each account, in the order they were opened.
     pub(crate) account_positions: IdMap<AccountId, Vec<PositionId>>,
@@ -211,11 +212,11 @@ impl Exchange {
                 if let (OrderType::Limit, Some(price)) = (e.order_type, e.price) {
                     self.books.entry(e.symbol).or_default().insert(e.side, price, e.order_id);
                 }
-                self.orders.insert(e.order_id, OrderState::create(envelope).expect("OrderPlaced starts a stream"));
+                self.orders.insert(OrderState::create(envelope).expect("OrderPlaced starts a stream"));
             }
-            Event::OrderRejected(e) => {
+            Event::OrderRejected(_) => {
                 self.counters.orders += 1;
-                self.orders.insert(e.order_id, OrderState::create(envelope).expect("OrderRejected starts a stream"));
+                self.orders.insert(OrderState::create(envelope).expect("OrderRejected starts a stream"));
             }
             event => {
                 let Some(order_id) = order_id_of(event) else { return };
@@ -253,8 +254,7 @@ impl Exchange {
                 self.position_index.insert((e.account_id, e.symbol), e.position_id);
                 self.account_positions.entry(e.account_id).or_default().push(e.position_id);
                 self.market_positions.entry(e.symbol).or_default().push(e.position_id);
-                self.positions
-                    .insert(e.position_id, PositionState::create(envelope).expect("PositionOpened starts a stream"));
+                self.positions.insert(PositionState::create(envelope).expect("PositionOpened starts a stream"));
             }
         }
     }
@@ -280,9 +280,9 @@ impl Exchange {
     }
 
     fn apply_account(&mut self, envelope: &EventEnvelope) {
-        if let Event::AccountCreated(e) = &envelope.event {
+        if let Event::AccountCreated(_) = &envelope.event {
             self.counters.accounts += 1;
-            self.accounts.insert(e.account_id, AccountState::create(envelope).expect("AccountCreated starts a stream"));
+            self.accounts.insert(AccountState::create(envelope).expect("AccountCreated starts a stream"));
             return;
         }
         let crate::event::AggregateId::Uuid(id) = envelope.stream.aggregate_id else { return };
