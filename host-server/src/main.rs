@@ -14,6 +14,21 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// Prints a line to stdout; when the reader has gone away (`perpetua replay … | head`), the
+/// program ends quietly instead of panicking.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout().lock(), $($arg)*) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(0);
+            }
+            eprintln!("perpetua: cannot write to stdout: {e}");
+            std::process::exit(1);
+        }
+    }};
+}
+
 #[derive(Parser)]
 #[command(name = "perpetua", version, about = "Perpetua: an event-sourced perpetual-futures exchange core")]
 struct Cli {
@@ -54,7 +69,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
-            eprintln!("perpetua: {message}");
+            esay!("perpetua: {message}");
             ExitCode::FAILURE
         }
     }
@@ -76,7 +91,7 @@ fn demo(out: &PathBuf) -> Result<(), String> {
     let (exchange, stored) = perpetua_core::demo::sealed_log();
     let jsonl: String = stored.iter().map(|e| serde_json::to_string(e).expect("events serialize") + "\n").collect();
     std::fs::write(out, &jsonl).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
-    println!("demo: {} events written to {}", stored.len(), out.display());
+    say!("demo: {} events written to {}", stored.len(), out.display());
 
     let read_back = read_log(out)?;
     verify(&read_back)?;
@@ -85,17 +100,17 @@ fn demo(out: &PathBuf) -> Result<(), String> {
         return Err("the replayed log differs from the engine that wrote it".into());
     }
     invariants::check(&replayed).map_err(|v| format!("invariant broken: {v}"))?;
-    println!("replay: the log folds back into the same exchange; invariants hold");
+    say!("replay: the log folds back into the same exchange; invariants hold");
 
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
     for event in &stored {
         *counts.entry(event.event_type.as_str()).or_default() += 1;
     }
-    println!("events by type:");
+    say!("events by type:");
     for (event_type, count) in counts {
-        println!("  {event_type:<24} {count:>6}");
+        say!("  {event_type:<24} {count:>6}");
     }
-    println!("next: `perpetua replay {0}` prints the state; `perpetua verify {0}` checks the chain", out.display());
+    say!("next: `perpetua replay {0}` prints the state; `perpetua verify {0}` checks the chain", out.display());
     Ok(())
 }
 
@@ -111,7 +126,7 @@ fn verify(events: &[StoredEvent]) -> Result<(), String> {
             report.verified
         )),
         _ => {
-            println!("verified: {} events, chain head {}", report.verified, report.last_hash);
+            say!("verified: {} events, chain head {}", report.verified, report.last_hash);
             Ok(())
         }
     }
@@ -131,6 +146,6 @@ fn replay(events: &[StoredEvent], at: Option<u64>) -> Result<(), String> {
         "accounts": models.accounts().summaries(),
         "openPositions": models.open_positions(),
     });
-    println!("{}", serde_json::to_string_pretty(&output).expect("serializes"));
+    say!("{}", serde_json::to_string_pretty(&output).expect("serializes"));
     Ok(())
 }
