@@ -69,7 +69,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
-            esay!("perpetua: {message}");
+            eprintln!("perpetua: {message}");
             ExitCode::FAILURE
         }
     }
