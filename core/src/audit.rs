@@ -126,7 +126,9 @@ pub fn chain_hash(prev: &Hash, event: &StoredEvent) -> Hash {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HashChain {
+    /// Global position of the last sealed event (0 before the first).
     pub last_position: u64,
+    /// Hash of that event (zero before the first).
     pub last_hash: Hash,
 }
 
@@ -154,7 +156,10 @@ impl HashChain {
 #[serde(tag = "kind", rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ChainFault {
     /// The positions are not contiguous: `expected` is missing.
-    PositionGap { expected: u64 },
+    PositionGap {
+        /// The position that should have come next.
+        expected: u64,
+    },
     /// `prevHash` is not the previous event's hash.
     PrevHashMismatch,
     /// `hash` does not match the event's bytes: the event was altered.
@@ -169,6 +174,7 @@ pub struct VerifyReport {
     pub verified: u64,
     /// Position of the first event that does not verify; `None` when all do.
     pub first_bad_position: Option<u64>,
+    /// What is wrong at `first_bad_position`; `None` when every event verifies.
     pub fault: Option<ChainFault>,
     /// Hash of the last good event.
     pub last_hash: Hash,

@@ -24,9 +24,13 @@ use uuid::Uuid;
 /// The kind of stream an event belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum AggregateType {
+    /// An order, from `OrderPlaced` or `OrderRejected` to its end.
     Order,
+    /// An account's wallet and locks.
     Account,
+    /// A position of one account in one symbol.
     Position,
+    /// A market: its specification, mark price and funding.
     Market,
 }
 
@@ -54,7 +58,9 @@ impl AggregateType {
 /// The id of a stream: a UUID for orders, accounts and positions, the symbol for markets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum AggregateId {
+    /// The id of an order, account or position stream.
     Uuid(Uuid),
+    /// The symbol of a market stream.
     Symbol(Symbol),
 }
 
@@ -92,7 +98,9 @@ impl<'de> Deserialize<'de> for AggregateId {
 /// A stream: aggregate type and id.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct StreamId {
+    /// Kind of aggregate.
     pub aggregate_type: AggregateType,
+    /// Id of the aggregate.
     pub aggregate_id: AggregateId,
 }
 
@@ -242,17 +250,25 @@ event_catalog! {
 /// [`Hash::ZERO`] until [`crate::audit::HashChain::seal`] fills them in.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EventEnvelope {
+    /// Global position in the log (from 1, contiguous).
     pub position: u64,
+    /// Event id, derived from the global position.
     pub event_id: EventId,
+    /// The stream the event belongs to.
     pub stream: StreamId,
+    /// Position within its stream (from 1).
     pub version: u64,
     /// Schema version of the payload as stored (today's for new events).
     pub schema_version: u32,
+    /// When the command that produced the event was decided.
     pub timestamp: Timestamp,
+    /// The typed payload.
     pub event: Event,
     /// Shared by every event of one command (one allocation per command, not per event).
     pub metadata: Arc<Metadata>,
+    /// Hash of the previous event of the log (zero before the first).
     pub prev_hash: Hash,
+    /// `SHA-256(prevHash ‖ canonical bytes)` of this event.
     pub hash: Hash,
 }
 
@@ -421,17 +437,29 @@ impl<'de> serde::de::Visitor<'de> for EnvelopeVisitor {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StoredEvent {
+    /// Global position in the log (from 1, contiguous).
     pub position: u64,
+    /// Event id, derived from the global position.
     pub event_id: EventId,
+    /// The `eventType` name.
     pub event_type: String,
+    /// Schema version the payload was written with.
     pub schema_version: u32,
+    /// Kind of the stream.
     pub aggregate_type: AggregateType,
+    /// Id of the stream.
     pub aggregate_id: AggregateId,
+    /// Position within its stream (from 1).
     pub version: u64,
+    /// When the command that produced the event was decided.
     pub timestamp: Timestamp,
+    /// The payload exactly as stored.
     pub payload: Box<RawValue>,
+    /// Who and what caused the event.
     pub metadata: Metadata,
+    /// Hash of the previous event of the log (zero before the first).
     pub prev_hash: Hash,
+    /// `SHA-256(prevHash ‖ canonical bytes)` of this event.
     pub hash: Hash,
 }
 
@@ -441,11 +469,19 @@ pub enum DecodeError {
     /// The `eventType` is not in the catalog.
     UnknownEventType(String),
     /// The schema version is newer than this build knows, or has no upcaster.
-    UnsupportedSchemaVersion { event_type: String, schema_version: u32 },
+    UnsupportedSchemaVersion {
+        /// The event's type.
+        event_type: String,
+        /// The schema version it was stored with.
+        schema_version: u32,
+    },
     /// The payload does not have the shape of its type and version.
     Payload(String, String),
     /// The envelope names a different stream than the payload.
-    StreamMismatch { position: u64 },
+    StreamMismatch {
+        /// Global position of the event.
+        position: u64,
+    },
     /// The JSON is not an event envelope at all.
     Envelope(String),
 }
@@ -510,7 +546,9 @@ impl StoredEvent {
 }
 
 impl EventEnvelope {
-    /// The stored form of a freshly produced event (payload in today's schema).
+    /// The stored form of a freshly produced event (payload in today's schema). An event that
+    /// was decoded from an older schema re-encodes in today's shape, with other bytes than it
+    /// was stored with: keep its `StoredEvent` to verify or re-export it.
     pub fn to_stored(&self) -> StoredEvent {
         let payload = RawValue::from_string(self.event.payload_json()).expect("payload JSON is valid");
         StoredEvent {

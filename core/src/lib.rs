@@ -8,6 +8,8 @@
 //! Time, ids and configuration come in as arguments; the same commands give the same events,
 //! byte for byte, on every platform (it is compiled natively and for `wasm32-unknown-unknown`).
 
+#![warn(missing_docs)]
+
 pub mod account;
 pub mod aggregate;
 pub mod audit;

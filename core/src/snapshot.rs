@@ -22,10 +22,15 @@ pub const SNAPSHOT_FORMAT_VERSION: u32 = 1;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AggregateSnapshot {
+    /// Snapshot format ([`SNAPSHOT_FORMAT_VERSION`] when written by this build).
     pub format_version: u32,
+    /// Aggregate type name (`Order`, `Account`, `Position` or `Market`).
     pub aggregate_type: String,
+    /// Stream id: a UUID, or the symbol for a market.
     pub aggregate_id: String,
+    /// Stream version the state was folded up to.
     pub version: u64,
+    /// The aggregate's state at `version`.
     pub state: AggregateState,
 }
 
@@ -58,13 +63,21 @@ impl AggregateSnapshot {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EngineSnapshot {
+    /// Snapshot format ([`SNAPSHOT_FORMAT_VERSION`] when written by this build).
     pub format_version: u32,
+    /// Global position of the last event folded in.
     pub last_position: u64,
+    /// Timestamp of that event.
     pub last_timestamp: Timestamp,
+    /// The engine's id counters.
     pub counters: Counters,
+    /// Every market, by symbol.
     pub markets: Vec<MarketState>,
+    /// Every account, by id.
     pub accounts: Vec<AccountState>,
+    /// Every order, ended ones included, by id.
     pub orders: Vec<OrderState>,
+    /// Every position stream, flat ones included, by id.
     pub positions: Vec<PositionState>,
 }
 

@@ -15,9 +15,13 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "aggregateType", content = "state")]
 pub enum AggregateState {
+    /// An order's state.
     Order(OrderState),
+    /// An account's state.
     Account(AccountState),
+    /// A position's state.
     Position(PositionState),
+    /// A market's state.
     Market(MarketState),
 }
 

@@ -28,11 +28,14 @@ pub const VECTOR_EPOCH: Timestamp = Timestamp(1_767_225_600_000);
 /// What running a file found.
 #[derive(Clone, Debug, Default)]
 pub struct FileReport {
+    /// Number of cases run.
     pub cases: usize,
+    /// One message per failing case (`case name: what went wrong`).
     pub failures: Vec<String>,
-    /// Event types produced by the `when` steps of the file's cases.
+    /// Event types produced by the file's cases (their `given` and `when` steps, genesis included).
     pub event_types: BTreeSet<String>,
-    /// Every `(eventType, field, value)` seen for enum-like fields (`reason`), for coverage.
+    /// Every `eventType.reason` produced by the file's cases, for coverage of cancel reasons
+    /// and rejection codes.
     pub reasons: BTreeSet<String>,
 }
 

@@ -39,10 +39,15 @@ impl Sequence {
 /// The exchange after genesis, `accounts` funded traders and a book of `resting` orders on
 /// BTCUSDT (bids below 50,000, asks above), with the log that built it.
 pub struct Setup {
+    /// The engine after the steps run so far.
     pub exchange: Exchange,
+    /// Every event produced so far, in log order.
     pub log: Vec<EventEnvelope>,
+    /// The funded trader accounts.
     pub accounts: Vec<AccountId>,
+    /// Ids of LIMIT orders still open (in no particular order).
     pub open_orders: Vec<OrderId>,
+    /// Timestamp of the last command run (each command is 1 ms after the previous).
     pub now: Timestamp,
     /// The book depth the mixed workload steers toward (the starting number of resting orders).
     pub target_depth: usize,

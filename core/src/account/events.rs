@@ -10,8 +10,11 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AccountCreated {
+    /// The new account.
     pub account_id: AccountId,
+    /// The user who owns it (the system user for the fee and insurance accounts).
     pub user_id: UserId,
+    /// Trader, fee or insurance account.
     pub kind: AccountKind,
 }
 
@@ -19,7 +22,9 @@ pub struct AccountCreated {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BalanceDeposited {
+    /// The account credited.
     pub account_id: AccountId,
+    /// Amount added to the balance, in USDT (positive, at most 8 decimals).
     pub amount: Decimal,
 }
 
@@ -27,7 +32,9 @@ pub struct BalanceDeposited {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BalanceWithdrawn {
+    /// The account debited.
     pub account_id: AccountId,
+    /// Amount taken from the balance, in USDT (at most what was available).
     pub amount: Decimal,
 }
 
@@ -35,8 +42,11 @@ pub struct BalanceWithdrawn {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BalanceLocked {
+    /// The account whose balance is reserved.
     pub account_id: AccountId,
+    /// The order the reservation is for.
     pub order_id: OrderId,
+    /// Amount locked, in USDT: `q × lockPrice × (1/leverage + takerFeeRate)`, rounded up.
     pub amount: Decimal,
 }
 
@@ -44,8 +54,11 @@ pub struct BalanceLocked {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BalanceUnlocked {
+    /// The account whose reservation is released.
     pub account_id: AccountId,
+    /// The order the reservation was for.
     pub order_id: OrderId,
+    /// Amount released, in USDT: a fill's share (rounded down) or all still locked when the order ends.
     pub amount: Decimal,
 }
 
@@ -53,10 +66,15 @@ pub struct BalanceUnlocked {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FeeCharged {
+    /// The account that paid the fee.
     pub account_id: AccountId,
+    /// The order whose fill the fee is for.
     pub order_id: OrderId,
+    /// The trade (fill) the fee is for.
     pub trade_id: TradeId,
+    /// Fee paid, in USDT: `fill quantity × fill price × rate`, rounded up at the 8th decimal.
     pub amount: Decimal,
+    /// Fee rate applied: the market's maker rate for the resting order, taker rate for the incoming one.
     pub rate: Decimal,
 }
 
@@ -64,10 +82,15 @@ pub struct FeeCharged {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FeeReceived {
+    /// The fee account.
     pub account_id: AccountId,
+    /// Amount received, in USDT.
     pub amount: Decimal,
+    /// A trading fee, or the residue of a funding settlement.
     pub source: FeeSource,
+    /// The account that paid the trading fee; `null` for a funding residue.
     pub from_account_id: Option<AccountId>,
+    /// The trade the fee was charged on; `null` for a funding residue.
     pub trade_id: Option<TradeId>,
 }
 
@@ -75,11 +98,17 @@ pub struct FeeReceived {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PnlRealized {
+    /// The account whose balance changes.
     pub account_id: AccountId,
+    /// The position the PnL was realized on.
     pub position_id: PositionId,
+    /// The position's market.
     pub symbol: Symbol,
+    /// Realized PnL in USDT (signed); for a liquidated account, minus the margin at stake.
     pub amount: Decimal,
+    /// A trade, or a liquidation at the mark price.
     pub source: PnlSource,
+    /// The trade that realized it; `null` for a liquidation.
     pub trade_id: Option<TradeId>,
 }
 
@@ -87,11 +116,17 @@ pub struct PnlRealized {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FundingPaid {
+    /// The paying account.
     pub account_id: AccountId,
+    /// The position funding is paid for.
     pub position_id: PositionId,
+    /// The position's market.
     pub symbol: Symbol,
+    /// Amount paid, in USDT: `q × MP × |rate|` rounded up, capped at the account's free wallet.
     pub amount: Decimal,
+    /// Funding rate of the settlement (signed; positive: longs pay).
     pub rate: Decimal,
+    /// Mark price the payment was computed at, in USDT.
     pub mark_price: Decimal,
 }
 
@@ -99,11 +134,17 @@ pub struct FundingPaid {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FundingReceived {
+    /// The receiving account.
     pub account_id: AccountId,
+    /// The position funding is received for.
     pub position_id: PositionId,
+    /// The position's market.
     pub symbol: Symbol,
+    /// Amount received, in USDT: `q × MP × |rate|`, rounded down at the 8th decimal.
     pub amount: Decimal,
+    /// Funding rate of the settlement (signed; positive: shorts receive).
     pub rate: Decimal,
+    /// Mark price the payment was computed at, in USDT.
     pub mark_price: Decimal,
 }
 
@@ -112,9 +153,13 @@ pub struct FundingReceived {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LiquidationSettled {
+    /// The insurance account.
     pub account_id: AccountId,
+    /// The account whose position was liquidated.
     pub liquidated_account_id: AccountId,
+    /// The liquidated position's market.
     pub symbol: Symbol,
+    /// Margin at stake + PnL at mark, in USDT: positive is a fee kept, negative a deficit covered.
     pub amount: Decimal,
 }
 
@@ -122,7 +167,10 @@ pub struct LiquidationSettled {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FundingShortfallCovered {
+    /// The insurance account.
     pub account_id: AccountId,
+    /// The market whose funding settlement fell short.
     pub symbol: Symbol,
+    /// Funding received minus funding paid in that settlement, in USDT (positive).
     pub amount: Decimal,
 }

@@ -14,19 +14,28 @@ use std::collections::BTreeMap;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AccountState {
+    /// The account's id.
     pub account_id: AccountId,
+    /// The user who owns it (the system user for system accounts).
     pub user_id: UserId,
+    /// Trader, fee or insurance account.
     pub kind: AccountKind,
-    /// Wallet balance: deposits − withdrawals − fees ± realized PnL ± funding.
+    /// Wallet balance in USDT: deposits − withdrawals − fees paid + fees received ± realized
+    /// PnL ± funding ± liquidation settlements − funding shortfalls covered.
     pub balance: Decimal,
     /// Sum of the `remaining` of `locks`.
     pub locked: Decimal,
     /// The reservation of each open order that locked anything.
     pub locks: BTreeMap<OrderId, OrderLock>,
+    /// Σ deposits, in USDT.
     pub total_deposited: Decimal,
+    /// Σ withdrawals, in USDT.
     pub total_withdrawn: Decimal,
+    /// Timestamp of `AccountCreated`.
     pub created_at: Timestamp,
+    /// Timestamp of the stream's last event.
     pub updated_at: Timestamp,
+    /// Version of the account stream after its last event.
     pub version: u64,
 }
 
@@ -34,7 +43,9 @@ pub struct AccountState {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OrderLock {
+    /// Σ locked for the order, in USDT.
     pub amount: Decimal,
+    /// Part of `amount` not released yet, in USDT.
     pub remaining: Decimal,
 }
 

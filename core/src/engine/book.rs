@@ -28,7 +28,9 @@ impl PriceKey {
 /// One price level: its price and its orders in time priority.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Level {
+    /// The level's price (as written by the order that opened the level).
     pub price: Decimal,
+    /// Resting orders at this price, oldest (first to fill) first.
     pub orders: VecDeque<OrderId>,
 }
 

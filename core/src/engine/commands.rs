@@ -9,6 +9,7 @@ use crate::event::Event;
 use crate::ids::{AccountId, EventId, OrderId, UserId, FEE_ACCOUNT, INSURANCE_ACCOUNT, SYSTEM_USER};
 use crate::market::events::MarketListed;
 use crate::market::spec::MarketSpec;
+use crate::order::decide::CLIENT_ORDER_ID_MAX_LEN;
 use crate::order::events::{
     FieldCorrection, OrderCancelled, OrderCorrected, OrderExpired, OrderFilled, CORRECTABLE_FIELDS,
 };
@@ -16,6 +17,9 @@ use crate::position::decide as position_decide;
 use crate::symbol::Symbol;
 use crate::types::{AccountKind, CancelReason};
 use rust_decimal::Decimal;
+
+/// Longest note an admin may attach to an order.
+pub const NOTE_MAX_LEN: usize = 500;
 
 /// How an order's life ends.
 #[derive(Clone, Copy, Debug)]
@@ -204,6 +208,21 @@ impl Exchange {
                 "field {:?} cannot be corrected (allowed: {CORRECTABLE_FIELDS:?})",
                 bad.field
             )));
+        }
+        for correction in corrections {
+            let (current, max_len) = match correction.field.as_str() {
+                "clientOrderId" => (&order.client_order_id, CLIENT_ORDER_ID_MAX_LEN),
+                _ => (&order.note, NOTE_MAX_LEN),
+            };
+            if correction.from != *current {
+                return Err(invalid(format!(
+                    "{} is {current:?}, not {:?} as the correction says",
+                    correction.field, correction.from
+                )));
+            }
+            if correction.to.as_ref().is_some_and(|to| to.is_empty() || to.len() > max_len) {
+                return Err(invalid(format!("a corrected {} must be 1 to {max_len} bytes", correction.field)));
+            }
         }
         // The engine keeps no per-version event ids (they would cost memory on every order);
         // the host, which holds the log, checks that the id is the event at that version.

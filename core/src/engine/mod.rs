@@ -34,9 +34,13 @@ use uuid::Uuid;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Counters {
+    /// Orders placed or rejected so far; the next order id derives from it.
     pub orders: u64,
+    /// Trades so far (one per taker fill); the next trade id derives from it.
     pub trades: u64,
+    /// Accounts created, the two system accounts included.
     pub accounts: u64,
+    /// Position streams opened (one per account and symbol).
     pub positions: u64,
 }
 
@@ -53,7 +57,9 @@ pub enum Outcome {
 /// The events one command produced, in global order, and how it ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Decision {
+    /// The events, already applied to the engine.
     pub events: Vec<EventEnvelope>,
+    /// Accepted, or rejected with the reason code.
     pub outcome: Outcome,
 }
 

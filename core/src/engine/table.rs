@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 
 /// A state stored in a [`Table`], and the derived id it is found by.
 pub trait Row {
+    /// The id rows are looked up by.
     type Id: Copy + Ord + std::fmt::Debug;
     /// The row's id.
     fn id(&self) -> Self::Id;

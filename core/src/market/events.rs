@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MarketListed {
+    /// The market's specification.
     pub spec: MarketSpec,
 }
 
@@ -16,7 +17,9 @@ pub struct MarketListed {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MarkPriceSet {
+    /// The market.
     pub symbol: Symbol,
+    /// New mark price in USDT.
     pub mark_price: Decimal,
 }
 
@@ -24,9 +27,14 @@ pub struct MarkPriceSet {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FundingSettled {
+    /// The market.
     pub symbol: Symbol,
+    /// Funding rate (signed; positive: longs pay, shorts receive).
     pub rate: Decimal,
+    /// Mark price the payments were computed at, in USDT.
     pub mark_price: Decimal,
+    /// Σ `FundingPaid` amounts of this settlement, in USDT.
     pub total_paid: Decimal,
+    /// Σ `FundingReceived` amounts of this settlement, in USDT.
     pub total_received: Decimal,
 }

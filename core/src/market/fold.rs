@@ -11,12 +11,19 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MarketState {
+    /// The market's specification, as listed.
     pub spec: MarketSpec,
+    /// Last mark price in USDT; `None` before the first `MarkPriceSet`.
     pub mark_price: Option<Decimal>,
+    /// Rate of the last funding settlement; `None` before the first.
     pub last_funding_rate: Option<Decimal>,
+    /// Number of funding settlements so far.
     pub fundings_settled: u64,
+    /// Timestamp of `MarketListed`.
     pub created_at: Timestamp,
+    /// Timestamp of the stream's last event.
     pub updated_at: Timestamp,
+    /// Version of the market stream after its last event.
     pub version: u64,
 }
 

@@ -10,22 +10,36 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OrderPlaced {
+    /// The new order.
     pub order_id: OrderId,
+    /// The user who placed it.
     pub user_id: UserId,
+    /// The account it trades for.
     pub account_id: AccountId,
+    /// The market.
     pub symbol: Symbol,
+    /// BUY or SELL.
     pub side: Side,
+    /// LIMIT or MARKET.
     #[serde(rename = "type")]
     pub order_type: OrderType,
     /// Limit price; `null` for MARKET orders.
     pub price: Option<Decimal>,
+    /// Quantity ordered (base asset).
     pub quantity: Decimal,
+    /// Leverage requested (adding to an open same-side position trades at the position's).
     pub leverage: u32,
+    /// Margin mode of the position the order opens.
     pub margin_mode: MarginMode,
+    /// GTC, IOC or FOK.
     pub time_in_force: TimeInForce,
+    /// The order may only reduce an opposite position (it locks nothing).
     pub is_reduce_only: bool,
+    /// The order was refused if it would have taken liquidity on arrival.
     pub is_post_only: bool,
+    /// Self-trade prevention mode.
     pub stp_mode: StpMode,
+    /// The client's own id for the order, if given.
     pub client_order_id: Option<String>,
 }
 
@@ -33,9 +47,13 @@ pub struct OrderPlaced {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OrderMatched {
+    /// The order that filled.
     pub order_id: OrderId,
+    /// The trade (shared by the taker's and the maker's `OrderMatched`).
     pub trade_id: TradeId,
+    /// Fill price in USDT: the resting (maker) order's price.
     pub price: Decimal,
+    /// Quantity filled (base asset).
     pub quantity: Decimal,
     /// Quantity still open after this fill.
     pub remaining: Decimal,
@@ -43,7 +61,9 @@ pub struct OrderMatched {
     pub fee: Decimal,
     /// PnL realized by this order's account on this fill (signed).
     pub realized_pnl: Decimal,
+    /// True for the resting order, false for the incoming one.
     pub is_maker: bool,
+    /// The order on the other side of the trade.
     pub counterparty_order_id: OrderId,
 }
 
@@ -51,8 +71,11 @@ pub struct OrderMatched {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OrderPartiallyFilled {
+    /// The order.
     pub order_id: OrderId,
+    /// Quantity filled so far (base asset).
     pub executed_qty: Decimal,
+    /// Quantity still open, resting in the book (base asset).
     pub remaining: Decimal,
 }
 
@@ -60,8 +83,11 @@ pub struct OrderPartiallyFilled {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OrderFilled {
+    /// The order.
     pub order_id: OrderId,
+    /// Quantity filled: the order's whole quantity (base asset).
     pub executed_qty: Decimal,
+    /// Size-weighted average fill price in USDT (8 dp).
     pub avg_price: Decimal,
 }
 
@@ -69,8 +95,11 @@ pub struct OrderFilled {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OrderCancelled {
+    /// The order.
     pub order_id: OrderId,
+    /// Why it was cancelled.
     pub reason: CancelReason,
+    /// Quantity still open when cancelled (base asset).
     pub remaining: Decimal,
 }
 
@@ -79,7 +108,9 @@ pub struct OrderCancelled {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OrderExpired {
+    /// The order.
     pub order_id: OrderId,
+    /// Quantity left unfilled (base asset).
     pub remaining: Decimal,
 }
 
@@ -87,16 +118,26 @@ pub struct OrderExpired {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OrderRejected {
+    /// The order id given to the refused order.
     pub order_id: OrderId,
+    /// The user who placed it.
     pub user_id: UserId,
+    /// The account it would have traded for.
     pub account_id: AccountId,
+    /// The market.
     pub symbol: Symbol,
+    /// BUY or SELL.
     pub side: Side,
+    /// LIMIT or MARKET.
     #[serde(rename = "type")]
     pub order_type: OrderType,
+    /// Limit price in USDT; `null` for MARKET orders.
     pub price: Option<Decimal>,
+    /// Quantity ordered (base asset).
     pub quantity: Decimal,
+    /// The first business rule that refused it.
     pub reason: RejectCode,
+    /// The client's own id for the order, if given.
     pub client_order_id: Option<String>,
 }
 
@@ -104,8 +145,11 @@ pub struct OrderRejected {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FieldCorrection {
+    /// Wire name of the field (`clientOrderId` or `note`).
     pub field: String,
+    /// Value before the correction, as stated by the admin; `null` when unset.
     pub from: Option<String>,
+    /// Value after the correction; `null` clears it.
     pub to: Option<String>,
 }
 
@@ -114,13 +158,17 @@ pub struct FieldCorrection {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OrderCorrected {
+    /// The corrected order.
     pub order_id: OrderId,
     /// The event this correction compensates.
     pub corrected_event_id: EventId,
     /// That event's version in this stream.
     pub corrected_version: u64,
+    /// The fields corrected.
     pub corrections: Vec<FieldCorrection>,
+    /// Why the correction was made.
     pub reason: String,
+    /// The admin who made it.
     pub corrected_by: UserId,
 }
 

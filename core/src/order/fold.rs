@@ -14,35 +14,62 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OrderState {
+    /// The order's id.
     pub order_id: OrderId,
+    /// The user who placed it.
     pub user_id: UserId,
+    /// The account it trades for.
     pub account_id: AccountId,
+    /// The market.
     pub symbol: Symbol,
+    /// BUY or SELL.
     pub side: Side,
+    /// LIMIT or MARKET.
     #[serde(rename = "type")]
     pub order_type: OrderType,
+    /// Limit price in USDT; `None` for MARKET orders.
     pub price: Option<Decimal>,
+    /// Quantity ordered (base asset).
     pub quantity: Decimal,
+    /// Quantity still open (base asset); 0 once filled or rejected.
     pub remaining: Decimal,
+    /// Σ fill quantities (base asset).
     pub executed_qty: Decimal,
     /// `Σ fill quantity × fill price`, for the average price.
     pub executed_value: Decimal,
+    /// Leverage requested (0 for a rejected order, which records none).
     pub leverage: u32,
+    /// Margin mode (CROSS for a rejected order, which records none).
     pub margin_mode: MarginMode,
+    /// Time in force (GTC for a rejected order, which records none).
     pub time_in_force: TimeInForce,
+    /// Reduce-only flag (false for a rejected order).
     pub is_reduce_only: bool,
+    /// Post-only flag (false for a rejected order).
     pub is_post_only: bool,
+    /// Self-trade prevention mode (EXPIRE_TAKER for a rejected order).
     pub stp_mode: StpMode,
+    /// The client's own id, as placed or as last corrected.
     pub client_order_id: Option<String>,
+    /// An admin's note, set only by `OrderCorrected`.
     pub note: Option<String>,
+    /// Life-cycle status.
     pub status: OrderStatus,
+    /// Why it was rejected; set only when REJECTED.
     pub reject_reason: Option<RejectCode>,
+    /// Why it was cancelled; set only when CANCELLED.
     pub cancel_reason: Option<CancelReason>,
+    /// Σ fees paid on its fills, in USDT.
     pub fees_paid: Decimal,
+    /// Σ PnL realized by its fills, in USDT (signed).
     pub realized_pnl: Decimal,
+    /// Number of `OrderCorrected` events applied.
     pub corrections: u32,
+    /// Timestamp of the order's first event.
     pub created_at: Timestamp,
+    /// Timestamp of the order's last event.
     pub updated_at: Timestamp,
+    /// Version of the order stream after its last event.
     pub version: u64,
 }
 

@@ -14,20 +14,31 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PositionState {
+    /// The position stream's id.
     pub position_id: PositionId,
+    /// The account holding the position.
     pub account_id: AccountId,
+    /// The market.
     pub symbol: Symbol,
+    /// BUY for a long, SELL for a short (the last side while flat).
     pub side: Side,
+    /// Open size (base asset); 0 when flat.
     pub size: Decimal,
     /// `Σ quantity × price` of what is open; entry price = entry value / size.
     pub entry_value: Decimal,
+    /// Margin reserved for the position, in USDT; 0 when flat and for the insurance account.
     pub margin: Decimal,
+    /// Leverage of the position.
     pub leverage: u32,
+    /// CROSS or ISOLATED.
     pub margin_mode: MarginMode,
     /// Realized PnL over the stream's life (trades and liquidation).
     pub realized_pnl: Decimal,
+    /// Timestamp of the stream's first `PositionOpened`.
     pub created_at: Timestamp,
+    /// Timestamp of the stream's last event.
     pub updated_at: Timestamp,
+    /// Version of the position stream after its last event.
     pub version: u64,
 }
 

@@ -19,8 +19,11 @@ use std::collections::BTreeMap;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AccountSummary {
+    /// The account's id.
     pub account_id: AccountId,
+    /// The user who owns it (the system user for system accounts).
     pub user_id: UserId,
+    /// Trader, fee or insurance account.
     pub kind: AccountKind,
     /// Wallet balance: deposits − withdrawals − fees ± realized PnL ± funding.
     pub balance: Decimal,

@@ -20,15 +20,22 @@ use uuid::Uuid;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OrderView {
+    /// The order's id.
     pub order_id: OrderId,
+    /// The user who placed it.
     pub user_id: UserId,
+    /// The account it trades for.
     pub account_id: AccountId,
+    /// The market.
     pub symbol: Symbol,
+    /// BUY or SELL.
     pub side: Side,
+    /// LIMIT or MARKET.
     #[serde(rename = "type")]
     pub order_type: OrderType,
     /// Limit price; `None` for MARKET orders.
     pub price: Option<Decimal>,
+    /// Quantity ordered (base asset).
     pub quantity: Decimal,
     /// Quantity still open (0 once the order is rejected or filled).
     pub remaining: Decimal,
@@ -36,12 +43,15 @@ pub struct OrderView {
     pub executed_qty: Decimal,
     /// Size-weighted average fill price (8 dp, normalized); `None` before the first fill.
     pub avg_price: Option<Decimal>,
+    /// Life-cycle status at this point of the log.
     pub status: OrderStatus,
     /// As placed, or as last corrected by `OrderCorrected`.
     pub client_order_id: Option<String>,
     /// An admin's note, set only by `OrderCorrected`.
     pub note: Option<String>,
+    /// Why it was rejected; set only when REJECTED.
     pub reject_reason: Option<RejectCode>,
+    /// Why it was cancelled; set only when CANCELLED.
     pub cancel_reason: Option<CancelReason>,
     /// Σ fees paid on this order's fills.
     pub fee: Decimal,

@@ -20,15 +20,23 @@ use std::collections::BTreeMap;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PositionView {
+    /// The position stream's id.
     pub position_id: PositionId,
+    /// The account holding the position.
     pub account_id: AccountId,
+    /// The market.
     pub symbol: Symbol,
+    /// BUY for a long, SELL for a short.
     pub side: Side,
+    /// Open size (base asset).
     pub size: Decimal,
     /// Size-weighted average entry price (8 dp, normalized); `None` only when flat.
     pub entry_price: Option<Decimal>,
+    /// Margin reserved for the position, in USDT.
     pub margin: Decimal,
+    /// Leverage of the position.
     pub leverage: u32,
+    /// CROSS or ISOLATED.
     pub margin_mode: MarginMode,
     /// The market's last mark price; `None` before the first.
     pub mark_price: Option<Decimal>,

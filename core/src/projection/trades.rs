@@ -13,14 +13,19 @@ use std::collections::BTreeMap;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Trade {
+    /// The trade.
     pub trade_id: TradeId,
+    /// The market.
     pub symbol: Symbol,
     /// The maker's price.
     pub price: Decimal,
+    /// Quantity filled (base asset).
     pub quantity: Decimal,
     /// Side of the incoming (taker) order: BUY lifted an ask, SELL hit a bid.
     pub taker_side: Side,
+    /// The incoming order.
     pub taker_order_id: OrderId,
+    /// The resting order.
     pub maker_order_id: OrderId,
     /// Timestamp of the taker's `OrderMatched`.
     pub timestamp: Timestamp,
