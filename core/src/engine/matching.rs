@@ -15,7 +15,9 @@ use crate::order::events::{OrderMatched, OrderPartiallyFilled, OrderPlaced, Orde
 use crate::position::decide::{plan_fill, FillPlan};
 use crate::position::events::{PositionClosed, PositionDecreased, PositionIncreased, PositionOpened};
 use crate::symbol::Symbol;
-use crate::types::{CancelReason, FeeSource, MarginMode, OrderType, PnlSource, RejectCode, Side, StpMode, TimeInForce};
+use crate::types::{
+    CancelReason, FeeSource, MarginMode, OrderStatus, OrderType, PnlSource, RejectCode, Side, StpMode, TimeInForce,
+};
 use rust_decimal::Decimal;
 
 /// One side of a fill, planned before anything is written.
@@ -57,23 +59,14 @@ impl Exchange {
         let order_id = OrderId::derive(self.counters.orders);
         let lock = match self.check_placement(order) {
             Ok(lock) => lock,
-            Err(reason) => {
-                let rejected = OrderRejected {
-                    order_id,
-                    user_id,
-                    account_id: order.account_id,
-                    symbol: order.symbol,
-                    side: order.side,
-                    order_type: order.order_type,
-                    price: order.price,
-                    quantity: order.quantity,
-                    reason,
-                    client_order_id: order.client_order_id.clone(),
-                };
-                self.emit(batch, Event::OrderRejected(rejected));
-                return Ok(Outcome::Rejected(reason));
-            }
+            Err(reason) => return Ok(self.reject(order, order_id, user_id, reason, batch)),
         };
+        // A FOK order fills completely or not at all: it is matched under a savepoint and,
+        // should a fill-by-fill check stop it short, rolled back and rejected.
+        let fill_or_kill = order.time_in_force == TimeInForce::Fok;
+        if fill_or_kill {
+            self.open_savepoint(order.symbol, batch);
+        }
         let placed = OrderPlaced {
             order_id,
             user_id,
@@ -97,7 +90,39 @@ impl Exchange {
             self.emit(batch, Event::BalanceLocked(BalanceLocked { account_id, order_id, amount: lock }));
         }
         self.match_incoming(order_id, batch);
+        if fill_or_kill {
+            if self.orders[&order_id].status != OrderStatus::Filled {
+                self.rollback(batch);
+                return Ok(self.reject(order, order_id, user_id, RejectCode::FokNotFillable, batch));
+            }
+            self.release_savepoint(batch);
+        }
         Ok(Outcome::Accepted)
+    }
+
+    /// Records a business rejection: `OrderRejected` is the command's only event.
+    fn reject(
+        &mut self,
+        order: &PlaceOrder,
+        order_id: OrderId,
+        user_id: crate::ids::UserId,
+        reason: RejectCode,
+        batch: &mut Batch<'_>,
+    ) -> Outcome {
+        let rejected = OrderRejected {
+            order_id,
+            user_id,
+            account_id: order.account_id,
+            symbol: order.symbol,
+            side: order.side,
+            order_type: order.order_type,
+            price: order.price,
+            quantity: order.quantity,
+            reason,
+            client_order_id: order.client_order_id.clone(),
+        };
+        self.emit(batch, Event::OrderRejected(rejected));
+        Outcome::Rejected(reason)
     }
 
     /// The business rules of DOMAIN.md in precedence order; on success, the amount to lock.

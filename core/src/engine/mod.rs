@@ -8,6 +8,7 @@ mod commands;
 pub mod hash;
 mod matching;
 mod risk;
+mod savepoint;
 pub mod table;
 
 use crate::account::AccountState;
@@ -86,6 +87,8 @@ pub(crate) struct Batch<'c> {
     ctx: &'c CommandContext,
     metadata: std::sync::Arc<Metadata>,
     pub(crate) events: Vec<EventEnvelope>,
+    /// Open while part of the command may still be undone (see `savepoint.rs`).
+    pub(crate) savepoint: Option<savepoint::Savepoint>,
 }
 
 impl Exchange {
@@ -113,7 +116,8 @@ impl Exchange {
         let mut metadata = ctx.metadata.clone();
         metadata.causation_id = metadata.causation_id.or(Some(command_id));
         metadata.correlation_id = metadata.correlation_id.or(metadata.causation_id);
-        let mut batch = Batch { ctx, metadata: std::sync::Arc::new(metadata), events: Vec::with_capacity(8) };
+        let mut batch =
+            Batch { ctx, metadata: std::sync::Arc::new(metadata), events: Vec::with_capacity(8), savepoint: None };
         let outcome = self.decide(command, &mut batch)?;
         Ok(Decision { events: batch.events, outcome })
     }
@@ -164,6 +168,12 @@ impl Exchange {
             prev_hash: Default::default(),
             hash: Default::default(),
         };
+        if batch.savepoint.is_some() {
+            let prior = self.prior_of(&stream);
+            if let (Some(savepoint), Some(prior)) = (batch.savepoint.as_mut(), prior) {
+                savepoint.priors.push(prior);
+            }
+        }
         self.apply(&envelope);
         batch.events.push(envelope);
     }

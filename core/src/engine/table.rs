@@ -83,6 +83,20 @@ impl<R: Row> Table<R> {
         }
     }
 
+    /// Removes the row with this id, which must be the newest derived row or an irregular one
+    /// (rows are removed only when a savepoint rolls back, newest first).
+    pub fn remove_newest(&mut self, id: &R::Id) {
+        match self.index(id) {
+            Some(i) => {
+                debug_assert_eq!(i + 1, self.by_counter.len(), "only the newest row is removed");
+                self.by_counter.truncate(i);
+            }
+            None => {
+                self.irregular.remove(id);
+            }
+        }
+    }
+
     /// True when the table has no row.
     pub fn is_empty(&self) -> bool {
         self.by_counter.is_empty() && self.irregular.is_empty()
