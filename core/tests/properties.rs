@@ -266,6 +266,11 @@ fn check_step(h: &mut Harness, op: &Op) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+/// `PROPTEST_CASES` from the environment (for long soak runs), 256 by default.
+fn cases() -> u32 {
+    std::env::var("PROPTEST_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(256)
+}
+
 fn check_read_models(h: &Harness) -> Result<(), TestCaseError> {
     use perpetua_core::projection::orders::OrderView;
     use perpetua_core::projection::ReadModels;
@@ -298,7 +303,7 @@ fn check_read_models(h: &Harness) -> Result<(), TestCaseError> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, max_shrink_iters: 2000, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(), max_shrink_iters: 2000, ..ProptestConfig::default() })]
 
     #[test]
     fn invariants_hold_and_replay_is_exact(ops in prop::collection::vec(op(), 1..120)) {
