@@ -166,8 +166,8 @@ impl Exchange {
         let spec = &self.market_or_err(symbol)?.spec;
         let position = self.position_of(account_id, symbol);
         let event = if amount.is_sign_negative() {
-            let entry = position.filter(|p| p.is_open()).map(|p| p.entry_value / p.size);
-            let mark = self.mark_price(symbol).or(entry).unwrap_or_default();
+            let open = position.filter(|p| p.is_open());
+            let mark = open.map_or(Decimal::ZERO, |p| p.valuation_price(self.mark_price(symbol)));
             Event::MarginRemoved(position_decide::remove_margin(position, spec, -amount, mark)?)
         } else {
             Event::MarginAdded(position_decide::add_margin(position, amount, self.available(account_id))?)

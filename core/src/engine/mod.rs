@@ -458,26 +458,12 @@ impl Exchange {
     /// margin for ISOLATED, and for CROSS the balance less isolated margins, with the account's
     /// other cross positions' maintenance margin and uPnL.
     pub fn liquidation_price(&self, position_id: PositionId) -> Option<Decimal> {
-        use crate::position::queries::LiquidationInputs;
         let position = self.positions.get(&position_id).filter(|p| p.is_open())?;
         let spec = &self.markets.get(&position.symbol)?.spec;
-        let inputs = match position.margin_mode {
-            MarginMode::Isolated => LiquidationInputs { wallet_balance: position.margin, ..Default::default() },
-            MarginMode::Cross => {
-                let account = self.accounts.get(&position.account_id)?;
-                let mut inputs = LiquidationInputs { wallet_balance: account.balance, ..Default::default() };
-                for other in self.positions_of(position.account_id).filter(|p| p.is_open()) {
-                    if other.margin_mode == MarginMode::Isolated {
-                        inputs.wallet_balance -= other.margin;
-                    } else if other.position_id != position_id {
-                        let mark = self.mark_price(other.symbol).unwrap_or_else(|| other.entry_value / other.size);
-                        inputs.other_maintenance += other.maintenance_margin(&self.markets[&other.symbol].spec, mark);
-                        inputs.other_upnl += other.unrealized_pnl(mark);
-                    }
-                }
-                inputs
-            }
-        };
+        let balance = self.accounts.get(&position.account_id)?.balance;
+        let open = self.positions_of(position.account_id).filter(|p| p.is_open());
+        let market = |symbol| self.markets.get(&symbol).map(|m| (&m.spec, m.mark_price));
+        let inputs = crate::position::queries::liquidation_inputs(position, balance, open, market);
         position.liquidation_price(spec, inputs)
     }
 }

@@ -37,18 +37,16 @@ impl Exchange {
         Ok(Outcome::Accepted)
     }
 
-    /// Open positions of trader accounts in `symbol`, in the order they were first opened.
-    fn open_trader_positions(&self, symbol: Symbol) -> Vec<PositionId> {
-        self.market_positions
-            .get(&symbol)
-            .into_iter()
-            .flatten()
-            .filter(|id| {
-                let p = &self.positions[*id];
-                p.is_open() && !self.accounts[&p.account_id].is_system()
-            })
-            .copied()
-            .collect()
+    /// Open positions in `symbol`, in the order they were first opened (a list, because the
+    /// caller changes the positions while it walks them).
+    fn open_positions_in(&self, symbol: Symbol) -> Vec<PositionId> {
+        let ids = self.market_positions.get(&symbol).into_iter().flatten();
+        ids.filter(|id| self.positions[*id].is_open()).copied().collect()
+    }
+
+    /// Every market's symbol, in order (a list, for loops that change the exchange).
+    fn symbols(&self) -> Vec<Symbol> {
+        self.markets.keys().copied().collect()
     }
 
     /// Liquidates every isolated position and cross account in `symbol` that is at or below
@@ -57,8 +55,11 @@ impl Exchange {
         let Some(mark) = self.mark_price(symbol) else { return };
         let spec = self.markets[&symbol].spec.clone();
         let mut cross_accounts: Vec<AccountId> = Vec::new();
-        for id in self.open_trader_positions(symbol) {
+        for id in self.open_positions_in(symbol) {
             let p = &self.positions[&id];
+            if self.accounts[&p.account_id].is_system() {
+                continue;
+            }
             match p.margin_mode {
                 MarginMode::Isolated => {
                     if p.margin + p.unrealized_pnl(mark) <= p.maintenance_margin(&spec, mark) {
@@ -86,7 +87,7 @@ impl Exchange {
             match p.margin_mode {
                 MarginMode::Isolated => equity -= p.margin,
                 MarginMode::Cross => {
-                    let mark = self.mark_price(p.symbol).unwrap_or_else(|| p.entry_value / p.size);
+                    let mark = p.valuation_price(self.mark_price(p.symbol));
                     equity += p.unrealized_pnl(mark);
                     maintenance += p.maintenance_margin(&self.markets[&p.symbol].spec, mark);
                 }
@@ -126,8 +127,7 @@ impl Exchange {
             .collect();
         // Every lock of the account is part of the cross wallet at stake: its open orders in
         // every market are cancelled, or a far-away order would shield funds from the loss.
-        let symbols: Vec<Symbol> = self.markets.keys().copied().collect();
-        for symbol in symbols {
+        for symbol in self.symbols() {
             self.cancel_for_liquidation(account_id, symbol, batch);
         }
         // The cross wallet is at stake: everything not backing isolated positions or orders.
@@ -139,7 +139,7 @@ impl Exchange {
             let p = &self.positions[id];
             let share = if i + 1 == cross.len() { at_stake } else { p.margin.min(at_stake) };
             at_stake -= share;
-            let mark = self.mark_price(p.symbol).unwrap_or_else(|| p.entry_value / p.size);
+            let mark = p.valuation_price(self.mark_price(p.symbol));
             self.liquidate_position(*id, mark, share, batch);
         }
     }
@@ -205,14 +205,7 @@ impl Exchange {
         let mark = self
             .mark_price(symbol)
             .ok_or_else(|| CommandError::new(ErrorCode::MarkPriceNotSet, format!("{symbol} has no mark price yet")))?;
-        let open: Vec<PositionId> = self
-            .market_positions
-            .get(&symbol)
-            .into_iter()
-            .flatten()
-            .filter(|id| self.positions[*id].is_open())
-            .copied()
-            .collect();
+        let open = self.open_positions_in(symbol);
         let (mut total_paid, mut total_received) = (Decimal::ZERO, Decimal::ZERO);
         for id in open.iter().filter(|_| !rate.is_zero()) {
             let p = &self.positions[id];
@@ -252,8 +245,7 @@ impl Exchange {
         let settled = FundingSettled { symbol, rate, mark_price: mark, total_paid, total_received };
         self.emit(batch, Event::FundingSettled(settled));
         // Funding moved balances, which back cross positions in every market.
-        let symbols: Vec<Symbol> = self.markets.keys().copied().collect();
-        for symbol in symbols {
+        for symbol in self.symbols() {
             self.run_liquidations(symbol, batch);
         }
         Ok(Outcome::Accepted)

@@ -117,7 +117,7 @@ pub fn change_leverage(
         ));
     }
     if pos.margin_mode == MarginMode::Isolated {
-        let mark = mark.unwrap_or(pos.entry_value / pos.size);
+        let mark = pos.valuation_price(mark);
         let (equity, maintenance) = (margin + pos.unrealized_pnl(mark), pos.maintenance_margin(spec, mark));
         if equity <= maintenance {
             return Err(CommandError::new(

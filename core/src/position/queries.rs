@@ -3,6 +3,8 @@
 
 use crate::market::spec::MarketSpec;
 use crate::position::PositionState;
+use crate::symbol::Symbol;
+use crate::types::MarginMode;
 use rust_decimal::{Decimal, RoundingStrategy};
 
 /// What the liquidation-price formula needs besides the position itself.
@@ -16,7 +18,46 @@ pub struct LiquidationInputs {
     pub other_upnl: Decimal,
 }
 
+/// What [`liquidation_inputs`] needs to know of a market: its specification and mark price.
+pub type MarketView<'a> = (&'a MarketSpec, Option<Decimal>);
+
+/// The inputs of `position`'s liquidation price: its own margin when ISOLATED; when CROSS,
+/// the account's `balance` less its isolated margins, with the maintenance margin and
+/// unrealized PnL of its other open cross positions, each valued at
+/// [`PositionState::valuation_price`]. `open` are the account's open positions (`position`
+/// itself may be among them); `market` looks a market up by symbol.
+pub fn liquidation_inputs<'a>(
+    position: &PositionState,
+    balance: Decimal,
+    open: impl IntoIterator<Item = &'a PositionState>,
+    market: impl Fn(Symbol) -> Option<MarketView<'a>>,
+) -> LiquidationInputs {
+    if position.margin_mode == MarginMode::Isolated {
+        return LiquidationInputs { wallet_balance: position.margin, ..LiquidationInputs::default() };
+    }
+    let mut inputs = LiquidationInputs { wallet_balance: balance, ..LiquidationInputs::default() };
+    for other in open.into_iter().filter(|p| p.position_id != position.position_id) {
+        match other.margin_mode {
+            MarginMode::Isolated => inputs.wallet_balance -= other.margin,
+            MarginMode::Cross => {
+                let Some((spec, mark)) = market(other.symbol) else { continue };
+                let price = other.valuation_price(mark);
+                inputs.other_maintenance += other.maintenance_margin(spec, price);
+                inputs.other_upnl += other.unrealized_pnl(price);
+            }
+        }
+    }
+    inputs
+}
+
 impl PositionState {
+    /// The price an open position is valued at for margin: the market's `mark`, or the exact
+    /// entry price while the market has none.
+    pub fn valuation_price(&self, mark: Option<Decimal>) -> Decimal {
+        debug_assert!(self.is_open(), "only open positions are valued");
+        mark.unwrap_or_else(|| self.entry_value / self.size)
+    }
+
     /// True when the position has a size.
     pub fn is_open(&self) -> bool {
         !self.size.is_zero()

@@ -148,27 +148,10 @@ impl PositionsProjection {
         }
     }
 
-    /// The wallet behind `position`: its own margin when ISOLATED; when CROSS, the account's
-    /// balance less its isolated margins, with the maintenance margin and unrealized PnL of
-    /// its other open cross positions, each valued at its mark (at its entry price before its
-    /// market's first mark). The same inputs as `Exchange::liquidation_price`.
+    /// The inputs of `position`'s liquidation price, as `Exchange::liquidation_price` takes them.
     fn liquidation_inputs(&self, position: &PositionState, accounts: &AccountsProjection) -> LiquidationInputs {
-        if position.margin_mode == MarginMode::Isolated {
-            return LiquidationInputs { wallet_balance: position.margin, ..LiquidationInputs::default() };
-        }
         let balance = accounts.balance(position.account_id).unwrap_or_default();
-        let mut inputs = LiquidationInputs { wallet_balance: balance, ..LiquidationInputs::default() };
-        for other in self.open_of(position.account_id).filter(|p| p.position_id != position.position_id) {
-            match other.margin_mode {
-                MarginMode::Isolated => inputs.wallet_balance -= other.margin,
-                MarginMode::Cross => {
-                    let Some(market) = self.markets.get(&other.symbol) else { continue };
-                    let mark = market.mark_price.unwrap_or_else(|| other.entry_value / other.size);
-                    inputs.other_maintenance += other.maintenance_margin(&market.spec, mark);
-                    inputs.other_upnl += other.unrealized_pnl(mark);
-                }
-            }
-        }
-        inputs
+        let market = |symbol| self.markets.get(&symbol).map(|m| (&m.spec, m.mark_price));
+        crate::position::queries::liquidation_inputs(position, balance, self.open_of(position.account_id), market)
     }
 }
