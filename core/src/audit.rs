@@ -187,6 +187,17 @@ impl VerifyReport {
     }
 }
 
+/// Verifies an exported range on its own terms: the chain is taken to start just before the
+/// first event, at that event's `prevHash` (a range from position 1 starts at `Hash::ZERO`).
+/// To check that the range also continues a known head, use [`verify`] with that head.
+pub fn verify_range(events: &[StoredEvent]) -> VerifyReport {
+    let start = match events.first() {
+        Some(first) => HashChain { last_position: first.position.saturating_sub(1), last_hash: first.prev_hash },
+        None => HashChain::default(),
+    };
+    verify(events, start)
+}
+
 /// Verifies `events` (in global order) continue the chain from `start` (the head before the
 /// first of them: `HashChain::default()` for a log that starts at position 1).
 pub fn verify(events: &[StoredEvent], start: HashChain) -> VerifyReport {

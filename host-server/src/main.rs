@@ -6,7 +6,7 @@
 //! and the projector are not built yet; `serve` arrives with them.
 
 use clap::{Parser, Subcommand};
-use perpetua_core::audit::{self, HashChain};
+use perpetua_core::audit;
 use perpetua_core::event::{parse_stored_events, StoredEvent};
 use perpetua_core::projection::ReadModels;
 use perpetua_core::{invariants, EventEnvelope, Exchange};
@@ -115,11 +115,7 @@ fn demo(out: &PathBuf) -> Result<(), String> {
 }
 
 fn verify(events: &[StoredEvent]) -> Result<(), String> {
-    let start = match events.first() {
-        Some(first) => HashChain { last_position: first.position - 1, last_hash: first.prev_hash },
-        None => HashChain::default(),
-    };
-    let report = audit::verify(events, start);
+    let report = audit::verify_range(events);
     match (report.first_bad_position, &report.fault) {
         (Some(position), Some(fault)) => Err(format!(
             "chain broken at position {position}: {fault:?} ({} events verified before it)",

@@ -4,7 +4,7 @@
 //! chain, and replaying it into the exchange state. The richer viewer API (state at a version,
 //! diffs, chart folds) belongs to the wasm/viewer issue and is not built yet.
 
-use perpetua_core::audit::{self, HashChain};
+use perpetua_core::audit;
 use perpetua_core::event::parse_stored_events;
 use perpetua_core::Exchange;
 use wasm_bindgen::prelude::*;
@@ -14,8 +14,7 @@ use wasm_bindgen::prelude::*;
 #[wasm_bindgen(js_name = verifyChain)]
 pub fn verify_chain(log: &str) -> Result<String, JsError> {
     let events = parse_stored_events(log).map_err(|e| JsError::new(&e.to_string()))?;
-    let start = chain_start(&events);
-    let report = audit::verify(&events, start);
+    let report = audit::verify_range(&events);
     Ok(serde_json::to_string(&report).expect("report serializes"))
 }
 
@@ -33,11 +32,4 @@ pub fn replay_summary(log: &str) -> Result<String, JsError> {
         "positions": exchange.positions().count(),
     });
     Ok(summary.to_string())
-}
-
-fn chain_start(events: &[perpetua_core::StoredEvent]) -> HashChain {
-    match events.first() {
-        Some(first) => HashChain { last_position: first.position - 1, last_hash: first.prev_hash },
-        None => HashChain::default(),
-    }
 }
