@@ -19,5 +19,8 @@ bindgen_version=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/,
 installed=$(wasm-bindgen --version 2>/dev/null | awk '{ print $2 }' || true)
 if [ "$installed" != "$bindgen_version" ]; then
   echo "setup: installing wasm-bindgen-cli $bindgen_version (found: ${installed:-none})"
-  cargo install --quiet --locked wasm-bindgen-cli --version "$bindgen_version"
+  # --locked first (the versions its authors tested); when a locked dependency is no longer
+  # in the registry (seen: webpki-roots 1.0.11), resolve afresh within its semver ranges.
+  cargo install --quiet --locked wasm-bindgen-cli --version "$bindgen_version" ||
+    cargo install --quiet wasm-bindgen-cli --version "$bindgen_version"
 fi
