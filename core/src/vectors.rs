@@ -37,6 +37,8 @@ pub struct FileReport {
     /// Every `eventType.reason` produced by the file's cases, for coverage of cancel reasons
     /// and rejection codes.
     pub reasons: BTreeSet<String>,
+    /// The log of each case that ran to its end (for hosts that need real events of every type).
+    pub logs: Vec<Vec<EventEnvelope>>,
 }
 
 /// Runs every case of one vector file.
@@ -128,6 +130,7 @@ fn run_case(case: &Value, report: &mut FileReport) -> Result<(), String> {
     if Exchange::replay(&run.log) != run.exchange {
         return Err("folding the log from scratch differs from the live engine".into());
     }
+    report.logs.push(run.log);
     Ok(())
 }
 

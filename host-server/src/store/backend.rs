@@ -1,0 +1,526 @@
+//! What the three backends share: the SQL they have in common (written once, with `?`
+//! placeholders, numbered for PostgreSQL), the queries that differ only in their Rust types
+//! (generated per backend by [`common_queries!`]), the append transaction and the lease.
+
+use super::{Backend, IdempotencyRecord, StoreError};
+use perpetua_core::audit::HashChain;
+use perpetua_core::event::StreamId;
+use sqlx::{MySql, Postgres, Sqlite, Transaction};
+use std::collections::HashMap;
+
+/// The columns of an event row, in the order [`super::EventRow`] reads them.
+const EVENT_COLUMNS: &str = "position, event_id, event_type, schema_version, aggregate_type, aggregate_id, \
+     version, timestamp_ms, payload, metadata, prev_hash, hash";
+
+/// The SQL of one backend.
+pub(super) struct Queries {
+    pub head: String,
+    pub lock_head: String,
+    pub update_head: String,
+    pub read_all: String,
+    pub read_stream: String,
+    pub stream_version: String,
+    pub read_by_type: String,
+    pub read_by_correlation: String,
+    pub idempotency_record: String,
+    pub load_snapshot: String,
+    pub save_snapshot: String,
+    pub checkpoint: String,
+    pub save_checkpoint: String,
+}
+
+impl Queries {
+    pub fn new(backend: Backend) -> Queries {
+        let columns = match backend {
+            // `json` columns are read as their exact text.
+            Backend::Postgres => EVENT_COLUMNS.replace("payload, metadata", "payload::text, metadata::text"),
+            _ => EVENT_COLUMNS.to_owned(),
+        };
+        let head = "SELECT position, hash FROM log_head WHERE id = 1";
+        let upsert = |table: &str, key: &str, columns: &[&str]| {
+            let marks = vec!["?"; columns.len()].join(", ");
+            let others: Vec<&&str> = columns.iter().filter(|c| !key.contains(**c)).collect();
+            let update = match backend {
+                Backend::MySql => {
+                    let set: Vec<String> = others.iter().map(|c| format!("{c} = VALUES({c})")).collect();
+                    format!("ON DUPLICATE KEY UPDATE {}", set.join(", "))
+                }
+                _ => {
+                    let set: Vec<String> = others.iter().map(|c| format!("{c} = excluded.{c}")).collect();
+                    format!("ON CONFLICT ({key}) DO UPDATE SET {}", set.join(", "))
+                }
+            };
+            format!("INSERT INTO {table} ({}) VALUES ({marks}) {update}", columns.join(", "))
+        };
+        let sql = |text: String| numbered(backend, &text);
+        Queries {
+            head: head.to_owned(),
+            lock_head: match backend {
+                // SQLite has no row locks: the append transaction is `BEGIN IMMEDIATE`.
+                Backend::Sqlite => head.to_owned(),
+                _ => format!("{head} FOR UPDATE"),
+            },
+            update_head: sql("UPDATE log_head SET position = ?, hash = ? WHERE id = 1 AND position = ?".into()),
+            read_all: sql(format!("SELECT {columns} FROM events WHERE position >= ? ORDER BY position LIMIT ?")),
+            read_stream: sql(format!(
+                "SELECT {columns} FROM events WHERE aggregate_type = ? AND aggregate_id = ? \
+                 AND version >= ? AND version <= ? AND timestamp_ms <= ? ORDER BY version"
+            )),
+            stream_version: sql(
+                "SELECT COALESCE(MAX(version), 0) FROM events WHERE aggregate_type = ? AND aggregate_id = ?".into(),
+            ),
+            read_by_type: sql(format!(
+                "SELECT {columns} FROM events WHERE event_type = ? AND position >= ? ORDER BY position LIMIT ?"
+            )),
+            read_by_correlation: sql(format!(
+                "SELECT {columns} FROM events WHERE correlation_id = ? ORDER BY position"
+            )),
+            idempotency_record: sql(
+                "SELECT idempotency_key, fingerprint, outcome, position FROM idempotency_records \
+                 WHERE idempotency_key = ?"
+                    .into(),
+            ),
+            load_snapshot: sql(
+                "SELECT aggregate_type, aggregate_id, version, position, format_version, state, taken_at_ms \
+                 FROM snapshots WHERE aggregate_type = ? AND aggregate_id = ? AND version <= ? \
+                 ORDER BY version DESC LIMIT 1"
+                    .into(),
+            ),
+            save_snapshot: sql(upsert(
+                "snapshots",
+                "aggregate_type, aggregate_id, version",
+                &["aggregate_type", "aggregate_id", "version", "position", "format_version", "state", "taken_at_ms"],
+            )),
+            checkpoint: sql("SELECT position FROM projection_checkpoints WHERE name = ?".into()),
+            save_checkpoint: sql(upsert("projection_checkpoints", "name", &["name", "position"])),
+        }
+    }
+}
+
+/// `?` placeholders as the backend wants them: `$1, $2, …` on PostgreSQL.
+fn numbered(backend: Backend, sql: &str) -> String {
+    if backend != Backend::Postgres {
+        return sql.to_owned();
+    }
+    let mut out = String::with_capacity(sql.len() + 16);
+    let mut n = 0;
+    for c in sql.chars() {
+        if c == '?' {
+            n += 1;
+            out.push_str(&format!("${n}"));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Generates, for one backend module, the queries whose SQL is shared and whose Rust differs
+/// only in the database type: reads, idempotency, snapshots, checkpoints, and the steps of an
+/// append transaction. The module must define `Q: LazyLock<Queries>` and a store struct with
+/// a `pool`, and `text(row, index)`, which reads a text column.
+macro_rules! common_queries {
+    ($Db:ty, $Store:ident) => {
+        use super::{EventRow, IdempotencyRecord, SnapshotRecord, StoreError, StreamRange};
+        use perpetua_core::audit::{Hash, HashChain};
+        use perpetua_core::event::{StoredEvent, StreamId};
+        use sqlx::Row as _;
+        use std::collections::HashMap;
+
+        type Row = <$Db as sqlx::Database>::Row;
+
+        fn event_row(row: &Row) -> Result<EventRow, sqlx::Error> {
+            Ok(EventRow {
+                position: row.try_get(0)?,
+                event_id: row.try_get(1)?,
+                event_type: text(row, 2)?,
+                schema_version: row.try_get(3)?,
+                aggregate_type: text(row, 4)?,
+                aggregate_id: text(row, 5)?,
+                version: row.try_get(6)?,
+                timestamp_ms: row.try_get(7)?,
+                payload: text(row, 8)?,
+                metadata: text(row, 9)?,
+                prev_hash: row.try_get(10)?,
+                hash: row.try_get(11)?,
+            })
+        }
+
+        fn events(rows: Vec<Row>) -> Result<Vec<StoredEvent>, StoreError> {
+            rows.iter().map(|row| event_row(row)?.into_event()).collect()
+        }
+
+        fn hash_of(bytes: Vec<u8>) -> Result<Hash, StoreError> {
+            <[u8; 32]>::try_from(bytes)
+                .map(Hash)
+                .map_err(|b| StoreError::CorruptRow { position: 0, detail: format!("a hash of {} bytes", b.len()) })
+        }
+
+        fn head_of(row: &Row) -> Result<HashChain, StoreError> {
+            Ok(HashChain {
+                last_position: super::to_u64(row.try_get(0)?, "head position")?,
+                last_hash: hash_of(row.try_get(1)?)?,
+            })
+        }
+
+        fn idempotency_of(row: &Row) -> Result<IdempotencyRecord, StoreError> {
+            Ok(IdempotencyRecord {
+                key: text(row, 0)?,
+                fingerprint: hash_of(row.try_get(1)?)?,
+                outcome: text(row, 2)?,
+                position: super::to_u64(row.try_get(3)?, "idempotency position")?,
+            })
+        }
+
+        fn stream_key(stream: &StreamId) -> (&'static str, String) {
+            (stream.aggregate_type.as_str(), stream.aggregate_id.to_string())
+        }
+
+        impl $Store {
+            pub(super) async fn head(&self) -> Result<HashChain, StoreError> {
+                head_of(&sqlx::query(&Q.head).fetch_one(&self.pool).await?)
+            }
+
+            pub(super) async fn read_all(&self, from: u64, limit: u32) -> Result<Vec<StoredEvent>, StoreError> {
+                let rows = sqlx::query(&Q.read_all)
+                    .bind(super::to_i64(from, "position")?)
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await?;
+                events(rows)
+            }
+
+            pub(super) async fn read_stream(
+                &self,
+                stream: StreamId,
+                range: StreamRange,
+            ) -> Result<Vec<StoredEvent>, StoreError> {
+                let (aggregate_type, aggregate_id) = stream_key(&stream);
+                let to = range.to_version.map_or(Ok(i64::MAX), |v| super::to_i64(v, "version"))?;
+                let rows = sqlx::query(&Q.read_stream)
+                    .bind(aggregate_type)
+                    .bind(aggregate_id)
+                    .bind(super::to_i64(range.from_version, "version")?)
+                    .bind(to)
+                    .bind(range.until.map_or(i64::MAX, |t| t.millis()))
+                    .fetch_all(&self.pool)
+                    .await?;
+                events(rows)
+            }
+
+            pub(super) async fn stream_version(&self, stream: StreamId) -> Result<u64, StoreError> {
+                let (aggregate_type, aggregate_id) = stream_key(&stream);
+                let row =
+                    sqlx::query(&Q.stream_version).bind(aggregate_type).bind(aggregate_id).fetch_one(&self.pool).await?;
+                super::to_u64(row.try_get(0)?, "version")
+            }
+
+            pub(super) async fn read_by_type(
+                &self,
+                event_type: &str,
+                from: u64,
+                limit: u32,
+            ) -> Result<Vec<StoredEvent>, StoreError> {
+                let rows = sqlx::query(&Q.read_by_type)
+                    .bind(event_type)
+                    .bind(super::to_i64(from, "position")?)
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await?;
+                events(rows)
+            }
+
+            pub(super) async fn read_by_correlation(
+                &self,
+                correlation_id: uuid::Uuid,
+            ) -> Result<Vec<StoredEvent>, StoreError> {
+                events(sqlx::query(&Q.read_by_correlation).bind(correlation_id).fetch_all(&self.pool).await?)
+            }
+
+            pub(super) async fn idempotency_record(&self, key: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
+                let row = sqlx::query(&Q.idempotency_record).bind(key).fetch_optional(&self.pool).await?;
+                row.as_ref().map(idempotency_of).transpose()
+            }
+
+            pub(super) async fn save_snapshot(&self, s: &SnapshotRecord) -> Result<(), StoreError> {
+                sqlx::query(&Q.save_snapshot)
+                    .bind(&s.aggregate_type)
+                    .bind(&s.aggregate_id)
+                    .bind(super::to_i64(s.version, "version")?)
+                    .bind(super::to_i64(s.position, "position")?)
+                    .bind(i32::try_from(s.format_version).map_err(|_| {
+                        StoreError::InvalidBatch(format!("snapshot format version {} is out of range", s.format_version))
+                    })?)
+                    .bind(&s.state)
+                    .bind(s.taken_at.millis())
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            pub(super) async fn load_snapshot(
+                &self,
+                aggregate_type: &str,
+                aggregate_id: &str,
+                version: Option<u64>,
+            ) -> Result<Option<SnapshotRecord>, StoreError> {
+                let version = version.map_or(Ok(i64::MAX), |v| super::to_i64(v, "version"))?;
+                let row = sqlx::query(&Q.load_snapshot)
+                    .bind(aggregate_type)
+                    .bind(aggregate_id)
+                    .bind(version)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                let Some(row) = row else { return Ok(None) };
+                let format_version: i32 = row.try_get(4)?;
+                Ok(Some(SnapshotRecord {
+                    aggregate_type: text(&row, 0)?,
+                    aggregate_id: text(&row, 1)?,
+                    version: super::to_u64(row.try_get(2)?, "snapshot version")?,
+                    position: super::to_u64(row.try_get(3)?, "snapshot position")?,
+                    format_version: u32::try_from(format_version).map_err(|_| StoreError::CorruptRow {
+                        position: 0,
+                        detail: format!("snapshot format version {format_version}"),
+                    })?,
+                    state: text(&row, 5)?,
+                    taken_at: perpetua_core::time::Timestamp(row.try_get(6)?),
+                }))
+            }
+
+            pub(super) async fn checkpoint(&self, projection: &str) -> Result<u64, StoreError> {
+                let row = sqlx::query(&Q.checkpoint).bind(projection).fetch_optional(&self.pool).await?;
+                row.map_or(Ok(0), |row| super::to_u64(row.try_get(0)?, "checkpoint"))
+            }
+
+            pub(super) async fn save_checkpoint(&self, projection: &str, position: u64) -> Result<(), StoreError> {
+                sqlx::query(&Q.save_checkpoint)
+                    .bind(projection)
+                    .bind(super::to_i64(position, "position")?)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+        }
+
+        /// Steps of an append transaction on this backend.
+        pub(super) mod tx {
+            use super::*;
+            pub(in crate::store) type Tx = sqlx::Transaction<'static, $Db>;
+
+            pub(in crate::store) async fn locked_head(tx: &mut Tx) -> Result<HashChain, StoreError> {
+                head_of(&sqlx::query(&Q.lock_head).fetch_one(&mut **tx).await?)
+            }
+
+            pub(in crate::store) async fn idempotency_record(
+                tx: &mut Tx,
+                key: &str,
+            ) -> Result<Option<IdempotencyRecord>, StoreError> {
+                let row = sqlx::query(&Q.idempotency_record).bind(key).fetch_optional(&mut **tx).await?;
+                row.as_ref().map(idempotency_of).transpose()
+            }
+
+            pub(in crate::store) async fn stream_versions(
+                tx: &mut Tx,
+                streams: &[StreamId],
+            ) -> Result<HashMap<StreamId, u64>, StoreError> {
+                let mut found = HashMap::with_capacity(streams.len());
+                // One query per chunk of streams, each stream found through the unique index.
+                for chunk in streams.chunks(200) {
+                    let mut query = sqlx::QueryBuilder::<$Db>::new(
+                        "SELECT aggregate_type, aggregate_id, MAX(version) FROM events WHERE ",
+                    );
+                    for (i, stream) in chunk.iter().enumerate() {
+                        let (aggregate_type, aggregate_id) = stream_key(stream);
+                        if i > 0 {
+                            query.push(" OR ");
+                        }
+                        query.push("(aggregate_type = ").push_bind(aggregate_type);
+                        query.push(" AND aggregate_id = ").push_bind(aggregate_id).push(")");
+                    }
+                    query.push(" GROUP BY aggregate_type, aggregate_id");
+                    for row in query.build().fetch_all(&mut **tx).await? {
+                        let (aggregate_type, aggregate_id) = (text(&row, 0)?, text(&row, 1)?);
+                        let stream = chunk.iter().find(|s| {
+                            s.aggregate_type.as_str() == aggregate_type && s.aggregate_id.to_string() == aggregate_id
+                        });
+                        if let Some(stream) = stream {
+                            found.insert(*stream, super::super::to_u64(row.try_get(2)?, "version")?);
+                        }
+                    }
+                }
+                Ok(found)
+            }
+
+            pub(in crate::store) async fn insert_idempotency(
+                tx: &mut Tx,
+                records: &[IdempotencyRecord],
+            ) -> Result<(), StoreError> {
+                for chunk in records.chunks(1000) {
+                    let mut query = sqlx::QueryBuilder::<$Db>::new(
+                        "INSERT INTO idempotency_records (idempotency_key, fingerprint, outcome, position) ",
+                    );
+                    query.push_values(chunk, |mut row, record| {
+                        row.push_bind(record.key.as_str())
+                            .push_bind(&record.fingerprint.0[..])
+                            .push_bind(record.outcome.as_str())
+                            .push_bind(record.position as i64);
+                    });
+                    query.build().execute(&mut **tx).await?;
+                }
+                Ok(())
+            }
+
+            /// Moves the head from `start` to `head` (compare-and-set) and commits.
+            pub(in crate::store) async fn commit(
+                mut tx: Tx,
+                start: HashChain,
+                head: HashChain,
+            ) -> Result<(), StoreError> {
+                if head != start {
+                    let moved = sqlx::query(&Q.update_head)
+                        .bind(super::super::to_i64(head.last_position, "position")?)
+                        .bind(&head.last_hash.0[..])
+                        .bind(super::super::to_i64(start.last_position, "position")?)
+                        .execute(&mut *tx)
+                        .await?;
+                    if moved.rows_affected() != 1 {
+                        let actual = locked_head(&mut tx).await?;
+                        return Err(StoreError::HeadMoved {
+                            expected_head: start.last_position,
+                            actual_head: actual.last_position,
+                        });
+                    }
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+        }
+    };
+}
+
+/// Generates the multi-row `INSERT … VALUES` of events, for the backends that take it
+/// (SQLite and MariaDB; PostgreSQL inserts arrays through `UNNEST`).
+macro_rules! values_insert {
+    ($Db:ty, $rows_per_statement:expr) => {
+        pub(super) async fn insert_events(tx: &mut tx::Tx, events: &[&StoredEvent]) -> Result<(), StoreError> {
+            for chunk in events.chunks($rows_per_statement) {
+                let values = chunk.iter().map(|e| super::EventValues::of(e)).collect::<Result<Vec<_>, _>>()?;
+                let mut query = sqlx::QueryBuilder::<$Db>::new(
+                    "INSERT INTO events (position, event_id, event_type, schema_version, aggregate_type, \
+                     aggregate_id, version, timestamp_ms, payload, metadata, correlation_id, prev_hash, hash) ",
+                );
+                query.push_values(&values, |mut row, v| {
+                    row.push_bind(v.position)
+                        .push_bind(v.event_id)
+                        .push_bind(v.event_type)
+                        .push_bind(v.schema_version)
+                        .push_bind(v.aggregate_type)
+                        .push_bind(v.aggregate_id.as_str())
+                        .push_bind(v.version)
+                        .push_bind(v.timestamp_ms)
+                        .push_bind(v.payload)
+                        .push_bind(v.metadata.as_str())
+                        .push_bind(v.correlation_id)
+                        .push_bind(v.prev_hash)
+                        .push_bind(v.hash);
+                });
+                query.build().execute(&mut **tx).await?;
+            }
+            Ok(())
+        }
+    };
+}
+
+pub(super) use {common_queries, values_insert};
+
+/// An append transaction on one of the backends.
+#[derive(Debug)]
+pub(super) enum Tx {
+    Sqlite(Transaction<'static, Sqlite>),
+    Postgres(Transaction<'static, Postgres>),
+    MySql(Transaction<'static, MySql>),
+}
+
+/// Calls the same step of the append transaction on whichever backend it runs on.
+macro_rules! on_tx {
+    ($self:expr, $step:ident($($arg:expr),*)) => {
+        match $self {
+            Tx::Sqlite(tx) => super::sqlite::tx::$step(tx, $($arg),*).await,
+            Tx::Postgres(tx) => super::postgres::tx::$step(tx, $($arg),*).await,
+            Tx::MySql(tx) => super::mysql::tx::$step(tx, $($arg),*).await,
+        }
+    };
+}
+
+impl Tx {
+    pub async fn idempotency_record(&mut self, key: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
+        on_tx!(self, idempotency_record(key))
+    }
+
+    pub async fn stream_versions(&mut self, streams: &[StreamId]) -> Result<HashMap<StreamId, u64>, StoreError> {
+        on_tx!(self, stream_versions(streams))
+    }
+
+    pub async fn insert_events(&mut self, events: &[&perpetua_core::event::StoredEvent]) -> Result<(), StoreError> {
+        match self {
+            Tx::Sqlite(tx) => super::sqlite::insert_events(tx, events).await,
+            Tx::Postgres(tx) => super::postgres::insert_events(tx, events).await,
+            Tx::MySql(tx) => super::mysql::insert_events(tx, events).await,
+        }
+    }
+
+    pub async fn insert_idempotency(&mut self, records: &[IdempotencyRecord]) -> Result<(), StoreError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        on_tx!(self, insert_idempotency(records))
+    }
+
+    pub async fn commit(self, start: HashChain, head: HashChain) -> Result<(), StoreError> {
+        on_tx!(self, commit(start, head))
+    }
+
+    pub async fn rollback(self) -> Result<(), StoreError> {
+        match self {
+            Tx::Sqlite(tx) => tx.rollback().await?,
+            Tx::Postgres(tx) => tx.rollback().await?,
+            Tx::MySql(tx) => tx.rollback().await?,
+        }
+        Ok(())
+    }
+}
+
+/// The right to append, held by one writer at a time; released when dropped.
+#[derive(Debug)]
+pub struct WriterLease {
+    _held: Held,
+}
+
+#[derive(Debug)]
+#[allow(dead_code)] // Held for their side effect: the lock lives as long as they do.
+pub(super) enum Held {
+    /// An exclusive lock on the file beside the SQLite database.
+    File(std::fs::File),
+    /// The session holding `pg_advisory_lock`.
+    Postgres(sqlx::PgConnection),
+    /// The session holding `GET_LOCK`.
+    MySql(sqlx::MySqlConnection),
+}
+
+impl WriterLease {
+    pub(super) fn new(held: Held) -> Self {
+        WriterLease { _held: held }
+    }
+
+    /// Gives the lease up now. (Dropping it does too; over a network the server may notice
+    /// a dropped session a moment later, a closed one at once.)
+    pub async fn release(self) {
+        use sqlx::Connection as _;
+        // Closing can only fail when the session is already gone, which frees the lock too.
+        match self._held {
+            Held::File(file) => drop(file),
+            Held::Postgres(session) => drop(session.close().await),
+            Held::MySql(session) => drop(session.close().await),
+        }
+    }
+}

@@ -1,0 +1,793 @@
+//! The event store: the append-only log of sealed events on SQL, behind one interface for
+//! SQLite (the embedded default), PostgreSQL (production) and MySQL/MariaDB.
+//!
+//! What every backend guarantees, and how:
+//!
+//! - **Atomic batches with optimistic concurrency.** [`Store::append`] writes the events of one
+//!   or several commands (group commit) in one transaction. Every stream a batch touches must
+//!   be at the version just before the batch's first event of that stream; otherwise the
+//!   append fails with [`StoreError::VersionConflict`] and writes nothing. The unique
+//!   `(aggregate_type, aggregate_id, version)` constraint backs the check up.
+//! - **A contiguous, serialized log.** Appends take the lock on the one-row `log_head` table
+//!   first (`SELECT … FOR UPDATE`; `BEGIN IMMEDIATE` on SQLite), so commits happen in
+//!   position order and a reader can never see position N+1 before N. The schema makes gaps
+//!   impossible too: each event references the event before it (a foreign key from
+//!   `position - 1`), and a reader that still finds a gap fails with [`StoreError::LogGap`]
+//!   naming the missing position instead of skipping it.
+//! - **The hash chain.** The caller seals events ([`perpetua_core::audit::HashChain::seal`]);
+//!   the store refuses a batch that does not continue the stored head or whose hashes do not
+//!   match their bytes, and [`Store::verify`] re-checks any range.
+//! - **Idempotency.** A command may carry an idempotency record (key, request fingerprint,
+//!   stored outcome), written in the same transaction as its events. A retry finds it and
+//!   gets [`Appended::Replayed`] with the original outcome; the same key with another request
+//!   is [`StoreError::IdempotencyKeyReused`].
+//! - **Durability and a single writer.** A commit returns only once the database made it
+//!   durable: SQLite runs in WAL mode with `synchronous=FULL`; PostgreSQL and MariaDB are
+//!   checked at connect time and refused when they would acknowledge commits before they are
+//!   on disk (unless [`StoreOptions::allow_unsafe_durability`] is set). The writer holds a
+//!   [`WriterLease`]: an advisory lock on PostgreSQL, `GET_LOCK` on MariaDB, an exclusive
+//!   lock on a file beside the database on SQLite.
+
+mod backend;
+mod mysql;
+mod postgres;
+mod sqlite;
+
+use perpetua_core::audit::{self, Hash, HashChain, VerifyReport};
+use perpetua_core::event::{AggregateId, AggregateType, Metadata, StoredEvent, StreamId};
+use perpetua_core::ids::EventId;
+use perpetua_core::time::Timestamp;
+use serde_json::value::RawValue;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+pub use backend::WriterLease;
+
+/// Which database a store runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite, one file (`sqlite://path`).
+    Sqlite,
+    /// PostgreSQL (`postgres://…`).
+    Postgres,
+    /// MySQL or MariaDB (`mysql://…`).
+    MySql,
+}
+
+impl Backend {
+    /// The backend a database URL names.
+    pub fn of_url(url: &str) -> Result<Backend, StoreError> {
+        let scheme = url.split(':').next().unwrap_or_default();
+        match scheme {
+            "sqlite" => Ok(Backend::Sqlite),
+            "postgres" | "postgresql" => Ok(Backend::Postgres),
+            "mysql" | "mariadb" => Ok(Backend::MySql),
+            _ => Err(StoreError::UnsupportedUrl(scheme.to_owned())),
+        }
+    }
+
+    /// A name for messages: `SQLite`, `PostgreSQL`, `MariaDB/MySQL`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "SQLite",
+            Backend::Postgres => "PostgreSQL",
+            Backend::MySql => "MariaDB/MySQL",
+        }
+    }
+}
+
+/// How to open a store.
+#[derive(Clone, Debug)]
+pub struct StoreOptions {
+    /// `sqlite://path/to/file.db`, `postgres://user@host/db` or `mysql://user@host/db`.
+    pub url: String,
+    /// Open even when the database would acknowledge commits that are not yet durable
+    /// (PostgreSQL with `fsync` or `synchronous_commit` off, MariaDB with
+    /// `innodb_flush_log_at_trx_commit` ≠ 1). Acknowledged events can then be lost in a crash.
+    pub allow_unsafe_durability: bool,
+    /// Size of the connection pool.
+    pub max_connections: u32,
+}
+
+impl StoreOptions {
+    /// Options for `url` with the defaults: durability enforced, a pool of 16 connections.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self { url: url.into(), allow_unsafe_durability: false, max_connections: 16 }
+    }
+}
+
+/// What a stream must be at for an append to it to succeed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExpectedVersion {
+    /// The stream must not exist yet.
+    NoStream,
+    /// The stream's last event must have this version.
+    Exact(u64),
+}
+
+impl ExpectedVersion {
+    /// What a stream must be at for an event of `version` to be appended to it.
+    pub fn before(version: u64) -> Self {
+        match version {
+            1 => ExpectedVersion::NoStream,
+            v => ExpectedVersion::Exact(v - 1),
+        }
+    }
+
+    fn as_version(self) -> u64 {
+        match self {
+            ExpectedVersion::NoStream => 0,
+            ExpectedVersion::Exact(v) => v,
+        }
+    }
+}
+
+impl fmt::Display for ExpectedVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ExpectedVersion::NoStream => f.write_str("no stream"),
+            ExpectedVersion::Exact(v) => write!(f, "version {v}"),
+        }
+    }
+}
+
+/// An idempotency record to write with a command's events.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Idempotency {
+    /// The client's key (the `Idempotency-Key` header).
+    pub key: String,
+    /// A digest of the request, so that a key reused for another request is refused.
+    pub fingerprint: Hash,
+    /// The outcome to answer retries with (JSON).
+    pub outcome: String,
+}
+
+/// A stored idempotency record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IdempotencyRecord {
+    /// The client's key.
+    pub key: String,
+    /// Digest of the request that first used the key.
+    pub fingerprint: Hash,
+    /// The outcome stored with it (JSON).
+    pub outcome: String,
+    /// Global position of the command's last event (the head at the time if it had none).
+    pub position: u64,
+}
+
+/// The events of one command, with its idempotency record if it carries a key.
+#[derive(Clone, Debug)]
+pub struct CommandAppend {
+    /// Sealed events, in global order.
+    pub events: Vec<StoredEvent>,
+    /// Written in the same transaction as the events.
+    pub idempotency: Option<Idempotency>,
+}
+
+impl CommandAppend {
+    /// A command without an idempotency key.
+    pub fn new(events: Vec<StoredEvent>) -> Self {
+        Self { events, idempotency: None }
+    }
+}
+
+/// What an append did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Appended {
+    /// Every command's events were committed; the log's head is now `head`.
+    Committed {
+        /// The new head of the log.
+        head: HashChain,
+    },
+    /// Nothing was written: command `command` of the batch had already been committed under
+    /// its idempotency key, with the same request; its original record is returned.
+    Replayed {
+        /// Index of the command in the batch.
+        command: usize,
+        /// The record stored when it was first committed.
+        record: IdempotencyRecord,
+    },
+}
+
+/// Which events of a stream to read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StreamRange {
+    /// First version to return (from 1).
+    pub from_version: u64,
+    /// Last version to return.
+    pub to_version: Option<u64>,
+    /// Only events at or before this time.
+    pub until: Option<Timestamp>,
+}
+
+impl Default for StreamRange {
+    fn default() -> Self {
+        Self { from_version: 1, to_version: None, until: None }
+    }
+}
+
+/// A snapshot of an aggregate (or of the whole engine) at a version.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SnapshotRecord {
+    /// `Order`, `Account`, `Position`, `Market`, or [`ENGINE_SNAPSHOT_TYPE`].
+    pub aggregate_type: String,
+    /// The aggregate's id ([`ENGINE_SNAPSHOT_ID`] for the engine).
+    pub aggregate_id: String,
+    /// The stream version the state is at (for the engine: the global position).
+    pub version: u64,
+    /// The global position of the last event folded into the state.
+    pub position: u64,
+    /// The snapshot format version (`perpetua_core::snapshot`).
+    pub format_version: u32,
+    /// The state, as JSON.
+    pub state: String,
+    /// When it was taken.
+    pub taken_at: Timestamp,
+}
+
+/// `aggregate_type` of engine snapshots.
+pub const ENGINE_SNAPSHOT_TYPE: &str = "Engine";
+/// `aggregate_id` of engine snapshots.
+pub const ENGINE_SNAPSHOT_ID: &str = "exchange";
+
+/// What the store checked about durability when it opened.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Durability {
+    /// Each setting that decides whether a commit is durable, with its value.
+    pub settings: Vec<(String, String)>,
+    /// False when the store was opened with `allow_unsafe_durability` over an unsafe setting.
+    pub durable: bool,
+}
+
+/// Everything that can go wrong in the store. Each error has a stable [`code`](Self::code).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A stream was not at the version the batch expected: another writer got there first.
+    #[error("version conflict on {stream}: expected {expected}, found version {actual}")]
+    VersionConflict {
+        /// The stream.
+        stream: StreamId,
+        /// What the batch expected.
+        expected: ExpectedVersion,
+        /// The stream's version in the store.
+        actual: u64,
+    },
+    /// The batch does not continue the log's head: another writer appended.
+    #[error("the log's head moved: the batch starts after position {expected_head}, the log is at {actual_head}")]
+    HeadMoved {
+        /// The head the batch was sealed against.
+        expected_head: u64,
+        /// The head in the store.
+        actual_head: u64,
+    },
+    /// The batch itself is malformed (positions, versions, seal); nothing was written.
+    #[error("invalid batch: {0}")]
+    InvalidBatch(String),
+    /// An idempotency key was used again for a different request.
+    #[error("idempotency key {key:?} was already used for a different request")]
+    IdempotencyKeyReused {
+        /// The key.
+        key: String,
+    },
+    /// A reader found a hole in the global log.
+    #[error("the log has a gap: position {missing} is missing")]
+    LogGap {
+        /// The first missing position.
+        missing: u64,
+    },
+    /// A reader found a hole in a stream.
+    #[error("stream {stream} has a gap: version {missing} is missing")]
+    StreamGap {
+        /// The stream.
+        stream: StreamId,
+        /// The first missing version.
+        missing: u64,
+    },
+    /// A stored row cannot be read back as an event.
+    #[error("corrupt event row at position {position}: {detail}")]
+    CorruptRow {
+        /// Its position.
+        position: i64,
+        /// What is wrong with it.
+        detail: String,
+    },
+    /// Another process holds the writer lease.
+    #[error("another writer holds the writer lease on this store ({0}); only one writer may run at a time")]
+    WriterLeaseHeld(String),
+    /// The database would acknowledge commits before they are durable.
+    #[error(
+        "refusing to open: {setting} is {value:?}, so committed events could be lost in a crash; \
+         fix the database setting, or pass the unsafe flag to accept the risk"
+    )]
+    UnsafeDurability {
+        /// The setting.
+        setting: String,
+        /// Its value.
+        value: String,
+    },
+    /// The URL names no supported database.
+    #[error("unsupported database URL scheme {0:?}: use sqlite://, postgres:// or mysql://")]
+    UnsupportedUrl(String),
+    /// Applying the schema migrations failed.
+    #[error("schema migration failed: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+    /// The database could not be reached.
+    #[error("database unavailable: {0}")]
+    Unavailable(sqlx::Error),
+    /// Any other database error.
+    #[error("database error: {0}")]
+    Database(sqlx::Error),
+    /// A file beside the database (the SQLite writer lease) could not be used.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        match e {
+            sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Tls(_) => {
+                StoreError::Unavailable(e)
+            }
+            e => StoreError::Database(e),
+        }
+    }
+}
+
+impl StoreError {
+    /// A stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            StoreError::VersionConflict { .. } => "VERSION_CONFLICT",
+            StoreError::HeadMoved { .. } => "LOG_HEAD_MOVED",
+            StoreError::InvalidBatch(_) => "INVALID_BATCH",
+            StoreError::IdempotencyKeyReused { .. } => "IDEMPOTENCY_KEY_REUSED",
+            StoreError::LogGap { .. } => "LOG_GAP",
+            StoreError::StreamGap { .. } => "STREAM_GAP",
+            StoreError::CorruptRow { .. } => "CORRUPT_ROW",
+            StoreError::WriterLeaseHeld(_) => "WRITER_LEASE_HELD",
+            StoreError::UnsafeDurability { .. } => "UNSAFE_DURABILITY",
+            StoreError::UnsupportedUrl(_) => "UNSUPPORTED_DATABASE_URL",
+            StoreError::Migration(_) => "MIGRATION_FAILED",
+            StoreError::Unavailable(_) => "DATABASE_UNAVAILABLE",
+            StoreError::Database(_) => "DATABASE_ERROR",
+            StoreError::Io(_) => "IO_ERROR",
+        }
+    }
+}
+
+/// The event store. Cheap to clone: clones share one connection pool.
+#[derive(Clone, Debug)]
+pub struct Store {
+    inner: Inner,
+}
+
+#[derive(Clone, Debug)]
+enum Inner {
+    Sqlite(sqlite::SqliteStore),
+    Postgres(postgres::PgStore),
+    MySql(mysql::MySqlStore),
+}
+
+/// Calls the same method on whichever backend the store runs on.
+macro_rules! dispatch {
+    ($self:expr, $s:ident => $call:expr) => {
+        match &$self.inner {
+            Inner::Sqlite($s) => $call,
+            Inner::Postgres($s) => $call,
+            Inner::MySql($s) => $call,
+        }
+    };
+}
+
+impl Store {
+    /// Opens the store at `options.url`, checks durability and applies the schema migrations.
+    pub async fn open(options: &StoreOptions) -> Result<Store, StoreError> {
+        let inner = match Backend::of_url(&options.url)? {
+            Backend::Sqlite => Inner::Sqlite(sqlite::SqliteStore::open(options).await?),
+            Backend::Postgres => Inner::Postgres(postgres::PgStore::open(options).await?),
+            Backend::MySql => Inner::MySql(mysql::MySqlStore::open(options).await?),
+        };
+        Ok(Store { inner })
+    }
+
+    /// Which database this store runs on.
+    pub fn backend(&self) -> Backend {
+        match self.inner {
+            Inner::Sqlite(_) => Backend::Sqlite,
+            Inner::Postgres(_) => Backend::Postgres,
+            Inner::MySql(_) => Backend::MySql,
+        }
+    }
+
+    /// The durability settings checked at open.
+    pub fn durability(&self) -> &Durability {
+        dispatch!(self, s => &s.durability)
+    }
+
+    /// Takes the writer lease; fails with [`StoreError::WriterLeaseHeld`] while another
+    /// writer holds it. The lease lasts until the returned value is dropped (or the process
+    /// dies).
+    pub async fn acquire_writer_lease(&self) -> Result<WriterLease, StoreError> {
+        dispatch!(self, s => s.acquire_writer_lease().await)
+    }
+
+    /// Opens an append transaction: takes the log's write lock and reads its head. Until the
+    /// transaction commits or is dropped, other appends wait.
+    pub async fn begin_append(&self) -> Result<AppendTx, StoreError> {
+        let inner = dispatch!(self, s => s.begin_append().await?);
+        Ok(inner)
+    }
+
+    /// Appends the events of several commands in one transaction (group commit): all of them,
+    /// or — on any error — none.
+    pub async fn append(&self, commands: &[CommandAppend]) -> Result<Appended, StoreError> {
+        let mut tx = self.begin_append().await?;
+        let appended = tx.append(commands).await?;
+        match appended {
+            Appended::Committed { .. } => tx.commit().await?,
+            Appended::Replayed { .. } => tx.rollback().await?,
+        }
+        Ok(appended)
+    }
+
+    /// The head of the log: the last committed position and its hash.
+    pub async fn head(&self) -> Result<HashChain, StoreError> {
+        dispatch!(self, s => s.head().await)
+    }
+
+    /// Up to `limit` events of the global log from position `from`, in order. Fails with
+    /// [`StoreError::LogGap`] if a position is missing, rather than skip it.
+    pub async fn read_all(&self, from: u64, limit: u32) -> Result<Vec<StoredEvent>, StoreError> {
+        let events = dispatch!(self, s => s.read_all(from, limit).await?);
+        check_contiguous(from, &events)?;
+        Ok(events)
+    }
+
+    /// The events of one stream in `range`, in version order.
+    pub async fn read_stream(&self, stream: StreamId, range: StreamRange) -> Result<Vec<StoredEvent>, StoreError> {
+        let events = dispatch!(self, s => s.read_stream(stream, range).await?);
+        match first_missing(range.from_version, events.iter().map(|e| e.version)) {
+            Some(missing) => Err(StoreError::StreamGap { stream, missing }),
+            None => Ok(events),
+        }
+    }
+
+    /// The current version of a stream (0 when it does not exist).
+    pub async fn stream_version(&self, stream: StreamId) -> Result<u64, StoreError> {
+        dispatch!(self, s => s.stream_version(stream).await)
+    }
+
+    /// Up to `limit` events of one type from position `from`, in global order.
+    pub async fn read_by_type(&self, event_type: &str, from: u64, limit: u32) -> Result<Vec<StoredEvent>, StoreError> {
+        dispatch!(self, s => s.read_by_type(event_type, from, limit).await)
+    }
+
+    /// Every event with this correlation id, in global order.
+    pub async fn read_by_correlation(&self, correlation_id: uuid::Uuid) -> Result<Vec<StoredEvent>, StoreError> {
+        dispatch!(self, s => s.read_by_correlation(correlation_id).await)
+    }
+
+    /// The idempotency record stored under `key`, if any.
+    pub async fn idempotency_record(&self, key: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
+        dispatch!(self, s => s.idempotency_record(key).await)
+    }
+
+    /// Saves a snapshot (replacing one of the same aggregate and version).
+    pub async fn save_snapshot(&self, snapshot: &SnapshotRecord) -> Result<(), StoreError> {
+        dispatch!(self, s => s.save_snapshot(snapshot).await)
+    }
+
+    /// The newest snapshot of an aggregate at or below `version` (any version when `None`).
+    pub async fn load_snapshot(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+        version: Option<u64>,
+    ) -> Result<Option<SnapshotRecord>, StoreError> {
+        dispatch!(self, s => s.load_snapshot(aggregate_type, aggregate_id, version).await)
+    }
+
+    /// A projection's checkpoint: the last global position it has applied (0 if none).
+    pub async fn checkpoint(&self, projection: &str) -> Result<u64, StoreError> {
+        dispatch!(self, s => s.checkpoint(projection).await)
+    }
+
+    /// Records a projection's checkpoint.
+    pub async fn save_checkpoint(&self, projection: &str, position: u64) -> Result<(), StoreError> {
+        dispatch!(self, s => s.save_checkpoint(projection, position).await)
+    }
+
+    /// Verifies the hash chain from position `from` to `to` (inclusive; the head when `None`)
+    /// against the stored hash of the event before `from`. Reads in pages.
+    pub async fn verify(&self, from: u64, to: Option<u64>) -> Result<VerifyReport, StoreError> {
+        const PAGE: u32 = 10_000;
+        let from = from.max(1);
+        let to = match to {
+            Some(to) => to,
+            None => self.head().await?.last_position,
+        };
+        let mut head = HashChain::default();
+        if from > 1 {
+            let before = self.read_all(from - 1, 1).await?;
+            let event = before.first().ok_or(StoreError::LogGap { missing: from - 1 })?;
+            head = HashChain { last_position: event.position, last_hash: event.hash };
+        }
+        let mut verified = 0;
+        let mut next = from;
+        while next <= to {
+            let limit = PAGE.min(u32::try_from(to - next + 1).unwrap_or(PAGE));
+            let page = match self.read_all(next, limit).await {
+                Ok(page) => page,
+                Err(StoreError::LogGap { missing }) => {
+                    return Ok(VerifyReport {
+                        verified,
+                        first_bad_position: Some(missing),
+                        fault: Some(audit::ChainFault::PositionGap { expected: missing }),
+                        last_hash: head.last_hash,
+                    })
+                }
+                Err(e) => return Err(e),
+            };
+            if page.is_empty() {
+                break;
+            }
+            let mut report = audit::verify(&page, head);
+            report.verified += verified;
+            if !report.is_ok() {
+                return Ok(report);
+            }
+            verified = report.verified;
+            let last = page.last().expect("page is not empty");
+            head = HashChain { last_position: last.position, last_hash: last.hash };
+            next = last.position + 1;
+        }
+        if next <= to {
+            return Ok(VerifyReport {
+                verified,
+                first_bad_position: Some(next),
+                fault: Some(audit::ChainFault::PositionGap { expected: next }),
+                last_hash: head.last_hash,
+            });
+        }
+        Ok(VerifyReport { verified, first_bad_position: None, fault: None, last_hash: head.last_hash })
+    }
+
+    /// Closes the connection pool.
+    pub async fn close(&self) {
+        dispatch!(self, s => s.pool.close().await)
+    }
+}
+
+/// An open append transaction, holding the log's write lock.
+#[derive(Debug)]
+pub struct AppendTx {
+    inner: backend::Tx,
+    head: HashChain,
+    start: HashChain,
+}
+
+impl AppendTx {
+    /// The head of the log as this transaction sees it (including its own appends).
+    pub fn head(&self) -> HashChain {
+        self.head
+    }
+
+    /// Checks and writes the events of `commands`, continuing the head; see [`Store::append`].
+    /// On [`Appended::Replayed`] or an error, nothing of `commands` was written, but the
+    /// transaction must still be rolled back (or dropped).
+    pub async fn append(&mut self, commands: &[CommandAppend]) -> Result<Appended, StoreError> {
+        let plan = Plan::of(commands)?;
+        for (index, command) in commands.iter().enumerate() {
+            if let Some(idempotency) = &command.idempotency {
+                if let Some(record) = self.inner.idempotency_record(&idempotency.key).await? {
+                    if record.fingerprint != idempotency.fingerprint {
+                        return Err(StoreError::IdempotencyKeyReused { key: idempotency.key.clone() });
+                    }
+                    return Ok(Appended::Replayed { command: index, record });
+                }
+            }
+        }
+        let streams: Vec<StreamId> = plan.expected.keys().copied().collect();
+        let actual = self.inner.stream_versions(&streams).await?;
+        for (stream, expected) in &plan.expected {
+            let found = actual.get(stream).copied().unwrap_or(0);
+            if found != expected.as_version() {
+                return Err(StoreError::VersionConflict { stream: *stream, expected: *expected, actual: found });
+            }
+        }
+        if let Some(first) = plan.first {
+            if first.position != self.head.last_position + 1 || first.prev_hash != self.head.last_hash {
+                return Err(StoreError::HeadMoved {
+                    expected_head: first.position - 1,
+                    actual_head: self.head.last_position,
+                });
+            }
+        }
+        let events: Vec<&StoredEvent> = commands.iter().flat_map(|c| &c.events).collect();
+        self.inner.insert_events(&events).await?;
+        let mut position = self.head.last_position;
+        let mut records = Vec::new();
+        for command in commands {
+            position = command.events.last().map_or(position, |e| e.position);
+            if let Some(idempotency) = &command.idempotency {
+                records.push(IdempotencyRecord {
+                    key: idempotency.key.clone(),
+                    fingerprint: idempotency.fingerprint,
+                    outcome: idempotency.outcome.clone(),
+                    position,
+                });
+            }
+        }
+        self.inner.insert_idempotency(&records).await?;
+        if let Some(last) = events.last() {
+            self.head = HashChain { last_position: last.position, last_hash: last.hash };
+        }
+        Ok(Appended::Committed { head: self.head })
+    }
+
+    /// Commits: moves the stored head and makes everything appended durable.
+    pub async fn commit(self) -> Result<(), StoreError> {
+        self.inner.commit(self.start, self.head).await
+    }
+
+    /// Rolls back everything appended in this transaction.
+    pub async fn rollback(self) -> Result<(), StoreError> {
+        self.inner.rollback().await
+    }
+}
+
+/// A batch checked on its own, before the database is asked anything: positions contiguous,
+/// hashes linked and matching their bytes, stream versions contiguous, keys distinct.
+struct Plan<'a> {
+    first: Option<&'a StoredEvent>,
+    expected: BTreeMap<StreamId, ExpectedVersion>,
+}
+
+impl<'a> Plan<'a> {
+    fn of(commands: &'a [CommandAppend]) -> Result<Plan<'a>, StoreError> {
+        let invalid = |what: String| Err(StoreError::InvalidBatch(what));
+        let mut keys = BTreeSet::new();
+        for command in commands {
+            if let Some(idempotency) = &command.idempotency {
+                if !keys.insert(idempotency.key.as_str()) {
+                    return invalid(format!("idempotency key {:?} appears twice in one batch", idempotency.key));
+                }
+            }
+        }
+        let mut plan = Plan { first: None, expected: BTreeMap::new() };
+        let mut versions: BTreeMap<StreamId, u64> = BTreeMap::new();
+        let mut previous: Option<&StoredEvent> = None;
+        for event in commands.iter().flat_map(|c| &c.events) {
+            if let Some(prev) = previous {
+                if event.position != prev.position + 1 {
+                    return invalid(format!("position {} follows position {}", event.position, prev.position));
+                }
+                if event.prev_hash != prev.hash {
+                    return invalid(format!("prevHash of position {} is not the hash of the event before", event.position));
+                }
+            } else if event.position == 0 {
+                return invalid("positions start at 1".into());
+            }
+            if audit::chain_hash(&event.prev_hash, event) != event.hash {
+                return invalid(format!("the hash of position {} does not match its bytes", event.position));
+            }
+            let stream = StreamId { aggregate_type: event.aggregate_type, aggregate_id: event.aggregate_id };
+            match versions.get_mut(&stream) {
+                Some(last) if event.version == *last + 1 => *last = event.version,
+                Some(last) => {
+                    return invalid(format!("{stream}: version {} follows version {last}", event.version));
+                }
+                None if event.version == 0 => return invalid(format!("{stream}: versions start at 1")),
+                None => {
+                    versions.insert(stream, event.version);
+                    plan.expected.insert(stream, ExpectedVersion::before(event.version));
+                }
+            }
+            plan.first.get_or_insert(event);
+            previous = Some(event);
+        }
+        Ok(plan)
+    }
+}
+
+fn check_contiguous(from: u64, events: &[StoredEvent]) -> Result<(), StoreError> {
+    match first_missing(from, events.iter().map(|e| e.position)) {
+        Some(missing) => Err(StoreError::LogGap { missing }),
+        None => Ok(()),
+    }
+}
+
+/// The first number missing from a sequence that should count up by one from `from` (or 1).
+fn first_missing(from: u64, numbers: impl Iterator<Item = u64>) -> Option<u64> {
+    (from.max(1)..).zip(numbers).find(|(expected, found)| expected != found).map(|(expected, _)| expected)
+}
+
+/// One event row as it comes out of any backend, before it is checked and typed.
+pub(crate) struct EventRow {
+    position: i64,
+    event_id: uuid::Uuid,
+    event_type: String,
+    schema_version: i32,
+    aggregate_type: String,
+    aggregate_id: String,
+    version: i64,
+    timestamp_ms: i64,
+    payload: String,
+    metadata: String,
+    prev_hash: Vec<u8>,
+    hash: Vec<u8>,
+}
+
+impl EventRow {
+    fn into_event(self) -> Result<StoredEvent, StoreError> {
+        let position = self.position;
+        let corrupt = |detail: String| StoreError::CorruptRow { position, detail };
+        let hash_of = |bytes: Vec<u8>, column: &str| {
+            <[u8; 32]>::try_from(bytes).map(Hash).map_err(|b| corrupt(format!("{column} has {} bytes", b.len())))
+        };
+        Ok(StoredEvent {
+            position: u64::try_from(position).map_err(|_| corrupt("negative position".into()))?,
+            event_id: EventId(self.event_id),
+            aggregate_type: AggregateType::parse(&self.aggregate_type)
+                .ok_or_else(|| corrupt(format!("unknown aggregate type {:?}", self.aggregate_type)))?,
+            aggregate_id: self
+                .aggregate_id
+                .parse::<AggregateId>()
+                .map_err(|e| corrupt(format!("aggregate id {:?}: {e}", self.aggregate_id)))?,
+            event_type: self.event_type,
+            schema_version: u32::try_from(self.schema_version).map_err(|_| corrupt("negative schema version".into()))?,
+            version: u64::try_from(self.version).map_err(|_| corrupt("negative version".into()))?,
+            timestamp: Timestamp(self.timestamp_ms),
+            payload: RawValue::from_string(self.payload).map_err(|e| corrupt(format!("payload: {e}")))?,
+            metadata: serde_json::from_str::<Metadata>(&self.metadata).map_err(|e| corrupt(format!("metadata: {e}")))?,
+            prev_hash: hash_of(self.prev_hash, "prev_hash")?,
+            hash: hash_of(self.hash, "hash")?,
+        })
+    }
+}
+
+/// The values of one event as bound into an insert.
+pub(crate) struct EventValues<'a> {
+    position: i64,
+    event_id: uuid::Uuid,
+    event_type: &'a str,
+    schema_version: i32,
+    aggregate_type: &'static str,
+    aggregate_id: String,
+    version: i64,
+    timestamp_ms: i64,
+    payload: &'a str,
+    metadata: String,
+    correlation_id: Option<uuid::Uuid>,
+    prev_hash: &'a [u8],
+    hash: &'a [u8],
+}
+
+impl<'a> EventValues<'a> {
+    fn of(event: &'a StoredEvent) -> Result<Self, StoreError> {
+        let too_big = |what: &str| StoreError::InvalidBatch(format!("{what} of position {} is out of range", event.position));
+        Ok(EventValues {
+            position: i64::try_from(event.position).map_err(|_| too_big("position"))?,
+            event_id: event.event_id.0,
+            event_type: &event.event_type,
+            schema_version: i32::try_from(event.schema_version).map_err(|_| too_big("schema version"))?,
+            aggregate_type: event.aggregate_type.as_str(),
+            aggregate_id: event.aggregate_id.to_string(),
+            version: i64::try_from(event.version).map_err(|_| too_big("version"))?,
+            timestamp_ms: event.timestamp.millis(),
+            payload: event.payload.get(),
+            metadata: serde_json::to_string(&event.metadata).expect("metadata serializes"),
+            correlation_id: event.metadata.correlation_id,
+            prev_hash: &event.prev_hash.0,
+            hash: &event.hash.0,
+        })
+    }
+}
+
+fn to_i64(value: u64, what: &str) -> Result<i64, StoreError> {
+    i64::try_from(value).map_err(|_| StoreError::InvalidBatch(format!("{what} {value} is out of range")))
+}
+
+fn to_u64(value: i64, what: &str) -> Result<u64, StoreError> {
+    u64::try_from(value).map_err(|_| StoreError::CorruptRow { position: value, detail: format!("negative {what}") })
+}

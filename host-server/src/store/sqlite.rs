@@ -1,0 +1,80 @@
+//! SQLite: one file in WAL mode with `synchronous=FULL` (a commit returns after the WAL is
+//! synced). Appends are `BEGIN IMMEDIATE` transactions, which take the database's single
+//! write lock up front. The writer lease is an exclusive lock on `<file>-writer.lock`.
+
+use super::backend::{common_queries, values_insert, Held, Queries, Tx, WriterLease};
+use super::{AppendTx, Backend, Durability, StoreOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Sqlite, SqlitePool};
+use std::fs::TryLockError;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::LazyLock;
+use std::time::Duration;
+
+static Q: LazyLock<Queries> = LazyLock::new(|| Queries::new(Backend::Sqlite));
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+
+#[derive(Clone, Debug)]
+pub(super) struct SqliteStore {
+    pub(super) pool: SqlitePool,
+    pub(super) durability: Durability,
+    lease_path: PathBuf,
+}
+
+/// Reads a text column.
+fn text(row: &<Sqlite as sqlx::Database>::Row, index: usize) -> Result<String, sqlx::Error> {
+    sqlx::Row::try_get(row, index)
+}
+
+common_queries!(Sqlite, SqliteStore);
+// 13 values per row; SQLite allows 32,766 bound values per statement.
+values_insert!(Sqlite, 1000);
+
+impl SqliteStore {
+    pub(super) async fn open(options: &StoreOptions) -> Result<Self, StoreError> {
+        let connect = SqliteConnectOptions::from_str(&options.url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(30));
+        let mut lease_path = connect.get_filename().as_os_str().to_owned();
+        lease_path.push("-writer.lock");
+        let pool = SqlitePoolOptions::new().max_connections(options.max_connections).connect_with(connect).await?;
+        let journal_mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&pool).await?;
+        let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous").fetch_one(&pool).await?;
+        // `synchronous` 2 is FULL, 3 EXTRA; below that a commit may be lost on power failure.
+        let durable = journal_mode == "wal" && synchronous >= 2;
+        if !durable && !options.allow_unsafe_durability {
+            let (setting, value) = match journal_mode.as_str() {
+                "wal" => ("synchronous", synchronous.to_string()),
+                _ => ("journal_mode", journal_mode.clone()),
+            };
+            return Err(StoreError::UnsafeDurability { setting: setting.into(), value });
+        }
+        MIGRATOR.run(&pool).await?;
+        let durability = Durability {
+            settings: vec![("journal_mode".into(), journal_mode), ("synchronous".into(), synchronous.to_string())],
+            durable,
+        };
+        Ok(SqliteStore { pool, durability, lease_path: lease_path.into() })
+    }
+
+    pub(super) async fn begin_append(&self) -> Result<AppendTx, StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let head = tx::locked_head(&mut tx).await?;
+        Ok(AppendTx { inner: Tx::Sqlite(tx), head, start: head })
+    }
+
+    pub(super) async fn acquire_writer_lease(&self) -> Result<WriterLease, StoreError> {
+        let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&self.lease_path)?;
+        match file.try_lock() {
+            Ok(()) => Ok(WriterLease::new(Held::File(file))),
+            Err(TryLockError::WouldBlock) => {
+                Err(StoreError::WriterLeaseHeld(format!("{} is locked", self.lease_path.display())))
+            }
+            Err(TryLockError::Error(e)) => Err(e.into()),
+        }
+    }
+}

@@ -1,0 +1,577 @@
+//! The tests themselves, each written once against the `Store` interface.
+
+use crate::support::{account, deposit, events_of_every_type, metadata, Sealer, Target, TestDb, CRASH_CHILD_URL};
+use perpetua_core::audit::{ChainFault, Hash, HashChain};
+use perpetua_core::event::{StoredEvent, StreamId, EVENT_TYPES};
+use perpetua_core::time::Timestamp;
+use perpetua_core::Decimal;
+use perpetua_server::store::{
+    Appended, CommandAppend, ExpectedVersion, Idempotency, SnapshotRecord, Store, StoreError, StoreOptions,
+    StreamRange, ENGINE_SNAPSHOT_ID, ENGINE_SNAPSHOT_TYPE,
+};
+use serde_json::value::RawValue;
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::AsyncBufReadExt;
+use tokio::sync::Barrier;
+
+fn json(event: &StoredEvent) -> String {
+    serde_json::to_string(event).expect("stored events serialize")
+}
+
+fn jsons(events: &[StoredEvent]) -> Vec<String> {
+    events.iter().map(json).collect()
+}
+
+fn stream_of(n: u64) -> StreamId {
+    StreamId::account(account(n))
+}
+
+/// Appends `commands` single-event deposits into account `n`, one command each.
+async fn seed(store: &Store, sealer: &mut Sealer, n: u64, commands: usize) -> Vec<StoredEvent> {
+    let mut all = Vec::new();
+    for i in 0..commands {
+        let events = sealer.seal(vec![deposit(n, 100 + i as i64)], metadata(n as u128 * 1_000_000 + i as u128 * 2));
+        all.extend(events.clone());
+        assert!(matches!(store.append(&[CommandAppend::new(events)]).await, Ok(Appended::Committed { .. })));
+    }
+    all
+}
+
+pub async fn round_trip_of_every_event_type(db: TestDb) {
+    let store = db.open().await;
+    let mut originals = events_of_every_type();
+    // Decimals as written, with trailing zeros and all eight places.
+    originals.push(deposit(1, 10010));
+    originals.push(perpetua_core::Event::BalanceDeposited(perpetua_core::account::events::BalanceDeposited {
+        account_id: account(1),
+        amount: Decimal::new(12_345_678_901_234_567, 8),
+    }));
+    let mut sealer = Sealer::new(HashChain::default());
+    let mut written = Vec::new();
+    for (i, chunk) in originals.chunks(7).enumerate() {
+        let events = sealer.seal(chunk.to_vec(), metadata(1000 + 2 * i as u128));
+        written.extend(events.clone());
+        let appended = store.append(&[CommandAppend::new(events)]).await.expect("append");
+        assert_eq!(appended, Appended::Committed { head: sealer.head });
+    }
+    let read = store.read_all(1, 100_000).await.expect("read all");
+    assert_eq!(jsons(&read), jsons(&written), "every field, payload bytes and decimals as written");
+    assert!(read.iter().any(|e| e.payload.get().contains("\"100.10\"")));
+    assert!(read.iter().any(|e| e.payload.get().contains("\"123456789.01234567\"")));
+    for (original, event) in originals.iter().zip(&read) {
+        assert_eq!(&event.decode().expect("decodes").event, original);
+    }
+    let types: BTreeSet<&str> = read.iter().map(|e| e.event_type.as_str()).collect();
+    assert_eq!(types, EVENT_TYPES.iter().copied().collect::<BTreeSet<_>>(), "every event type went through");
+
+    let mut paged = Vec::new();
+    while let Ok(page) = store.read_all(paged.len() as u64 + 1, 13).await {
+        if page.is_empty() {
+            break;
+        }
+        paged.extend(page);
+    }
+    assert_eq!(jsons(&paged), jsons(&written), "reading in pages gives the same log");
+
+    let stream = StreamId { aggregate_type: read[0].aggregate_type, aggregate_id: read[0].aggregate_id };
+    let of_stream: Vec<StoredEvent> =
+        written.iter().filter(|e| e.aggregate_type == stream.aggregate_type && e.aggregate_id == stream.aggregate_id).cloned().collect();
+    assert_eq!(jsons(&store.read_stream(stream, StreamRange::default()).await.unwrap()), jsons(&of_stream));
+    assert_eq!(store.stream_version(stream).await.unwrap(), of_stream.len() as u64);
+    let placed: Vec<StoredEvent> = written.iter().filter(|e| e.event_type == "OrderPlaced").cloned().collect();
+    assert_eq!(jsons(&store.read_by_type("OrderPlaced", 1, 1000).await.unwrap()), jsons(&placed));
+    let correlated = store.read_by_correlation(uuid::Uuid::from_u128(1002)).await.unwrap();
+    assert_eq!(jsons(&correlated), jsons(&written[7..14]));
+    assert_eq!(store.head().await.unwrap(), sealer.head);
+    assert!(store.verify(1, None).await.unwrap().is_ok());
+}
+
+pub async fn racing_appenders_get_one_winner_per_version(db: TestDb) {
+    const TASKS: usize = 16;
+    const ROUNDS: u64 = 8;
+    let store = db.open().await;
+    let barrier = Arc::new(Barrier::new(TASKS));
+    let mut tasks = Vec::new();
+    for task in 0..TASKS {
+        let (store, barrier) = (store.clone(), barrier.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut results = Vec::new();
+            for _ in 0..ROUNDS {
+                barrier.wait().await; // the previous round is over for everyone
+                let mut sealer = Sealer::new(store.head().await.unwrap());
+                sealer.versions.insert(stream_of(1), store.stream_version(stream_of(1)).await.unwrap());
+                let events = sealer.seal(vec![deposit(1, 100 * (task as i64 + 1))], metadata(task as u128 * 2));
+                let version = events[0].version;
+                barrier.wait().await; // everyone holds an event for the same version: go
+                let result = store.append(&[CommandAppend::new(events)]).await;
+                results.push((version, result));
+            }
+            results
+        }));
+    }
+    let mut by_version = std::collections::BTreeMap::<u64, (usize, usize)>::new();
+    for task in tasks {
+        for (version, result) in task.await.unwrap() {
+            let (wins, conflicts) = by_version.entry(version).or_default();
+            match result {
+                Ok(Appended::Committed { .. }) => *wins += 1,
+                Err(StoreError::VersionConflict { stream, expected, actual }) => {
+                    assert_eq!((stream, expected, actual), (stream_of(1), ExpectedVersion::before(version), version));
+                    *conflicts += 1;
+                }
+                other => panic!("unexpected result for version {version}: {other:?}"),
+            }
+        }
+    }
+    let expected: std::collections::BTreeMap<u64, (usize, usize)> = (1..=ROUNDS).map(|v| (v, (1, TASKS - 1))).collect();
+    assert_eq!(by_version, expected, "per version: exactly one winner, every other task a conflict");
+    let stream = store.read_stream(stream_of(1), StreamRange::default()).await.unwrap();
+    assert_eq!(stream.iter().map(|e| e.version).collect::<Vec<_>>(), (1..=ROUNDS).collect::<Vec<_>>());
+    assert_eq!(store.head().await.unwrap().last_position, ROUNDS);
+    assert!(store.verify(1, None).await.unwrap().is_ok());
+}
+
+pub async fn a_conflict_in_a_batch_writes_nothing(db: TestDb) {
+    let store = db.open().await;
+    let mut sealer = Sealer::new(HashChain::default());
+    seed(&store, &mut sealer, 2, 2).await;
+    let head = store.head().await.unwrap();
+
+    // One command: a new stream, then a stream written against a stale version.
+    let mut stale = Sealer::new(head);
+    stale.versions.insert(stream_of(2), 1);
+    let events = stale.seal(vec![deposit(1, 500), deposit(2, 600)], metadata(1));
+    let error = store.append(&[CommandAppend::new(events)]).await.unwrap_err();
+    assert_eq!(error.code(), "VERSION_CONFLICT");
+    assert!(matches!(
+        error,
+        StoreError::VersionConflict { stream, expected: ExpectedVersion::Exact(1), actual: 2 } if stream == stream_of(2)
+    ));
+
+    // Group commit: the first command is fine, the second conflicts.
+    let mut stale = Sealer::new(head);
+    stale.versions.insert(stream_of(2), 1);
+    let first = stale.seal(vec![deposit(1, 500), deposit(3, 700)], metadata(3));
+    let second = stale.seal(vec![deposit(2, 600)], metadata(5));
+    let error = store.append(&[CommandAppend::new(first), CommandAppend::new(second)]).await.unwrap_err();
+    assert_eq!(error.code(), "VERSION_CONFLICT");
+
+    assert_eq!(store.head().await.unwrap(), head, "the head did not move");
+    assert_eq!(store.stream_version(stream_of(1)).await.unwrap(), 0, "nothing of the first stream was written");
+    assert_eq!(store.stream_version(stream_of(3)).await.unwrap(), 0);
+    assert_eq!(store.read_all(1, 100).await.unwrap().len(), 2);
+    assert!(store.verify(1, None).await.unwrap().is_ok());
+}
+
+fn idempotent(events: Vec<StoredEvent>, key: &str, request: u8) -> CommandAppend {
+    CommandAppend {
+        events,
+        idempotency: Some(Idempotency {
+            key: key.to_owned(),
+            fingerprint: Hash([request; 32]),
+            outcome: format!(r#"{{"request":{request},"orderId":"o-{key}"}}"#),
+        }),
+    }
+}
+
+pub async fn idempotent_retries_write_once(db: TestDb) {
+    let store = db.open().await;
+    let mut sealer = Sealer::new(HashChain::default());
+    seed(&store, &mut sealer, 1, 1).await;
+
+    // Three times in a row.
+    let mut outcomes = Vec::new();
+    for attempt in 0..3 {
+        let mut retry = Sealer::new(store.head().await.unwrap());
+        retry.versions.insert(stream_of(2), store.stream_version(stream_of(2)).await.unwrap());
+        let command = idempotent(retry.seal(vec![deposit(2, 100), deposit(3, 100)], metadata(10)), "k-seq", 1);
+        match store.append(std::slice::from_ref(&command)).await.unwrap() {
+            Appended::Committed { head } => {
+                assert_eq!(attempt, 0, "only the first attempt writes");
+                assert_eq!(head.last_position, 3);
+                outcomes.push(command.idempotency.unwrap().outcome);
+            }
+            Appended::Replayed { command: 0, record } => {
+                assert_eq!(record.position, 3, "the record points at the first attempt's last event");
+                outcomes.push(record.outcome);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(outcomes.len(), 3);
+    assert!(outcomes.iter().all(|o| *o == outcomes[0]), "identical outcomes: {outcomes:?}");
+    assert_eq!(store.head().await.unwrap().last_position, 3, "one write");
+    assert_eq!(store.stream_version(stream_of(2)).await.unwrap(), 1);
+
+    // The same key for another request is refused, and writes nothing.
+    let mut other = Sealer::new(store.head().await.unwrap());
+    other.versions.insert(stream_of(2), 1);
+    let command = idempotent(other.seal(vec![deposit(2, 999)], metadata(12)), "k-seq", 2);
+    let error = store.append(&[command]).await.unwrap_err();
+    assert_eq!(error.code(), "IDEMPOTENCY_KEY_REUSED");
+    assert_eq!(store.head().await.unwrap().last_position, 3);
+
+    // Three times at once.
+    let head = store.head().await.unwrap();
+    let barrier = Arc::new(Barrier::new(3));
+    let mut tasks = Vec::new();
+    for _ in 0..3 {
+        let (store, barrier) = (store.clone(), barrier.clone());
+        let mut sealer = Sealer::new(head);
+        sealer.versions.insert(stream_of(2), 1);
+        let command = idempotent(sealer.seal(vec![deposit(2, 100), deposit(4, 100)], metadata(14)), "k-par", 3);
+        tasks.push(tokio::spawn(async move {
+            barrier.wait().await;
+            let outcome = command.idempotency.clone().unwrap().outcome;
+            match store.append(&[command]).await.unwrap() {
+                Appended::Committed { .. } => (true, outcome),
+                Appended::Replayed { record, .. } => (false, record.outcome),
+            }
+        }));
+    }
+    let mut results = Vec::new();
+    for task in tasks {
+        results.push(task.await.unwrap());
+    }
+    assert_eq!(results.iter().filter(|(wrote, _)| *wrote).count(), 1, "exactly one write: {results:?}");
+    assert!(results.iter().all(|(_, o)| *o == results[0].1), "identical outcomes: {results:?}");
+    assert_eq!(store.head().await.unwrap().last_position, head.last_position + 2);
+    let record = store.idempotency_record("k-par").await.unwrap().expect("stored");
+    assert_eq!((record.fingerprint, record.position), (Hash([3; 32]), head.last_position + 2));
+    assert!(store.verify(1, None).await.unwrap().is_ok());
+}
+
+pub async fn readers_never_pass_an_uncommitted_position(db: TestDb) {
+    let store = db.open().await;
+    let mut sealer = Sealer::new(HashChain::default());
+    seed(&store, &mut sealer, 1, 3).await;
+
+    // Writer A appends position 4 and holds its transaction open.
+    let mut a = store.begin_append().await.unwrap();
+    let a_events = sealer.seal(vec![deposit(5, 100)], metadata(20));
+    assert!(matches!(a.append(&[CommandAppend::new(a_events)]).await.unwrap(), Appended::Committed { .. }));
+    // Writer B has position 5 ready and tries to commit it meanwhile.
+    let b_events = sealer.seal(vec![deposit(6, 100)], metadata(22));
+    let b = tokio::spawn({
+        let store = store.clone();
+        async move { store.append(&[CommandAppend::new(b_events)]).await }
+    });
+    for _ in 0..10 {
+        let seen = store.read_all(1, 100).await.unwrap();
+        assert_eq!(seen.last().map(|e| e.position), Some(3), "the reader stops before the uncommitted position 4");
+        assert!(store.read_all(4, 100).await.unwrap().is_empty(), "position 5 is never visible before 4");
+        assert_eq!(store.head().await.unwrap().last_position, 3);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(!b.is_finished(), "B waits for A: commits happen in position order");
+    a.commit().await.unwrap();
+    let b = tokio::time::timeout(Duration::from_secs(60), b).await.expect("B finishes once A committed").unwrap();
+    assert!(matches!(b, Ok(Appended::Committed { head }) if head.last_position == 5));
+    let seen = store.read_all(1, 100).await.unwrap();
+    assert_eq!(seen.iter().map(|e| e.position).collect::<Vec<_>>(), vec![1, 2, 3, 4, 5]);
+}
+
+const CRASH_BATCH: u64 = 100;
+const CRASH_STREAMS: u64 = 5;
+
+/// The child of the crash test: appends batches of `CRASH_BATCH` events over
+/// `CRASH_STREAMS` streams until it is killed, saying before and after each append.
+async fn crash_child(db: TestDb) {
+    let store = db.open().await;
+    let _lease = store.acquire_writer_lease().await.expect("the child is the writer");
+    let mut sealer = Sealer::new(store.head().await.unwrap());
+    for n in 1..=CRASH_STREAMS {
+        sealer.versions.insert(stream_of(n), store.stream_version(stream_of(n)).await.unwrap());
+    }
+    loop {
+        let events: Vec<_> = (0..CRASH_BATCH).map(|i| deposit(1 + i % CRASH_STREAMS, 100 + i as i64)).collect();
+        let events = sealer.seal(events, metadata(30));
+        println!("appending {}", sealer.head.last_position);
+        store.append(&[CommandAppend::new(events)]).await.expect("append");
+        println!("committed {}", sealer.head.last_position);
+    }
+}
+
+pub async fn a_killed_writer_leaves_no_partial_batch(db: TestDb) {
+    if std::env::var(CRASH_CHILD_URL).is_ok() {
+        return crash_child(db).await;
+    }
+    let store = db.open().await;
+    let test = format!("{}::a_killed_writer_leaves_no_partial_batch", db.target.module());
+    let mut child = tokio::process::Command::new(std::env::current_exe().unwrap())
+        .args([test.as_str(), "--exact", "--nocapture", "--test-threads=1"])
+        .env(CRASH_CHILD_URL, &db.url)
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start the child writer");
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let (mut acknowledged, mut started) = (0u64, 0);
+    let read = async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if let Some(n) = line.strip_prefix("committed ") {
+                acknowledged = n.parse().unwrap();
+            } else if line.starts_with("appending ") {
+                started += 1;
+                if started == 6 {
+                    // Kill it while its sixth batch is on its way into the database.
+                    child.start_kill().unwrap();
+                    return;
+                }
+            }
+        }
+        panic!("the child writer stopped by itself");
+    };
+    tokio::time::timeout(Duration::from_secs(120), read).await.expect("the child writer makes progress");
+    let status = child.wait().await.unwrap();
+    assert!(!status.success(), "the child was killed");
+
+    // The lease died with the child.
+    let mut lease = None;
+    for _ in 0..100 {
+        match store.acquire_writer_lease().await {
+            Ok(l) => {
+                lease = Some(l);
+                break;
+            }
+            Err(StoreError::WriterLeaseHeld(_)) => tokio::time::sleep(Duration::from_millis(100)).await,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert!(lease.is_some(), "the writer lease is free once its holder died");
+
+    let head = store.head().await.unwrap();
+    println!("{}: killed after {acknowledged} acknowledged events; head {}", db.target.module(), head.last_position);
+    assert!(acknowledged >= 5 * CRASH_BATCH);
+    assert!(head.last_position >= acknowledged, "no acknowledged event is lost");
+    assert_eq!(head.last_position % CRASH_BATCH, 0, "no partial batch");
+    let events = store.read_all(1, 1_000_000).await.unwrap();
+    assert_eq!(events.len() as u64, head.last_position);
+    let mut in_streams = 0;
+    for n in 1..=CRASH_STREAMS {
+        in_streams += store.read_stream(stream_of(n), StreamRange::default()).await.unwrap().len() as u64;
+    }
+    assert_eq!(in_streams, head.last_position, "every stream is whole");
+    let report = store.verify(1, None).await.unwrap();
+    assert!(report.is_ok(), "{report:?}");
+    assert_eq!(report.verified, head.last_position);
+
+    // And the log goes on from there.
+    let mut sealer = Sealer::new(head);
+    sealer.versions.insert(stream_of(1), store.stream_version(stream_of(1)).await.unwrap());
+    let events = sealer.seal(vec![deposit(1, 1)], metadata(32));
+    assert!(matches!(store.append(&[CommandAppend::new(events)]).await, Ok(Appended::Committed { .. })));
+}
+
+pub async fn a_tampered_payload_is_named_by_the_verifier(db: TestDb) {
+    let store = db.open().await;
+    let mut sealer = Sealer::new(HashChain::default());
+    for i in 0..10u64 {
+        let events = sealer.seal(vec![deposit(1, 100), deposit(2, 200), deposit(3, 300 + i as i64)], metadata(40));
+        store.append(&[CommandAppend::new(events)]).await.unwrap();
+    }
+    assert!(store.verify(1, None).await.unwrap().is_ok());
+    let tamper = match db.target {
+        Target::Postgres => r#"UPDATE events SET payload = replace(payload::text, '"amount":"', '"amount":"9')::json WHERE position = 17"#,
+        _ => r#"UPDATE events SET payload = replace(payload, '"amount":"', '"amount":"9') WHERE position = 17"#,
+    };
+    db.execute(&[tamper]).await.unwrap();
+    let edited = store.read_all(17, 1).await.unwrap();
+    assert!(edited[0].payload.get().contains("\"amount\":\"9"), "the edit is in the database");
+
+    let report = store.verify(1, None).await.unwrap();
+    assert_eq!(report.first_bad_position, Some(17));
+    assert_eq!(report.fault, Some(ChainFault::HashMismatch));
+    assert_eq!(report.verified, 16);
+    let report = store.verify(10, Some(20)).await.unwrap();
+    assert_eq!((report.first_bad_position, report.verified), (Some(17), 7));
+    assert!(store.verify(18, None).await.unwrap().is_ok(), "the range after the edit still chains");
+}
+
+pub async fn a_deleted_event_is_a_gap_never_skipped(db: TestDb) {
+    let store = db.open().await;
+    let mut sealer = Sealer::new(HashChain::default());
+    seed(&store, &mut sealer, 1, 10).await;
+    let delete = "DELETE FROM events WHERE position = 5";
+    assert!(db.execute(&[delete]).await.is_err(), "the schema refuses to open a gap");
+    let around_the_schema = match db.target {
+        Target::Sqlite => "PRAGMA foreign_keys = OFF",
+        Target::Postgres => "SET session_replication_role = replica",
+        Target::MySql => "SET foreign_key_checks = 0",
+    };
+    db.execute(&[around_the_schema, delete]).await.unwrap();
+
+    for from in [1, 3, 5] {
+        let error = store.read_all(from, 100).await.unwrap_err();
+        assert!(matches!(error, StoreError::LogGap { missing: 5 }), "{error}");
+        assert_eq!(error.code(), "LOG_GAP");
+    }
+    assert_eq!(store.read_all(6, 100).await.unwrap().len(), 5);
+    let report = store.verify(1, None).await.unwrap();
+    assert_eq!(report.first_bad_position, Some(5));
+    assert_eq!(report.fault, Some(ChainFault::PositionGap { expected: 5 }));
+    let error = store.read_stream(stream_of(1), StreamRange::default()).await.unwrap_err();
+    assert!(matches!(error, StoreError::StreamGap { missing: 5, .. }), "{error}");
+}
+
+pub async fn one_writer_lease_at_a_time(db: TestDb) {
+    let store = db.open().await;
+    let elsewhere = db.open().await;
+    let lease = store.acquire_writer_lease().await.expect("the first writer gets the lease");
+    let error = elsewhere.acquire_writer_lease().await.unwrap_err();
+    assert_eq!(error.code(), "WRITER_LEASE_HELD");
+    assert!(error.to_string().contains("only one writer"), "{error}");
+    let error = store.acquire_writer_lease().await.unwrap_err();
+    assert_eq!(error.code(), "WRITER_LEASE_HELD", "not even the same store twice");
+    lease.release().await;
+    let again = elsewhere.acquire_writer_lease().await.expect("free once released");
+    drop(again);
+}
+
+pub async fn stream_reads_by_version_and_time(db: TestDb) {
+    let store = db.open().await;
+    let mut sealer = Sealer::new(HashChain::default());
+    let mut times = Vec::new();
+    for i in 0..6 {
+        let events = sealer.seal(vec![deposit(1, 100 + i), deposit(2, 100)], metadata(50));
+        times.push(events[0].timestamp);
+        store.append(&[CommandAppend::new(events)]).await.unwrap();
+    }
+    let versions = |events: Vec<StoredEvent>| events.iter().map(|e| e.version).collect::<Vec<_>>();
+    let read = |range: StreamRange| store.read_stream(stream_of(1), range);
+    assert_eq!(versions(read(StreamRange::default()).await.unwrap()), vec![1, 2, 3, 4, 5, 6]);
+    assert_eq!(versions(read(StreamRange { from_version: 3, ..Default::default() }).await.unwrap()), vec![3, 4, 5, 6]);
+    assert_eq!(versions(read(StreamRange { to_version: Some(4), ..Default::default() }).await.unwrap()), vec![1, 2, 3, 4]);
+    let two_three = StreamRange { from_version: 2, to_version: Some(3), until: None };
+    assert_eq!(versions(read(two_three).await.unwrap()), vec![2, 3]);
+    let until = StreamRange { until: Some(times[3]), ..Default::default() };
+    assert_eq!(versions(read(until).await.unwrap()), vec![1, 2, 3, 4]);
+    let before = StreamRange { until: Some(Timestamp(times[0].millis() - 1)), ..Default::default() };
+    assert!(read(before).await.unwrap().is_empty());
+    assert_eq!(store.stream_version(stream_of(1)).await.unwrap(), 6);
+    assert_eq!(store.stream_version(stream_of(9)).await.unwrap(), 0);
+    assert!(store.read_stream(stream_of(9), StreamRange::default()).await.unwrap().is_empty());
+    let by_type = store.read_by_type("BalanceDeposited", 4, 3).await.unwrap();
+    assert_eq!(by_type.iter().map(|e| e.position).collect::<Vec<_>>(), vec![4, 5, 6]);
+    assert!(store.read_by_type("OrderPlaced", 1, 100).await.unwrap().is_empty());
+}
+
+pub async fn snapshots_and_checkpoints(db: TestDb) {
+    let store = db.open().await;
+    let snapshot = |version: u64| SnapshotRecord {
+        aggregate_type: "Account".into(),
+        aggregate_id: account(1).to_string(),
+        version,
+        position: version * 3,
+        format_version: 1,
+        state: format!(r#"{{"balance":"{version}.00"}}"#),
+        taken_at: Timestamp(1_767_225_600_000 + version as i64),
+    };
+    for version in [100, 200, 300] {
+        store.save_snapshot(&snapshot(version)).await.unwrap();
+    }
+    let id = account(1).to_string();
+    let load = |version| store.load_snapshot("Account", &id, version);
+    assert_eq!(load(Some(250)).await.unwrap(), Some(snapshot(200)));
+    assert_eq!(load(Some(200)).await.unwrap(), Some(snapshot(200)));
+    assert_eq!(load(None).await.unwrap(), Some(snapshot(300)));
+    assert_eq!(load(Some(99)).await.unwrap(), None);
+    assert_eq!(store.load_snapshot("Account", &account(2).to_string(), None).await.unwrap(), None);
+    let mut replaced = snapshot(300);
+    replaced.state = r#"{"balance":"3.00"}"#.into();
+    store.save_snapshot(&replaced).await.unwrap();
+    assert_eq!(load(None).await.unwrap(), Some(replaced));
+    let engine = SnapshotRecord {
+        aggregate_type: ENGINE_SNAPSHOT_TYPE.into(),
+        aggregate_id: ENGINE_SNAPSHOT_ID.into(),
+        version: 42,
+        position: 42,
+        format_version: 1,
+        state: "{}".into(),
+        taken_at: Timestamp(0),
+    };
+    store.save_snapshot(&engine).await.unwrap();
+    assert_eq!(store.load_snapshot(ENGINE_SNAPSHOT_TYPE, ENGINE_SNAPSHOT_ID, None).await.unwrap(), Some(engine));
+
+    assert_eq!(store.checkpoint("orders").await.unwrap(), 0);
+    store.save_checkpoint("orders", 42).await.unwrap();
+    store.save_checkpoint("orders", 43).await.unwrap();
+    store.save_checkpoint("accounts", 7).await.unwrap();
+    assert_eq!(store.checkpoint("orders").await.unwrap(), 43);
+    assert_eq!(store.checkpoint("accounts").await.unwrap(), 7);
+}
+
+pub async fn malformed_batches_are_refused(db: TestDb) {
+    let store = db.open().await;
+    let mut sealer = Sealer::new(HashChain::default());
+    seed(&store, &mut sealer, 1, 2).await;
+    let head = store.head().await.unwrap();
+    let fresh = || {
+        let mut s = Sealer::new(head);
+        s.versions.insert(stream_of(1), 2);
+        s
+    };
+    let refused = |result: Result<Appended, StoreError>| result.unwrap_err().code();
+
+    let mut events = fresh().seal(vec![deposit(1, 100)], metadata(60));
+    events[0].payload = RawValue::from_string(events[0].payload.get().replace("1.00", "2.00")).unwrap();
+    assert_eq!(refused(store.append(&[CommandAppend::new(events)]).await), "INVALID_BATCH", "a hash that does not match");
+
+    let mut s = fresh();
+    let first = s.seal(vec![deposit(1, 100)], metadata(62));
+    s.head.last_position += 1;
+    let second = s.seal(vec![deposit(2, 100)], metadata(64));
+    let batch = [CommandAppend::new(first), CommandAppend::new(second)];
+    assert_eq!(refused(store.append(&batch).await), "INVALID_BATCH", "a gap between commands");
+
+    let mut s = fresh();
+    let first = s.seal(vec![deposit(3, 100)], metadata(66));
+    s.versions.insert(stream_of(3), 2);
+    let second = s.seal(vec![deposit(3, 100)], metadata(68));
+    let batch = [CommandAppend::new(first), CommandAppend::new(second)];
+    assert_eq!(refused(store.append(&batch).await), "INVALID_BATCH", "a stream skipping a version");
+
+    let mut s = fresh();
+    let first = idempotent(s.seal(vec![deposit(4, 100)], metadata(70)), "twice", 1);
+    let second = idempotent(s.seal(vec![deposit(5, 100)], metadata(72)), "twice", 1);
+    assert_eq!(refused(store.append(&[first, second]).await), "INVALID_BATCH", "one key twice in a batch");
+
+    let mut stale = Sealer::new(HashChain::default());
+    let events = stale.seal(vec![deposit(6, 100)], metadata(74));
+    let error = store.append(&[CommandAppend::new(events)]).await.unwrap_err();
+    assert!(matches!(error, StoreError::HeadMoved { expected_head: 0, actual_head: 2 }), "{error}");
+
+    assert_eq!(store.head().await.unwrap(), head, "nothing was written");
+    assert_eq!(store.read_all(1, 100).await.unwrap().len(), 2);
+}
+
+pub async fn durability_is_checked_at_open(db: TestDb) {
+    let store = db.open().await;
+    let durability = store.durability().clone();
+    assert!(durability.durable);
+    let setting = |name: &str| durability.settings.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
+    match db.target {
+        Target::Sqlite => {
+            assert_eq!(setting("journal_mode"), Some("wal"));
+            assert_eq!(setting("synchronous"), Some("2"), "FULL");
+        }
+        Target::MySql => assert_eq!(setting("innodb_flush_log_at_trx_commit"), Some("1")),
+        Target::Postgres => {
+            assert_eq!(setting("fsync"), Some("on"));
+            assert_ne!(setting("synchronous_commit"), Some("off"));
+            // A database whose commits return before they are flushed is refused…
+            let name = db.url.rsplit('/').next().unwrap();
+            db.execute(&[&format!("ALTER DATABASE {name} SET synchronous_commit = off")]).await.unwrap();
+            store.close().await;
+            let error = Store::open(&StoreOptions::new(&db.url)).await.unwrap_err();
+            assert!(matches!(&error, StoreError::UnsafeDurability { setting, value } if setting == "synchronous_commit" && value == "off"));
+            assert_eq!(error.code(), "UNSAFE_DURABILITY");
+            // …unless the operator says so, loudly.
+            let unsafe_options = StoreOptions { allow_unsafe_durability: true, ..StoreOptions::new(&db.url) };
+            let opened = Store::open(&unsafe_options).await.unwrap();
+            assert!(!opened.durability().durable);
+        }
+    }
+}

@@ -1,0 +1,45 @@
+//! The event-store conformance suite: every test runs against SQLite (a temporary file),
+//! PostgreSQL and MariaDB (a database of its own on the machine's servers), through the one
+//! `Store` interface. A server that cannot be reached is reported on the output and its tests
+//! skipped, unless `PERPETUA_REQUIRE_ALL_BACKENDS=1` (CI) makes that a failure.
+
+mod conformance;
+mod support;
+
+/// Instantiates each conformance test once per backend: `sqlite::name`, `postgres::name`,
+/// `mysql::name`.
+macro_rules! for_every_backend {
+    ($($test:ident),+ $(,)?) => {
+        for_every_backend!(@backend sqlite, Sqlite, $($test),+);
+        for_every_backend!(@backend postgres, Postgres, $($test),+);
+        for_every_backend!(@backend mysql, MySql, $($test),+);
+    };
+    (@backend $module:ident, $target:ident, $($test:ident),+) => {
+        mod $module {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $test() {
+                    if let Some(db) = crate::support::provision(crate::support::Target::$target, stringify!($test)).await {
+                        crate::conformance::$test(db).await;
+                    }
+                }
+            )+
+        }
+    };
+}
+
+for_every_backend!(
+    round_trip_of_every_event_type,
+    racing_appenders_get_one_winner_per_version,
+    a_conflict_in_a_batch_writes_nothing,
+    idempotent_retries_write_once,
+    readers_never_pass_an_uncommitted_position,
+    a_killed_writer_leaves_no_partial_batch,
+    a_tampered_payload_is_named_by_the_verifier,
+    a_deleted_event_is_a_gap_never_skipped,
+    one_writer_lease_at_a_time,
+    stream_reads_by_version_and_time,
+    snapshots_and_checkpoints,
+    malformed_batches_are_refused,
+    durability_is_checked_at_open,
+);
