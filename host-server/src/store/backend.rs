@@ -14,6 +14,8 @@ const EVENT_COLUMNS: &str = "position, event_id, event_type, schema_version, agg
 
 /// The SQL of one backend.
 pub(super) struct Queries {
+    /// What makes an integer literal a BIGINT (PostgreSQL reads bare literals as INTEGER).
+    pub bigint_literal: &'static str,
     pub head: String,
     pub lock_head: String,
     pub update_head: String,
@@ -54,6 +56,7 @@ impl Queries {
         };
         let sql = |text: String| numbered(backend, &text);
         Queries {
+            bigint_literal: if backend == Backend::Postgres { "::int8" } else { "" },
             head: head.to_owned(),
             lock_head: match backend {
                 // SQLite has no row locks: the append transaction is `BEGIN IMMEDIATE`.
@@ -324,27 +327,24 @@ macro_rules! common_queries {
                 streams: &[StreamId],
             ) -> Result<HashMap<StreamId, u64>, StoreError> {
                 let mut found = HashMap::with_capacity(streams.len());
-                // One query per chunk of streams, each stream found through the unique index.
-                for chunk in streams.chunks(200) {
-                    let mut query = sqlx::QueryBuilder::<$Db>::new(
-                        "SELECT aggregate_type, aggregate_id, MAX(version) FROM events WHERE ",
-                    );
+                // One statement per chunk of streams: a `MAX(version)` per stream, each an index
+                // seek on the unique (aggregate_type, aggregate_id, version) key.
+                for (c, chunk) in streams.chunks(200).enumerate() {
+                    let mut query = sqlx::QueryBuilder::<$Db>::new("");
                     for (i, stream) in chunk.iter().enumerate() {
                         let (aggregate_type, aggregate_id) = stream_key(stream);
                         if i > 0 {
-                            query.push(" OR ");
+                            query.push(" UNION ALL ");
                         }
-                        query.push("(aggregate_type = ").push_bind(aggregate_type);
-                        query.push(" AND aggregate_id = ").push_bind(aggregate_id).push(")");
+                        let index = c * 200 + i;
+                        query.push(format!("SELECT {index}{} AS i, MAX(version) AS v FROM events", Q.bigint_literal));
+                        query.push(" WHERE aggregate_type = ");
+                        query.push_bind(aggregate_type).push(" AND aggregate_id = ").push_bind(aggregate_id);
                     }
-                    query.push(" GROUP BY aggregate_type, aggregate_id");
                     for row in query.build().fetch_all(&mut **tx).await? {
-                        let (aggregate_type, aggregate_id) = (text(&row, 0)?, text(&row, 1)?);
-                        let stream = chunk.iter().find(|s| {
-                            s.aggregate_type.as_str() == aggregate_type && s.aggregate_id.to_string() == aggregate_id
-                        });
-                        if let Some(stream) = stream {
-                            found.insert(*stream, super::super::to_u64(row.try_get(2)?, "version")?);
+                        let (index, version): (i64, Option<i64>) = (row.try_get(0)?, row.try_get(1)?);
+                        if let (Some(stream), Some(version)) = (usize::try_from(index).ok().and_then(|i| streams.get(i)), version) {
+                            found.insert(*stream, super::super::to_u64(version, "version")?);
                         }
                     }
                 }
@@ -512,15 +512,21 @@ impl WriterLease {
         WriterLease { _held: held }
     }
 
-    /// Gives the lease up now. (Dropping it does too; over a network the server may notice
-    /// a dropped session a moment later, a closed one at once.)
+    /// Gives the lease up now: unlocks, then closes the session. (Dropping the lease frees it
+    /// too, once the server notices the session is gone.)
     pub async fn release(self) {
         use sqlx::Connection as _;
-        // Closing can only fail when the session is already gone, which frees the lock too.
+        // Errors only mean the session is already gone, which frees the lock as well.
         match self._held {
             Held::File(file) => drop(file),
-            Held::Postgres(session) => drop(session.close().await),
-            Held::MySql(session) => drop(session.close().await),
+            Held::Postgres(mut session) => {
+                let _ = sqlx::query("SELECT pg_advisory_unlock_all()").execute(&mut session).await;
+                let _ = session.close().await;
+            }
+            Held::MySql(mut session) => {
+                let _ = sqlx::query("SELECT RELEASE_ALL_LOCKS()").execute(&mut session).await;
+                let _ = session.close().await;
+            }
         }
     }
 }
