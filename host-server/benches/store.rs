@@ -92,11 +92,7 @@ fn with_key(n: usize, events: Command) -> CommandAppend {
     let outcome = format!(r#"{{"position":{}}}"#, events.last().map_or(0, |e| e.position));
     CommandAppend {
         events,
-        idempotency: Some(Idempotency {
-            key: format!("bench-{n}"),
-            fingerprint: Hash([(n % 251) as u8; 32]),
-            outcome,
-        }),
+        idempotency: Some(Idempotency { key: format!("bench-{n}"), fingerprint: Hash([(n % 251) as u8; 32]), outcome }),
     }
 }
 
@@ -133,7 +129,9 @@ where
 async fn open(backend: &str, dir: &std::path::Path, n: usize) -> Option<Store> {
     let url = match backend {
         "SQLite" => format!("sqlite://{}", dir.join(format!("bench-{n}.db")).display()),
-        "PostgreSQL" => fresh(&env_or("PERPETUA_BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")).await?,
+        "PostgreSQL" => {
+            fresh(&env_or("PERPETUA_BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")).await?
+        }
         _ => fresh(&env_or("PERPETUA_BENCH_MYSQL_URL", "mysql://root@127.0.0.1:3306/test")).await?,
     };
     Some(Store::open(&StoreOptions::new(url)).await.expect("open the store"))

@@ -6,6 +6,7 @@
 CREATE TABLE events (
     -- Global position: unique (the clustered key), from 1, and contiguous: every event but
     -- the first references the one before it, so no gap can be written or made by a delete.
+    -- Stream versions likewise: unique per stream, and each references the version before.
     position       BIGINT       NOT NULL PRIMARY KEY,
     prev_position  BIGINT       AS (NULLIF(position - 1, 0)) STORED,
     event_id       BINARY(16)   NOT NULL,
@@ -14,6 +15,7 @@ CREATE TABLE events (
     aggregate_type VARCHAR(32)  NOT NULL,
     aggregate_id   VARCHAR(64)  NOT NULL,
     version        BIGINT       NOT NULL,
+    prev_version   BIGINT       AS (NULLIF(version - 1, 0)) STORED,
     timestamp_ms   BIGINT       NOT NULL,
     payload        LONGTEXT     NOT NULL,
     metadata       TEXT         NOT NULL,
@@ -28,7 +30,9 @@ CREATE TABLE events (
     KEY events_by_type (event_type, position),
     KEY events_by_time (timestamp_ms),
     KEY events_by_correlation (correlation_id, position),
-    CONSTRAINT events_follow_previous FOREIGN KEY (prev_position) REFERENCES events (position)
+    CONSTRAINT events_follow_previous FOREIGN KEY (prev_position) REFERENCES events (position),
+    CONSTRAINT events_follow_stream FOREIGN KEY (aggregate_type, aggregate_id, prev_version)
+        REFERENCES events (aggregate_type, aggregate_id, version)
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
 
 -- The head of the log: the last committed position and its hash. Every append locks and

@@ -4,7 +4,8 @@
 
 CREATE TABLE events (
     -- Global position: unique, from 1, and contiguous: every event but the first references
-    -- the one before it, so no gap can be written or made by a delete.
+    -- the one before it, so no gap can be written or made by a delete. Stream versions
+    -- likewise: unique per stream, and each references the version before it.
     position       BIGINT  PRIMARY KEY CHECK (position >= 1),
     prev_position  BIGINT  GENERATED ALWAYS AS (NULLIF(position - 1, 0)) STORED
                    REFERENCES events (position),
@@ -14,13 +15,16 @@ CREATE TABLE events (
     aggregate_type TEXT    NOT NULL,
     aggregate_id   TEXT    NOT NULL,
     version        BIGINT  NOT NULL CHECK (version >= 1),
+    prev_version   BIGINT  GENERATED ALWAYS AS (NULLIF(version - 1, 0)) STORED,
     timestamp_ms   BIGINT  NOT NULL,
     payload        JSON    NOT NULL,
     metadata       JSON    NOT NULL,
     correlation_id UUID,
     prev_hash      BYTEA   NOT NULL CHECK (length(prev_hash) = 32),
     hash           BYTEA   NOT NULL CHECK (length(hash) = 32),
-    CONSTRAINT events_stream_version UNIQUE (aggregate_type, aggregate_id, version)
+    CONSTRAINT events_stream_version UNIQUE (aggregate_type, aggregate_id, version),
+    CONSTRAINT events_follow_stream FOREIGN KEY (aggregate_type, aggregate_id, prev_version)
+        REFERENCES events (aggregate_type, aggregate_id, version)
 );
 
 CREATE INDEX events_by_type ON events (event_type, position);

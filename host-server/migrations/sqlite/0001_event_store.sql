@@ -5,6 +5,7 @@
 CREATE TABLE events (
     -- Global position: unique (the rowid), from 1, and contiguous: every event but the
     -- first references the one before it, so no gap can be written or made by a delete.
+    -- Stream versions likewise: unique per stream, and each references the version before.
     position       INTEGER PRIMARY KEY CHECK (position >= 1),
     prev_position  INTEGER GENERATED ALWAYS AS (NULLIF(position - 1, 0)) STORED
                    REFERENCES events (position),
@@ -14,13 +15,16 @@ CREATE TABLE events (
     aggregate_type TEXT    NOT NULL,
     aggregate_id   TEXT    NOT NULL,
     version        INTEGER NOT NULL CHECK (version >= 1),
+    prev_version   INTEGER GENERATED ALWAYS AS (NULLIF(version - 1, 0)) STORED,
     timestamp_ms   INTEGER NOT NULL,
     payload        TEXT    NOT NULL,
     metadata       TEXT    NOT NULL,
     correlation_id BLOB,
     prev_hash      BLOB    NOT NULL CHECK (length(prev_hash) = 32),
     hash           BLOB    NOT NULL CHECK (length(hash) = 32),
-    CONSTRAINT events_stream_version UNIQUE (aggregate_type, aggregate_id, version)
+    CONSTRAINT events_stream_version UNIQUE (aggregate_type, aggregate_id, version),
+    CONSTRAINT events_follow_stream FOREIGN KEY (aggregate_type, aggregate_id, prev_version)
+        REFERENCES events (aggregate_type, aggregate_id, version)
 ) STRICT;
 
 CREATE INDEX events_by_type ON events (event_type, position);

@@ -78,11 +78,9 @@ impl Queries {
             read_by_correlation: sql(format!(
                 "SELECT {columns} FROM events WHERE correlation_id = ? ORDER BY position"
             )),
-            idempotency_record: sql(
-                "SELECT idempotency_key, fingerprint, outcome, position FROM idempotency_records \
+            idempotency_record: sql("SELECT idempotency_key, fingerprint, outcome, position FROM idempotency_records \
                  WHERE idempotency_key = ?"
-                    .into(),
-            ),
+                .into()),
             load_snapshot: sql(
                 "SELECT aggregate_type, aggregate_id, version, position, format_version, state, taken_at_ms \
                  FROM snapshots WHERE aggregate_type = ? AND aggregate_id = ? AND version <= ? \
@@ -213,8 +211,11 @@ macro_rules! common_queries {
 
             pub(super) async fn stream_version(&self, stream: StreamId) -> Result<u64, StoreError> {
                 let (aggregate_type, aggregate_id) = stream_key(&stream);
-                let row =
-                    sqlx::query(&Q.stream_version).bind(aggregate_type).bind(aggregate_id).fetch_one(&self.pool).await?;
+                let row = sqlx::query(&Q.stream_version)
+                    .bind(aggregate_type)
+                    .bind(aggregate_id)
+                    .fetch_one(&self.pool)
+                    .await?;
                 super::to_u64(row.try_get(0)?, "version")
             }
 
@@ -252,7 +253,10 @@ macro_rules! common_queries {
                     .bind(super::to_i64(s.version, "version")?)
                     .bind(super::to_i64(s.position, "position")?)
                     .bind(i32::try_from(s.format_version).map_err(|_| {
-                        StoreError::InvalidBatch(format!("snapshot format version {} is out of range", s.format_version))
+                        StoreError::InvalidBatch(format!(
+                            "snapshot format version {} is out of range",
+                            s.format_version
+                        ))
                     })?)
                     .bind(&s.state)
                     .bind(s.taken_at.millis())
@@ -314,12 +318,27 @@ macro_rules! common_queries {
                 head_of(&sqlx::query(&Q.lock_head).fetch_one(&mut **tx).await?)
             }
 
-            pub(in crate::store) async fn idempotency_record(
+            pub(in crate::store) async fn idempotency_records(
                 tx: &mut Tx,
-                key: &str,
-            ) -> Result<Option<IdempotencyRecord>, StoreError> {
-                let row = sqlx::query(&Q.idempotency_record).bind(key).fetch_optional(&mut **tx).await?;
-                row.as_ref().map(idempotency_of).transpose()
+                keys: &[&str],
+            ) -> Result<HashMap<String, IdempotencyRecord>, StoreError> {
+                let mut found = HashMap::new();
+                for chunk in keys.chunks(1000) {
+                    let mut query = sqlx::QueryBuilder::<$Db>::new(
+                        "SELECT idempotency_key, fingerprint, outcome, position FROM idempotency_records \
+                         WHERE idempotency_key IN (",
+                    );
+                    let mut list = query.separated(", ");
+                    for key in chunk {
+                        list.push_bind(*key);
+                    }
+                    query.push(")");
+                    for row in query.build().fetch_all(&mut **tx).await? {
+                        let record = idempotency_of(&row)?;
+                        found.insert(record.key.clone(), record);
+                    }
+                }
+                Ok(found)
             }
 
             pub(in crate::store) async fn stream_versions(
@@ -343,7 +362,9 @@ macro_rules! common_queries {
                     }
                     for row in query.build().fetch_all(&mut **tx).await? {
                         let (index, version): (i64, Option<i64>) = (row.try_get(0)?, row.try_get(1)?);
-                        if let (Some(stream), Some(version)) = (usize::try_from(index).ok().and_then(|i| streams.get(i)), version) {
+                        if let (Some(stream), Some(version)) =
+                            (usize::try_from(index).ok().and_then(|i| streams.get(i)), version)
+                        {
                             found.insert(*stream, super::super::to_u64(version, "version")?);
                         }
                     }
@@ -453,8 +474,11 @@ macro_rules! on_tx {
 }
 
 impl Tx {
-    pub async fn idempotency_record(&mut self, key: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
-        on_tx!(self, idempotency_record(key))
+    pub async fn idempotency_records(
+        &mut self,
+        keys: &[&str],
+    ) -> Result<HashMap<String, IdempotencyRecord>, StoreError> {
+        on_tx!(self, idempotency_records(keys))
     }
 
     pub async fn stream_versions(&mut self, streams: &[StreamId]) -> Result<HashMap<StreamId, u64>, StoreError> {

@@ -38,7 +38,7 @@ use perpetua_core::event::{AggregateId, AggregateType, Metadata, StoredEvent, St
 use perpetua_core::ids::EventId;
 use perpetua_core::time::Timestamp;
 use serde_json::value::RawValue;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 
 pub use backend::WriterLease;
@@ -334,6 +334,19 @@ impl From<sqlx::Error> for StoreError {
 }
 
 impl StoreError {
+    /// A unique or foreign-key constraint refused the write.
+    fn is_constraint_violation(&self) -> bool {
+        match self {
+            StoreError::Database(sqlx::Error::Database(e)) => {
+                matches!(
+                    e.kind(),
+                    sqlx::error::ErrorKind::UniqueViolation | sqlx::error::ErrorKind::ForeignKeyViolation
+                )
+            }
+            _ => false,
+        }
+    }
+
     /// A stable machine-readable code.
     pub fn code(&self) -> &'static str {
         match self {
@@ -414,8 +427,8 @@ impl Store {
     /// Opens an append transaction: takes the log's write lock and reads its head. Until the
     /// transaction commits or is dropped, other appends wait.
     pub async fn begin_append(&self) -> Result<AppendTx, StoreError> {
-        let inner = dispatch!(self, s => s.begin_append().await?);
-        Ok(inner)
+        let (inner, head) = dispatch!(self, s => s.begin_append().await?);
+        Ok(AppendTx { inner, head, start: head, store: self.clone() })
     }
 
     /// Appends the events of several commands in one transaction (group commit): all of them,
@@ -564,6 +577,9 @@ pub struct AppendTx {
     inner: backend::Tx,
     head: HashChain,
     start: HashChain,
+    /// For reading outside the transaction when an insert failed (PostgreSQL aborts the
+    /// transaction on the first error).
+    store: Store,
 }
 
 impl AppendTx {
@@ -575,11 +591,21 @@ impl AppendTx {
     /// Checks and writes the events of `commands`, continuing the head; see [`Store::append`].
     /// On [`Appended::Replayed`] or an error, nothing of `commands` was written, but the
     /// transaction must still be rolled back (or dropped).
+    ///
+    /// Stream versions are checked by the schema itself: `(aggregate_type, aggregate_id,
+    /// version)` is unique and every version but the first references the one before it. So
+    /// when the batch continues the head, its events are simply inserted, and only a violated
+    /// constraint makes the store read the streams' versions, to name the conflict. A batch
+    /// sealed against an older head reads them first: a stream that moved is a
+    /// [`StoreError::VersionConflict`], otherwise the head moved under unrelated streams.
     pub async fn append(&mut self, commands: &[CommandAppend]) -> Result<Appended, StoreError> {
         let plan = Plan::of(commands)?;
-        for (index, command) in commands.iter().enumerate() {
-            if let Some(idempotency) = &command.idempotency {
-                if let Some(record) = self.inner.idempotency_record(&idempotency.key).await? {
+        let keys: Vec<&str> = commands.iter().filter_map(|c| c.idempotency.as_ref()).map(|i| i.key.as_str()).collect();
+        if !keys.is_empty() {
+            let mut found = self.inner.idempotency_records(&keys).await?;
+            for (index, command) in commands.iter().enumerate() {
+                let Some(idempotency) = &command.idempotency else { continue };
+                if let Some(record) = found.remove(&idempotency.key) {
                     if record.fingerprint != idempotency.fingerprint {
                         return Err(StoreError::IdempotencyKeyReused { key: idempotency.key.clone() });
                     }
@@ -587,16 +613,11 @@ impl AppendTx {
                 }
             }
         }
-        let streams: Vec<StreamId> = plan.expected.keys().copied().collect();
-        let actual = self.inner.stream_versions(&streams).await?;
-        for (stream, expected) in &plan.expected {
-            let found = actual.get(stream).copied().unwrap_or(0);
-            if found != expected.as_version() {
-                return Err(StoreError::VersionConflict { stream: *stream, expected: *expected, actual: found });
-            }
-        }
         if let Some(first) = plan.first {
             if first.position != self.head.last_position + 1 || first.prev_hash != self.head.last_hash {
+                let streams: Vec<StreamId> = plan.expected.keys().copied().collect();
+                let actual = self.inner.stream_versions(&streams).await?;
+                plan.check_versions(&actual)?;
                 return Err(StoreError::HeadMoved {
                     expected_head: first.position - 1,
                     actual_head: self.head.last_position,
@@ -604,7 +625,16 @@ impl AppendTx {
             }
         }
         let events: Vec<&StoredEvent> = commands.iter().flat_map(|c| &c.events).collect();
-        self.inner.insert_events(&events).await?;
+        if let Err(error) = self.inner.insert_events(&events).await {
+            if error.is_constraint_violation() {
+                let mut actual = HashMap::new();
+                for stream in plan.expected.keys() {
+                    actual.insert(*stream, self.store.stream_version(*stream).await?);
+                }
+                plan.check_versions(&actual)?;
+            }
+            return Err(error);
+        }
         let mut position = self.head.last_position;
         let mut records = Vec::new();
         for command in commands {
@@ -663,7 +693,10 @@ impl<'a> Plan<'a> {
                     return invalid(format!("position {} follows position {}", event.position, prev.position));
                 }
                 if event.prev_hash != prev.hash {
-                    return invalid(format!("prevHash of position {} is not the hash of the event before", event.position));
+                    return invalid(format!(
+                        "prevHash of position {} is not the hash of the event before",
+                        event.position
+                    ));
                 }
             } else if event.position == 0 {
                 return invalid("positions start at 1".into());
@@ -687,6 +720,19 @@ impl<'a> Plan<'a> {
             previous = Some(event);
         }
         Ok(plan)
+    }
+}
+
+impl Plan<'_> {
+    /// A [`StoreError::VersionConflict`] for the first stream not at its expected version.
+    fn check_versions(&self, actual: &HashMap<StreamId, u64>) -> Result<(), StoreError> {
+        for (stream, expected) in &self.expected {
+            let found = actual.get(stream).copied().unwrap_or(0);
+            if found != expected.as_version() {
+                return Err(StoreError::VersionConflict { stream: *stream, expected: *expected, actual: found });
+            }
+        }
+        Ok(())
     }
 }
 
@@ -735,11 +781,13 @@ impl EventRow {
                 .parse::<AggregateId>()
                 .map_err(|e| corrupt(format!("aggregate id {:?}: {e}", self.aggregate_id)))?,
             event_type: self.event_type,
-            schema_version: u32::try_from(self.schema_version).map_err(|_| corrupt("negative schema version".into()))?,
+            schema_version: u32::try_from(self.schema_version)
+                .map_err(|_| corrupt("negative schema version".into()))?,
             version: u64::try_from(self.version).map_err(|_| corrupt("negative version".into()))?,
             timestamp: Timestamp(self.timestamp_ms),
             payload: RawValue::from_string(self.payload).map_err(|e| corrupt(format!("payload: {e}")))?,
-            metadata: serde_json::from_str::<Metadata>(&self.metadata).map_err(|e| corrupt(format!("metadata: {e}")))?,
+            metadata: serde_json::from_str::<Metadata>(&self.metadata)
+                .map_err(|e| corrupt(format!("metadata: {e}")))?,
             prev_hash: hash_of(self.prev_hash, "prev_hash")?,
             hash: hash_of(self.hash, "hash")?,
         })
@@ -765,7 +813,8 @@ pub(crate) struct EventValues<'a> {
 
 impl<'a> EventValues<'a> {
     fn of(event: &'a StoredEvent) -> Result<Self, StoreError> {
-        let too_big = |what: &str| StoreError::InvalidBatch(format!("{what} of position {} is out of range", event.position));
+        let too_big =
+            |what: &str| StoreError::InvalidBatch(format!("{what} of position {} is out of range", event.position));
         Ok(EventValues {
             position: i64::try_from(event.position).map_err(|_| too_big("position"))?,
             event_id: event.event_id.0,

@@ -3,7 +3,7 @@
 //! lock the `log_head` row. The writer lease is a named `GET_LOCK` held by its own session.
 
 use super::backend::{common_queries, values_insert, Held, Queries, Tx, WriterLease};
-use super::{AppendTx, Backend, Durability, StoreOptions};
+use super::{Backend, Durability, StoreOptions};
 use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions};
 use sqlx::{Connection as _, Executor as _, MySql, MySqlConnection, MySqlPool};
 use std::str::FromStr;
@@ -47,22 +47,24 @@ impl MySqlStore {
             })
             .connect_with(connect.clone())
             .await?;
-        let flush: String = sqlx::query_scalar("SELECT CAST(@@innodb_flush_log_at_trx_commit AS CHAR)")
-            .fetch_one(&pool)
-            .await?;
+        let flush: String =
+            sqlx::query_scalar("SELECT CAST(@@innodb_flush_log_at_trx_commit AS CHAR)").fetch_one(&pool).await?;
         let durable = flush == "1";
         if !durable && !options.allow_unsafe_durability {
-            return Err(StoreError::UnsafeDurability { setting: "innodb_flush_log_at_trx_commit".into(), value: flush });
+            return Err(StoreError::UnsafeDurability {
+                setting: "innodb_flush_log_at_trx_commit".into(),
+                value: flush,
+            });
         }
         MIGRATOR.run(&pool).await?;
         let settings = vec![("innodb_flush_log_at_trx_commit".to_owned(), flush)];
         Ok(MySqlStore { pool, durability: Durability { settings, durable }, connect })
     }
 
-    pub(super) async fn begin_append(&self) -> Result<AppendTx, StoreError> {
+    pub(super) async fn begin_append(&self) -> Result<(Tx, HashChain), StoreError> {
         let mut tx = self.pool.begin().await?;
         let head = tx::locked_head(&mut tx).await?;
-        Ok(AppendTx { inner: Tx::MySql(tx), head, start: head })
+        Ok((Tx::MySql(tx), head))
     }
 
     pub(super) async fn acquire_writer_lease(&self) -> Result<WriterLease, StoreError> {

@@ -3,7 +3,7 @@
 //! go in as arrays through one `UNNEST` insert. The writer lease is a session advisory lock.
 
 use super::backend::{common_queries, Held, Queries, Tx, WriterLease};
-use super::{AppendTx, Backend, Durability, EventValues, StoreOptions};
+use super::{Backend, Durability, EventValues, StoreOptions};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection as _, PgConnection, PgPool, Postgres};
 use std::str::FromStr;
@@ -50,10 +50,10 @@ impl PgStore {
         Ok(PgStore { pool, durability: Durability { settings, durable }, connect })
     }
 
-    pub(super) async fn begin_append(&self) -> Result<AppendTx, StoreError> {
+    pub(super) async fn begin_append(&self) -> Result<(Tx, HashChain), StoreError> {
         let mut tx = self.pool.begin().await?;
         let head = tx::locked_head(&mut tx).await?;
-        Ok(AppendTx { inner: Tx::Postgres(tx), head, start: head })
+        Ok((Tx::Postgres(tx), head))
     }
 
     pub(super) async fn acquire_writer_lease(&self) -> Result<WriterLease, StoreError> {

@@ -3,7 +3,7 @@
 //! write lock up front. The writer lease is an exclusive lock on `<file>-writer.lock`.
 
 use super::backend::{common_queries, values_insert, Held, Queries, Tx, WriterLease};
-use super::{AppendTx, Backend, Durability, StoreOptions};
+use super::{Backend, Durability, StoreOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, SqlitePool};
 use std::fs::TryLockError;
@@ -38,10 +38,17 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(30));
+            .busy_timeout(Duration::from_secs(30))
+            // 64 MiB of page cache per connection (SQLite's default is 2 MiB).
+            .pragma("cache_size", "-65536");
         let mut lease_path = connect.get_filename().as_os_str().to_owned();
         lease_path.push("-writer.lock");
-        let pool = SqlitePoolOptions::new().max_connections(options.max_connections).connect_with(connect).await?;
+        // A connection to a local file cannot go stale: no ping before each use.
+        let pool = SqlitePoolOptions::new()
+            .max_connections(options.max_connections)
+            .test_before_acquire(false)
+            .connect_with(connect)
+            .await?;
         let journal_mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&pool).await?;
         let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous").fetch_one(&pool).await?;
         // `synchronous` 2 is FULL, 3 EXTRA; below that a commit may be lost on power failure.
@@ -61,10 +68,10 @@ impl SqliteStore {
         Ok(SqliteStore { pool, durability, lease_path: lease_path.into() })
     }
 
-    pub(super) async fn begin_append(&self) -> Result<AppendTx, StoreError> {
+    pub(super) async fn begin_append(&self) -> Result<(Tx, HashChain), StoreError> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let head = tx::locked_head(&mut tx).await?;
-        Ok(AppendTx { inner: Tx::Sqlite(tx), head, start: head })
+        Ok((Tx::Sqlite(tx), head))
     }
 
     pub(super) async fn acquire_writer_lease(&self) -> Result<WriterLease, StoreError> {

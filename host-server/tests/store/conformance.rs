@@ -76,8 +76,11 @@ pub async fn round_trip_of_every_event_type(db: TestDb) {
     assert_eq!(jsons(&paged), jsons(&written), "reading in pages gives the same log");
 
     let stream = StreamId { aggregate_type: read[0].aggregate_type, aggregate_id: read[0].aggregate_id };
-    let of_stream: Vec<StoredEvent> =
-        written.iter().filter(|e| e.aggregate_type == stream.aggregate_type && e.aggregate_id == stream.aggregate_id).cloned().collect();
+    let of_stream: Vec<StoredEvent> = written
+        .iter()
+        .filter(|e| e.aggregate_type == stream.aggregate_type && e.aggregate_id == stream.aggregate_id)
+        .cloned()
+        .collect();
     assert_eq!(jsons(&store.read_stream(stream, StreamRange::default()).await.unwrap()), jsons(&of_stream));
     assert_eq!(store.stream_version(stream).await.unwrap(), of_stream.len() as u64);
     let placed: Vec<StoredEvent> = written.iter().filter(|e| e.event_type == "OrderPlaced").cloned().collect();
@@ -375,7 +378,9 @@ pub async fn a_tampered_payload_is_named_by_the_verifier(db: TestDb) {
     }
     assert!(store.verify(1, None).await.unwrap().is_ok());
     let tamper = match db.target {
-        Target::Postgres => r#"UPDATE events SET payload = replace(payload::text, '"amount":"', '"amount":"9')::json WHERE position = 17"#,
+        Target::Postgres => {
+            r#"UPDATE events SET payload = replace(payload::text, '"amount":"', '"amount":"9')::json WHERE position = 17"#
+        }
         _ => r#"UPDATE events SET payload = replace(payload, '"amount":"', '"amount":"9') WHERE position = 17"#,
     };
     db.execute(&[tamper]).await.unwrap();
@@ -444,7 +449,10 @@ pub async fn stream_reads_by_version_and_time(db: TestDb) {
     let read = |range: StreamRange| store.read_stream(stream_of(1), range);
     assert_eq!(versions(read(StreamRange::default()).await.unwrap()), vec![1, 2, 3, 4, 5, 6]);
     assert_eq!(versions(read(StreamRange { from_version: 3, ..Default::default() }).await.unwrap()), vec![3, 4, 5, 6]);
-    assert_eq!(versions(read(StreamRange { to_version: Some(4), ..Default::default() }).await.unwrap()), vec![1, 2, 3, 4]);
+    assert_eq!(
+        versions(read(StreamRange { to_version: Some(4), ..Default::default() }).await.unwrap()),
+        vec![1, 2, 3, 4]
+    );
     let two_three = StreamRange { from_version: 2, to_version: Some(3), until: None };
     assert_eq!(versions(read(two_three).await.unwrap()), vec![2, 3]);
     let until = StreamRange { until: Some(times[3]), ..Default::default() };
@@ -518,7 +526,11 @@ pub async fn malformed_batches_are_refused(db: TestDb) {
 
     let mut events = fresh().seal(vec![deposit(1, 100)], metadata(60));
     events[0].payload = RawValue::from_string(events[0].payload.get().replace("1.00", "2.00")).unwrap();
-    assert_eq!(refused(store.append(&[CommandAppend::new(events)]).await), "INVALID_BATCH", "a hash that does not match");
+    assert_eq!(
+        refused(store.append(&[CommandAppend::new(events)]).await),
+        "INVALID_BATCH",
+        "a hash that does not match"
+    );
 
     let mut s = fresh();
     let first = s.seal(vec![deposit(1, 100)], metadata(62));
@@ -538,6 +550,19 @@ pub async fn malformed_batches_are_refused(db: TestDb) {
     let first = idempotent(s.seal(vec![deposit(4, 100)], metadata(70)), "twice", 1);
     let second = idempotent(s.seal(vec![deposit(5, 100)], metadata(72)), "twice", 1);
     assert_eq!(refused(store.append(&[first, second]).await), "INVALID_BATCH", "one key twice in a batch");
+
+    // Batches that continue the head but not their stream: the schema refuses them (the
+    // version is unique per stream and follows the one before), and the error names the stream.
+    for (claimed_before, expected) in [(3, ExpectedVersion::Exact(3)), (1, ExpectedVersion::Exact(1))] {
+        let mut s = Sealer::new(head);
+        s.versions.insert(stream_of(1), claimed_before);
+        let events = s.seal(vec![deposit(1, 100)], metadata(76));
+        let error = store.append(&[CommandAppend::new(events)]).await.unwrap_err();
+        assert!(
+            matches!(&error, StoreError::VersionConflict { stream, expected: e, actual: 2 } if *stream == stream_of(1) && *e == expected),
+            "{error}"
+        );
+    }
 
     let mut stale = Sealer::new(HashChain::default());
     let events = stale.seal(vec![deposit(6, 100)], metadata(74));
@@ -567,7 +592,9 @@ pub async fn durability_is_checked_at_open(db: TestDb) {
             db.execute(&[&format!("ALTER DATABASE {name} SET synchronous_commit = off")]).await.unwrap();
             store.close().await;
             let error = Store::open(&StoreOptions::new(&db.url)).await.unwrap_err();
-            assert!(matches!(&error, StoreError::UnsafeDurability { setting, value } if setting == "synchronous_commit" && value == "off"));
+            assert!(
+                matches!(&error, StoreError::UnsafeDurability { setting, value } if setting == "synchronous_commit" && value == "off")
+            );
             assert_eq!(error.code(), "UNSAFE_DURABILITY");
             // …unless the operator says so, loudly.
             let unsafe_options = StoreOptions { allow_unsafe_durability: true, ..StoreOptions::new(&db.url) };

@@ -97,19 +97,19 @@ pub async fn provision(target: Target, test: &str) -> Option<TestDb> {
         }
         Target::Postgres => {
             let admin = target.admin_url().expect("server backend");
-            recreate::<sqlx::PgConnection>(&admin, &[
-                &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-                &format!("CREATE DATABASE {name}"),
-            ])
+            recreate::<sqlx::PgConnection>(
+                &admin,
+                &[&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"), &format!("CREATE DATABASE {name}")],
+            )
             .await
             .map(|()| with_database(&admin, &name))
         }
         Target::MySql => {
             let admin = target.admin_url().expect("server backend");
-            recreate::<sqlx::MySqlConnection>(&admin, &[
-                &format!("DROP DATABASE IF EXISTS {name}"),
-                &format!("CREATE DATABASE {name}"),
-            ])
+            recreate::<sqlx::MySqlConnection>(
+                &admin,
+                &[&format!("DROP DATABASE IF EXISTS {name}"), &format!("CREATE DATABASE {name}")],
+            )
             .await
             .map(|()| with_database(&admin, &name))
         }
