@@ -35,6 +35,12 @@ CREATE TABLE events (
         REFERENCES events (aggregate_type, aggregate_id, version)
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
 
+-- The log is append-only.
+CREATE TRIGGER events_no_update BEFORE UPDATE ON events FOR EACH ROW
+    SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'the event log is append-only';
+CREATE TRIGGER events_no_delete BEFORE DELETE ON events FOR EACH ROW
+    SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'the event log is append-only';
+
 -- The head of the log: the last committed position and its hash. Every append locks and
 -- moves it in the same transaction as its events.
 CREATE TABLE log_head (

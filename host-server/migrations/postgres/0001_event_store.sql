@@ -3,29 +3,58 @@
 -- `jsonb`): the hash chain covers those exact bytes.
 
 CREATE TABLE events (
-    -- Global position: unique, from 1, and contiguous: every event but the first references
-    -- the one before it, so no gap can be written or made by a delete. Stream versions
-    -- likewise: unique per stream, and each references the version before it.
+    -- Global position: unique, from 1, and contiguous (see events_follow below).
     position       BIGINT  PRIMARY KEY CHECK (position >= 1),
-    prev_position  BIGINT  GENERATED ALWAYS AS (NULLIF(position - 1, 0)) STORED
-                   REFERENCES events (position),
     event_id       UUID    NOT NULL UNIQUE,
     event_type     TEXT    NOT NULL,
     schema_version INTEGER NOT NULL CHECK (schema_version >= 1),
     aggregate_type TEXT    NOT NULL,
     aggregate_id   TEXT    NOT NULL,
     version        BIGINT  NOT NULL CHECK (version >= 1),
-    prev_version   BIGINT  GENERATED ALWAYS AS (NULLIF(version - 1, 0)) STORED,
     timestamp_ms   BIGINT  NOT NULL,
     payload        JSON    NOT NULL,
     metadata       JSON    NOT NULL,
     correlation_id UUID,
     prev_hash      BYTEA   NOT NULL CHECK (length(prev_hash) = 32),
     hash           BYTEA   NOT NULL CHECK (length(hash) = 32),
-    CONSTRAINT events_stream_version UNIQUE (aggregate_type, aggregate_id, version),
-    CONSTRAINT events_follow_stream FOREIGN KEY (aggregate_type, aggregate_id, prev_version)
-        REFERENCES events (aggregate_type, aggregate_id, version)
+    CONSTRAINT events_stream_version UNIQUE (aggregate_type, aggregate_id, version)
 );
+
+-- Contiguity, checked once per insert statement over all its rows (a foreign key would run a
+-- query per row): every new event follows the event before it in the log, and the version
+-- before it in its stream. The log is append-only: no update, delete or truncate.
+CREATE FUNCTION events_follow() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    missing record;
+BEGIN
+    SELECT n.position INTO missing FROM new_events n
+    WHERE n.position > 1 AND NOT EXISTS (SELECT 1 FROM events e WHERE e.position = n.position - 1)
+    LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'foreign_key_violation', CONSTRAINT = 'events_follow_previous',
+            MESSAGE = format('event %s does not follow position %s', missing.position, missing.position - 1);
+    END IF;
+    SELECT n.aggregate_type, n.aggregate_id, n.version INTO missing FROM new_events n
+    WHERE n.version > 1 AND NOT EXISTS (
+        SELECT 1 FROM events e
+        WHERE e.aggregate_type = n.aggregate_type AND e.aggregate_id = n.aggregate_id AND e.version = n.version - 1)
+    LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'foreign_key_violation', CONSTRAINT = 'events_follow_stream',
+            MESSAGE = format('%s/%s version %s does not follow version %s',
+                missing.aggregate_type, missing.aggregate_id, missing.version, missing.version - 1);
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER events_follow AFTER INSERT ON events
+    REFERENCING NEW TABLE AS new_events FOR EACH STATEMENT EXECUTE FUNCTION events_follow();
+
+CREATE FUNCTION events_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION USING ERRCODE = 'restrict_violation', MESSAGE = 'the event log is append-only';
+END $$;
+CREATE TRIGGER events_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON events
+    FOR EACH STATEMENT EXECUTE FUNCTION events_append_only();
 
 CREATE INDEX events_by_type ON events (event_type, position);
 CREATE INDEX events_by_time ON events (timestamp_ms);

@@ -27,6 +27,16 @@ CREATE TABLE events (
         REFERENCES events (aggregate_type, aggregate_id, version)
 ) STRICT;
 
+-- The log is append-only.
+CREATE TRIGGER events_no_update BEFORE UPDATE ON events
+BEGIN
+    SELECT RAISE(ABORT, 'the event log is append-only');
+END;
+CREATE TRIGGER events_no_delete BEFORE DELETE ON events
+BEGIN
+    SELECT RAISE(ABORT, 'the event log is append-only');
+END;
+
 CREATE INDEX events_by_type ON events (event_type, position);
 CREATE INDEX events_by_time ON events (timestamp_ms);
 CREATE INDEX events_by_correlation ON events (correlation_id, position) WHERE correlation_id IS NOT NULL;

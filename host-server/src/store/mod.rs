@@ -510,57 +510,45 @@ impl Store {
         dispatch!(self, s => s.save_checkpoint(projection, position).await)
     }
 
-    /// Verifies the hash chain from position `from` to `to` (inclusive; the head when `None`)
-    /// against the stored hash of the event before `from`. Reads in pages.
+    /// Verifies the hash chain from position `from` to `to` (inclusive; when `None`, to the
+    /// last event in the table, which includes any written around the store) against the
+    /// stored hash of the event before `from`. Reads in pages.
     pub async fn verify(&self, from: u64, to: Option<u64>) -> Result<VerifyReport, StoreError> {
         const PAGE: u32 = 10_000;
         let from = from.max(1);
-        let to = match to {
-            Some(to) => to,
-            None => self.head().await?.last_position,
-        };
         let mut head = HashChain::default();
         if from > 1 {
             let before = self.read_all(from - 1, 1).await?;
             let event = before.first().ok_or(StoreError::LogGap { missing: from - 1 })?;
             head = HashChain { last_position: event.position, last_hash: event.hash };
         }
+        let gap = |verified, missing, head: HashChain| VerifyReport {
+            verified,
+            first_bad_position: Some(missing),
+            fault: Some(audit::ChainFault::PositionGap { expected: missing }),
+            last_hash: head.last_hash,
+        };
         let mut verified = 0;
         let mut next = from;
-        while next <= to {
-            let limit = PAGE.min(u32::try_from(to - next + 1).unwrap_or(PAGE));
+        while to.is_none_or(|to| next <= to) {
+            let limit = to.map_or(PAGE, |to| PAGE.min(u32::try_from(to - next + 1).unwrap_or(PAGE)));
             let page = match self.read_all(next, limit).await {
                 Ok(page) => page,
-                Err(StoreError::LogGap { missing }) => {
-                    return Ok(VerifyReport {
-                        verified,
-                        first_bad_position: Some(missing),
-                        fault: Some(audit::ChainFault::PositionGap { expected: missing }),
-                        last_hash: head.last_hash,
-                    })
-                }
+                Err(StoreError::LogGap { missing }) => return Ok(gap(verified, missing, head)),
                 Err(e) => return Err(e),
             };
-            if page.is_empty() {
-                break;
-            }
+            let Some(last) = page.last() else { break };
             let mut report = audit::verify(&page, head);
             report.verified += verified;
             if !report.is_ok() {
                 return Ok(report);
             }
             verified = report.verified;
-            let last = page.last().expect("page is not empty");
             head = HashChain { last_position: last.position, last_hash: last.hash };
             next = last.position + 1;
         }
-        if next <= to {
-            return Ok(VerifyReport {
-                verified,
-                first_bad_position: Some(next),
-                fault: Some(audit::ChainFault::PositionGap { expected: next }),
-                last_hash: head.last_hash,
-            });
+        if to.is_some_and(|to| next <= to) {
+            return Ok(gap(verified, next, head));
         }
         Ok(VerifyReport { verified, first_bad_position: None, fault: None, last_hash: head.last_hash })
     }

@@ -40,7 +40,10 @@ impl SqliteStore {
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(30))
             // 64 MiB of page cache per connection (SQLite's default is 2 MiB).
-            .pragma("cache_size", "-65536");
+            .pragma("cache_size", "-65536")
+            // Rows cross from SQLite's worker thread in batches of this many (default 50):
+            // fewer thread hand-offs when reading the log in pages.
+            .row_buffer_size(4096);
         let mut lease_path = connect.get_filename().as_os_str().to_owned();
         lease_path.push("-writer.lock");
         // A connection to a local file cannot go stale: no ping before each use.

@@ -383,7 +383,9 @@ pub async fn a_tampered_payload_is_named_by_the_verifier(db: TestDb) {
         }
         _ => r#"UPDATE events SET payload = replace(payload, '"amount":"', '"amount":"9') WHERE position = 17"#,
     };
-    db.execute(&[tamper]).await.unwrap();
+    let error = db.execute(&[tamper]).await.unwrap_err();
+    assert!(error.to_string().contains("append-only"), "the schema refuses edits: {error}");
+    db.execute(&[bypass_append_only(db.target), tamper]).await.unwrap();
     let edited = store.read_all(17, 1).await.unwrap();
     assert!(edited[0].payload.get().contains("\"amount\":\"9"), "the edit is in the database");
 
@@ -396,18 +398,28 @@ pub async fn a_tampered_payload_is_named_by_the_verifier(db: TestDb) {
     assert!(store.verify(18, None).await.unwrap().is_ok(), "the range after the edit still chains");
 }
 
+/// What an intruder with the database's admin rights does first: switch the append-only
+/// guard off.
+fn bypass_append_only(target: Target) -> &'static str {
+    match target {
+        Target::Sqlite | Target::MySql => "DROP TRIGGER events_no_update",
+        Target::Postgres => "SET session_replication_role = replica",
+    }
+}
+
 pub async fn a_deleted_event_is_a_gap_never_skipped(db: TestDb) {
     let store = db.open().await;
     let mut sealer = Sealer::new(HashChain::default());
     seed(&store, &mut sealer, 1, 10).await;
     let delete = "DELETE FROM events WHERE position = 5";
-    assert!(db.execute(&[delete]).await.is_err(), "the schema refuses to open a gap");
-    let around_the_schema = match db.target {
-        Target::Sqlite => "PRAGMA foreign_keys = OFF",
-        Target::Postgres => "SET session_replication_role = replica",
-        Target::MySql => "SET foreign_key_checks = 0",
+    let error = db.execute(&[delete]).await.unwrap_err();
+    assert!(error.to_string().contains("append-only"), "the schema refuses deletes: {error}");
+    let around_the_schema: &[&str] = match db.target {
+        Target::Sqlite => &["PRAGMA foreign_keys = OFF", "DROP TRIGGER events_no_delete", delete],
+        Target::Postgres => &["SET session_replication_role = replica", delete],
+        Target::MySql => &["SET foreign_key_checks = 0", "DROP TRIGGER events_no_delete", delete],
     };
-    db.execute(&[around_the_schema, delete]).await.unwrap();
+    db.execute(around_the_schema).await.unwrap();
 
     for from in [1, 3, 5] {
         let error = store.read_all(from, 100).await.unwrap_err();
@@ -602,4 +614,33 @@ pub async fn durability_is_checked_at_open(db: TestDb) {
             assert!(!opened.durability().durable);
         }
     }
+}
+
+pub async fn the_schema_refuses_gaps(db: TestDb) {
+    let store = db.open().await;
+    let mut sealer = Sealer::new(HashChain::default());
+    seed(&store, &mut sealer, 1, 3).await;
+    let new_id = match db.target {
+        Target::Sqlite => "randomblob(16)",
+        Target::Postgres => "gen_random_uuid()",
+        Target::MySql => "UNHEX(REPLACE(UUID(), '-', ''))",
+    };
+    // A copy of the last event, written by hand around the store, `skip` positions and
+    // `skip_version` versions further on.
+    let copy = |skip: u64, skip_version: u64| {
+        format!(
+            "INSERT INTO events (position, event_id, event_type, schema_version, aggregate_type, aggregate_id, \
+             version, timestamp_ms, payload, metadata, correlation_id, prev_hash, hash) \
+             SELECT position + {skip}, {new_id}, event_type, schema_version, aggregate_type, aggregate_id, \
+             version + {skip_version}, timestamp_ms, payload, metadata, correlation_id, prev_hash, hash \
+             FROM events WHERE position = 3"
+        )
+    };
+    assert!(db.execute(&[&copy(2, 1)]).await.is_err(), "position 5 without 4");
+    assert!(db.execute(&[&copy(1, 2)]).await.is_err(), "stream version 5 without 4");
+    assert!(db.execute(&[&copy(1, 0)]).await.is_err(), "stream version 3 twice");
+    assert!(db.execute(&[&copy(0, 1)]).await.is_err(), "position 3 twice");
+    db.execute(&[&copy(1, 1)]).await.expect("position 4, version 4 follows");
+    assert_eq!(store.read_all(1, 10).await.unwrap().len(), 4);
+    assert_eq!(store.verify(1, None).await.unwrap().first_bad_position, Some(4), "but not the chain");
 }

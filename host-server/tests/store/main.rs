@@ -42,4 +42,5 @@ for_every_backend!(
     snapshots_and_checkpoints,
     malformed_batches_are_refused,
     durability_is_checked_at_open,
+    the_schema_refuses_gaps,
 );
