@@ -21,29 +21,33 @@ CREATE TABLE events (
 );
 
 -- Contiguity, checked once per insert statement over all its rows (a foreign key would run a
--- query per row): every new event follows the event before it in the log, and the version
--- before it in its stream. The log is append-only: no update, delete or truncate.
+-- query per row): the new events follow the event before the first of them in the log, with
+-- no hole among them, and likewise in each stream they touch: one probe of a unique index
+-- per statement and per stream. The log is append-only: no update, delete or truncate.
 CREATE FUNCTION events_follow() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
-    missing record;
+    span record;
 BEGIN
-    SELECT n.position INTO missing FROM new_events n
-    WHERE n.position > 1 AND NOT EXISTS (SELECT 1 FROM events e WHERE e.position = n.position - 1)
-    LIMIT 1;
-    IF FOUND THEN
+    SELECT min(position) AS first, max(position) AS last, count(*) AS n INTO span FROM new_events;
+    IF span.n <> span.last - span.first + 1
+       OR (span.first > 1 AND NOT EXISTS (SELECT 1 FROM events WHERE position = span.first - 1)) THEN
         RAISE EXCEPTION USING ERRCODE = 'foreign_key_violation', CONSTRAINT = 'events_follow_previous',
-            MESSAGE = format('event %s does not follow position %s', missing.position, missing.position - 1);
+            MESSAGE = format('events %s..%s do not follow the log without a gap', span.first, span.last);
     END IF;
-    SELECT n.aggregate_type, n.aggregate_id, n.version INTO missing FROM new_events n
-    WHERE n.version > 1 AND NOT EXISTS (
-        SELECT 1 FROM events e
-        WHERE e.aggregate_type = n.aggregate_type AND e.aggregate_id = n.aggregate_id AND e.version = n.version - 1)
-    LIMIT 1;
-    IF FOUND THEN
-        RAISE EXCEPTION USING ERRCODE = 'foreign_key_violation', CONSTRAINT = 'events_follow_stream',
-            MESSAGE = format('%s/%s version %s does not follow version %s',
-                missing.aggregate_type, missing.aggregate_id, missing.version, missing.version - 1);
-    END IF;
+    FOR span IN
+        SELECT aggregate_type, aggregate_id, min(version) AS first, max(version) AS last, count(*) AS n
+        FROM new_events GROUP BY aggregate_type, aggregate_id
+    LOOP
+        IF span.n <> span.last - span.first + 1
+           OR (span.first > 1 AND NOT EXISTS (
+                SELECT 1 FROM events
+                WHERE aggregate_type = span.aggregate_type AND aggregate_id = span.aggregate_id
+                  AND version = span.first - 1)) THEN
+            RAISE EXCEPTION USING ERRCODE = 'foreign_key_violation', CONSTRAINT = 'events_follow_stream',
+                MESSAGE = format('%s/%s: version %s does not follow its stream without a gap',
+                    span.aggregate_type, span.aggregate_id, span.first);
+        END IF;
+    END LOOP;
     RETURN NULL;
 END $$;
 CREATE TRIGGER events_follow AFTER INSERT ON events
