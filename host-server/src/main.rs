@@ -76,7 +76,8 @@ enum Cmd {
     },
     /// Append a sealed log (JSON Lines, as `demo` writes it) to the event store, continuing its
     /// chain; the events the store already holds (same positions, same hashes) are skipped, so
-    /// an interrupted import can be run again.
+    /// an interrupted import can be run again. Takes the writer lease: it refuses to run
+    /// while another writer holds the store.
     Import {
         /// The log to import.
         file: PathBuf,
@@ -224,6 +225,7 @@ async fn verify_store(store: Store, from: u64, to: Option<u64>) -> Result<(), St
 
 async fn import(store: Store, events: Vec<StoredEvent>) -> Result<(), String> {
     let store_error = |e: perpetua_server::store::StoreError| format!("{e} ({})", e.code());
+    let _lease = store.acquire_writer_lease().await.map_err(store_error)?;
     let head = store.head().await.map_err(store_error)?;
     // What the store already holds must be this very log.
     if let Some(held) = events.iter().find(|e| e.position == head.last_position) {

@@ -46,3 +46,19 @@ fn demo_log_into_the_store_and_verified_there() {
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("the store holds a different log"));
 }
+
+#[tokio::test]
+async fn import_is_refused_while_another_writer_holds_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("demo.jsonl");
+    let url = format!("sqlite://{}", dir.path().join("perpetua.db").display());
+    stdout(&perpetua(&["demo", "--out", log.to_str().unwrap()]));
+    let store = perpetua_server::store::Store::open(&perpetua_server::store::StoreOptions::new(&url)).await.unwrap();
+    let lease = store.acquire_writer_lease().await.unwrap();
+    let refused = perpetua(&["import", log.to_str().unwrap(), "--database-url", &url]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("WRITER_LEASE_HELD"));
+    assert_eq!(store.head().await.unwrap().last_position, 0, "nothing was imported");
+    lease.release().await;
+    stdout(&perpetua(&["import", log.to_str().unwrap(), "--database-url", &url]));
+}

@@ -614,7 +614,9 @@ impl AppendTx {
         }
         let events: Vec<&StoredEvent> = commands.iter().flat_map(|c| &c.events).collect();
         if let Err(error) = self.inner.insert_events(&events).await {
-            if error.is_constraint_violation() {
+            // The versions are read outside the transaction (PostgreSQL has aborted it), so
+            // they name the conflict only when this transaction had appended nothing before.
+            if error.is_constraint_violation() && self.head == self.start {
                 let mut actual = HashMap::new();
                 for stream in plan.expected.keys() {
                     actual.insert(*stream, self.store.stream_version(*stream).await?);
