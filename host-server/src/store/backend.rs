@@ -517,11 +517,11 @@ impl Tx {
 /// The right to append, held by one writer at a time; released when dropped.
 #[derive(Debug)]
 pub struct WriterLease {
-    _held: Held,
+    held: Held,
 }
 
+/// What holds the lock: it lives as long as this value does.
 #[derive(Debug)]
-#[allow(dead_code)] // Held for their side effect: the lock lives as long as they do.
 pub(super) enum Held {
     /// An exclusive lock on the file beside the SQLite database.
     File(std::fs::File),
@@ -533,7 +533,7 @@ pub(super) enum Held {
 
 impl WriterLease {
     pub(super) fn new(held: Held) -> Self {
-        WriterLease { _held: held }
+        WriterLease { held }
     }
 
     /// Gives the lease up now: unlocks, then closes the session. (Dropping the lease frees it
@@ -541,7 +541,7 @@ impl WriterLease {
     pub async fn release(self) {
         use sqlx::Connection as _;
         // Errors only mean the session is already gone, which frees the lock as well.
-        match self._held {
+        match self.held {
             Held::File(file) => drop(file),
             Held::Postgres(mut session) => {
                 let _ = sqlx::query("SELECT pg_advisory_unlock_all()").execute(&mut session).await;
