@@ -128,3 +128,25 @@ fn snapshots_of_an_unknown_format_are_refused() {
     let refused = Exchange::from_snapshot_json(&engine_json.to_string());
     assert_eq!(refused.err(), Some(SnapshotError::UnsupportedFormat(99)));
 }
+
+/// The sequence of a stream's states is, state by state, the fold of each prefix.
+#[test]
+fn states_of_a_stream_are_the_folds_of_its_prefixes() {
+    use perpetua_core::timetravel::states_of_stream;
+    let (_, stored) = perpetua_core::demo::sealed_log();
+    let log: Vec<EventEnvelope> = stored.iter().map(|e| e.decode().expect("decodes")).collect();
+    let mut streams: BTreeMap<StreamId, Vec<EventEnvelope>> = BTreeMap::new();
+    for envelope in &log {
+        streams.entry(envelope.stream).or_default().push(envelope.clone());
+    }
+    let mut checked = 0;
+    for (stream, events) in &streams {
+        let states = states_of_stream(stream.aggregate_type, events);
+        assert_eq!(states.len(), events.len(), "{stream}");
+        for (state, event) in states.iter().zip(events) {
+            assert_eq!(Some(state), state_at_version(stream.aggregate_type, events, event.version).as_ref());
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, log.len());
+}

@@ -1,8 +1,12 @@
 //! wasm-bindgen bindings over `perpetua-core` for the browser audit viewer.
 //!
-//! What exists today: loading an exported log (JSON array or JSON Lines), verifying its hash
-//! chain, and replaying it into the exchange state. The richer viewer API (state at a version,
-//! diffs, chart folds) belongs to the wasm/viewer issue and is not built yet.
+//! What exists today: loading an exported log (JSON array or JSON Lines) into an `AuditLog`
+//! and asking it what the viewer needs — the chain's verification, a stream's events, its
+//! state at a version or a time, every state it went through, a structured diff between two
+//! versions, balance and position-size series — plus the older one-shot `verifyChain` and
+//! `replaySummary`. Answers are JSON text. The viewer itself (`web/`) is not built yet.
+
+pub mod viewer;
 
 use perpetua_core::audit;
 use perpetua_core::event::parse_stored_events;
@@ -32,4 +36,71 @@ pub fn replay_summary(log: &str) -> Result<String, JsError> {
         "positions": exchange.positions().count(),
     });
     Ok(summary.to_string())
+}
+
+fn js_error(message: String) -> JsError {
+    JsError::new(&message)
+}
+
+/// A loaded log, queried by the audit viewer. Every answer is JSON text.
+#[wasm_bindgen]
+pub struct AuditLog(viewer::Log);
+
+#[wasm_bindgen]
+impl AuditLog {
+    /// Parses and decodes a JSON array or JSON Lines of stored events; throws on bad input.
+    #[wasm_bindgen(constructor)]
+    pub fn new(text: &str) -> Result<AuditLog, JsError> {
+        viewer::Log::parse(text).map(AuditLog).map_err(js_error)
+    }
+
+    /// Number of events.
+    #[wasm_bindgen(getter)]
+    pub fn length(&self) -> usize {
+        self.0.len()
+    }
+
+    /// `{verified, firstBadPosition, fault, lastHash}`.
+    pub fn verify(&self) -> String {
+        self.0.verify()
+    }
+
+    /// The stored events of a stream, in version order.
+    pub fn stream(&self, aggregate_type: &str, aggregate_id: &str) -> Result<String, JsError> {
+        self.0.stream(aggregate_type, aggregate_id).map_err(js_error)
+    }
+
+    /// `{aggregateType, state}` after the event of `version`, or `null`.
+    #[wasm_bindgen(js_name = stateAtVersion)]
+    pub fn state_at_version(&self, aggregate_type: &str, aggregate_id: &str, version: u32) -> Result<String, JsError> {
+        self.0.state_at_version(aggregate_type, aggregate_id, u64::from(version)).map_err(js_error)
+    }
+
+    /// The state as of a time (milliseconds since the epoch), or `null`.
+    #[wasm_bindgen(js_name = stateAtTime)]
+    pub fn state_at_time(&self, aggregate_type: &str, aggregate_id: &str, at: f64) -> Result<String, JsError> {
+        self.0.state_at_time(aggregate_type, aggregate_id, at as i64).map_err(js_error)
+    }
+
+    /// Every state the stream went through.
+    pub fn states(&self, aggregate_type: &str, aggregate_id: &str) -> Result<String, JsError> {
+        self.0.states(aggregate_type, aggregate_id).map_err(js_error)
+    }
+
+    /// `[{path, old, new}]` between versions `from` and `to` (0 is before the first event).
+    pub fn diff(&self, aggregate_type: &str, aggregate_id: &str, from: u32, to: u32) -> Result<String, JsError> {
+        self.0.diff(aggregate_type, aggregate_id, u64::from(from), u64::from(to)).map_err(js_error)
+    }
+
+    /// `[{position, timestamp, value}]`: an account's balance after each of its events.
+    #[wasm_bindgen(js_name = balanceSeries)]
+    pub fn balance_series(&self, account_id: &str) -> Result<String, JsError> {
+        self.0.balance_series(account_id).map_err(js_error)
+    }
+
+    /// `[{position, timestamp, value}]`: a position's size after each of its events.
+    #[wasm_bindgen(js_name = positionSizeSeries)]
+    pub fn position_size_series(&self, position_id: &str) -> Result<String, JsError> {
+        self.0.position_size_series(position_id).map_err(js_error)
+    }
 }
