@@ -33,11 +33,7 @@ pub(super) struct Queries {
 
 impl Queries {
     pub fn new(backend: Backend) -> Queries {
-        let columns = match backend {
-            // `json` columns are read as their exact text.
-            Backend::Postgres => EVENT_COLUMNS.replace("payload, metadata", "payload::text, metadata::text"),
-            _ => EVENT_COLUMNS.to_owned(),
-        };
+        let columns = EVENT_COLUMNS;
         let head = "SELECT position, hash FROM log_head WHERE id = 1";
         let upsert = |table: &str, key: &str, columns: &[&str]| {
             let marks = vec!["?"; columns.len()].join(", ");

@@ -80,7 +80,7 @@ impl PgStore {
 pub(super) async fn insert_events(tx: &mut tx::Tx, events: &[&StoredEvent]) -> Result<(), StoreError> {
     const INSERT: &str = "INSERT INTO events (position, event_id, event_type, schema_version, aggregate_type, \
          aggregate_id, version, timestamp_ms, payload, metadata, correlation_id, prev_hash, hash) \
-         SELECT p, i, t, s, at, ai, v, ts, pl::json, md::json, c, ph, h FROM UNNEST($1::int8[], $2::uuid[], \
+         SELECT p, i, t, s, at, ai, v, ts, pl, md, c, ph, h FROM UNNEST($1::int8[], $2::uuid[], \
          $3::text[], $4::int4[], $5::text[], $6::text[], $7::int8[], $8::int8[], $9::text[], $10::text[], \
          $11::uuid[], $12::bytea[], $13::bytea[]) AS u(p, i, t, s, at, ai, v, ts, pl, md, c, ph, h)";
     for chunk in events.chunks(5000) {
