@@ -1,6 +1,7 @@
 //! Replay from JSON, natively and in wasm32 under Node, side by side in one run
 //! (BENCHMARKS.md). Both run the same code on the same log: parse the JSON Lines, decode every
-//! event, fold into a fresh exchange (`replaySummary` in wasm). Best of 5 runs each.
+//! event, fold into a fresh exchange (`replaySummaryBytes` in wasm, handed the file's
+//! bytes). Best of 5 runs each.
 //!
 //! Run with `scripts/bench-wasm.sh`, which builds the wasm package for Node first and passes
 //! its directory in `PERPETUA_WASM_NODE_PKG`.

@@ -25,6 +25,21 @@ pub fn verify_chain(log: &str) -> Result<String, JsError> {
 /// Replays an exported log from position 1 and returns `{lastPosition, accounts, orders, positions}`.
 #[wasm_bindgen(js_name = replaySummary)]
 pub fn replay_summary(log: &str) -> Result<String, JsError> {
+    summary(log)
+}
+
+/// [`replay_summary`] over the log's bytes (a file or a fetched body as a `Uint8Array`): the
+/// bytes are copied into wasm memory as they are, without re-encoding a JavaScript string.
+#[wasm_bindgen(js_name = replaySummaryBytes)]
+pub fn replay_summary_bytes(log: &[u8]) -> Result<String, JsError> {
+    summary(utf8(log)?)
+}
+
+fn utf8(bytes: &[u8]) -> Result<&str, JsError> {
+    std::str::from_utf8(bytes).map_err(|e| JsError::new(&format!("the log is not UTF-8: {e}")))
+}
+
+fn summary(log: &str) -> Result<String, JsError> {
     let stored = parse_stored_events(log).map_err(|e| JsError::new(&e.to_string()))?;
     let events =
         stored.iter().map(|e| e.decode()).collect::<Result<Vec<_>, _>>().map_err(|e| JsError::new(&e.to_string()))?;
@@ -52,6 +67,12 @@ impl AuditLog {
     #[wasm_bindgen(constructor)]
     pub fn new(text: &str) -> Result<AuditLog, JsError> {
         viewer::Log::parse(text).map(AuditLog).map_err(js_error)
+    }
+
+    /// [`AuditLog::new`] over the log's bytes (a file or a fetched body as a `Uint8Array`).
+    #[wasm_bindgen(js_name = fromBytes)]
+    pub fn from_bytes(bytes: &[u8]) -> Result<AuditLog, JsError> {
+        AuditLog::new(utf8(bytes)?)
     }
 
     /// Number of events.
