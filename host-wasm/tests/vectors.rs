@@ -32,6 +32,8 @@ fn the_audit_log_answers_in_wasm_as_natively() {
     let log = perpetua_wasm::AuditLog::new(&jsonl).unwrap_or_else(|_| panic!("the demo log loads"));
     let native = perpetua_wasm::viewer::Log::parse(&jsonl).unwrap();
     assert_eq!(log.length(), stored.len());
+    let from_bytes = perpetua_wasm::AuditLog::from_bytes(jsonl.as_bytes()).unwrap_or_else(|_| panic!("bytes load"));
+    assert_eq!(from_bytes.verify(), log.verify());
     assert_eq!(log.verify(), native.verify());
     let position = stored.iter().find(|e| e.aggregate_type == perpetua_core::event::AggregateType::Position).unwrap();
     let id = position.aggregate_id.to_string();
