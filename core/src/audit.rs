@@ -164,6 +164,9 @@ pub enum ChainFault {
     PrevHashMismatch,
     /// `hash` does not match the event's bytes: the event was altered.
     HashMismatch,
+    /// The chain verifies but does not end where the store's recorded head says: events were
+    /// added past it, or the chain was rewritten, outside the store.
+    HeadMismatch,
 }
 
 /// The result of verifying a range of the chain.

@@ -129,9 +129,10 @@ impl fmt::Display for StreamId {
     }
 }
 
-/// Who and what caused an event (the seed's metadata fields).
+/// Who and what caused an event (the seed's metadata fields). Unknown fields are refused: the
+/// hash chain covers these fields, so a field it would not cover cannot ride along.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Metadata {
     /// The user on whose behalf the command ran.
     pub user_id: Option<UserId>,

@@ -1,7 +1,10 @@
 -- The event store on MariaDB/MySQL (InnoDB). Ids are BINARY(16), hashes BINARY(32), times
--- integer milliseconds since the Unix epoch (UTC). Text compares byte for byte
--- (utf8mb4_bin): symbols and keys are case-sensitive. Payload and metadata are stored byte
--- for byte as written: the hash chain covers those exact bytes.
+-- integer milliseconds since the Unix epoch (UTC). Text uses a binary collation (utf8mb4_bin,
+-- which still ignores trailing spaces): symbols are case-sensitive; idempotency keys are VARBINARY, so they compare
+-- byte for byte, trailing spaces included. Payload and metadata are JSON text. The payload is
+-- stored byte for byte as written and the hash chain covers those bytes; the chain covers the
+-- metadata's fields (unknown ones are refused on read). correlation_id is an indexed copy of
+-- the metadata's field.
 
 CREATE TABLE events (
     -- Global position: unique (the clustered key), from 1, and contiguous: every event but
@@ -64,7 +67,7 @@ CREATE TABLE snapshots (
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
 
 CREATE TABLE idempotency_records (
-    idempotency_key VARCHAR(255) NOT NULL PRIMARY KEY,
+    idempotency_key VARBINARY(255) NOT NULL PRIMARY KEY,
     fingerprint     BINARY(32)   NOT NULL,
     outcome         LONGTEXT     NOT NULL,
     position        BIGINT       NOT NULL

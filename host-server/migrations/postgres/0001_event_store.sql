@@ -1,7 +1,9 @@
 -- The event store on PostgreSQL. Times are integer milliseconds since the Unix epoch (UTC).
--- Payload and metadata are text, byte for byte as written: the hash chain covers those exact
--- bytes (`jsonb` would normalize them; `json` keeps them too, but parsing every row on insert
--- cost a tenth of the append rate). Cast with `payload::jsonb` to query inside them.
+-- Payload and metadata are JSON text. The payload is stored byte for byte as written and the
+-- hash chain covers those bytes (`jsonb` would normalize them; `json` keeps them too, but
+-- parsing every row on insert cost a tenth of the append rate); the chain covers the
+-- metadata's fields (unknown ones are refused on read). correlation_id is an indexed copy of
+-- the metadata's field. Cast with `payload::jsonb` to query inside them.
 
 CREATE TABLE events (
     -- Global position: unique, from 1, and contiguous (see events_follow below).

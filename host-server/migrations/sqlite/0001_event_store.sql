@@ -1,10 +1,13 @@
 -- The event store on SQLite. Ids are 16-byte BLOBs, hashes 32-byte BLOBs, times integer
--- milliseconds since the Unix epoch (UTC). Payload and metadata are JSON text, stored
--- byte for byte as written: the hash chain covers those exact bytes.
+-- milliseconds since the Unix epoch (UTC). Payload and metadata are JSON text. The
+-- payload is stored byte for byte as written and the hash chain covers those bytes; the chain
+-- covers the metadata's fields (unknown ones are refused on read). correlation_id is an
+-- indexed copy of the metadata's field.
 
 CREATE TABLE events (
     -- Global position: unique (the rowid), from 1, and contiguous: every event but the
-    -- first references the one before it, so no gap can be written or made by a delete.
+    -- first references the one before it, so no gap can be written or made by a delete by a
+    -- connection with foreign keys on (SQLite checks them per connection; the store's are).
     -- Stream versions likewise: unique per stream, and each references the version before.
     position       INTEGER PRIMARY KEY CHECK (position >= 1),
     prev_position  INTEGER GENERATED ALWAYS AS (NULLIF(position - 1, 0)) STORED

@@ -310,6 +310,12 @@ macro_rules! common_queries {
             use super::*;
             pub(in crate::store) type Tx = sqlx::Transaction<'static, $Db>;
 
+            /// Runs one statement without results (savepoints).
+            pub(in crate::store) async fn execute(tx: &mut Tx, sql: &'static str) -> Result<(), StoreError> {
+                sqlx::query(sql).execute(&mut **tx).await?;
+                Ok(())
+            }
+
             pub(in crate::store) async fn locked_head(tx: &mut Tx) -> Result<HashChain, StoreError> {
                 head_of(&sqlx::query(&Q.lock_head).fetch_one(&mut **tx).await?)
             }
@@ -380,7 +386,7 @@ macro_rules! common_queries {
                         row.push_bind(record.key.as_str())
                             .push_bind(&record.fingerprint.0[..])
                             .push_bind(record.outcome.as_str())
-                            .push_bind(record.position as i64);
+                            .push_bind(i64::try_from(record.position).unwrap_or(i64::MAX));
                     });
                     query.build().execute(&mut **tx).await?;
                 }
@@ -470,6 +476,18 @@ macro_rules! on_tx {
 }
 
 impl Tx {
+    pub async fn savepoint(&mut self) -> Result<(), StoreError> {
+        on_tx!(self, execute("SAVEPOINT perpetua_append"))
+    }
+
+    pub async fn release_savepoint(&mut self) -> Result<(), StoreError> {
+        on_tx!(self, execute("RELEASE SAVEPOINT perpetua_append"))
+    }
+
+    pub async fn rollback_to_savepoint(&mut self) -> Result<(), StoreError> {
+        on_tx!(self, execute("ROLLBACK TO SAVEPOINT perpetua_append"))
+    }
+
     pub async fn idempotency_records(
         &mut self,
         keys: &[&str],

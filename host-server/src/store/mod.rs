@@ -109,7 +109,7 @@ impl ExpectedVersion {
     /// What a stream must be at for an event of `version` to be appended to it.
     pub fn before(version: u64) -> Self {
         match version {
-            1 => ExpectedVersion::NoStream,
+            0 | 1 => ExpectedVersion::NoStream,
             v => ExpectedVersion::Exact(v - 1),
         }
     }
@@ -269,6 +269,10 @@ pub enum StoreError {
         /// The key.
         key: String,
     },
+    /// An earlier call in this append transaction failed and could not be undone; it can only
+    /// be rolled back.
+    #[error("the append transaction was aborted by an earlier error; roll it back and start again")]
+    TransactionAborted,
     /// A reader found a hole in the global log.
     #[error("the log has a gap: position {missing} is missing")]
     LogGap {
@@ -353,6 +357,7 @@ impl StoreError {
             StoreError::VersionConflict { .. } => "VERSION_CONFLICT",
             StoreError::HeadMoved { .. } => "LOG_HEAD_MOVED",
             StoreError::InvalidBatch(_) => "INVALID_BATCH",
+            StoreError::TransactionAborted => "TRANSACTION_ABORTED",
             StoreError::IdempotencyKeyReused { .. } => "IDEMPOTENCY_KEY_REUSED",
             StoreError::LogGap { .. } => "LOG_GAP",
             StoreError::StreamGap { .. } => "STREAM_GAP",
@@ -428,19 +433,38 @@ impl Store {
     /// transaction commits or is dropped, other appends wait.
     pub async fn begin_append(&self) -> Result<AppendTx, StoreError> {
         let (inner, head) = dispatch!(self, s => s.begin_append().await?);
-        Ok(AppendTx { inner, head, start: head, store: self.clone() })
+        Ok(AppendTx { inner, head, start: head, poisoned: false })
     }
 
     /// Appends the events of several commands in one transaction (group commit): all of them,
     /// or — on any error — none.
     pub async fn append(&self, commands: &[CommandAppend]) -> Result<Appended, StoreError> {
+        let plan = Plan::of(commands)?;
         let mut tx = self.begin_append().await?;
-        let appended = tx.append(commands).await?;
-        match appended {
-            Appended::Committed { .. } => tx.commit().await?,
-            Appended::Replayed { .. } => tx.rollback().await?,
+        // One call per transaction: no savepoint is needed, a failure rolls everything back.
+        match tx.append_unguarded(&plan, commands).await {
+            Ok(appended @ Appended::Committed { .. }) => {
+                tx.commit().await?;
+                Ok(appended)
+            }
+            Ok(appended @ Appended::Replayed { .. }) => {
+                tx.rollback().await?;
+                Ok(appended)
+            }
+            Err(error) => {
+                tx.rollback().await?;
+                if error.is_constraint_violation() {
+                    // Released the lock first; now name the stream that was not where the
+                    // batch expected it.
+                    let mut actual = HashMap::new();
+                    for stream in plan.expected.keys() {
+                        actual.insert(*stream, self.stream_version(*stream).await?);
+                    }
+                    plan.check_versions(&actual)?;
+                }
+                Err(error)
+            }
         }
-        Ok(appended)
     }
 
     /// The head of the log: the last committed position and its hash.
@@ -477,7 +501,10 @@ impl Store {
 
     /// Every event with this correlation id, in global order.
     pub async fn read_by_correlation(&self, correlation_id: uuid::Uuid) -> Result<Vec<StoredEvent>, StoreError> {
-        dispatch!(self, s => s.read_by_correlation(correlation_id).await)
+        let events = dispatch!(self, s => s.read_by_correlation(correlation_id).await?);
+        // The indexed column is a copy of the metadata's field, which is what the chain covers:
+        // a row whose copy disagrees with it is not returned as belonging to the correlation.
+        Ok(events.into_iter().filter(|e| e.metadata.correlation_id == Some(correlation_id)).collect())
     }
 
     /// The idempotency record stored under `key`, if any.
@@ -510,9 +537,11 @@ impl Store {
         dispatch!(self, s => s.save_checkpoint(projection, position).await)
     }
 
-    /// Verifies the hash chain from position `from` to `to` (inclusive; when `None`, to the
-    /// last event in the table, which includes any written around the store) against the
-    /// stored hash of the event before `from`. Reads in pages.
+    /// Verifies the hash chain from position `from` to `to` (inclusive) against the stored hash
+    /// of the event before `from`. When `to` is `None` it reads to the last event in the table
+    /// (including any written around the store) and checks that the chain ends exactly at the
+    /// head the store recorded: a cut-off tail is a gap, events past the head or a re-chained
+    /// log a [`audit::ChainFault::HeadMismatch`]. Reads in pages.
     pub async fn verify(&self, from: u64, to: Option<u64>) -> Result<VerifyReport, StoreError> {
         const PAGE: u32 = 10_000;
         let from = from.max(1);
@@ -550,6 +579,27 @@ impl Store {
         if to.is_some_and(|to| next <= to) {
             return Ok(gap(verified, next, head));
         }
+        if to.is_none() {
+            // The whole log: it must end exactly at the head the store recorded, so a tail cut
+            // off, or events added or re-chained around the store, do not pass.
+            let recorded = self.head().await?;
+            if head.last_position < recorded.last_position {
+                return Ok(gap(verified, head.last_position + 1, head));
+            }
+            if head != recorded {
+                // Past the head: the first event after it; at the head: the head itself.
+                let first_bad = match head.last_position > recorded.last_position {
+                    true => recorded.last_position + 1,
+                    false => recorded.last_position,
+                };
+                return Ok(VerifyReport {
+                    verified: verified.saturating_sub(head.last_position + 1 - first_bad),
+                    first_bad_position: Some(first_bad),
+                    fault: Some(audit::ChainFault::HeadMismatch),
+                    last_hash: recorded.last_hash,
+                });
+            }
+        }
         Ok(VerifyReport { verified, first_bad_position: None, fault: None, last_hash: head.last_hash })
     }
 
@@ -565,9 +615,8 @@ pub struct AppendTx {
     inner: backend::Tx,
     head: HashChain,
     start: HashChain,
-    /// For reading outside the transaction when an insert failed (PostgreSQL aborts the
-    /// transaction on the first error).
-    store: Store,
+    /// Set when a failed call could not be undone: the transaction can then only roll back.
+    poisoned: bool,
 }
 
 impl AppendTx {
@@ -577,17 +626,44 @@ impl AppendTx {
     }
 
     /// Checks and writes the events of `commands`, continuing the head; see [`Store::append`].
-    /// On [`Appended::Replayed`] or an error, nothing of `commands` was written, but the
-    /// transaction must still be rolled back (or dropped).
+    /// Each call runs under a savepoint: on [`Appended::Replayed`] or an error, nothing of
+    /// `commands` stays in the transaction, which can go on with other calls and commit.
     ///
     /// Stream versions are checked by the schema itself: `(aggregate_type, aggregate_id,
-    /// version)` is unique and every version but the first references the one before it. So
+    /// version)` is unique and every version but the first follows the one before it. So
     /// when the batch continues the head, its events are simply inserted, and only a violated
     /// constraint makes the store read the streams' versions, to name the conflict. A batch
     /// sealed against an older head reads them first: a stream that moved is a
     /// [`StoreError::VersionConflict`], otherwise the head moved under unrelated streams.
     pub async fn append(&mut self, commands: &[CommandAppend]) -> Result<Appended, StoreError> {
+        if self.poisoned {
+            return Err(StoreError::TransactionAborted);
+        }
         let plan = Plan::of(commands)?;
+        self.inner.savepoint().await?;
+        let head = self.head;
+        let result = self.append_unguarded(&plan, commands).await;
+        let keep = matches!(result, Ok(Appended::Committed { .. }));
+        let undone = if keep { self.inner.release_savepoint().await } else { self.inner.rollback_to_savepoint().await };
+        if let Err(e) = undone {
+            self.poisoned = true;
+            return Err(e);
+        }
+        if !keep {
+            self.head = head;
+        }
+        match result {
+            Err(error) if error.is_constraint_violation() => {
+                let streams: Vec<StreamId> = plan.expected.keys().copied().collect();
+                plan.check_versions(&self.inner.stream_versions(&streams).await?)?;
+                Err(error)
+            }
+            other => other,
+        }
+    }
+
+    /// The steps of an append, without a savepoint; on an error the caller must undo them.
+    async fn append_unguarded(&mut self, plan: &Plan<'_>, commands: &[CommandAppend]) -> Result<Appended, StoreError> {
         let keys: Vec<&str> = commands.iter().filter_map(|c| c.idempotency.as_ref()).map(|i| i.key.as_str()).collect();
         if !keys.is_empty() {
             let mut found = self.inner.idempotency_records(&keys).await?;
@@ -602,29 +678,23 @@ impl AppendTx {
             }
         }
         if let Some(first) = plan.first {
-            if first.position != self.head.last_position + 1 || first.prev_hash != self.head.last_hash {
+            if first.position != self.head.last_position + 1 {
                 let streams: Vec<StreamId> = plan.expected.keys().copied().collect();
-                let actual = self.inner.stream_versions(&streams).await?;
-                plan.check_versions(&actual)?;
+                plan.check_versions(&self.inner.stream_versions(&streams).await?)?;
                 return Err(StoreError::HeadMoved {
                     expected_head: first.position - 1,
                     actual_head: self.head.last_position,
                 });
             }
+            if first.prev_hash != self.head.last_hash {
+                return Err(StoreError::InvalidBatch(format!(
+                    "position {} does not continue the stored chain: its prevHash is not the hash of position {}",
+                    first.position, self.head.last_position
+                )));
+            }
         }
         let events: Vec<&StoredEvent> = commands.iter().flat_map(|c| &c.events).collect();
-        if let Err(error) = self.inner.insert_events(&events).await {
-            // The versions are read outside the transaction (PostgreSQL has aborted it), so
-            // they name the conflict only when this transaction had appended nothing before.
-            if error.is_constraint_violation() && self.head == self.start {
-                let mut actual = HashMap::new();
-                for stream in plan.expected.keys() {
-                    actual.insert(*stream, self.store.stream_version(*stream).await?);
-                }
-                plan.check_versions(&actual)?;
-            }
-            return Err(error);
-        }
+        self.inner.insert_events(&events).await?;
         let mut position = self.head.last_position;
         let mut records = Vec::new();
         for command in commands {
@@ -647,6 +717,10 @@ impl AppendTx {
 
     /// Commits: moves the stored head and makes everything appended durable.
     pub async fn commit(self) -> Result<(), StoreError> {
+        if self.poisoned {
+            self.inner.rollback().await?;
+            return Err(StoreError::TransactionAborted);
+        }
         self.inner.commit(self.start, self.head).await
     }
 
@@ -690,6 +764,9 @@ impl<'a> Plan<'a> {
                 }
             } else if event.position == 0 {
                 return invalid("positions start at 1".into());
+            }
+            if i64::try_from(event.position).is_err() || i64::try_from(event.version).is_err() {
+                return invalid(format!("position {} or its version is out of range", event.position));
             }
             if audit::chain_hash(&event.prev_hash, event) != event.hash {
                 return invalid(format!("the hash of position {} does not match its bytes", event.position));

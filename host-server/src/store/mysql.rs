@@ -1,5 +1,6 @@
-//! MariaDB/MySQL (InnoDB): refuses to open when `innodb_flush_log_at_trx_commit` is not 1
-//! (a commit could then be acknowledged and lost). Sessions run at READ COMMITTED; appends
+//! MariaDB/MySQL (InnoDB): refuses to open when `innodb_flush_log_at_trx_commit` is not 1, or
+//! when the binary log is on and `sync_binlog` is not 1 (a commit could then be acknowledged
+//! and lost). Sessions run at READ COMMITTED; appends
 //! lock the `log_head` row. The writer lease is a named `GET_LOCK` held by its own session.
 
 use super::backend::{common_queries, values_insert, Held, Queries, Tx, WriterLease};
@@ -47,17 +48,24 @@ impl MySqlStore {
             })
             .connect_with(connect.clone())
             .await?;
-        let flush: String =
-            sqlx::query_scalar("SELECT CAST(@@innodb_flush_log_at_trx_commit AS CHAR)").fetch_one(&pool).await?;
-        let durable = flush == "1";
-        if !durable && !options.allow_unsafe_durability {
-            return Err(StoreError::UnsafeDurability {
-                setting: "innodb_flush_log_at_trx_commit".into(),
-                value: flush,
-            });
+        // The redo log must be flushed at every commit; with the binary log on, so must it be
+        // (crash recovery rolls back transactions missing from the binary log).
+        let mut settings = Vec::new();
+        for name in ["innodb_flush_log_at_trx_commit", "log_bin", "sync_binlog"] {
+            let value: String = sqlx::query_scalar(&format!("SELECT CAST(@@{name} AS CHAR)")).fetch_one(&pool).await?;
+            settings.push((name.to_owned(), value));
+        }
+        let binlog = settings[1].1 == "1";
+        let unsafe_setting = settings.iter().find(|(name, value)| match name.as_str() {
+            "innodb_flush_log_at_trx_commit" => value != "1",
+            "sync_binlog" => binlog && value != "1",
+            _ => false,
+        });
+        let durable = unsafe_setting.is_none();
+        if let (Some((setting, value)), false) = (unsafe_setting, options.allow_unsafe_durability) {
+            return Err(StoreError::UnsafeDurability { setting: setting.clone(), value: value.clone() });
         }
         MIGRATOR.run(&pool).await?;
-        let settings = vec![("innodb_flush_log_at_trx_commit".to_owned(), flush)];
         Ok(MySqlStore { pool, durability: Durability { settings, durable }, connect })
     }
 

@@ -51,7 +51,9 @@ impl PgStore {
     }
 
     pub(super) async fn begin_append(&self) -> Result<(Tx, HashChain), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        // READ COMMITTED whatever the database's default: after waiting for the head lock,
+        // each statement sees what the appender before committed.
+        let mut tx = self.pool.begin_with("BEGIN ISOLATION LEVEL READ COMMITTED").await?;
         let head = tx::locked_head(&mut tx).await?;
         Ok((Tx::Postgres(tx), head))
     }

@@ -208,13 +208,20 @@ pub async fn idempotent_retries_write_once(db: TestDb) {
     assert_eq!(store.head().await.unwrap().last_position, 3, "one write");
     assert_eq!(store.stream_version(stream_of(2)).await.unwrap(), 1);
 
+    // A key that differs only by a trailing space is another key.
+    let mut spaced = Sealer::new(store.head().await.unwrap());
+    spaced.versions.insert(stream_of(2), 1);
+    let command = idempotent(spaced.seal(vec![deposit(9, 100)], metadata(11)), "k-seq ", 1);
+    assert!(matches!(store.append(&[command]).await.unwrap(), Appended::Committed { .. }));
+    assert_eq!(store.head().await.unwrap().last_position, 4);
+
     // The same key for another request is refused, and writes nothing.
     let mut other = Sealer::new(store.head().await.unwrap());
     other.versions.insert(stream_of(2), 1);
     let command = idempotent(other.seal(vec![deposit(2, 999)], metadata(12)), "k-seq", 2);
     let error = store.append(&[command]).await.unwrap_err();
     assert_eq!(error.code(), "IDEMPOTENCY_KEY_REUSED");
-    assert_eq!(store.head().await.unwrap().last_position, 3);
+    assert_eq!(store.head().await.unwrap().last_position, 4);
 
     // Three times at once.
     let head = store.head().await.unwrap();
@@ -638,4 +645,48 @@ pub async fn the_schema_refuses_gaps(db: TestDb) {
     db.execute(&[&copy(1, 1)]).await.expect("position 4, version 4 follows");
     assert_eq!(store.read_all(1, 10).await.unwrap().len(), 4);
     assert_eq!(store.verify(1, None).await.unwrap().first_bad_position, Some(4), "but not the chain");
+}
+
+pub async fn a_failed_call_leaves_the_transaction_usable(db: TestDb) {
+    let store = db.open().await;
+    let mut sealer = Sealer::new(HashChain::default());
+    seed(&store, &mut sealer, 1, 2).await;
+    let mut tx = store.begin_append().await.unwrap();
+    let mut good = Sealer::new(tx.head());
+    let first = good.seal(vec![deposit(2, 100), deposit(3, 100)], metadata(80));
+    assert!(matches!(tx.append(&[CommandAppend::new(first)]).await.unwrap(), Appended::Committed { .. }));
+    // A batch that continues the transaction's head but not stream 1: the schema refuses it,
+    // the conflict is named inside the transaction, and nothing of it stays.
+    let mut stale = Sealer::new(tx.head());
+    stale.versions.insert(stream_of(1), 1);
+    let error =
+        tx.append(&[CommandAppend::new(stale.seal(vec![deposit(4, 100), deposit(1, 100)], metadata(82)))]).await;
+    let error = error.unwrap_err();
+    assert!(
+        matches!(&error, StoreError::VersionConflict { stream, expected: ExpectedVersion::Exact(1), actual: 2 } if *stream == stream_of(1)),
+        "{error}"
+    );
+    let second = good.seal(vec![deposit(4, 100)], metadata(84));
+    assert!(matches!(tx.append(&[CommandAppend::new(second)]).await.unwrap(), Appended::Committed { .. }));
+    tx.commit().await.unwrap();
+    let log = store.read_all(1, 100).await.unwrap();
+    assert_eq!(log.len(), 5, "the seed, the first and the last call; nothing of the failed one");
+    assert_eq!(store.stream_version(stream_of(4)).await.unwrap(), 1);
+    assert!(store.verify(1, None).await.unwrap().is_ok());
+}
+
+pub async fn a_cut_off_tail_is_caught_by_the_verifier(db: TestDb) {
+    let store = db.open().await;
+    let mut sealer = Sealer::new(HashChain::default());
+    seed(&store, &mut sealer, 1, 5).await;
+    let around_the_schema: &[&str] = match db.target {
+        Target::Sqlite => &["DROP TRIGGER events_no_delete", "DELETE FROM events WHERE position = 5"],
+        Target::Postgres => &["SET session_replication_role = replica", "DELETE FROM events WHERE position = 5"],
+        Target::MySql => &["DROP TRIGGER events_no_delete", "DELETE FROM events WHERE position = 5"],
+    };
+    db.execute(around_the_schema).await.unwrap();
+    assert_eq!(store.read_all(1, 100).await.unwrap().len(), 4, "a reader sees no hole");
+    let report = store.verify(1, None).await.unwrap();
+    assert_eq!((report.first_bad_position, report.fault), (Some(5), Some(ChainFault::PositionGap { expected: 5 })));
+    assert_eq!(report.verified, 4);
 }

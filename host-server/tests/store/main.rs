@@ -43,4 +43,6 @@ for_every_backend!(
     malformed_batches_are_refused,
     durability_is_checked_at_open,
     the_schema_refuses_gaps,
+    a_failed_call_leaves_the_transaction_usable,
+    a_cut_off_tail_is_caught_by_the_verifier,
 );
