@@ -153,14 +153,18 @@ fn demo(out: &PathBuf) -> Result<(), String> {
 }
 
 fn verify(events: &[StoredEvent]) -> Result<(), String> {
-    let report = audit::verify_range(events);
+    report_chain(&audit::verify_range(events), "events")
+}
+
+/// Prints a verified chain, or turns a broken one into the error that names its position.
+fn report_chain(report: &audit::VerifyReport, what: &str) -> Result<(), String> {
     match (report.first_bad_position, &report.fault) {
         (Some(position), Some(fault)) => Err(format!(
             "chain broken at position {position}: {fault:?} ({} events verified before it)",
             report.verified
         )),
         _ => {
-            say!("verified: {} events, chain head {}", report.verified, report.last_hash);
+            say!("verified: {} {what}, chain head {}", report.verified, report.last_hash);
             Ok(())
         }
     }
@@ -211,16 +215,7 @@ fn with_store<F: std::future::Future<Output = Result<(), String>>>(
 
 async fn verify_store(store: Store, from: u64, to: Option<u64>) -> Result<(), String> {
     let report = store.verify(from, to).await.map_err(|e| format!("{e} ({})", e.code()))?;
-    match (report.first_bad_position, &report.fault) {
-        (Some(position), Some(fault)) => Err(format!(
-            "chain broken at position {position}: {fault:?} ({} events verified before it)",
-            report.verified
-        )),
-        _ => {
-            say!("verified: {} events in the store, chain head {}", report.verified, report.last_hash);
-            Ok(())
-        }
-    }
+    report_chain(&report, "events in the store")
 }
 
 async fn import(store: Store, events: Vec<StoredEvent>) -> Result<(), String> {

@@ -14,8 +14,6 @@ const EVENT_COLUMNS: &str = "position, event_id, event_type, schema_version, agg
 
 /// The SQL of one backend.
 pub(super) struct Queries {
-    /// What makes an integer literal a BIGINT (PostgreSQL reads bare literals as INTEGER).
-    pub bigint_literal: &'static str,
     pub head: String,
     pub lock_head: String,
     pub update_head: String,
@@ -35,9 +33,9 @@ impl Queries {
     pub fn new(backend: Backend) -> Queries {
         let columns = EVENT_COLUMNS;
         let head = "SELECT position, hash FROM log_head WHERE id = 1";
-        let upsert = |table: &str, key: &str, columns: &[&str]| {
+        let upsert = |table: &str, key: &[&str], columns: &[&str]| {
             let marks = vec!["?"; columns.len()].join(", ");
-            let others: Vec<&&str> = columns.iter().filter(|c| !key.contains(**c)).collect();
+            let others: Vec<&&str> = columns.iter().filter(|c| !key.contains(c)).collect();
             let update = match backend {
                 Backend::MySql => {
                     let set: Vec<String> = others.iter().map(|c| format!("{c} = VALUES({c})")).collect();
@@ -45,14 +43,13 @@ impl Queries {
                 }
                 _ => {
                     let set: Vec<String> = others.iter().map(|c| format!("{c} = excluded.{c}")).collect();
-                    format!("ON CONFLICT ({key}) DO UPDATE SET {}", set.join(", "))
+                    format!("ON CONFLICT ({}) DO UPDATE SET {}", key.join(", "), set.join(", "))
                 }
             };
             format!("INSERT INTO {table} ({}) VALUES ({marks}) {update}", columns.join(", "))
         };
         let sql = |text: String| numbered(backend, &text);
         Queries {
-            bigint_literal: if backend == Backend::Postgres { "::int8" } else { "" },
             head: head.to_owned(),
             lock_head: match backend {
                 // SQLite has no row locks: the append transaction is `BEGIN IMMEDIATE`.
@@ -85,11 +82,11 @@ impl Queries {
             ),
             save_snapshot: sql(upsert(
                 "snapshots",
-                "aggregate_type, aggregate_id, version",
+                &["aggregate_type", "aggregate_id", "version"],
                 &["aggregate_type", "aggregate_id", "version", "position", "format_version", "state", "taken_at_ms"],
             )),
             checkpoint: sql("SELECT position FROM projection_checkpoints WHERE name = ?".into()),
-            save_checkpoint: sql(upsert("projection_checkpoints", "name", &["name", "position"])),
+            save_checkpoint: sql(upsert("projection_checkpoints", &["name"], &["name", "position"])),
         }
     }
 }
@@ -347,29 +344,16 @@ macro_rules! common_queries {
                 tx: &mut Tx,
                 streams: &[StreamId],
             ) -> Result<HashMap<StreamId, u64>, StoreError> {
+                // Only read to name a conflict or check a stale batch: one index seek per stream.
                 let mut found = HashMap::with_capacity(streams.len());
-                // One statement per chunk of streams: a `MAX(version)` per stream, each an index
-                // seek on the unique (aggregate_type, aggregate_id, version) key.
-                for (c, chunk) in streams.chunks(200).enumerate() {
-                    let mut query = sqlx::QueryBuilder::<$Db>::new("");
-                    for (i, stream) in chunk.iter().enumerate() {
-                        let (aggregate_type, aggregate_id) = stream_key(stream);
-                        if i > 0 {
-                            query.push(" UNION ALL ");
-                        }
-                        let index = c * 200 + i;
-                        query.push(format!("SELECT {index}{} AS i, MAX(version) AS v FROM events", Q.bigint_literal));
-                        query.push(" WHERE aggregate_type = ");
-                        query.push_bind(aggregate_type).push(" AND aggregate_id = ").push_bind(aggregate_id);
-                    }
-                    for row in query.build().fetch_all(&mut **tx).await? {
-                        let (index, version): (i64, Option<i64>) = (row.try_get(0)?, row.try_get(1)?);
-                        if let (Some(stream), Some(version)) =
-                            (usize::try_from(index).ok().and_then(|i| streams.get(i)), version)
-                        {
-                            found.insert(*stream, super::super::to_u64(version, "version")?);
-                        }
-                    }
+                for stream in streams {
+                    let (aggregate_type, aggregate_id) = stream_key(stream);
+                    let row = sqlx::query(&Q.stream_version)
+                        .bind(aggregate_type)
+                        .bind(aggregate_id)
+                        .fetch_one(&mut **tx)
+                        .await?;
+                    found.insert(*stream, super::super::to_u64(row.try_get(0)?, "version")?);
                 }
                 Ok(found)
             }
