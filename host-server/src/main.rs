@@ -1,20 +1,26 @@
 //! `perpetua`: the exchange's command-line entry point.
 //!
-//! What exists today: `demo` runs the demo story through the engine and writes its sealed log
-//! (JSON Lines); `import` appends such a log to the event store (SQLite by default,
-//! PostgreSQL or MariaDB with `--database-url`); `verify` checks the hash chain of a file or
-//! of the store; `replay` folds a log (or a prefix of it) and prints the read models. The HTTP
-//! server and the projector are not built yet; `serve` arrives with them.
+//! `serve` runs the exchange (HTTP API, command processor, projector, audit viewer) over the
+//! event store (SQLite by default, PostgreSQL or MariaDB with `--database-url`); `rebuild`,
+//! `verify`, `export`, `import` and `snapshot` operate on the store; `demo` and `replay` work
+//! on exported files.
 
 use clap::{Args, Parser, Subcommand};
 use perpetua_core::audit;
 use perpetua_core::event::{parse_stored_events, StoredEvent};
 use perpetua_core::projection::ReadModels;
 use perpetua_core::{invariants, EventEnvelope, Exchange};
-use perpetua_server::store::{Appended, CommandAppend, Store, StoreOptions};
+use perpetua_server::db::Db;
+use perpetua_server::metrics::Metrics;
+use perpetua_server::processor::{self, ProcessorOptions};
+use perpetua_server::projector::{read_model_name, Projector, READ_MODELS};
+use perpetua_server::server::{self, ServeOptions};
+use perpetua_server::store::{Appended, CommandAppend, Store, StoreOptions, StreamRange};
 use std::collections::BTreeMap;
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 /// Prints a line to stdout; when the reader has gone away (`perpetua replay … | head`), the
 /// program ends quietly instead of panicking.
@@ -53,6 +59,61 @@ struct Database {
 
 #[derive(Subcommand)]
 enum Cmd {
+    /// Run the exchange: the HTTP API, the command processor, the projector and the audit
+    /// viewer. Takes the writer lease: one server per store.
+    Serve {
+        /// Address to listen on (`127.0.0.1:0` picks a free port; the address is printed).
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+        /// Fill an empty store with the demo story (traders, orders, fills, a liquidation, …)
+        /// and print a token for each demo user.
+        #[arg(long)]
+        demo: bool,
+        /// The audit viewer's production build, served at `/`.
+        #[arg(long, default_value = "web/dist")]
+        web_dir: PathBuf,
+        /// Save an engine snapshot after this many events (start-up replays only the tail).
+        #[arg(long, default_value_t = 100_000)]
+        snapshot_every: u64,
+        #[command(flatten)]
+        database: Database,
+    },
+    /// Rebuild read models from the log into fresh tables, then swap them in. Takes the
+    /// writer lease (stop the server first, or use POST /v1/admin/projections/{name}/rebuild).
+    Rebuild {
+        /// `orders`, `accounts`, `positions`, `trades`, `markets`, or `all`.
+        #[arg(default_value = "all")]
+        read_model: String,
+        #[command(flatten)]
+        database: Database,
+    },
+    /// Write events of the store as JSON Lines, each with `prevHash` and `hash`, so the file
+    /// verifies offline (`perpetua verify FILE`, or the audit viewer).
+    Export {
+        /// Where to write; stdout when absent.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// First position of a range.
+        #[arg(long, default_value_t = 1)]
+        from: u64,
+        /// Last position of a range; the head when absent.
+        #[arg(long)]
+        to: Option<u64>,
+        /// One stream, as `Type/id` (`Order/…`, `Account/…`, `Position/…`, `Market/BTCUSDT`).
+        #[arg(long, conflicts_with = "correlation_id")]
+        stream: Option<String>,
+        /// Everything one request caused.
+        #[arg(long)]
+        correlation_id: Option<uuid::Uuid>,
+        #[command(flatten)]
+        database: Database,
+    },
+    /// Save a snapshot of the whole engine at the log's head, so start-up replays only what
+    /// follows. Takes the writer lease.
+    Snapshot {
+        #[command(flatten)]
+        database: Database,
+    },
     /// Run the demo story through the engine, seal its hash chain and write it as JSON Lines;
     /// then read the file back, verify it and replay it, as an auditor would.
     Demo {
@@ -96,6 +157,20 @@ enum Cmd {
 
 fn main() -> ExitCode {
     let result = match Cli::parse().command {
+        Cmd::Serve { listen, demo, web_dir, snapshot_every, database } => with_store(&database, |store| {
+            let options = ServeOptions {
+                listen,
+                demo,
+                web_dir: Some(web_dir),
+                processor: ProcessorOptions { engine_snapshot_every: snapshot_every.max(1) },
+            };
+            server::serve(store, options)
+        }),
+        Cmd::Rebuild { read_model, database } => with_store(&database, |store| rebuild(store, read_model)),
+        Cmd::Export { out, from, to, stream, correlation_id, database } => {
+            with_store(&database, |store| export(store, out, from, to, stream, correlation_id))
+        }
+        Cmd::Snapshot { database } => with_store(&database, snapshot),
         Cmd::Demo { out } => demo(&out),
         Cmd::Verify { file: Some(file), .. } => read_log(&file).and_then(|events| verify(&events)),
         Cmd::Verify { file: None, from, to, database } => with_store(&database, |store| verify_store(store, from, to)),
@@ -214,7 +289,29 @@ fn with_store<F: std::future::Future<Output = Result<(), String>>>(
 }
 
 async fn verify_store(store: Store, from: u64, to: Option<u64>) -> Result<(), String> {
-    let report = store.verify(from, to).await.map_err(|e| format!("{e} ({})", e.code()))?;
+    // In chunks, with progress; the last chunk (to the end) also checks the recorded head.
+    const CHUNK: u64 = 100_000;
+    let last = match to {
+        Some(to) => to,
+        None => store.head().await.map_err(store_error)?.last_position,
+    };
+    let mut verified = 0;
+    let mut start = from.max(1);
+    while start + CHUNK <= last {
+        let report = store.verify(start, Some(start + CHUNK - 1)).await.map_err(store_error)?;
+        if !report.is_ok() {
+            eprintln!();
+            return report_chain(&report, "events in the store");
+        }
+        verified += report.verified;
+        start += CHUNK;
+        progress("verify", start - from.max(1), last + 1 - from.max(1));
+    }
+    let mut report = store.verify(start, to).await.map_err(store_error)?;
+    if verified > 0 {
+        eprintln!();
+    }
+    report.verified += verified;
     report_chain(&report, "events in the store")
 }
 
@@ -255,5 +352,123 @@ async fn import(store: Store, events: Vec<StoredEvent>) -> Result<(), String> {
         head.last_position,
         head.last_hash
     );
+    Ok(())
+}
+
+fn store_error(e: perpetua_server::store::StoreError) -> String {
+    format!("{e} ({})", e.code())
+}
+
+/// Draws a progress bar on stderr.
+fn progress(label: &str, done: u64, total: u64) {
+    let width = 40;
+    let filled = if total == 0 { width } else { (done.min(total) * width / total) as usize as u64 };
+    let bar: String = (0..width).map(|i| if i < filled { '#' } else { '.' }).collect();
+    let percent = if total == 0 { 100 } else { done.min(total) * 100 / total };
+    eprint!("\r{label} [{bar}] {percent:>3}% {done}/{total}");
+    let _ = std::io::stderr().flush();
+}
+
+async fn rebuild(store: Store, read_model: String) -> Result<(), String> {
+    let names: Vec<&'static str> = if read_model == "all" {
+        READ_MODELS.to_vec()
+    } else {
+        vec![read_model_name(&read_model)
+            .ok_or_else(|| format!("no read model {read_model:?}; they are {} (or all)", READ_MODELS.join(", ")))?]
+    };
+    let _lease = store.acquire_writer_lease().await.map_err(store_error)?;
+    let db = Db::open(store.url(), 4).await.map_err(store_error)?;
+    let started = std::time::Instant::now();
+    let mut projector = Projector::open(store.clone(), db, Arc::new(Metrics::default())).await?;
+    let head = store.head().await.map_err(store_error)?.last_position;
+    projector.catch_up(head).await?;
+    projector.start_rebuild(&names).await.map_err(store_error)?;
+    let total = projector.state().position;
+    let rebuild_started = std::time::Instant::now();
+    loop {
+        let done = projector.step_rebuild(50_000).await?;
+        let reached = projector.state().rebuilding.values().map(|(_, p)| *p).min().unwrap_or(total);
+        progress("rebuild", if done { total } else { reached }, total);
+        if done {
+            break;
+        }
+    }
+    eprintln!();
+    let seconds = rebuild_started.elapsed().as_secs_f64();
+    say!(
+        "rebuilt {} from {total} events in {seconds:.2} s ({:.0} events/s; {:.2} s in all with start-up)",
+        names.join(", "),
+        total as f64 / seconds.max(1e-9),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+async fn export(
+    store: Store,
+    out: Option<PathBuf>,
+    from: u64,
+    to: Option<u64>,
+    stream: Option<String>,
+    correlation_id: Option<uuid::Uuid>,
+) -> Result<(), String> {
+    let events = if let Some(stream) = stream {
+        let (kind, id) = stream.split_once('/').ok_or("--stream is Type/id, e.g. Market/BTCUSDT")?;
+        let aggregate_type = perpetua_core::event::AggregateType::parse(kind)
+            .ok_or_else(|| format!("{kind:?} is not Order, Account, Position or Market"))?;
+        let aggregate_id = id.parse().map_err(|_| format!("{id:?} is not a stream id"))?;
+        let stream = perpetua_core::event::StreamId { aggregate_type, aggregate_id };
+        store.read_stream(stream, StreamRange::default()).await.map_err(store_error)?
+    } else if let Some(correlation) = correlation_id {
+        store.read_by_correlation(correlation).await.map_err(store_error)?
+    } else {
+        let to = match to {
+            Some(to) => to,
+            None => store.head().await.map_err(store_error)?.last_position,
+        };
+        let mut events = Vec::new();
+        let mut next = from.max(1);
+        while next <= to {
+            let limit = 10_000u32.min(u32::try_from(to - next + 1).unwrap_or(10_000));
+            let page = store.read_all(next, limit).await.map_err(store_error)?;
+            let Some(last) = page.last() else { break };
+            next = last.position + 1;
+            events.extend(page);
+            if out.is_some() {
+                progress("export", next - from.max(1), to + 1 - from.max(1));
+            }
+        }
+        if out.is_some() {
+            eprintln!();
+        }
+        events
+    };
+    let mut text = String::with_capacity(events.len() * 512);
+    for event in &events {
+        text.push_str(&serde_json::to_string(event).expect("events serialize"));
+        text.push('\n');
+    }
+    match out {
+        Some(path) => {
+            std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            say!("export: {} events written to {}", events.len(), path.display());
+        }
+        None => {
+            let mut stdout = std::io::stdout().lock();
+            if let Err(e) = stdout.write_all(text.as_bytes()) {
+                if e.kind() != std::io::ErrorKind::BrokenPipe {
+                    return Err(format!("cannot write to stdout: {e}"));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn snapshot(store: Store) -> Result<(), String> {
+    let _lease = store.acquire_writer_lease().await.map_err(store_error)?;
+    let (exchange, _) = processor::load_engine(&store).await?;
+    processor::save_engine_snapshot(&store, &exchange).await.map_err(store_error)?;
+    say!("snapshot: engine saved at position {}", exchange.last_position());
     Ok(())
 }

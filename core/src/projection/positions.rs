@@ -115,6 +115,22 @@ impl PositionsProjection {
         open.map(|position| self.view(position, accounts)).collect()
     }
 
+    /// One position stream's view while it is open; `None` when flat or unknown.
+    pub fn open_view(&self, position_id: PositionId, accounts: &AccountsProjection) -> Option<PositionView> {
+        let position = self.positions.get(&position_id).filter(|p| p.is_open())?;
+        Some(self.view(position, accounts))
+    }
+
+    /// The account holding a position stream.
+    pub fn account_of(&self, position_id: PositionId) -> Option<AccountId> {
+        self.positions.get(&position_id).map(|p| p.account_id)
+    }
+
+    /// Every market's state (spec, mark price, last funding), by symbol.
+    pub fn markets(&self) -> impl Iterator<Item = &MarketState> {
+        self.markets.values()
+    }
+
     fn open_of(&self, account_id: AccountId) -> impl Iterator<Item = &PositionState> {
         let ids = self.account_positions.get(&account_id).into_iter().flatten();
         ids.filter_map(|id| self.positions.get(id)).filter(|p| p.is_open())

@@ -79,6 +79,11 @@ impl TradesProjection {
         self.open_orders.remove(&order_id);
     }
 
+    /// Every trade of `symbol`, oldest first.
+    pub fn tape(&self, symbol: Symbol) -> &[Trade] {
+        self.tape.get(&symbol).map_or(&[], Vec::as_slice)
+    }
+
     /// The last `limit` trades of `symbol`, newest first.
     pub fn recent(&self, symbol: Symbol, limit: usize) -> Vec<&Trade> {
         self.tape.get(&symbol).into_iter().flat_map(|trades| trades.iter().rev()).take(limit).collect()

@@ -377,6 +377,7 @@ impl StoreError {
 #[derive(Clone, Debug)]
 pub struct Store {
     inner: Inner,
+    url: String,
 }
 
 #[derive(Clone, Debug)]
@@ -405,7 +406,12 @@ impl Store {
             Backend::Postgres => Inner::Postgres(postgres::PgStore::open(options).await?),
             Backend::MySql => Inner::MySql(mysql::MySqlStore::open(options).await?),
         };
-        Ok(Store { inner })
+        Ok(Store { inner, url: options.url.clone() })
+    }
+
+    /// The database URL the store was opened with.
+    pub fn url(&self) -> &str {
+        &self.url
     }
 
     /// Which database this store runs on.

@@ -1,0 +1,207 @@
+//! The server's SQL beyond the event store: users and the read-model tables, written once
+//! over the three backends through sqlx's `Any` driver. Statements are written with `?`
+//! placeholders and numbered for PostgreSQL here; only integers and text cross this layer.
+
+use crate::store::{Backend, StoreError};
+use sqlx::any::{AnyArguments, AnyPoolOptions, AnyRow};
+use sqlx::pool::PoolConnection;
+use sqlx::query::Query;
+use sqlx::{Any, AnyPool, Executor, Row};
+use std::borrow::Cow;
+
+/// A value bound to a statement.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    /// An integer column.
+    Int(i64),
+    /// A text column.
+    Text(String),
+    /// SQL NULL (a text column).
+    Null,
+}
+
+impl From<i64> for Value {
+    fn from(v: i64) -> Self {
+        Value::Int(v)
+    }
+}
+impl From<u64> for Value {
+    fn from(v: u64) -> Self {
+        Value::Int(i64::try_from(v).unwrap_or(i64::MAX))
+    }
+}
+impl From<String> for Value {
+    fn from(v: String) -> Self {
+        Value::Text(v)
+    }
+}
+impl From<&str> for Value {
+    fn from(v: &str) -> Self {
+        Value::Text(v.to_owned())
+    }
+}
+impl From<Option<String>> for Value {
+    fn from(v: Option<String>) -> Self {
+        v.map_or(Value::Null, Value::Text)
+    }
+}
+
+/// The pool over the store's database for the server's own tables.
+#[derive(Clone, Debug)]
+pub struct Db {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl Db {
+    /// Connects to the same database as the event store (whose migrations created the tables).
+    pub async fn open(url: &str, max_connections: u32) -> Result<Db, StoreError> {
+        sqlx::any::install_default_drivers();
+        let backend = Backend::of_url(url)?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(max_connections)
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        // As the store's own connections: durable commits, wait for the lock.
+                        conn.execute("PRAGMA synchronous = FULL; PRAGMA busy_timeout = 30000").await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(url)
+            .await
+            .map_err(StoreError::from)?;
+        Ok(Db { pool, backend })
+    }
+
+    /// Which database this is.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// `sql` with its `?` placeholders numbered (`$1`, `$2`, …) on PostgreSQL.
+    pub fn sql<'a>(&self, sql: &'a str) -> Cow<'a, str> {
+        if self.backend != Backend::Postgres {
+            return Cow::Borrowed(sql);
+        }
+        let mut out = String::with_capacity(sql.len() + 16);
+        let mut n = 0;
+        for c in sql.chars() {
+            if c == '?' {
+                n += 1;
+                out.push('$');
+                out.push_str(&n.to_string());
+            } else {
+                out.push(c);
+            }
+        }
+        Cow::Owned(out)
+    }
+
+    /// Rows of a query.
+    pub async fn fetch(&self, sql: &str, values: &[Value]) -> Result<Vec<AnyRow>, StoreError> {
+        let sql = self.sql(sql);
+        let rows = bind(sqlx::query(&sql), values).fetch_all(&self.pool).await?;
+        Ok(rows)
+    }
+
+    /// Runs one statement outside a transaction; returns the rows affected.
+    pub async fn execute(&self, sql: &str, values: &[Value]) -> Result<u64, StoreError> {
+        let sql = self.sql(sql);
+        Ok(bind(sqlx::query(&sql), values).execute(&self.pool).await?.rows_affected())
+    }
+
+    /// Starts a write transaction (`BEGIN IMMEDIATE` on SQLite: the write lock is taken at
+    /// once, so the transaction never has to upgrade a read snapshot).
+    pub async fn begin(&self) -> Result<DbTx, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        let begin = if self.backend == Backend::Sqlite { "BEGIN IMMEDIATE" } else { "BEGIN" };
+        conn.execute(begin).await?;
+        Ok(DbTx { conn: Some(conn), db: self.clone() })
+    }
+
+    /// Closes the pool.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+fn bind<'q>(mut query: Query<'q, Any, AnyArguments<'q>>, values: &[Value]) -> Query<'q, Any, AnyArguments<'q>> {
+    for value in values {
+        query = match value {
+            Value::Int(v) => query.bind(*v),
+            Value::Text(v) => query.bind(v.clone()),
+            Value::Null => query.bind(None::<String>),
+        };
+    }
+    query
+}
+
+/// A write transaction on one connection; rolled back when dropped uncommitted (the
+/// connection is then closed rather than returned to the pool mid-transaction).
+pub struct DbTx {
+    conn: Option<PoolConnection<Any>>,
+    db: Db,
+}
+
+impl DbTx {
+    fn conn(&mut self) -> &mut PoolConnection<Any> {
+        self.conn.as_mut().expect("the transaction is open")
+    }
+
+    /// Runs one statement in the transaction.
+    pub async fn execute(&mut self, sql: &str, values: &[Value]) -> Result<u64, StoreError> {
+        let sql = self.db.sql(sql).into_owned();
+        let done = bind(sqlx::query(&sql), values).execute(&mut **self.conn()).await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Rows of a query in the transaction.
+    pub async fn fetch(&mut self, sql: &str, values: &[Value]) -> Result<Vec<AnyRow>, StoreError> {
+        let sql = self.db.sql(sql).into_owned();
+        Ok(bind(sqlx::query(&sql), values).fetch_all(&mut **self.conn()).await?)
+    }
+
+    /// Runs a DDL statement (no parameters).
+    pub async fn ddl(&mut self, sql: &str) -> Result<(), StoreError> {
+        self.conn().execute(sql).await?;
+        Ok(())
+    }
+
+    /// Commits.
+    pub async fn commit(mut self) -> Result<(), StoreError> {
+        let result = self.conn().execute("COMMIT").await;
+        match result {
+            Ok(_) => {
+                self.conn.take();
+                Ok(())
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+impl Drop for DbTx {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            // Never hand a connection with an open transaction back to the pool.
+            drop(conn.detach());
+        }
+    }
+}
+
+/// Text of column `i`.
+pub fn text(row: &AnyRow, i: usize) -> String {
+    row.try_get::<String, _>(i).unwrap_or_default()
+}
+
+/// Optional text of column `i`.
+pub fn opt_text(row: &AnyRow, i: usize) -> Option<String> {
+    row.try_get::<Option<String>, _>(i).ok().flatten()
+}
+
+/// Integer of column `i`.
+pub fn int(row: &AnyRow, i: usize) -> i64 {
+    row.try_get::<i64, _>(i).unwrap_or_default()
+}

@@ -1,0 +1,461 @@
+//! The HTTP API: JSON, camelCase, decimals as strings. Every route is declared once, in
+//! [`ROUTES`], with who may call it; the router, the access checks and `/openapi.json` are all
+//! built from that table, so no route can exist without an access rule.
+
+mod audit;
+mod commands;
+mod openapi;
+mod queries;
+
+use crate::db::{self, Db, Value};
+use crate::metrics::Metrics;
+use crate::processor::ProcessorHandle;
+use crate::projector::ProjectorHandle;
+use crate::store::{Store, StoreError};
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request, State};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post, MethodRouter};
+use axum::{Json, Router};
+use perpetua_core::ids::{AccountId, UserId};
+use serde::de::DeserializeOwned;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+/// Longest a query waits for `minPosition`.
+pub const MIN_POSITION_WAIT: Duration = Duration::from_secs(5);
+
+/// A user's role.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// Trades with its own account.
+    Trader,
+    /// Reads everything, changes nothing.
+    Auditor,
+    /// Operates the exchange.
+    Admin,
+}
+
+impl Role {
+    /// The wire spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Trader => "trader",
+            Role::Auditor => "auditor",
+            Role::Admin => "admin",
+        }
+    }
+
+    /// Parses the wire spelling.
+    pub fn parse(text: &str) -> Option<Role> {
+        match text {
+            "trader" => Some(Role::Trader),
+            "auditor" => Some(Role::Auditor),
+            "admin" => Some(Role::Admin),
+            _ => None,
+        }
+    }
+
+    fn is_staff(self) -> bool {
+        matches!(self, Role::Auditor | Role::Admin)
+    }
+}
+
+/// An authenticated caller.
+#[derive(Clone, Debug)]
+pub struct User {
+    /// The user's id.
+    pub user_id: UserId,
+    /// Display name.
+    pub name: String,
+    /// Role.
+    pub role: Role,
+    /// The trader's account.
+    pub account_id: Option<AccountId>,
+}
+
+impl User {
+    /// True when this user may see data of `account`.
+    pub fn may_read(&self, account: AccountId) -> bool {
+        self.role.is_staff() || self.account_id == Some(account)
+    }
+}
+
+/// Who may call a route.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone, without a token.
+    Public,
+    /// Any user; the handler limits a trader to its own data.
+    User,
+    /// Traders only, on their own account.
+    Trader,
+    /// Auditors and admins.
+    Staff,
+    /// Admins only.
+    Admin,
+}
+
+impl Access {
+    /// The wire spelling (in `/openapi.json` as `x-access`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Access::Public => "public",
+            Access::User => "user",
+            Access::Trader => "trader",
+            Access::Staff => "staff",
+            Access::Admin => "admin",
+        }
+    }
+
+    fn allows(self, role: Role) -> bool {
+        match self {
+            Access::Public | Access::User => true,
+            Access::Trader => role == Role::Trader,
+            Access::Staff => role.is_staff(),
+            Access::Admin => role == Role::Admin,
+        }
+    }
+}
+
+/// One route of the API.
+pub struct Route {
+    /// HTTP method.
+    pub method: Method,
+    /// Path, with `{param}` segments.
+    pub path: &'static str,
+    /// Who may call it.
+    pub access: Access,
+    /// One line on what it does.
+    pub summary: &'static str,
+    /// Query parameters.
+    pub query: &'static [&'static str],
+    /// Request body fields: name and JSON type (`string`, `integer`, `boolean`, `array`).
+    pub body: &'static [(&'static str, &'static str)],
+    /// Builds the handler.
+    pub handler: fn() -> MethodRouter<AppState>,
+}
+
+macro_rules! route {
+    ($method:ident $path:literal, $access:ident, $summary:literal, query: [$($q:literal),*], body: [$($b:literal: $t:literal),*], $handler:expr) => {
+        Route {
+            method: Method::$method,
+            path: $path,
+            access: Access::$access,
+            summary: $summary,
+            query: &[$($q),*],
+            body: &[$(($b, $t)),*],
+            handler: || $handler,
+        }
+    };
+}
+
+/// Every route, with its access rule: the role table.
+pub static ROUTES: &[Route] = &[
+    route!(POST "/v1/users", Admin, "Create a user (a trader gets an account); the token is shown once.",
+        query: [], body: ["name": "string", "role": "string"], post(commands::create_user)),
+    route!(POST "/v1/accounts/{accountId}/deposits", Admin, "Credit an account.",
+        query: [], body: ["amount": "string"], post(commands::deposit)),
+    route!(POST "/v1/accounts/{accountId}/withdrawals", Trader, "Withdraw from the caller's own account.",
+        query: [], body: ["amount": "string"], post(commands::withdraw)),
+    route!(GET "/v1/accounts/{accountId}", User, "An account's balance, locked, available and position margin.",
+        query: ["minPosition"], body: [], get(queries::account)),
+    route!(POST "/v1/orders", Trader, "Place an order for the caller's own account.",
+        query: [], body: ["accountId": "string", "symbol": "string", "side": "string", "type": "string",
+            "price": "string", "quantity": "string", "leverage": "integer", "marginMode": "string",
+            "timeInForce": "string", "reduceOnly": "boolean", "postOnly": "boolean", "stpMode": "string",
+            "clientOrderId": "string"], post(commands::place_order)),
+    route!(DELETE "/v1/orders/{orderId}", Trader, "Cancel one of the caller's open orders.",
+        query: [], body: [], delete(commands::cancel_order)),
+    route!(GET "/v1/orders/{orderId}", User, "One order.",
+        query: ["minPosition"], body: [], get(queries::order)),
+    route!(GET "/v1/orders", User, "Order history, newest first, paged (staff: any account with accountId).",
+        query: ["symbol", "status", "startTime", "endTime", "page", "limit", "accountId", "minPosition"], body: [],
+        get(queries::orders)),
+    route!(GET "/v1/orders/active", User, "Open orders (staff: any account with accountId).",
+        query: ["accountId", "minPosition"], body: [], get(queries::active_orders)),
+    route!(GET "/v1/positions", User, "Open positions (staff: any account with accountId).",
+        query: ["accountId", "minPosition"], body: [], get(queries::positions)),
+    route!(POST "/v1/positions/{symbol}/leverage", Trader, "Change the leverage of the caller's open position.",
+        query: [], body: ["leverage": "integer"], post(commands::change_leverage)),
+    route!(POST "/v1/positions/{symbol}/margin", Trader, "Add (positive) or remove (negative) isolated margin.",
+        query: [], body: ["amount": "string"], post(commands::adjust_margin)),
+    route!(GET "/v1/markets", User, "Every market: spec, mark price, last funding.",
+        query: ["minPosition"], body: [], get(queries::markets)),
+    route!(GET "/v1/markets/{symbol}/book", User, "The order book by price level.",
+        query: ["depth", "minPosition"], body: [], get(queries::book)),
+    route!(GET "/v1/markets/{symbol}/trades", User, "Recent trades, newest first.",
+        query: ["limit", "minPosition"], body: [], get(queries::trades)),
+    route!(POST "/v1/markets/{symbol}/mark-price", Admin, "Set the mark price (liquidations follow).",
+        query: [], body: ["price": "string"], post(commands::set_mark_price)),
+    route!(POST "/v1/markets/{symbol}/funding", Admin, "Settle funding at a rate.",
+        query: [], body: ["rate": "string"], post(commands::settle_funding)),
+    route!(GET "/v1/streams/{aggregateType}/{aggregateId}/events", User, "A stream's events (traders: own streams).",
+        query: ["fromVersion", "toVersion", "until"], body: [], get(audit::stream_events)),
+    route!(GET "/v1/streams/{aggregateType}/{aggregateId}/state", User, "A stream's state at a version or time (traders: own streams).",
+        query: ["version", "at"], body: [], get(audit::stream_state)),
+    route!(GET "/v1/events", Staff, "The global log from a position, filtered by type or correlation id.",
+        query: ["fromPosition", "limit", "eventType", "correlationId"], body: [], get(audit::events)),
+    route!(GET "/v1/events/live", Staff, "New events as server-sent events, from a position.",
+        query: ["fromPosition"], body: [], get(audit::live)),
+    route!(GET "/v1/audit/verify", Staff, "Verify the hash chain over a range.",
+        query: ["from", "to"], body: [], get(audit::verify)),
+    route!(GET "/v1/export", User, "JSON Lines of a range, a stream or a correlation id (traders: own streams).",
+        query: ["fromPosition", "toPosition", "aggregateType", "aggregateId", "correlationId"], body: [],
+        get(audit::export)),
+    route!(POST "/v1/orders/{orderId}/corrections", Admin, "Record a correction of an order's event (OrderCorrected).",
+        query: [], body: ["correctedVersion": "integer", "corrections": "array", "reason": "string"],
+        post(commands::correct_order)),
+    route!(GET "/healthz", Public, "Liveness: log head and read-model position.",
+        query: [], body: [], get(queries::healthz)),
+    route!(GET "/metrics", Staff, "Prometheus metrics.",
+        query: [], body: [], get(queries::metrics)),
+    route!(GET "/openapi.json", Public, "This API's description.",
+        query: [], body: [], get(openapi::openapi)),
+    route!(GET "/v1/admin/projections", Admin, "Read models: generation, position, rebuilds.",
+        query: [], body: [], get(queries::projections)),
+    route!(POST "/v1/admin/projections/{name}/rebuild", Admin, "Rebuild a read model (or `all`) into fresh tables, then swap.",
+        query: [], body: [], post(commands::rebuild_projection)),
+];
+
+/// Everything a handler needs.
+#[derive(Clone)]
+pub struct AppState {
+    /// The event store (the audit routes read the log itself).
+    pub store: Store,
+    /// Users and read-model tables.
+    pub db: Db,
+    /// The single writer.
+    pub processor: ProcessorHandle,
+    /// The read models.
+    pub projector: ProjectorHandle,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Users by token digest.
+    pub users: Arc<RwLock<HashMap<String, User>>>,
+}
+
+/// An error answer: `{"error": {"code", "message", …}}`.
+#[derive(Debug)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Stable code.
+    pub code: &'static str,
+    /// Human-readable.
+    pub message: String,
+}
+
+impl ApiError {
+    /// An error with a status, code and message.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self { status, code, message: message.into() }
+    }
+    /// 400.
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+    /// 404.
+    pub fn not_found(what: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "NOT_FOUND", what)
+    }
+    /// 403.
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "FORBIDDEN", message)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        let status = match e.code() {
+            "LOG_GAP" | "STREAM_GAP" | "CORRUPT_EVENT" => StatusCode::INTERNAL_SERVER_ERROR,
+            _ => StatusCode::SERVICE_UNAVAILABLE,
+        };
+        ApiError::new(status, e.code(), e.to_string())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({ "error": { "code": self.code, "message": self.message } });
+        (self.status, Json(body)).into_response()
+    }
+}
+
+/// A JSON body parsed with our error codes (`INVALID_JSON`, `INVALID_REQUEST`) instead of
+/// axum's plain-text rejections.
+pub struct Body<T> {
+    /// The parsed value.
+    pub value: T,
+    /// The bytes as received (for the idempotency fingerprint).
+    pub bytes: Bytes,
+}
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|e| ApiError::bad_request("INVALID_REQUEST", format!("cannot read the body: {e}")))?;
+        if bytes.is_empty() {
+            return Err(ApiError::bad_request("EMPTY_BODY", "the request needs a JSON body"));
+        }
+        let value = serde_json::from_slice(&bytes).map_err(|e| {
+            let code = if e.is_syntax() || e.is_eof() { "INVALID_JSON" } else { "INVALID_REQUEST" };
+            ApiError::bad_request(code, e.to_string())
+        })?;
+        Ok(Body { value, bytes })
+    }
+}
+
+/// SHA-256 of a token, hex: what is stored.
+pub fn token_digest(token: &str) -> String {
+    hex(&Sha256::digest(token.as_bytes()))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A fresh API token: 244 random bits from the OS.
+pub fn new_token() -> String {
+    format!("pp_{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple())
+}
+
+/// Loads every user into memory.
+pub async fn load_users(db: &Db) -> Result<HashMap<String, User>, StoreError> {
+    let rows = db.fetch("SELECT user_id, name, role, token_hash, account_id FROM users", &[]).await?;
+    let mut users = HashMap::new();
+    for row in &rows {
+        if let Some(user) = user_of_row(row) {
+            users.insert(db::text(row, 3), user);
+        }
+    }
+    Ok(users)
+}
+
+fn user_of_row(row: &sqlx::any::AnyRow) -> Option<User> {
+    Some(User {
+        user_id: db::text(row, 0).parse().ok()?,
+        name: db::text(row, 1),
+        role: Role::parse(&db::text(row, 2))?,
+        account_id: db::opt_text(row, 4).and_then(|a| a.parse().ok()),
+    })
+}
+
+/// Stores a user with its token digest.
+pub async fn insert_user(db: &Db, user: &User, token: &str, now_ms: i64) -> Result<(), StoreError> {
+    db.execute(
+        "INSERT INTO users (user_id, name, role, token_hash, account_id, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+        &[
+            user.user_id.to_string().into(),
+            user.name.clone().into(),
+            user.role.as_str().into(),
+            token_digest(token).into(),
+            Value::from(user.account_id.map(|a| a.to_string())),
+            now_ms.into(),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?;
+    value.strip_prefix("Bearer ").map(str::trim).filter(|t| !t.is_empty())
+}
+
+async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<User, ApiError> {
+    let token = bearer(headers).ok_or_else(|| {
+        ApiError::new(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", "send Authorization: Bearer <token>")
+    })?;
+    let digest = token_digest(token);
+    if let Some(user) = state.users.read().expect("users lock").get(&digest) {
+        return Ok(user.clone());
+    }
+    // Not cached (created by another process since start): one lookup.
+    let rows = state
+        .db
+        .fetch(
+            "SELECT user_id, name, role, token_hash, account_id FROM users WHERE token_hash = ?",
+            &[digest.clone().into()],
+        )
+        .await?;
+    let user = rows
+        .first()
+        .and_then(user_of_row)
+        .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "INVALID_TOKEN", "the token is not valid"))?;
+    state.users.write().expect("users lock").insert(digest, user.clone());
+    Ok(user)
+}
+
+async fn guard(State((state, access)): State<(AppState, Access)>, mut request: Request, next: Next) -> Response {
+    if access != Access::Public {
+        let user = match authenticate(&state, request.headers()).await {
+            Ok(user) => user,
+            Err(e) => return e.into_response(),
+        };
+        if !access.allows(user.role) {
+            let message = format!("this route is for {} users; you are {}", access.as_str(), user.role.as_str());
+            return ApiError::forbidden(message).into_response();
+        }
+        request.extensions_mut().insert(user);
+    }
+    next.run(request).await
+}
+
+async fn count(State(metrics): State<Arc<Metrics>>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let response = next.run(request).await;
+    metrics.http_requests.inc();
+    if response.status().is_client_error() || response.status().is_server_error() {
+        metrics.http_errors.inc();
+    }
+    metrics.http_seconds.observe_duration(started.elapsed());
+    response
+}
+
+/// The router: every route of [`ROUTES`] behind its access check, the viewer's files at `/`.
+pub fn router(state: AppState, web_dir: Option<PathBuf>) -> Router {
+    let mut router: Router<AppState> = Router::new();
+    for route in ROUTES {
+        let guarded =
+            (route.handler)().layer(axum::middleware::from_fn_with_state((state.clone(), route.access), guard));
+        router = router.route(route.path, guarded);
+    }
+    let router = match web_dir.filter(|dir| dir.join("index.html").is_file()) {
+        Some(dir) => {
+            let index = dir.join("index.html");
+            router.fallback_service(tower_http::services::ServeDir::new(dir).fallback(tower_http::services::ServeFile::new(index)))
+        }
+        None => router.fallback(|| async {
+            (
+                StatusCode::NOT_FOUND,
+                Json(json!({"error": {"code": "NOT_FOUND", "message": "no such route (the viewer is not built: run scripts/web-build.sh)"}})),
+            )
+        }),
+    };
+    router.layer(axum::middleware::from_fn_with_state(state.metrics.clone(), count)).with_state(state)
+}
+
+/// Waits until the read models reflect `minPosition` (if given), at most [`MIN_POSITION_WAIT`].
+pub async fn wait_min_position(state: &AppState, min_position: Option<u64>) -> Result<(), ApiError> {
+    let Some(position) = min_position else { return Ok(()) };
+    if state.projector.wait_for(position, MIN_POSITION_WAIT).await {
+        Ok(())
+    } else {
+        let reached = state.projector.state.borrow().position;
+        Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "MIN_POSITION_TIMEOUT",
+            format!("the read models reached position {reached}, not {position}, within {MIN_POSITION_WAIT:?}"),
+        ))
+    }
+}

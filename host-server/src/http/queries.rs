@@ -1,0 +1,295 @@
+//! Query routes: answered from the read-model tables (never from the writer's memory). Each
+//! accepts `minPosition` and first waits, bounded, until the read models have reached it.
+
+use super::{wait_min_position, ApiError, AppState, User};
+use crate::db::{self, Value};
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use perpetua_core::ids::AccountId;
+use perpetua_core::symbol::Symbol;
+use perpetua_core::types::OrderStatus;
+use perpetua_core::Decimal;
+use serde_json::{json, Value as Json_};
+use std::collections::{BTreeMap, HashMap};
+
+/// Query parameters, parsed one by one so a bad value gets a 400 naming it.
+pub(super) struct Params(HashMap<String, String>);
+
+impl Params {
+    pub(super) fn get<T: std::str::FromStr>(&self, name: &str) -> Result<Option<T>, ApiError> {
+        match self.0.get(name) {
+            None => Ok(None),
+            Some(text) => text.parse().map(Some).map_err(|_| {
+                ApiError::bad_request("INVALID_QUERY", format!("query parameter {name}={text:?} is not valid"))
+            }),
+        }
+    }
+
+    pub(super) fn text(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(String::as_str)
+    }
+}
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Params {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Query(map) = Query::<HashMap<String, String>>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiError::bad_request("INVALID_QUERY", e.body_text()))?;
+        Ok(Params(map))
+    }
+}
+
+fn docs(rows: &[sqlx::any::AnyRow], column: usize) -> Vec<Json_> {
+    rows.iter().filter_map(|row| serde_json::from_str(&db::text(row, column)).ok()).collect()
+}
+
+/// With the read models' position as a header.
+fn answer(state: &AppState, body: Json_) -> Response {
+    let position = state.projector.state.borrow().position;
+    ([("x-perpetua-position", position.to_string())], Json(body)).into_response()
+}
+
+async fn ready(state: &AppState, params: &Params) -> Result<(), ApiError> {
+    wait_min_position(state, params.get("minPosition")?).await
+}
+
+fn table(state: &AppState, read_model: &str, name: &str) -> String {
+    state.projector.state.borrow().table(read_model, name)
+}
+
+/// The account a query is about: a trader's own; staff may name one (or see all with `None`).
+fn account_scope(user: &User, params: &Params) -> Result<Option<AccountId>, ApiError> {
+    let asked: Option<AccountId> = params.get("accountId")?;
+    if user.role == super::Role::Trader {
+        let own = user.account_id.ok_or_else(|| ApiError::forbidden("this user has no trading account"))?;
+        if asked.is_some_and(|a| a != own) {
+            return Err(ApiError::forbidden("a trader sees only its own account"));
+        }
+        return Ok(Some(own));
+    }
+    Ok(asked)
+}
+
+pub(super) async fn account(
+    State(state): State<AppState>,
+    Extension(user): Extension<User>,
+    Path(account): Path<String>,
+    params: Params,
+) -> Result<Response, ApiError> {
+    let account_id: AccountId = account.parse().map_err(|_| ApiError::not_found("no such account"))?;
+    if !user.may_read(account_id) {
+        return Err(ApiError::forbidden("a trader sees only its own account"));
+    }
+    ready(&state, &params).await?;
+    let sql = format!("SELECT doc FROM {} WHERE account_id = ?", table(&state, "accounts", "accounts"));
+    let rows = state.db.fetch(&sql, &[account_id.to_string().into()]).await?;
+    let doc = docs(&rows, 0).pop().ok_or_else(|| ApiError::not_found("no such account"))?;
+    Ok(answer(&state, doc))
+}
+
+pub(super) async fn order(
+    State(state): State<AppState>,
+    Extension(user): Extension<User>,
+    Path(order): Path<String>,
+    params: Params,
+) -> Result<Response, ApiError> {
+    let order_id: perpetua_core::ids::OrderId = order.parse().map_err(|_| ApiError::not_found("no such order"))?;
+    ready(&state, &params).await?;
+    let sql = format!("SELECT account_id, doc FROM {} WHERE order_id = ?", table(&state, "orders", "orders"));
+    let rows = state.db.fetch(&sql, &[order_id.to_string().into()]).await?;
+    let row = rows.first().ok_or_else(|| ApiError::not_found("no such order"))?;
+    let owner: Option<AccountId> = db::text(row, 0).parse().ok();
+    // Another trader's order is "not found": its existence is not disclosed.
+    if !owner.is_some_and(|a| user.may_read(a)) {
+        return Err(ApiError::not_found("no such order"));
+    }
+    Ok(answer(&state, docs(&rows, 1).pop().unwrap_or_default()))
+}
+
+pub(super) async fn orders(
+    State(state): State<AppState>,
+    Extension(user): Extension<User>,
+    params: Params,
+) -> Result<Response, ApiError> {
+    let scope = account_scope(&user, &params)?;
+    let mut filters: Vec<&str> = Vec::new();
+    let mut values: Vec<Value> = Vec::new();
+    if let Some(account) = scope {
+        filters.push("account_id = ?");
+        values.push(account.to_string().into());
+    }
+    if let Some(symbol) = params.get::<Symbol>("symbol")? {
+        filters.push("symbol = ?");
+        values.push(symbol.to_string().into());
+    }
+    if let Some(status) = params.text("status") {
+        let status = OrderStatus::parse(status).ok_or_else(|| {
+            ApiError::bad_request("INVALID_QUERY", format!("status={status:?} is not an order status"))
+        })?;
+        filters.push("status = ?");
+        values.push(status.as_str().into());
+    }
+    if let Some(start) = params.get::<perpetua_core::time::Timestamp>("startTime")? {
+        filters.push("created_at >= ?");
+        values.push(start.millis().into());
+    }
+    if let Some(end) = params.get::<perpetua_core::time::Timestamp>("endTime")? {
+        filters.push("created_at <= ?");
+        values.push(end.millis().into());
+    }
+    let page: u32 = params.get("page")?.unwrap_or(1).max(1);
+    let limit: u32 = params.get("limit")?.unwrap_or(20).clamp(1, 100);
+    ready(&state, &params).await?;
+    let table = table(&state, "orders", "orders");
+    let filter = if filters.is_empty() { String::new() } else { format!("WHERE {}", filters.join(" AND ")) };
+    let total_rows = state.db.fetch(&format!("SELECT COUNT(*) FROM {table} {filter}"), &values).await?;
+    let total = total_rows.first().map_or(0, |r| db::int(r, 0)) as u64;
+    let offset = u64::from(page - 1) * u64::from(limit);
+    let sql = format!(
+        "SELECT doc FROM {table} {filter} ORDER BY created_at DESC, order_id DESC LIMIT {limit} OFFSET {offset}"
+    );
+    let rows = state.db.fetch(&sql, &values).await?;
+    let total_pages = total.div_ceil(u64::from(limit));
+    Ok(answer(
+        &state,
+        json!({ "data": docs(&rows, 0), "total": total, "page": page, "limit": limit, "totalPages": total_pages }),
+    ))
+}
+
+pub(super) async fn active_orders(
+    State(state): State<AppState>,
+    Extension(user): Extension<User>,
+    params: Params,
+) -> Result<Response, ApiError> {
+    let scope = account_scope(&user, &params)?;
+    ready(&state, &params).await?;
+    let table = table(&state, "orders", "active_orders");
+    let rows = match scope {
+        Some(account) => {
+            let sql = format!("SELECT doc FROM {table} WHERE account_id = ? ORDER BY created_at DESC, order_id DESC");
+            state.db.fetch(&sql, &[account.to_string().into()]).await?
+        }
+        None => {
+            state.db.fetch(&format!("SELECT doc FROM {table} ORDER BY created_at DESC, order_id DESC"), &[]).await?
+        }
+    };
+    Ok(answer(&state, json!({ "data": docs(&rows, 0) })))
+}
+
+pub(super) async fn positions(
+    State(state): State<AppState>,
+    Extension(user): Extension<User>,
+    params: Params,
+) -> Result<Response, ApiError> {
+    let scope = account_scope(&user, &params)?;
+    ready(&state, &params).await?;
+    let table = table(&state, "positions", "positions");
+    let rows = match scope {
+        Some(account) => {
+            let sql = format!("SELECT doc FROM {table} WHERE account_id = ? ORDER BY opened");
+            state.db.fetch(&sql, &[account.to_string().into()]).await?
+        }
+        None => state.db.fetch(&format!("SELECT doc FROM {table} ORDER BY opened"), &[]).await?,
+    };
+    Ok(answer(&state, json!({ "data": docs(&rows, 0) })))
+}
+
+pub(super) async fn markets(State(state): State<AppState>, params: Params) -> Result<Response, ApiError> {
+    ready(&state, &params).await?;
+    let sql = format!("SELECT doc FROM {} ORDER BY symbol", table(&state, "markets", "markets"));
+    let rows = state.db.fetch(&sql, &[]).await?;
+    Ok(answer(&state, json!({ "data": docs(&rows, 0) })))
+}
+
+async fn known_symbol(state: &AppState, symbol: &str) -> Result<Symbol, ApiError> {
+    let symbol: Symbol = symbol.parse().map_err(|_| ApiError::not_found(format!("no market {symbol:?}")))?;
+    let sql = format!("SELECT symbol FROM {} WHERE symbol = ?", table(state, "markets", "markets"));
+    if state.db.fetch(&sql, &[symbol.to_string().into()]).await?.is_empty() {
+        return Err(ApiError::not_found(format!("no market {symbol}")));
+    }
+    Ok(symbol)
+}
+
+pub(super) async fn book(
+    State(state): State<AppState>,
+    Path(symbol): Path<String>,
+    params: Params,
+) -> Result<Response, ApiError> {
+    let depth: usize = params.get("depth")?.unwrap_or(20).clamp(1, 500);
+    ready(&state, &params).await?;
+    let symbol = known_symbol(&state, &symbol).await?;
+    let sql =
+        format!("SELECT side, price, remaining FROM {} WHERE symbol = ?", table(&state, "orders", "active_orders"));
+    let rows = state.db.fetch(&sql, &[symbol.to_string().into()]).await?;
+    let (mut bids, mut asks): (BTreeMap<Decimal, (Decimal, u32)>, BTreeMap<Decimal, (Decimal, u32)>) =
+        Default::default();
+    for row in &rows {
+        let (Ok(price), Ok(remaining)) = (db::text(row, 1).parse::<Decimal>(), db::text(row, 2).parse::<Decimal>())
+        else {
+            continue;
+        };
+        let side = if db::text(row, 0) == "BUY" { &mut bids } else { &mut asks };
+        let level = side.entry(price).or_default();
+        level.0 += remaining;
+        level.1 += 1;
+    }
+    let level = |(price, (quantity, orders)): (&Decimal, &(Decimal, u32))| json!({ "price": price, "quantity": quantity, "orders": orders });
+    let bids: Vec<_> = bids.iter().rev().take(depth).map(level).collect();
+    let asks: Vec<_> = asks.iter().take(depth).map(level).collect();
+    Ok(answer(&state, json!({ "symbol": symbol, "bids": bids, "asks": asks })))
+}
+
+pub(super) async fn trades(
+    State(state): State<AppState>,
+    Path(symbol): Path<String>,
+    params: Params,
+) -> Result<Response, ApiError> {
+    let limit: u32 = params.get("limit")?.unwrap_or(50).clamp(1, 1000);
+    ready(&state, &params).await?;
+    let symbol = known_symbol(&state, &symbol).await?;
+    let sql = format!(
+        "SELECT doc FROM {} WHERE symbol = ? ORDER BY position DESC LIMIT {limit}",
+        table(&state, "trades", "trades")
+    );
+    let rows = state.db.fetch(&sql, &[symbol.to_string().into()]).await?;
+    Ok(answer(&state, json!({ "data": docs(&rows, 0) })))
+}
+
+pub(super) async fn healthz(State(state): State<AppState>) -> Response {
+    let head = state.processor.head().borrow().position;
+    let projected = state.projector.state.borrow().position;
+    Json(json!({
+        "status": "ok",
+        "backend": state.store.backend().name(),
+        "headPosition": head,
+        "projectionPosition": projected,
+    }))
+    .into_response()
+}
+
+pub(super) async fn metrics(State(state): State<AppState>) -> Response {
+    state.metrics.log_head.set(state.processor.head().borrow().position);
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render()).into_response()
+}
+
+pub(super) async fn projections(State(state): State<AppState>) -> Response {
+    let head = state.processor.head().borrow().position;
+    let projection = state.projector.state.borrow().clone();
+    let read_models: Vec<Json_> = projection
+        .generations
+        .iter()
+        .map(|(name, generation)| {
+            let rebuilding = projection
+                .rebuilding
+                .get(name)
+                .map(|(generation, position)| json!({ "generation": generation, "position": position }));
+            json!({ "name": name, "generation": generation, "position": projection.position, "rebuilding": rebuilding })
+        })
+        .collect();
+    let body = json!({ "headPosition": head, "lagEvents": head.saturating_sub(projection.position), "readModels": read_models });
+    (StatusCode::OK, Json(body)).into_response()
+}

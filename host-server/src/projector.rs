@@ -1,0 +1,667 @@
+//! The projector: tails the log by global position and keeps the read-model tables, with
+//! their checkpoint in the same transaction (exactly-once effect).
+//!
+//! The rows are computed by the core's read-model folds (`perpetua_core::projection`), held
+//! in memory; after each batch of events the rows those events touched are rewritten. The
+//! tables of each read model live in a *generation* (`rm_orders_3`, …); `read_models` names
+//! the generation serving queries. A rebuild writes the next generation from position 0 while
+//! the current one keeps serving, and swaps the pointer, in one transaction, once it has
+//! caught up with the live position.
+//!
+//! Read models: `orders` (every order, which is also each user's order history, and the
+//! active orders), `accounts`, `positions` (open ones), `trades`, `markets`.
+
+use crate::db::{Db, DbTx, Value};
+use crate::metrics::Metrics;
+use crate::processor::Head;
+use crate::store::{Backend, Store, StoreError};
+use perpetua_core::event::{AggregateId, AggregateType, Event, EventEnvelope, StoredEvent};
+use perpetua_core::ids::{AccountId, OrderId, PositionId};
+use perpetua_core::projection::ReadModels;
+use perpetua_core::symbol::Symbol;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+
+/// Every read model, by name.
+pub const READ_MODELS: [&str; 5] = ["orders", "accounts", "positions", "trades", "markets"];
+
+/// Events read per page while catching up.
+const PAGE: u32 = 10_000;
+/// Rows per multi-row statement.
+const ROWS_PER_STATEMENT: usize = 400;
+
+/// Where the read models are: served generation and position of each, and any rebuild.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ProjectionState {
+    /// Global position every served generation reflects (they move together).
+    pub position: u64,
+    /// Served generation of each read model.
+    pub generations: BTreeMap<String, u64>,
+    /// Read models being rebuilt: target generation and position reached.
+    pub rebuilding: BTreeMap<String, (u64, u64)>,
+}
+
+impl ProjectionState {
+    /// The served table of a read model (`rm_orders_1`).
+    pub fn table(&self, read_model: &str, table: &str) -> String {
+        format!("rm_{table}_{}", self.generations.get(read_model).copied().unwrap_or(1))
+    }
+}
+
+/// The tables of each read model: name, key column, and column definitions.
+struct TableDef {
+    read_model: &'static str,
+    name: &'static str,
+    key: &'static str,
+    columns: &'static [(&'static str, &'static str)],
+    indexes: &'static [&'static str],
+}
+
+const ID: &str = "VARCHAR(36) NOT NULL";
+const SMALL: &str = "VARCHAR(48) NOT NULL";
+const INT: &str = "BIGINT NOT NULL";
+const DOC: &str = "TEXT NOT NULL";
+
+const TABLES: [TableDef; 6] = [
+    TableDef {
+        read_model: "orders",
+        name: "orders",
+        key: "order_id",
+        columns: &[
+            ("order_id", ID),
+            ("user_id", ID),
+            ("account_id", ID),
+            ("symbol", SMALL),
+            ("status", SMALL),
+            ("created_at", INT),
+            ("doc", DOC),
+        ],
+        indexes: &["user_id, created_at", "account_id"],
+    },
+    TableDef {
+        read_model: "orders",
+        name: "active_orders",
+        key: "order_id",
+        columns: &[
+            ("order_id", ID),
+            ("user_id", ID),
+            ("account_id", ID),
+            ("symbol", SMALL),
+            ("side", SMALL),
+            ("price", SMALL),
+            ("remaining", SMALL),
+            ("created_at", INT),
+            ("doc", DOC),
+        ],
+        indexes: &["user_id, created_at", "symbol"],
+    },
+    TableDef {
+        read_model: "accounts",
+        name: "accounts",
+        key: "account_id",
+        columns: &[("account_id", ID), ("user_id", ID), ("doc", DOC)],
+        indexes: &["user_id"],
+    },
+    TableDef {
+        read_model: "positions",
+        name: "positions",
+        key: "position_id",
+        columns: &[("position_id", ID), ("account_id", ID), ("symbol", SMALL), ("opened", INT), ("doc", DOC)],
+        indexes: &["account_id"],
+    },
+    TableDef {
+        read_model: "trades",
+        name: "trades",
+        key: "trade_id",
+        columns: &[("trade_id", ID), ("symbol", SMALL), ("position", INT), ("doc", DOC)],
+        indexes: &["symbol, position"],
+    },
+    TableDef {
+        read_model: "markets",
+        name: "markets",
+        key: "symbol",
+        columns: &[("symbol", SMALL), ("doc", DOC)],
+        indexes: &[],
+    },
+];
+
+fn table_def(name: &str) -> &'static TableDef {
+    TABLES.iter().find(|t| t.name == name).expect("a known table")
+}
+
+/// Rows to write: per table, rows to put (replacing any with the same key) and keys to delete.
+#[derive(Default)]
+struct Rows {
+    put: BTreeMap<&'static str, Vec<Vec<Value>>>,
+    delete: BTreeMap<&'static str, Vec<Value>>,
+}
+
+/// What a run of events touched, collected before the rows are computed.
+#[derive(Default)]
+struct Dirty {
+    orders: BTreeSet<OrderId>,
+    accounts: BTreeSet<AccountId>,
+    positions: BTreeSet<PositionId>,
+    markets: BTreeSet<Symbol>,
+    /// Per market, how many trades its tape had before these events.
+    trades_from: BTreeMap<Symbol, usize>,
+    /// A mark price moved: every account and open position is revalued.
+    revalue: bool,
+}
+
+impl Dirty {
+    /// Notes what `envelope` touches; called before the fold applies it.
+    fn note(&mut self, models: &ReadModels, envelope: &EventEnvelope) {
+        let AggregateId::Uuid(id) = envelope.stream.aggregate_id else {
+            if let AggregateId::Symbol(symbol) = envelope.stream.aggregate_id {
+                self.markets.insert(symbol);
+            }
+            self.revalue |= matches!(envelope.event, Event::MarkPriceSet(_));
+            return;
+        };
+        match envelope.stream.aggregate_type {
+            AggregateType::Order => {
+                self.orders.insert(OrderId(id));
+                if let Event::OrderMatched(e) = &envelope.event {
+                    if !e.is_maker {
+                        if let Some(order) = models.orders().get(e.order_id) {
+                            self.trades_from
+                                .entry(order.symbol)
+                                .or_insert_with(|| models.trades().tape(order.symbol).len());
+                        }
+                    }
+                }
+            }
+            AggregateType::Account => {
+                self.accounts.insert(AccountId(id));
+            }
+            AggregateType::Position => {
+                self.positions.insert(PositionId(id));
+            }
+            AggregateType::Market => {}
+        }
+    }
+
+    /// The rows of every touched entity, as the fold now has them.
+    fn rows(mut self, models: &ReadModels, only: &BTreeSet<&str>) -> Rows {
+        let mut rows = Rows::default();
+        let wants = |name: &str| only.contains(name);
+        for id in &self.positions {
+            if let Some(account) = models.positions().account_of(*id) {
+                self.accounts.insert(account);
+            }
+        }
+        if self.revalue {
+            self.accounts.extend(models.accounts().summaries().iter().map(|a| a.account_id));
+            self.positions.extend(models.open_positions().iter().map(|p| p.position_id));
+        }
+        if wants("orders") {
+            for id in &self.orders {
+                let Some(view) = models.orders().get(*id) else { continue };
+                let key = Value::from(id.to_string());
+                let doc = serde_json::to_string(&view).expect("views serialize");
+                let common = [
+                    key.clone(),
+                    view.user_id.to_string().into(),
+                    view.account_id.to_string().into(),
+                    view.symbol.to_string().into(),
+                ];
+                if view.status.is_open() {
+                    let mut active = common.to_vec();
+                    active.extend([
+                        view.side.as_str().into(),
+                        view.price.map(|p| p.to_string()).unwrap_or_default().into(),
+                        view.remaining.to_string().into(),
+                        view.created_at.millis().into(),
+                        doc.clone().into(),
+                    ]);
+                    rows.put.entry("active_orders").or_default().push(active);
+                } else {
+                    rows.delete.entry("active_orders").or_default().push(key.clone());
+                }
+                let mut order = common.to_vec();
+                order.extend([view.status.as_str().into(), view.created_at.millis().into(), doc.into()]);
+                rows.put.entry("orders").or_default().push(order);
+            }
+        }
+        if wants("accounts") {
+            for id in &self.accounts {
+                let Some(summary) = models.accounts().summary(*id) else { continue };
+                let doc = serde_json::to_string(&summary).expect("views serialize");
+                rows.put.entry("accounts").or_default().push(vec![
+                    id.to_string().into(),
+                    summary.user_id.to_string().into(),
+                    doc.into(),
+                ]);
+            }
+        }
+        if wants("positions") {
+            for id in &self.positions {
+                let key = Value::from(id.to_string());
+                match models.positions().open_view(*id, models.accounts()) {
+                    Some(view) => {
+                        let doc = serde_json::to_string(&view).expect("views serialize");
+                        let opened = id.counter().unwrap_or_default();
+                        rows.put.entry("positions").or_default().push(vec![
+                            key,
+                            view.account_id.to_string().into(),
+                            view.symbol.to_string().into(),
+                            opened.into(),
+                            doc.into(),
+                        ]);
+                    }
+                    None => rows.delete.entry("positions").or_default().push(key),
+                }
+            }
+        }
+        if wants("trades") {
+            for (symbol, from) in &self.trades_from {
+                for trade in models.trades().tape(*symbol).iter().skip(*from) {
+                    let doc = serde_json::to_string(trade).expect("views serialize");
+                    rows.put.entry("trades").or_default().push(vec![
+                        trade.trade_id.to_string().into(),
+                        symbol.to_string().into(),
+                        trade.position.into(),
+                        doc.into(),
+                    ]);
+                }
+            }
+        }
+        if wants("markets") {
+            for market in models.positions().markets().filter(|m| self.markets.contains(&m.spec.symbol)) {
+                let doc = serde_json::to_string(market).expect("markets serialize");
+                rows.put.entry("markets").or_default().push(vec![market.spec.symbol.to_string().into(), doc.into()]);
+            }
+        }
+        rows
+    }
+}
+
+/// Creates the tables of `read_model` in `generation` (dropping any leftovers of it first).
+async fn create_tables(tx: &mut DbTx, backend: Backend, read_model: &str, generation: u64) -> Result<(), StoreError> {
+    for def in TABLES.iter().filter(|t| t.read_model == read_model) {
+        let table = format!("rm_{}_{generation}", def.name);
+        tx.ddl(&format!("DROP TABLE IF EXISTS {table}")).await?;
+        let columns: Vec<String> = def.columns.iter().map(|(name, ty)| format!("{name} {ty}")).collect();
+        let doc_type = if backend == Backend::MySql { "MEDIUMTEXT" } else { "TEXT" };
+        let ddl = format!("CREATE TABLE {table} ({}, PRIMARY KEY ({}))", columns.join(", "), def.key)
+            .replace("TEXT NOT NULL", &format!("{doc_type} NOT NULL"));
+        tx.ddl(&ddl).await?;
+        for (i, columns) in def.indexes.iter().enumerate() {
+            tx.ddl(&format!("CREATE INDEX ix_{table}_{i} ON {table} ({columns})")).await?;
+        }
+    }
+    Ok(())
+}
+
+async fn drop_tables(db: &Db, read_model: &str, generation: u64) -> Result<(), StoreError> {
+    let mut tx = db.begin().await?;
+    for def in TABLES.iter().filter(|t| t.read_model == read_model) {
+        tx.ddl(&format!("DROP TABLE IF EXISTS rm_{}_{generation}", def.name)).await?;
+    }
+    tx.commit().await
+}
+
+/// Writes `rows` into the tables of `generations` (read model → generation).
+async fn write_rows(tx: &mut DbTx, rows: Rows, generations: &BTreeMap<String, u64>) -> Result<(), StoreError> {
+    let table_of = |name: &str| {
+        let def = table_def(name);
+        format!("rm_{name}_{}", generations.get(def.read_model).copied().unwrap_or(1))
+    };
+    for (name, keys) in rows.delete {
+        let def = table_def(name);
+        let table = table_of(name);
+        for chunk in keys.chunks(ROWS_PER_STATEMENT) {
+            let marks = vec!["?"; chunk.len()].join(", ");
+            tx.execute(&format!("DELETE FROM {table} WHERE {} IN ({marks})", def.key), chunk).await?;
+        }
+    }
+    for (name, list) in rows.put {
+        let def = table_def(name);
+        let table = table_of(name);
+        let columns: Vec<&str> = def.columns.iter().map(|(c, _)| *c).collect();
+        let row_marks = format!("({})", vec!["?"; columns.len()].join(", "));
+        for chunk in list.chunks(ROWS_PER_STATEMENT) {
+            let keys: Vec<Value> = chunk.iter().map(|row| row[0].clone()).collect();
+            let marks = vec!["?"; keys.len()].join(", ");
+            tx.execute(&format!("DELETE FROM {table} WHERE {} IN ({marks})", def.key), &keys).await?;
+            let values: Vec<Value> = chunk.iter().flatten().cloned().collect();
+            let all_marks = vec![row_marks.as_str(); chunk.len()].join(", ");
+            let sql = format!("INSERT INTO {table} ({}) VALUES {all_marks}", columns.join(", "));
+            tx.execute(&sql, &values).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Reads events from the store from `from` on, decoding them, in pages on a task of its own
+/// so that reading and folding overlap.
+fn read_ahead(store: Store, from: u64, to: u64) -> mpsc::Receiver<Result<Vec<EventEnvelope>, String>> {
+    let (tx, rx) = mpsc::channel(4);
+    tokio::spawn(async move {
+        let mut next = from;
+        while next <= to {
+            let limit = PAGE.min(u32::try_from(to - next + 1).unwrap_or(PAGE));
+            let page = match store.read_all(next, limit).await {
+                Ok(page) => page,
+                Err(e) => {
+                    let _ = tx.send(Err(format!("{e} ({})", e.code()))).await;
+                    return;
+                }
+            };
+            if page.is_empty() {
+                return;
+            }
+            next = page.last().map_or(next, |e| e.position + 1);
+            let decoded = tokio::task::spawn_blocking(move || decode_all(&page)).await;
+            let decoded = decoded.unwrap_or_else(|e| Err(format!("decoder stopped: {e}")));
+            if tx.send(decoded).await.is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+fn decode_all(page: &[StoredEvent]) -> Result<Vec<EventEnvelope>, String> {
+    page.iter().map(|e| e.decode().map_err(|err| format!("position {}: {err} ({})", e.position, err.code()))).collect()
+}
+
+/// Loads the registry of read models, creating generation 1 of any that is missing.
+pub async fn load_state(db: &Db) -> Result<ProjectionState, StoreError> {
+    let rows = db
+        .fetch("SELECT name, generation, position, rebuild_generation, rebuild_position FROM read_models", &[])
+        .await?;
+    let mut state = ProjectionState::default();
+    let mut positions = Vec::new();
+    for row in &rows {
+        let name = crate::db::text(row, 0);
+        state.generations.insert(name.clone(), crate::db::int(row, 1) as u64);
+        positions.push(crate::db::int(row, 2) as u64);
+        use sqlx::Row as _;
+        if let Ok(Some(generation)) = row.try_get::<Option<i64>, _>(3) {
+            let reached = row.try_get::<Option<i64>, _>(4).ok().flatten().unwrap_or(0);
+            state.rebuilding.insert(name, (generation as u64, reached as u64));
+        }
+    }
+    let missing: Vec<&str> = READ_MODELS.iter().copied().filter(|m| !state.generations.contains_key(*m)).collect();
+    if !missing.is_empty() {
+        let mut tx = db.begin().await?;
+        for name in &missing {
+            create_tables(&mut tx, db.backend(), name, 1).await?;
+            tx.execute("INSERT INTO read_models (name, generation, position) VALUES (?, 1, 0)", &[Value::from(*name)])
+                .await?;
+            state.generations.insert((*name).to_owned(), 1);
+            positions.push(0);
+        }
+        tx.commit().await?;
+    }
+    state.position = positions.into_iter().min().unwrap_or(0);
+    Ok(state)
+}
+
+/// A rebuild in progress: its own fold, its target generation per read model.
+struct Rebuild {
+    models: ReadModels,
+    read_models: BTreeSet<&'static str>,
+    generations: BTreeMap<String, u64>,
+}
+
+/// The projector: the live fold and the tables it keeps.
+pub struct Projector {
+    store: Store,
+    db: Db,
+    metrics: Arc<Metrics>,
+    models: ReadModels,
+    state: ProjectionState,
+    rebuild: Option<Rebuild>,
+    published: watch::Sender<ProjectionState>,
+}
+
+/// Requests to a running projector.
+pub enum Control {
+    /// Rebuild these read models into fresh tables.
+    Rebuild(Vec<&'static str>),
+}
+
+/// A running projector's handle.
+#[derive(Clone)]
+pub struct ProjectorHandle {
+    /// The state queries use: served generations and the position they reflect.
+    pub state: watch::Receiver<ProjectionState>,
+    control: mpsc::Sender<Control>,
+}
+
+impl ProjectorHandle {
+    /// Asks for a rebuild of `read_models`.
+    pub async fn rebuild(&self, read_models: Vec<&'static str>) -> Result<(), String> {
+        self.control.send(Control::Rebuild(read_models)).await.map_err(|_| "the projector has stopped".to_owned())
+    }
+
+    /// Waits until the read models reflect `position`, at most `timeout`; true if they do.
+    pub async fn wait_for(&self, position: u64, timeout: Duration) -> bool {
+        let mut state = self.state.clone();
+        let reached = tokio::time::timeout(timeout, state.wait_for(|s| s.position >= position)).await;
+        matches!(reached, Ok(Ok(_)))
+    }
+}
+
+/// The name of a read model as a `&'static str`, if it is one.
+pub fn read_model_name(name: &str) -> Option<&'static str> {
+    READ_MODELS.iter().copied().find(|m| *m == name)
+}
+
+impl Projector {
+    /// Opens the read models: loads the registry, and folds the log in memory up to their
+    /// checkpoint (without writing) so the fold continues from there. A rebuild that was in
+    /// progress is started again from position 0.
+    pub async fn open(store: Store, db: Db, metrics: Arc<Metrics>) -> Result<Projector, String> {
+        let fail = |e: StoreError| format!("{e} ({})", e.code());
+        let state = load_state(&db).await.map_err(fail)?;
+        let mut models = ReadModels::new();
+        if state.position > 0 {
+            let mut pages = read_ahead(store.clone(), 1, state.position);
+            while let Some(page) = pages.recv().await {
+                for envelope in &page? {
+                    models.apply(envelope);
+                }
+            }
+            if models.last_position() != state.position {
+                return Err(format!(
+                    "the read models are at position {} but the log ends at {}",
+                    state.position,
+                    models.last_position()
+                ));
+            }
+        }
+        let (published, _) = watch::channel(state.clone());
+        let mut projector = Projector { store, db, metrics, models, state, rebuild: None, published };
+        let interrupted: Vec<&'static str> =
+            projector.state.rebuilding.keys().filter_map(|name| read_model_name(name)).collect();
+        if !interrupted.is_empty() {
+            projector.start_rebuild(&interrupted).await.map_err(fail)?;
+        }
+        projector.metrics.projection_position.set(projector.state.position);
+        Ok(projector)
+    }
+
+    /// Where the read models are.
+    pub fn state(&self) -> &ProjectionState {
+        &self.state
+    }
+
+    /// The live fold (what the tables hold, at [`ProjectionState::position`]).
+    pub fn models(&self) -> &ReadModels {
+        &self.models
+    }
+
+    /// Applies every committed event up to the log's head, in pages, each page's rows and
+    /// checkpoint in one transaction. Returns the number of events applied.
+    pub async fn catch_up(&mut self, head: u64) -> Result<u64, String> {
+        let fail = |e: StoreError| format!("{e} ({})", e.code());
+        let start = self.state.position;
+        if head <= start {
+            return Ok(0);
+        }
+        let mut pages = read_ahead(self.store.clone(), start + 1, head);
+        while let Some(page) = pages.recv().await {
+            let page = page?;
+            let mut dirty = Dirty::default();
+            for envelope in &page {
+                dirty.note(&self.models, envelope);
+                self.models.apply(envelope);
+            }
+            let position = self.models.last_position();
+            let all: BTreeSet<&str> = READ_MODELS.iter().copied().collect();
+            let rows = dirty.rows(&self.models, &all);
+            let mut tx = self.db.begin().await.map_err(fail)?;
+            write_rows(&mut tx, rows, &self.state.generations).await.map_err(fail)?;
+            tx.execute("UPDATE read_models SET position = ?", &[position.into()]).await.map_err(fail)?;
+            tx.commit().await.map_err(fail)?;
+            self.state.position = position;
+            self.metrics.projected_events.add(page.len() as u64);
+            self.metrics.projection_position.set(position);
+            self.published.send_replace(self.state.clone());
+        }
+        Ok(self.state.position - start)
+    }
+
+    /// Starts rebuilding `read_models` into a fresh generation each. A rebuild already under
+    /// way starts again, with the union of both sets.
+    pub async fn start_rebuild(&mut self, read_models: &[&'static str]) -> Result<(), StoreError> {
+        let mut names: BTreeSet<&'static str> = read_models.iter().copied().collect();
+        if let Some(previous) = self.rebuild.take() {
+            for name in &previous.read_models {
+                drop_tables(&self.db, name, previous.generations[*name]).await?;
+            }
+            names.extend(previous.read_models);
+        }
+        let mut generations = BTreeMap::new();
+        let mut tx = self.db.begin().await?;
+        for name in &names {
+            let generation = self.state.generations.get(*name).copied().unwrap_or(1) + 1;
+            create_tables(&mut tx, self.db.backend(), name, generation).await?;
+            tx.execute(
+                "UPDATE read_models SET rebuild_generation = ?, rebuild_position = 0 WHERE name = ?",
+                &[generation.into(), (*name).into()],
+            )
+            .await?;
+            generations.insert((*name).to_owned(), generation);
+            self.state.rebuilding.insert((*name).to_owned(), (generation, 0));
+        }
+        tx.commit().await?;
+        self.rebuild = Some(Rebuild { models: ReadModels::new(), read_models: names, generations });
+        self.published.send_replace(self.state.clone());
+        Ok(())
+    }
+
+    /// Advances the rebuild by up to `max_events`; swaps the new tables in once it has caught
+    /// up with the live position. Returns true when there is nothing left to do.
+    pub async fn step_rebuild(&mut self, max_events: u64) -> Result<bool, String> {
+        let fail = |e: StoreError| format!("{e} ({})", e.code());
+        let Some(rebuild) = self.rebuild.as_mut() else { return Ok(true) };
+        let from = rebuild.models.last_position() + 1;
+        let to = self.state.position.min(from + max_events - 1);
+        if from <= to {
+            let mut pages = read_ahead(self.store.clone(), from, to);
+            while let Some(page) = pages.recv().await {
+                let page = page?;
+                let mut dirty = Dirty::default();
+                for envelope in &page {
+                    dirty.note(&rebuild.models, envelope);
+                    rebuild.models.apply(envelope);
+                }
+                let position = rebuild.models.last_position();
+                let names: BTreeSet<&str> = rebuild.read_models.iter().copied().collect();
+                let rows = dirty.rows(&rebuild.models, &names);
+                let mut tx = self.db.begin().await.map_err(fail)?;
+                write_rows(&mut tx, rows, &rebuild.generations).await.map_err(fail)?;
+                for name in &rebuild.read_models {
+                    tx.execute(
+                        "UPDATE read_models SET rebuild_position = ? WHERE name = ?",
+                        &[position.into(), (*name).into()],
+                    )
+                    .await
+                    .map_err(fail)?;
+                    self.state.rebuilding.insert((*name).to_owned(), (rebuild.generations[*name], position));
+                }
+                tx.commit().await.map_err(fail)?;
+                self.published.send_replace(self.state.clone());
+            }
+        }
+        if rebuild.models.last_position() < self.state.position {
+            return Ok(false);
+        }
+        // Caught up: the new generation replaces the old one in one transaction.
+        let rebuild = self.rebuild.take().expect("a rebuild is under way");
+        let mut tx = self.db.begin().await.map_err(fail)?;
+        let mut retired = Vec::new();
+        for name in &rebuild.read_models {
+            let generation = rebuild.generations[*name];
+            tx.execute(
+                "UPDATE read_models SET generation = ?, rebuild_generation = NULL, rebuild_position = NULL WHERE name = ?",
+                &[generation.into(), (*name).into()],
+            )
+            .await
+            .map_err(fail)?;
+            retired.push((*name, self.state.generations.insert((*name).to_owned(), generation).unwrap_or(1)));
+            self.state.rebuilding.remove(*name);
+        }
+        tx.commit().await.map_err(fail)?;
+        self.published.send_replace(self.state.clone());
+        for (name, generation) in retired {
+            drop_tables(&self.db, name, generation).await.map_err(fail)?;
+        }
+        Ok(true)
+    }
+
+    /// Runs the projector until the head channel closes: catches up after every commit, and
+    /// advances any rebuild between live batches.
+    pub async fn run(mut self, mut head: watch::Receiver<Head>, mut control: mpsc::Receiver<Control>) {
+        loop {
+            let target = *head.borrow_and_update();
+            match self.catch_up(target.position).await {
+                Ok(n) if n > 0 => self.metrics.projection_lag_seconds.observe_duration(target.committed_at.elapsed()),
+                Ok(_) => {}
+                Err(e) => {
+                    eprintln!("perpetua: projector: {e}; retrying in 1 s");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            }
+            while let Ok(Control::Rebuild(names)) = control.try_recv() {
+                if let Err(e) = self.start_rebuild(&names).await {
+                    eprintln!("perpetua: projector: cannot start the rebuild: {e}");
+                }
+            }
+            if self.rebuild.is_some() {
+                match self.step_rebuild(50_000).await {
+                    Ok(_) => continue,
+                    Err(e) => {
+                        eprintln!("perpetua: projector: rebuild: {e}; retrying in 1 s");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        continue;
+                    }
+                }
+            }
+            tokio::select! {
+                changed = head.changed() => if changed.is_err() { return },
+                Some(Control::Rebuild(names)) = control.recv() => {
+                    if let Err(e) = self.start_rebuild(&names).await {
+                        eprintln!("perpetua: projector: cannot start the rebuild: {e}");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Starts the projector task, following the processor's head.
+    pub fn spawn(self, head: watch::Receiver<Head>) -> ProjectorHandle {
+        let (control, inbox) = mpsc::channel(16);
+        let state = self.published.subscribe();
+        tokio::spawn(self.run(head, inbox));
+        ProjectorHandle { state, control }
+    }
+}

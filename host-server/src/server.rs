@@ -1,0 +1,158 @@
+//! `perpetua serve`: opens the store (taking the writer lease), starts the command processor
+//! and the projector, and serves the HTTP API and the audit viewer.
+
+use crate::db::Db;
+use crate::http::{self, AppState, Role, User};
+use crate::metrics::Metrics;
+use crate::processor::{self, ProcessorOptions};
+use crate::projector::Projector;
+use crate::store::{CommandAppend, Store, StoreError};
+use perpetua_core::event::{Event, StoredEvent};
+use perpetua_core::ids::UserId;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+
+/// What `serve` needs.
+#[derive(Clone, Debug)]
+pub struct ServeOptions {
+    /// Where to listen.
+    pub listen: SocketAddr,
+    /// Fill an empty store with the demo story and its users.
+    pub demo: bool,
+    /// The viewer's production build (`web/dist`).
+    pub web_dir: Option<PathBuf>,
+    /// The processor's settings.
+    pub processor: ProcessorOptions,
+}
+
+fn fail(e: StoreError) -> String {
+    format!("{e} ({})", e.code())
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Makes sure an admin can log in: with `PERPETUA_ADMIN_TOKEN`, a user holding that token;
+/// otherwise, on first start (no admin yet), a generated token printed once.
+async fn bootstrap_admin(db: &Db) -> Result<(), String> {
+    if let Ok(token) = std::env::var("PERPETUA_ADMIN_TOKEN") {
+        let token = token.trim().to_owned();
+        if token.len() < 16 {
+            return Err("PERPETUA_ADMIN_TOKEN must be at least 16 characters".into());
+        }
+        let held = db.fetch("SELECT role FROM users WHERE token_hash = ?", &[http::token_digest(&token).into()]).await;
+        match held.map_err(fail)?.first() {
+            Some(row) if crate::db::text(row, 0) == "admin" => {}
+            Some(_) => return Err("PERPETUA_ADMIN_TOKEN is the token of a user who is not an admin".into()),
+            None => {
+                let admin = User {
+                    user_id: UserId(uuid::Uuid::new_v4()),
+                    name: "admin".into(),
+                    role: Role::Admin,
+                    account_id: None,
+                };
+                http::insert_user(db, &admin, &token, now_ms()).await.map_err(fail)?;
+                println!("perpetua: admin user created with the token from PERPETUA_ADMIN_TOKEN");
+            }
+        }
+        return Ok(());
+    }
+    let admins = db.fetch("SELECT user_id FROM users WHERE role = 'admin'", &[]).await.map_err(fail)?;
+    if admins.is_empty() {
+        let token = http::new_token();
+        let admin =
+            User { user_id: UserId(uuid::Uuid::new_v4()), name: "admin".into(), role: Role::Admin, account_id: None };
+        http::insert_user(db, &admin, &token, now_ms()).await.map_err(fail)?;
+        println!("perpetua: first start: admin token (shown once, keep it): {token}");
+    }
+    Ok(())
+}
+
+/// Appends the demo story to an empty store and creates a user with a token for each of its
+/// traders, plus an auditor; prints the tokens (once).
+async fn load_demo(store: &Store, db: &Db) -> Result<(), String> {
+    if store.head().await.map_err(fail)?.last_position > 0 {
+        println!("perpetua: --demo: the store already holds events; demo data not added");
+        return Ok(());
+    }
+    let (_, events) = perpetua_core::demo::sealed_log();
+    let mut commands: Vec<CommandAppend> = Vec::new();
+    for event in &events {
+        match commands.last_mut() {
+            Some(last)
+                if last.events.last().map(|e: &StoredEvent| e.metadata.causation_id)
+                    == Some(event.metadata.causation_id) =>
+            {
+                last.events.push(event.clone())
+            }
+            _ => commands.push(CommandAppend::new(vec![event.clone()])),
+        }
+    }
+    for chunk in commands.chunks(500) {
+        store.append(chunk).await.map_err(fail)?;
+    }
+    let mut names = perpetua_core::demo::TRADERS.iter();
+    println!("perpetua: demo data: {} events; tokens (shown once):", events.len());
+    for event in &events {
+        let Ok(envelope) = event.decode() else { continue };
+        let Event::AccountCreated(created) = &envelope.event else { continue };
+        if created.kind != perpetua_core::types::AccountKind::Trader {
+            continue;
+        }
+        let name = names.next().copied().unwrap_or("trader");
+        let user = User {
+            user_id: created.user_id,
+            name: name.into(),
+            role: Role::Trader,
+            account_id: Some(created.account_id),
+        };
+        let token = http::new_token();
+        http::insert_user(db, &user, &token, now_ms()).await.map_err(fail)?;
+        println!("  trader  {name:<8} account {}  token {token}", created.account_id);
+    }
+    let auditor =
+        User { user_id: UserId(uuid::Uuid::new_v4()), name: "auditor".into(), role: Role::Auditor, account_id: None };
+    let token = http::new_token();
+    http::insert_user(db, &auditor, &token, now_ms()).await.map_err(fail)?;
+    println!("  auditor                                                  token {token}");
+    Ok(())
+}
+
+/// Runs the server until interrupted.
+pub async fn serve(store: Store, options: ServeOptions) -> Result<(), String> {
+    let lease = store.acquire_writer_lease().await.map_err(fail)?;
+    let db = Db::open(store.url(), 8).await.map_err(fail)?;
+    bootstrap_admin(&db).await?;
+    if options.demo {
+        load_demo(&store, &db).await?;
+    }
+    let metrics = Arc::new(Metrics::default());
+    let processor = processor::start(store.clone(), metrics.clone(), options.processor.clone()).await?;
+    let projector = Projector::open(store.clone(), db.clone(), metrics.clone()).await?;
+    let projector = projector.spawn(processor.head());
+    let users = http::load_users(&db).await.map_err(fail)?;
+    let state =
+        AppState { store: store.clone(), db, processor, projector, metrics, users: Arc::new(RwLock::new(users)) };
+    let app = http::router(state, options.web_dir.clone());
+    let listener = tokio::net::TcpListener::bind(options.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", options.listen))?;
+    let address = listener.local_addr().map_err(|e| e.to_string())?;
+    println!("perpetua: {} store, listening on http://{address}", store.backend().name());
+    println!(
+        "perpetua: open http://{address}/ for the audit viewer; the API is described at http://{address}/openapi.json"
+    );
+    let shutdown = async {
+        let interrupt = tokio::signal::ctrl_c();
+        let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        tokio::select! {
+            _ = interrupt => {}
+            _ = async { match terminate.as_mut() { Some(s) => { s.recv().await; } None => std::future::pending().await } } => {}
+        }
+    };
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await.map_err(|e| format!("server error: {e}"))?;
+    lease.release().await;
+    Ok(())
+}
