@@ -193,6 +193,10 @@ impl Dirty {
                 self.accounts.insert(account);
             }
         }
+        // A cross position's liquidation price depends on its account's wallet.
+        for account in &self.accounts {
+            self.positions.extend(models.positions_for_account(*account).iter().map(|p| p.position_id));
+        }
         if self.revalue {
             self.accounts.extend(models.accounts().summaries().iter().map(|a| a.account_id));
             self.positions.extend(models.open_positions().iter().map(|p| p.position_id));

@@ -120,6 +120,23 @@ async fn load_demo(store: &Store, db: &Db) -> Result<(), String> {
     Ok(())
 }
 
+/// Lists the default markets on an empty store (the log's first command).
+async fn genesis(processor: &processor::ProcessorHandle) -> Result<(), String> {
+    let command = perpetua_core::Command::Genesis { markets: perpetua_core::market::spec::default_markets() };
+    let render = Box::new(|_: &perpetua_core::Exchange, _: &perpetua_core::Decision| processor::Reply {
+        status: 201,
+        body: serde_json::Value::Null,
+    });
+    match processor.submit(command, Default::default(), None, render).await {
+        Ok(processor::Outcome::Done { position, .. }) => {
+            println!("perpetua: empty store: default markets listed (genesis, position {position})");
+            Ok(())
+        }
+        Ok(processor::Outcome::Refused(e)) => Err(format!("genesis refused: {e}")),
+        Err(e) => Err(format!("genesis failed: {e}")),
+    }
+}
+
 /// Runs the server until interrupted.
 pub async fn serve(store: Store, options: ServeOptions) -> Result<(), String> {
     let lease = store.acquire_writer_lease().await.map_err(fail)?;
@@ -130,6 +147,9 @@ pub async fn serve(store: Store, options: ServeOptions) -> Result<(), String> {
     }
     let metrics = Arc::new(Metrics::default());
     let processor = processor::start(store.clone(), metrics.clone(), options.processor.clone()).await?;
+    if store.head().await.map_err(fail)?.last_position == 0 {
+        genesis(&processor).await?;
+    }
     let projector = Projector::open(store.clone(), db.clone(), metrics.clone()).await?;
     let projector = projector.spawn(processor.head());
     let users = http::load_users(&db).await.map_err(fail)?;
