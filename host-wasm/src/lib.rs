@@ -1,10 +1,11 @@
 //! wasm-bindgen bindings over `perpetua-core` for the browser audit viewer.
 //!
-//! What exists today: loading an exported log (JSON array or JSON Lines) into an `AuditLog`
-//! and asking it what the viewer needs — the chain's verification, a stream's events, its
-//! state at a version or a time, every state it went through, a structured diff between two
-//! versions, balance and position-size series — plus the older one-shot `verifyChain` and
-//! `replaySummary`. Answers are JSON text. The viewer itself (`web/`) is not built yet.
+//! An exported log (JSON array or JSON Lines) is loaded into an `AuditLog`, which answers what
+//! the viewer (`web/`) asks: the chain's verification, the global log as columns, a stream's
+//! events, its state at a version or a time, every state it went through, a structured diff
+//! between two versions, the events one command, request or user caused, balance and
+//! position-size series; it grows by the events of the live tail (`append`). Beside it, the
+//! one-shot `verifyChain` and `replaySummary`. Answers are JSON text or typed arrays.
 
 pub mod viewer;
 
@@ -57,7 +58,7 @@ fn js_error(message: String) -> JsError {
     JsError::new(&message)
 }
 
-/// A loaded log, queried by the audit viewer. Every answer is JSON text.
+/// A loaded log, queried by the audit viewer. Answers are JSON text or typed arrays.
 #[wasm_bindgen]
 pub struct AuditLog(viewer::Log);
 
@@ -81,7 +82,8 @@ impl AuditLog {
         self.0.len()
     }
 
-    /// `{verified, firstBadPosition, fault, lastHash}`.
+    /// `{verified, firstBadPosition, fault, lastHash}` for everything loaded; only the events
+    /// appended since the last call are checked.
     pub fn verify(&self) -> String {
         self.0.verify()
     }
@@ -124,4 +126,106 @@ impl AuditLog {
     pub fn position_size_series(&self, position_id: &str) -> Result<String, JsError> {
         self.0.position_size_series(position_id).map_err(js_error)
     }
+
+    /// Appends events that continue the log (JSON Lines or a JSON array, e.g. from the live
+    /// tail); events already loaded are skipped. Returns how many were appended; throws, and
+    /// appends nothing, when they do not continue the log or do not decode.
+    pub fn append(&mut self, text: &str) -> Result<usize, JsError> {
+        self.0.append(text).map_err(js_error)
+    }
+
+    /// The global log as columns from index `from` on (see `LogRows`).
+    pub fn rows(&self, from: usize) -> LogRows {
+        let rows = self.0.rows(from);
+        LogRows {
+            positions: rows.positions,
+            timestamps: rows.timestamps,
+            versions: rows.versions,
+            event_types: rows.event_types,
+            streams: rows.streams,
+            new_streams: rows.new_streams,
+        }
+    }
+
+    /// The stored event at `index` (0-based, in log order) as JSON, or `null`.
+    pub fn event(&self, index: usize) -> String {
+        self.0.event(index)
+    }
+
+    /// The stored events at these indexes, as a JSON array.
+    pub fn events(&self, indexes: &[u32]) -> String {
+        self.0.events(indexes)
+    }
+
+    /// The indexes of a stream's events, in version order.
+    #[wasm_bindgen(js_name = streamIndexes)]
+    pub fn stream_indexes(&self, aggregate_type: &str, aggregate_id: &str) -> Result<Vec<u32>, JsError> {
+        self.0.stream_indexes(aggregate_type, aggregate_id).map_err(js_error)
+    }
+
+    /// The indexes of every event with this correlation id.
+    #[wasm_bindgen(js_name = byCorrelation)]
+    pub fn by_correlation(&self, id: &str) -> Result<Vec<u32>, JsError> {
+        self.0.by_correlation(id).map_err(js_error)
+    }
+
+    /// The indexes of every event produced by this command (causation id).
+    #[wasm_bindgen(js_name = byCausation)]
+    pub fn by_causation(&self, id: &str) -> Result<Vec<u32>, JsError> {
+        self.0.by_causation(id).map_err(js_error)
+    }
+
+    /// The indexes of every event recorded on behalf of this user.
+    #[wasm_bindgen(js_name = byUser)]
+    pub fn by_user(&self, id: &str) -> Result<Vec<u32>, JsError> {
+        self.0.by_user(id).map_err(js_error)
+    }
+
+    /// The ids of the accounts this user owns, as a JSON array.
+    #[wasm_bindgen(js_name = accountsOfUser)]
+    pub fn accounts_of_user(&self, id: &str) -> Result<String, JsError> {
+        self.0.accounts_of_user(id).map_err(js_error)
+    }
+
+    /// `[{positionId, symbol}]`: the positions this account held.
+    #[wasm_bindgen(js_name = positionsOfAccount)]
+    pub fn positions_of_account(&self, account_id: &str) -> Result<String, JsError> {
+        self.0.positions_of_account(account_id).map_err(js_error)
+    }
+
+    /// `[{aggregateType, aggregateId}]`: the loaded streams whose id is `id`.
+    #[wasm_bindgen(js_name = streamsWithId)]
+    pub fn streams_with_id(&self, id: &str) -> String {
+        self.0.streams_with_id(id)
+    }
+}
+
+/// The global log as columns: row `i` of each is the event at index `from + i` of the log.
+#[wasm_bindgen(getter_with_clone)]
+pub struct LogRows {
+    /// Global positions.
+    #[wasm_bindgen(readonly)]
+    pub positions: Vec<f64>,
+    /// Times, milliseconds since the epoch.
+    #[wasm_bindgen(readonly)]
+    pub timestamps: Vec<f64>,
+    /// Versions within their streams.
+    #[wasm_bindgen(readonly)]
+    pub versions: Vec<u32>,
+    /// Event types, as indexes into `eventTypeNames()`.
+    #[wasm_bindgen(readonly, js_name = eventTypes)]
+    pub event_types: Vec<u8>,
+    /// Stream numbers: streams are numbered in the order of their first event.
+    #[wasm_bindgen(readonly)]
+    pub streams: Vec<u32>,
+    /// `[{aggregateType, aggregateId}]` (JSON): the streams first seen in these rows, in
+    /// number order, continuing the numbers of the rows before `from`.
+    #[wasm_bindgen(readonly, js_name = newStreams)]
+    pub new_streams: String,
+}
+
+/// The event type names (JSON array), in catalog order: `LogRows.eventTypes` indexes them.
+#[wasm_bindgen(js_name = eventTypeNames)]
+pub fn event_type_names() -> String {
+    viewer::event_type_names()
 }

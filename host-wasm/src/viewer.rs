@@ -1,23 +1,86 @@
 //! The audit viewer's questions, answered from a loaded log with the core's own folds: the
 //! state of a stream at a version or a time, every state it went through, what changed
-//! between two versions, the chain's verification, and series for charts. Plain Rust
-//! returning JSON text, so the same code is tested natively and in wasm32; `lib.rs` wraps it
-//! for JavaScript.
+//! between two versions, the chain's verification, series for charts, the rows of the
+//! global log as columns, and the events one command or one user caused. Plain Rust
+//! returning JSON text (or plain vectors), so the same code is tested natively and in
+//! wasm32; `lib.rs` wraps it for JavaScript. A loaded log only grows, by whole events that
+//! continue it (the live tail); it is never edited.
 
-use perpetua_core::audit;
-use perpetua_core::event::{parse_stored_events, AggregateId, AggregateType, EventEnvelope, StoredEvent, StreamId};
+use perpetua_core::audit::{self, HashChain, VerifyReport};
+use perpetua_core::event::{
+    parse_stored_events, AggregateId, AggregateType, Event, EventEnvelope, Metadata, StoredEvent, StreamId, EVENT_TYPES,
+};
 use perpetua_core::time::Timestamp;
 use perpetua_core::timetravel::{self, AggregateState};
 use serde::Serialize;
 use serde_json::Value;
+use std::cell::RefCell;
 use std::collections::HashMap;
 
 /// A loaded log: the events as stored (for verification and display) and decoded (for folds),
-/// indexed by stream.
+/// indexed by stream. The chain is verified when asked, from where the last answer left off,
+/// so a viewer can show the log first and the verification just after, and a growing log is
+/// never verified twice.
 pub struct Log {
     stored: Vec<StoredEvent>,
     events: Vec<EventEnvelope>,
-    streams: HashMap<StreamId, Vec<usize>>,
+    /// Stream -> its number: streams are numbered in the order of their first event.
+    streams: HashMap<StreamId, u32>,
+    /// Per stream number: the stream and the indexes of its events, in version order.
+    stream_rows: Vec<(StreamId, Vec<usize>)>,
+    /// Per event: its stream's number.
+    row_stream: Vec<u32>,
+    chain: RefCell<Chain>,
+}
+
+/// The verification of the first `checked` events, and the head to continue it from.
+struct Chain {
+    report: VerifyReport,
+    head: HashChain,
+    checked: usize,
+}
+
+/// The global log as columns, from one row on: what the viewer's list and filters need for
+/// every event without parsing any JSON. Row `i` of each column is the event at index
+/// `from + i` of the log.
+#[derive(Debug, Default, PartialEq)]
+pub struct Rows {
+    /// Global positions.
+    pub positions: Vec<f64>,
+    /// Times, milliseconds since the epoch.
+    pub timestamps: Vec<f64>,
+    /// Versions within their streams.
+    pub versions: Vec<u32>,
+    /// Event types, as indexes into [`EVENT_TYPES`].
+    pub event_types: Vec<u8>,
+    /// Stream numbers (see [`Rows::new_streams`]).
+    pub streams: Vec<u32>,
+    /// The streams first seen in these rows, in number order, continuing the numbers the
+    /// earlier rows used: `[{aggregateType, aggregateId}]` as JSON.
+    pub new_streams: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct StreamKey<'a> {
+    aggregate_type: &'a str,
+    aggregate_id: String,
+}
+
+impl<'a> From<&'a StreamId> for StreamKey<'a> {
+    fn from(stream: &'a StreamId) -> Self {
+        StreamKey { aggregate_type: stream.aggregate_type.as_str(), aggregate_id: stream.aggregate_id.to_string() }
+    }
+}
+
+/// A position an account held, as the account view lists it.
+#[derive(Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HeldPosition {
+    /// The position stream's id.
+    pub position_id: String,
+    /// Its market.
+    pub symbol: String,
 }
 
 /// One field that differs between two states: its JSON path and both values (`null` where
@@ -52,23 +115,105 @@ fn stream_of(aggregate_type: &str, aggregate_id: &str) -> Result<StreamId, Strin
     Ok(StreamId { aggregate_type, aggregate_id })
 }
 
+/// The index of an event type in [`EVENT_TYPES`] (the catalog has fewer than 256 types).
+fn event_type_code(event_type: &str) -> u8 {
+    let code = EVENT_TYPES.iter().position(|&name| name == event_type).expect("decoded events have catalog types");
+    u8::try_from(code).expect("fewer than 256 event types")
+}
+
+/// The event type names, in catalog order: the codes of [`Rows::event_types`] index them.
+pub fn event_type_names() -> String {
+    json(&EVENT_TYPES)
+}
+
 fn json<T: Serialize>(value: &T) -> String {
     serde_json::to_string(value).expect("viewer values serialize")
+}
+
+/// An order, account, position, user, correlation or causation id (a UUID), as the
+/// [`AggregateId`] it would be.
+fn parse_uuid(text: &str) -> Result<AggregateId, String> {
+    match text.trim().parse::<AggregateId>() {
+        Ok(id @ AggregateId::Uuid(_)) => Ok(id),
+        _ => Err(format!("{text:?} is not an id (a UUID)")),
+    }
+}
+
+fn decode(stored: &[StoredEvent]) -> Result<Vec<EventEnvelope>, String> {
+    stored
+        .iter()
+        .map(|e| e.decode().map_err(|err| format!("position {}: {err} ({})", e.position, err.code())))
+        .collect()
+}
+
+fn parse(text: &str) -> Result<(Vec<StoredEvent>, Vec<EventEnvelope>), String> {
+    let stored = parse_stored_events(text).map_err(|e| format!("{e} ({})", e.code()))?;
+    let events = decode(&stored)?;
+    Ok((stored, events))
 }
 
 impl Log {
     /// Parses a JSON array or JSON Lines of stored events and decodes every one.
     pub fn parse(text: &str) -> Result<Log, String> {
-        let stored = parse_stored_events(text).map_err(|e| format!("{e} ({})", e.code()))?;
-        let events = stored
-            .iter()
-            .map(|e| e.decode().map_err(|err| format!("position {}: {err} ({})", e.position, err.code())))
-            .collect::<Result<Vec<_>, _>>()?;
-        let mut streams: HashMap<StreamId, Vec<usize>> = HashMap::new();
-        for (index, event) in events.iter().enumerate() {
-            streams.entry(event.stream).or_default().push(index);
+        let (stored, events) = parse(text)?;
+        let head = HashChain::default();
+        let report = VerifyReport { verified: 0, first_bad_position: None, fault: None, last_hash: head.last_hash };
+        let chain = RefCell::new(Chain { report, head, checked: 0 });
+        let mut log = Log {
+            stored: Vec::new(),
+            events: Vec::new(),
+            streams: HashMap::new(),
+            stream_rows: Vec::new(),
+            row_stream: Vec::new(),
+            chain,
+        };
+        log.extend(stored, events);
+        Ok(log)
+    }
+
+    /// Appends events that continue the log (a JSON array or JSON Lines, as the live tail
+    /// delivers them): the first must be at the position after the last loaded one, and the
+    /// rest contiguous. Events at or before the last loaded position are skipped (a tail that
+    /// resumes from an earlier position). Returns how many were appended; on an error nothing
+    /// is appended.
+    pub fn append(&mut self, text: &str) -> Result<usize, String> {
+        let (mut stored, mut events) = parse(text)?;
+        let last = self.stored.last().map(|e| e.position);
+        if let Some(last) = last {
+            let skip = stored.iter().take_while(|e| e.position <= last).count();
+            stored.drain(..skip);
+            events.drain(..skip);
         }
-        Ok(Log { stored, events, streams })
+        for (n, event) in stored.iter().enumerate() {
+            let expected = match (n, last) {
+                (0, None) => event.position,
+                (0, Some(last)) => last + 1,
+                (n, _) => stored[n - 1].position + 1,
+            };
+            if event.position != expected {
+                return Err(format!("position {expected} is missing: the next event is at {}", event.position));
+            }
+        }
+        let appended = stored.len();
+        self.extend(stored, events);
+        Ok(appended)
+    }
+
+    /// Indexes new events, which continue the log.
+    fn extend(&mut self, stored: Vec<StoredEvent>, events: Vec<EventEnvelope>) {
+        debug_assert_eq!(stored.len(), events.len());
+        for event in &events {
+            let index = self.row_stream.len();
+            let next_number = self.stream_rows.len() as u32;
+            let number = *self.streams.entry(event.stream).or_insert(next_number);
+            if number == next_number {
+                self.stream_rows.push((event.stream, Vec::new()));
+            }
+            self.stream_rows[number as usize].1.push(index);
+            self.row_stream.push(number);
+        }
+        self.stored.extend(stored);
+        self.events.extend(events);
     }
 
     /// Number of events.
@@ -81,21 +226,152 @@ impl Log {
         self.stored.is_empty()
     }
 
-    /// The chain's verification (`{verified, firstBadPosition, fault, lastHash}`).
+    /// The chain's verification of everything loaded (`{verified, firstBadPosition, fault,
+    /// lastHash}`): a range is verified on its own terms, from its first event's `prevHash`.
+    /// Only the events appended since the last call are checked; once a fault is found it
+    /// stays the answer.
     pub fn verify(&self) -> String {
-        json(&audit::verify_range(&self.stored))
+        let mut chain = self.chain.borrow_mut();
+        if chain.checked == 0 {
+            if let Some(first) = self.stored.first() {
+                chain.head = HashChain { last_position: first.position.saturating_sub(1), last_hash: first.prev_hash };
+            }
+        }
+        let unchecked = &self.stored[chain.checked..];
+        if chain.report.is_ok() && !unchecked.is_empty() {
+            let report = audit::verify(unchecked, chain.head);
+            if let Some(last) = unchecked.last().filter(|_| report.is_ok()) {
+                chain.head = HashChain { last_position: last.position, last_hash: last.hash };
+            }
+            chain.report = VerifyReport { verified: chain.report.verified + report.verified, ..report };
+        }
+        chain.checked = self.stored.len();
+        json(&chain.report)
+    }
+
+    fn rows_of(&self, stream: &StreamId) -> &[usize] {
+        match self.streams.get(stream) {
+            Some(&number) => &self.stream_rows[number as usize].1,
+            None => &[],
+        }
     }
 
     fn stream_events(&self, stream: &StreamId) -> Vec<EventEnvelope> {
-        self.streams.get(stream).into_iter().flatten().map(|&i| self.events[i].clone()).collect()
+        self.rows_of(stream).iter().map(|&i| self.events[i].clone()).collect()
     }
 
     /// The stored events of a stream, in version order (JSON array).
     pub fn stream(&self, aggregate_type: &str, aggregate_id: &str) -> Result<String, String> {
         let stream = stream_of(aggregate_type, aggregate_id)?;
-        let stored: Vec<&StoredEvent> =
-            self.streams.get(&stream).into_iter().flatten().map(|&i| &self.stored[i]).collect();
+        let stored: Vec<&StoredEvent> = self.rows_of(&stream).iter().map(|&i| &self.stored[i]).collect();
         Ok(json(&stored))
+    }
+
+    /// The indexes (into the log) of a stream's events, in version order.
+    pub fn stream_indexes(&self, aggregate_type: &str, aggregate_id: &str) -> Result<Vec<u32>, String> {
+        let stream = stream_of(aggregate_type, aggregate_id)?;
+        Ok(self.rows_of(&stream).iter().map(|&i| i as u32).collect())
+    }
+
+    /// The stored event at `index` (0-based, in log order) as JSON, or `null` past the end.
+    pub fn event(&self, index: usize) -> String {
+        json(&self.stored.get(index))
+    }
+
+    /// The stored events at `indexes` as a JSON array (indexes past the end are left out).
+    pub fn events(&self, indexes: &[u32]) -> String {
+        let events: Vec<&StoredEvent> = indexes.iter().filter_map(|&i| self.stored.get(i as usize)).collect();
+        json(&events)
+    }
+
+    /// The global log as columns, from index `from` on.
+    pub fn rows(&self, from: usize) -> Rows {
+        let events = self.events.get(from..).unwrap_or_default();
+        let first_new_stream = self.row_stream[..from.min(self.row_stream.len())].iter().max().map_or(0, |n| n + 1);
+        let new_streams: Vec<StreamKey> =
+            self.stream_rows[first_new_stream as usize..].iter().map(|(stream, _)| stream.into()).collect();
+        Rows {
+            positions: events.iter().map(|e| e.position as f64).collect(),
+            timestamps: events.iter().map(|e| e.timestamp.millis() as f64).collect(),
+            versions: events.iter().map(|e| e.version as u32).collect(),
+            event_types: events.iter().map(|e| event_type_code(e.event.event_type())).collect(),
+            streams: self.row_stream.get(from..).unwrap_or_default().to_vec(),
+            new_streams: json(&new_streams),
+        }
+    }
+
+    fn indexes_where(&self, keep: impl Fn(&Metadata) -> bool) -> Vec<u32> {
+        self.stored.iter().enumerate().filter(|(_, e)| keep(&e.metadata)).map(|(i, _)| i as u32).collect()
+    }
+
+    /// The indexes of every event with this correlation id: everything one request caused.
+    pub fn by_correlation(&self, id: &str) -> Result<Vec<u32>, String> {
+        let id = parse_uuid(id)?;
+        Ok(self.indexes_where(|m| m.correlation_id.map(AggregateId::Uuid) == Some(id)))
+    }
+
+    /// The indexes of every event this command (its causation id) produced.
+    pub fn by_causation(&self, id: &str) -> Result<Vec<u32>, String> {
+        let id = parse_uuid(id)?;
+        Ok(self.indexes_where(|m| m.causation_id.map(AggregateId::Uuid) == Some(id)))
+    }
+
+    /// The indexes of every event recorded on behalf of this user.
+    pub fn by_user(&self, id: &str) -> Result<Vec<u32>, String> {
+        let id = parse_uuid(id)?;
+        Ok(self.indexes_where(|m| m.user_id.is_some_and(|user| AggregateId::Uuid(user.0) == id)))
+    }
+
+    /// The accounts this user owns (from their `AccountCreated`), as a JSON array of ids.
+    pub fn accounts_of_user(&self, id: &str) -> Result<String, String> {
+        let id = parse_uuid(id)?;
+        let accounts: Vec<String> = self
+            .events
+            .iter()
+            .filter_map(|e| match &e.event {
+                Event::AccountCreated(created) if AggregateId::Uuid(created.user_id.0) == id => {
+                    Some(created.account_id.to_string())
+                }
+                _ => None,
+            })
+            .collect();
+        Ok(json(&accounts))
+    }
+
+    /// The positions this account held (from their `PositionOpened`, each once), as a JSON
+    /// array of [`HeldPosition`].
+    pub fn positions_of_account(&self, account_id: &str) -> Result<String, String> {
+        let id = parse_uuid(account_id)?;
+        let mut positions: Vec<HeldPosition> = Vec::new();
+        for event in &self.events {
+            if let Event::PositionOpened(opened) = &event.event {
+                let position_id = opened.position_id.to_string();
+                if AggregateId::Uuid(opened.account_id.0) == id
+                    && positions.iter().all(|p| p.position_id != position_id)
+                {
+                    positions.push(HeldPosition { position_id, symbol: opened.symbol.to_string() });
+                }
+            }
+        }
+        Ok(json(&positions))
+    }
+
+    /// The streams whose id is `id` (an order, account or position id, or a market's
+    /// symbol), as a JSON array of `{aggregateType, aggregateId}`.
+    pub fn streams_with_id(&self, id: &str) -> String {
+        let keys: Vec<StreamKey> = match id.trim().parse::<AggregateId>() {
+            Ok(id) => AggregateType::ALL
+                .into_iter()
+                .map(|aggregate_type| StreamId { aggregate_type, aggregate_id: id })
+                .filter(|stream| self.streams.contains_key(stream))
+                .map(|stream| StreamKey {
+                    aggregate_type: stream.aggregate_type.as_str(),
+                    aggregate_id: stream.aggregate_id.to_string(),
+                })
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        json(&keys)
     }
 
     /// The state of a stream after its event of `version` (`null` before its first event).
@@ -111,7 +387,6 @@ impl Log {
         let events = self.stream_events(&stream);
         Ok(json(&timetravel::state_at_time(stream.aggregate_type, &events, Timestamp(at))))
     }
-
     /// Every state the stream went through, one per event.
     pub fn states(&self, aggregate_type: &str, aggregate_id: &str) -> Result<String, String> {
         let stream = stream_of(aggregate_type, aggregate_id)?;
@@ -206,10 +481,17 @@ fn diff_values(path: String, old: &Value, new: &Value, changes: &mut Vec<Change>
 mod tests {
     use super::*;
 
-    fn demo() -> Log {
+    fn demo_lines() -> Vec<String> {
         let (_, stored) = perpetua_core::demo::sealed_log();
-        let jsonl: String = stored.iter().map(|e| serde_json::to_string(e).unwrap() + "\n").collect();
-        Log::parse(&jsonl).unwrap()
+        stored.iter().map(|e| serde_json::to_string(e).unwrap() + "\n").collect()
+    }
+
+    fn demo() -> Log {
+        Log::parse(&demo_lines().concat()).unwrap()
+    }
+
+    fn indexes(log: &Log, found: Vec<u32>) -> Vec<Value> {
+        serde_json::from_str(&log.events(&found)).unwrap()
     }
 
     #[test]
@@ -246,5 +528,110 @@ mod tests {
         assert!(moved.iter().all(|c| c["path"] != "/aggregateType" && !c["old"].is_null()), "{moved:?}");
         assert!(moved.iter().any(|c| c["path"] == "/state/version" && c["old"] == 1 && c["new"] == 2));
         assert!(log.stream("Nope", &id).is_err());
+    }
+
+    #[test]
+    fn a_log_loaded_in_two_parts_is_the_log_loaded_at_once() {
+        let lines = demo_lines();
+        let whole = Log::parse(&lines.concat()).unwrap();
+        let mut parts = Log::parse(&lines[..100].concat()).unwrap();
+        assert!(parts.verify().contains("\"verified\":100,"));
+        // The tail resumes a little early: what is already loaded is skipped.
+        assert_eq!(parts.append(&lines[90..].concat()), Ok(lines.len() - 100));
+        assert_eq!(parts.len(), whole.len());
+        assert_eq!(parts.verify(), whole.verify());
+        assert_eq!(parts.rows(0), whole.rows(0));
+        assert_eq!(parts.rows(100), whole.rows(100));
+        assert_eq!(parts.append(""), Ok(0));
+    }
+
+    #[test]
+    fn append_refuses_a_gap_and_appends_nothing() {
+        let lines = demo_lines();
+        let mut log = Log::parse(&lines[..10].concat()).unwrap();
+        let error = log.append(&lines[11..20].concat()).unwrap_err();
+        assert!(error.contains("position 11 is missing"), "{error}");
+        assert_eq!(log.len(), 10);
+        assert!(log.append("not json").is_err());
+        assert_eq!(log.len(), 10);
+    }
+
+    #[test]
+    fn an_altered_payload_is_named_and_stays_named_as_the_log_grows() {
+        let mut lines = demo_lines();
+        let at = lines.iter().position(|l| l.contains("\"PositionOpened\"")).unwrap();
+        let original = lines[at].clone();
+        lines[at] = original.replacen("\"size\":\"", "\"size\":\"1", 1);
+        assert_ne!(lines[at], original, "the size was altered");
+        let mut log = Log::parse(&lines[..at - 5].concat()).unwrap();
+        assert!(log.verify().contains("\"firstBadPosition\":null"));
+        log.append(&lines[at - 5..at + 5].concat()).unwrap();
+        let report: Value = serde_json::from_str(&log.verify()).unwrap();
+        assert_eq!(report["firstBadPosition"], at + 1);
+        assert_eq!(report["fault"]["kind"], "HASH_MISMATCH");
+        log.append(&lines[at + 5..].concat()).unwrap();
+        assert_eq!(serde_json::from_str::<Value>(&log.verify()).unwrap(), report);
+    }
+
+    #[test]
+    fn rows_are_columns_of_the_log() {
+        let log = demo();
+        let rows = log.rows(0);
+        assert_eq!(rows.positions.len(), log.len());
+        let streams: Vec<Value> = serde_json::from_str(&rows.new_streams).unwrap();
+        assert_eq!(streams.len(), log.stream_rows.len());
+        let names: Vec<String> = serde_json::from_str(&event_type_names()).unwrap();
+        for (i, event) in log.stored.iter().enumerate().step_by(97) {
+            assert_eq!(rows.positions[i], event.position as f64);
+            assert_eq!(rows.versions[i] as u64, event.version);
+            assert_eq!(names[rows.event_types[i] as usize], event.event_type);
+            let stream = &streams[rows.streams[i] as usize];
+            assert_eq!(stream["aggregateType"], event.aggregate_type.as_str());
+            assert_eq!(stream["aggregateId"], event.aggregate_id.to_string());
+        }
+        // From a later row, only the streams first seen there are new.
+        let later = log.rows(log.len() - 1);
+        let seen_before = log.row_stream[..log.len() - 1].iter().max().unwrap() + 1;
+        let new: Vec<Value> = serde_json::from_str(&later.new_streams).unwrap();
+        assert_eq!(new.len(), log.stream_rows.len() - seen_before as usize);
+    }
+
+    #[test]
+    fn one_command_and_one_user_are_found_across_streams() {
+        let log = demo();
+        let liquidated = log.stored.iter().find(|e| e.event_type == "PositionLiquidated").unwrap();
+        let command = liquidated.metadata.causation_id.unwrap().to_string();
+        let caused = indexes(&log, log.by_causation(&command).unwrap());
+        assert!(caused.iter().any(|e| e["eventType"] == "PositionLiquidated"));
+        assert!(caused.iter().any(|e| e["aggregateType"] == "Account"), "the liquidation settles accounts");
+        assert!(caused.iter().all(|e| e["metadata"]["causationId"] == command));
+        let correlated = log.by_correlation(&command).unwrap();
+        assert!(correlated.len() >= caused.len());
+        assert!(log.by_causation("not an id").is_err());
+
+        let placed = log.events.iter().find(|e| matches!(e.event, Event::OrderPlaced(_))).unwrap();
+        let Event::OrderPlaced(order) = &placed.event else { unreachable!() };
+        let user = order.user_id.0.to_string();
+        let by_user = indexes(&log, log.by_user(&user).unwrap());
+        assert!(by_user.iter().all(|e| e["metadata"]["userId"] == user.as_str()));
+        let accounts: Vec<String> = serde_json::from_str(&log.accounts_of_user(&user).unwrap()).unwrap();
+        assert_eq!(accounts, vec![order.account_id.to_string()]);
+
+        let position = liquidated.aggregate_id.to_string();
+        let owner = log.events.iter().find_map(|e| match &e.event {
+            Event::PositionOpened(opened) if opened.position_id.to_string() == position => Some(opened.account_id),
+            _ => None,
+        });
+        let held: Vec<Value> =
+            serde_json::from_str(&log.positions_of_account(&owner.unwrap().to_string()).unwrap()).unwrap();
+        assert!(held.iter().any(|p| p["positionId"] == position.as_str() && p["symbol"] == "BTCUSDT"));
+        assert_eq!(
+            log.streams_with_id(&position),
+            format!(r#"[{{"aggregateType":"Position","aggregateId":"{position}"}}]"#)
+        );
+        assert_eq!(log.streams_with_id("BTCUSDT"), r#"[{"aggregateType":"Market","aggregateId":"BTCUSDT"}]"#);
+        assert_eq!(log.streams_with_id("nothing here"), "[]");
+        let versions = log.stream_indexes("Position", &position).unwrap();
+        assert_eq!(indexes(&log, versions.clone()).last().unwrap()["version"], versions.len());
     }
 }

@@ -1,0 +1,61 @@
+//! Writes logs for exercising the audit viewer, as JSON Lines (the format `perpetua demo`
+//! and the server's export write):
+//!
+//! - `viewer_logs demo OUT`: the demo story's sealed log, byte for byte what `perpetua demo`
+//!   writes, without building the server (the viewer's browser tests in offline mode);
+//! - `viewer_logs workload EVENTS OUT`: the first EVENTS events of the engine's mixed workload
+//!   on four accounts (the viewer's browser benchmark: a long log whose busiest account
+//!   stream has thousands of events). Prints `{events, busiestStream}` as JSON.
+
+use perpetua_core::audit::HashChain;
+use perpetua_core::event::{StoredEvent, StreamId};
+use perpetua_core::workload::Setup;
+use std::collections::HashMap;
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+        ["demo", out] => write(out, &perpetua_core::demo::sealed_log().1).map(|()| String::new()),
+        ["workload", events, out] => {
+            events.parse::<usize>().map_err(|e| format!("EVENTS: {e}")).and_then(|events| workload(events, out))
+        }
+        _ => Err("usage: viewer_logs demo OUT | viewer_logs workload EVENTS OUT".to_owned()),
+    };
+    match result {
+        Ok(summary) if summary.is_empty() => {}
+        Ok(summary) => println!("{summary}"),
+        Err(message) => {
+            eprintln!("viewer_logs: {message}");
+            std::process::exit(2);
+        }
+    }
+}
+
+fn write(out: &str, stored: &[StoredEvent]) -> Result<(), String> {
+    let jsonl: String = stored.iter().map(|e| serde_json::to_string(e).expect("events serialize") + "\n").collect();
+    std::fs::write(out, jsonl).map_err(|e| format!("cannot write {out}: {e}"))
+}
+
+fn workload(events: usize, out: &str) -> Result<String, String> {
+    let mut setup = Setup::new(4, 1_000, 7);
+    let mut seed = 11;
+    while setup.log.len() < events {
+        setup.mixed_workload(5_000, seed);
+        seed += 1;
+    }
+    let mut log = setup.log;
+    log.truncate(events);
+    let stored = HashChain::default().seal(&mut log);
+    write(out, &stored)?;
+    let mut sizes: HashMap<StreamId, usize> = HashMap::new();
+    for event in &log {
+        *sizes.entry(event.stream).or_default() += 1;
+    }
+    let (stream, size) = sizes.into_iter().max_by_key(|&(stream, size)| (size, stream.to_string())).expect("events");
+    let busiest = serde_json::json!({
+        "aggregateType": stream.aggregate_type.as_str(),
+        "aggregateId": stream.aggregate_id.to_string(),
+        "events": size,
+    });
+    Ok(serde_json::json!({ "events": stored.len(), "busiestStream": busiest }).to_string())
+}

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Tests the browser audit viewer (web/): builds it (scripts/web-build.sh), runs the
+# TypeScript unit tests (vitest), then the browser tests (playwright-core driving Debian's
+# Chromium, installed here when missing) with screenshots in test-output/screenshots/.
+#
+# With PERPETUA_BIN pointing at a `perpetua` binary that has `serve`, the browser tests run
+# against the real server started with demo data (which serves web/dist at /), in both
+# modes: a file opened offline, and connected with an auditor token, following the live
+# tail. Without it, they run offline against Vite's preview server over web/dist, with the
+# demo log written by the same core (`viewer_logs demo`, byte for byte `perpetua demo`).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repo=$PWD
+
+step() { printf '\n==> %s\n' "$*"; }
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+if [ ! -x /usr/bin/chromium ]; then
+  step "installing Debian's Chromium"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
+
+step "build the viewer (wasm package and app)"
+scripts/web-build.sh
+
+step "viewer unit tests (vitest)"
+(cd web && npm test)
+
+work=$(mktemp -d)
+server_pid=
+cleanup() {
+  if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+step "the demo log"
+if [ -n "${PERPETUA_BIN:-}" ]; then
+  "$PERPETUA_BIN" demo --out "$work/demo.jsonl"
+else
+  nice -n 10 cargo run -q -p perpetua-wasm --example viewer_logs -- demo "$work/demo.jsonl"
+fi
+export DEMO_LOG="$work/demo.jsonl"
+export SCREENSHOT_DIR="$repo/test-output/screenshots"
+rm -rf "$SCREENSHOT_DIR"
+
+if [ -n "${PERPETUA_BIN:-}" ] && "$PERPETUA_BIN" serve --help >/dev/null 2>&1; then
+  step "start perpetua serve --demo"
+  port=$(node -e "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})")
+  admin_token=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
+  PERPETUA_ADMIN_TOKEN="$admin_token" "$PERPETUA_BIN" serve --demo --listen "127.0.0.1:$port" \
+    --database-url "sqlite://$work/t.db" >"$work/server.log" 2>&1 &
+  server_pid=$!
+  url="http://127.0.0.1:$port"
+  for _ in $(seq 120); do
+    curl -fsS "$url/healthz" >/dev/null 2>&1 && break
+    kill -0 "$server_pid" 2>/dev/null || { cat "$work/server.log"; echo "test-web: the server exited" >&2; exit 1; }
+    sleep 0.5
+  done
+  curl -fsS "$url/healthz" >/dev/null || { cat "$work/server.log"; echo "test-web: no /healthz at $url" >&2; exit 1; }
+  auditor=$(curl -fsS -X POST "$url/v1/users" -H "Authorization: Bearer $admin_token" \
+    -H 'Content-Type: application/json' -d '{"name":"auditor","role":"auditor"}')
+  export PERPETUA_URL="$url" PERPETUA_ADMIN_TOKEN="$admin_token"
+  AUDITOR_TOKEN=$(node -e "console.log(JSON.parse(process.argv[1]).apiToken)" "$auditor")
+  export AUDITOR_TOKEN
+  step "browser tests against $url (offline file and live mode)"
+else
+  step "browser tests against Vite's preview server (offline file; no PERPETUA_BIN with serve)"
+fi
+(cd web && npm run test:browser)
+echo "screenshots: $SCREENSHOT_DIR"

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Builds the browser audit viewer: perpetua-wasm for wasm32 in release (the machine's wasm
+# route, scripts/wasm-env.sh), its browser package with wasm-bindgen (`--target web`, with
+# TypeScript declarations) into host-wasm/pkg (gitignored), then the app with Vite into
+# web/dist, which `perpetua serve` serves at `/`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+. scripts/wasm-env.sh
+
+CARGO_TARGET_DIR="$WASM_TARGET_DIR" "${WASM_CARGO[@]}" build --release -p perpetua-wasm \
+  --target "$WASM_TARGET" "${WASM_BUILD_STD[@]}"
+wasm-bindgen --target web --out-dir host-wasm/pkg \
+  "$WASM_TARGET_DIR/$WASM_TARGET/release/perpetua_wasm.wasm"
+
+cd web
+npm ci --no-audit --no-fund
+npm run build

@@ -1,0 +1,143 @@
+// The loaded log: the wasm `AuditLog` (the core's folds and the hash chain, in the browser)
+// with typed answers, and the global log's columns kept beside it for the list.
+
+import init, { AuditLog, eventTypeNames, verifyChain } from 'perpetua-wasm';
+import { LogColumns, type StreamKey } from '../model/columns';
+import type { SeriesPoint } from '../model/chart';
+import type { Lookup } from '../model/search';
+import type { AggregateStateJson, Change, HeldPosition, StoredEvent, VerifyReport } from './types';
+
+let ready: Promise<unknown> | null = null;
+
+/** Loads and instantiates the wasm module once (the bundler serves the `.wasm` file). */
+export function loadWasm(): Promise<unknown> {
+  if (ready === null) ready = init();
+  return ready;
+}
+
+function parse<T>(json: string): T {
+  return JSON.parse(json) as T;
+}
+
+export class LoadedLog implements Lookup {
+  readonly columns: LogColumns;
+
+  private constructor(private readonly wasm: AuditLog) {
+    this.columns = new LogColumns(parse<string[]>(eventTypeNames()));
+    this.pullRows();
+  }
+
+  /** Parses and decodes a log's bytes (JSON Lines or a JSON array); throws on bad input. */
+  static fromBytes(bytes: Uint8Array): LoadedLog {
+    return new LoadedLog(AuditLog.fromBytes(bytes));
+  }
+
+  get length(): number {
+    return this.columns.length;
+  }
+
+  /** Appends events that continue the log (the live tail); returns how many were new. */
+  append(jsonLines: string): number {
+    const appended = this.wasm.append(jsonLines);
+    if (appended > 0) this.pullRows();
+    return appended;
+  }
+
+  private pullRows(): void {
+    const rows = this.wasm.rows(this.columns.length);
+    try {
+      this.columns.append({
+        positions: rows.positions,
+        timestamps: rows.timestamps,
+        versions: rows.versions,
+        eventTypes: rows.eventTypes,
+        streams: rows.streams,
+        newStreams: parse<StreamKey[]>(rows.newStreams),
+      });
+    } finally {
+      rows.free();
+    }
+  }
+
+  verify(): VerifyReport {
+    return parse(this.wasm.verify());
+  }
+
+  event(row: number): StoredEvent | null {
+    return parse(this.wasm.event(row));
+  }
+
+  events(rows: Uint32Array): StoredEvent[] {
+    return parse(this.wasm.events(rows));
+  }
+
+  streamRows(stream: StreamKey): Uint32Array {
+    return this.wasm.streamIndexes(stream.aggregateType, stream.aggregateId);
+  }
+
+  stateAtVersion(stream: StreamKey, version: number): AggregateStateJson | null {
+    return parse(this.wasm.stateAtVersion(stream.aggregateType, stream.aggregateId, version));
+  }
+
+  stateAtTime(stream: StreamKey, ms: number): AggregateStateJson | null {
+    return parse(this.wasm.stateAtTime(stream.aggregateType, stream.aggregateId, ms));
+  }
+
+  diff(stream: StreamKey, from: number, to: number): Change[] {
+    return parse(this.wasm.diff(stream.aggregateType, stream.aggregateId, from, to));
+  }
+
+  rowsByCorrelation(id: string): Uint32Array {
+    return this.wasm.byCorrelation(id);
+  }
+
+  rowsByCausation(id: string): Uint32Array {
+    return this.wasm.byCausation(id);
+  }
+
+  rowsByUser(id: string): Uint32Array {
+    return this.wasm.byUser(id);
+  }
+
+  balanceSeries(accountId: string): SeriesPoint[] {
+    return parse(this.wasm.balanceSeries(accountId));
+  }
+
+  positionSizeSeries(positionId: string): SeriesPoint[] {
+    return parse(this.wasm.positionSizeSeries(positionId));
+  }
+
+  positionsOfAccount(accountId: string): HeldPosition[] {
+    return parse(this.wasm.positionsOfAccount(accountId));
+  }
+
+  // Lookup, for the search box.
+  streamsWithId(id: string): StreamKey[] {
+    return parse(this.wasm.streamsWithId(id));
+  }
+  countByCorrelation(id: string): number {
+    return this.rowsByCorrelation(id).length;
+  }
+  countByCausation(id: string): number {
+    return this.rowsByCausation(id).length;
+  }
+  countByUser(id: string): number {
+    return this.rowsByUser(id).length;
+  }
+  accountsOfUser(id: string): string[] {
+    return parse(this.wasm.accountsOfUser(id));
+  }
+  hasPosition(position: number): boolean {
+    return this.columns.rowOfPosition(position) !== -1;
+  }
+
+  free(): void {
+    this.wasm.free();
+  }
+}
+
+/** Verifies a log that does not decode (so cannot be loaded): the chain alone is checked,
+ * which needs only the stored envelopes. Throws when not even those parse. */
+export function verifyUndecodable(bytes: Uint8Array): VerifyReport {
+  return parse(verifyChain(new TextDecoder().decode(bytes)));
+}

@@ -1,0 +1,89 @@
+// A step chart of a value over time (balances and position sizes change at events and hold
+// in between), as SVG path data. Values arrive as decimal strings; a chart needs only
+// their approximate size, so they are read as numbers here (the exact values are shown in
+// the tooltip and the state view).
+
+export interface SeriesPoint {
+  readonly position: number;
+  readonly timestamp: number;
+  readonly value: string;
+}
+
+export interface Box {
+  readonly width: number;
+  readonly height: number;
+  /** Room left for the axis labels. */
+  readonly left: number;
+  readonly bottom: number;
+  readonly top: number;
+  readonly right: number;
+}
+
+export interface Tick {
+  readonly value: number;
+  /** Pixel offset along its axis. */
+  readonly at: number;
+}
+
+export interface StepChart {
+  /** `M x y H x V y …`, or "" for an empty series. */
+  readonly path: string;
+  /** Pixel coordinates of each point (for markers and hit testing). */
+  readonly points: readonly { readonly x: number; readonly y: number }[];
+  readonly xTicks: readonly Tick[];
+  readonly yTicks: readonly Tick[];
+}
+
+/** Round tick values covering `[min, max]`, about `count` of them (1, 2 or 5 × 10ⁿ apart). */
+export function niceTicks(min: number, max: number, count: number): number[] {
+  if (!Number.isFinite(min) || !Number.isFinite(max)) return [];
+  if (min === max) return [min];
+  const [low, high] = min < max ? [min, max] : [max, min];
+  const rough = (high - low) / Math.max(1, count);
+  const magnitude = 10 ** Math.floor(Math.log10(rough));
+  const step = ([1, 2, 5, 10].map((m) => m * magnitude).find((s) => s >= rough) ?? 10 * magnitude);
+  const ticks: number[] = [];
+  for (let v = Math.ceil(low / step) * step; v <= high + step * 1e-9; v += step) {
+    ticks.push(Number(v.toPrecision(12)));
+  }
+  return ticks;
+}
+
+/** Lays out a step chart of `series` in `box`; the last value holds until `endMs`. */
+export function stepChart(series: readonly SeriesPoint[], box: Box, endMs: number): StepChart {
+  if (series.length === 0) return { path: '', points: [], xTicks: [], yTicks: [] };
+  const values = series.map((p) => Number(p.value));
+  const first = series[0]?.timestamp ?? 0;
+  const last = Math.max(endMs, series[series.length - 1]?.timestamp ?? first);
+  const yTickValues = niceTicks(Math.min(0, ...values), Math.max(0, ...values), 4);
+  const yMin = Math.min(...yTickValues, ...values, 0);
+  const yMax = Math.max(...yTickValues, ...values, 0);
+  const plotWidth = box.width - box.left - box.right;
+  const plotHeight = box.height - box.top - box.bottom;
+  const x = (ms: number): number => box.left + (last === first ? 0 : ((ms - first) / (last - first)) * plotWidth);
+  const y = (v: number): number => box.top + (yMax === yMin ? plotHeight / 2 : ((yMax - v) / (yMax - yMin)) * plotHeight);
+  const points = series.map((p, i) => ({ x: round(x(p.timestamp)), y: round(y(values[i] ?? 0)) }));
+  let path = '';
+  points.forEach((p, i) => {
+    path += i === 0 ? `M${p.x} ${p.y}` : `H${p.x}V${p.y}`;
+  });
+  path += `H${round(x(last))}`;
+  const xTicks = timeTicks(first, last, 4).map((value) => ({ value, at: round(x(value)) }));
+  const yTicks = yTickValues.map((value) => ({ value, at: round(y(value)) }));
+  return { path, points, xTicks, yTicks };
+}
+
+/** About `count` tick times between `first` and `last`, on round seconds, minutes or hours. */
+export function timeTicks(first: number, last: number, count: number): number[] {
+  if (last <= first) return [first];
+  const steps = [1, 5, 10, 30, 60, 300, 600, 1800, 3600, 7200, 21600, 43200, 86400].map((s) => s * 1000);
+  const rough = (last - first) / Math.max(1, count);
+  const step = steps.find((s) => s >= rough) ?? Math.ceil(rough / 86_400_000) * 86_400_000;
+  const ticks: number[] = [];
+  for (let t = Math.ceil(first / step) * step; t <= last; t += step) ticks.push(t);
+  return ticks;
+}
+
+function round(n: number): number {
+  return Math.round(n * 10) / 10;
+}

@@ -1,0 +1,381 @@
+// The viewer's shell: the header (views, search, chain badge, source), opening a file or
+// connecting to the server, the live tail, and routing between the views.
+
+import { ServerClient, ServerError, serverIsUp } from '../api/server';
+import { LoadedLog, loadWasm, verifyUndecodable } from '../data/log';
+import { formatBytes, formatCount } from '../model/format';
+import { NO_FILTER } from '../model/filter';
+import { parseRoute, type Route, routeToHash } from '../model/routes';
+import { parseQuery, resolveQuery, type Target } from '../model/search';
+import { describeTail } from '../model/timeline';
+import { Badge } from './badge';
+import { h, replace } from './dom';
+import { AccountView } from './views/accountView';
+import { CausationView } from './views/causationView';
+import { LogView } from './views/logView';
+import { StreamView } from './views/streamView';
+
+const TOKEN_KEY = 'perpetua.auditorToken';
+/** The live tail hands events to the log at most this often (one wasm call per batch). */
+const TAIL_BATCH_MS = 200;
+
+type ViewName = Route['name'];
+
+export class App {
+  private log: LoadedLog | null = null;
+  private route: Route | null = null;
+  private tail: AbortController | null = null;
+  private pendingLines: string[] = [];
+  private flushTimer = 0;
+  private appended = 0;
+  private readonly badge = new Badge((position) => this.go({ name: 'log', filter: NO_FILTER, at: position }));
+  private readonly logView = new LogView((route) => this.go(route));
+  private readonly streamView = new StreamView((route) => this.go(route));
+  private readonly causationView = new CausationView((route) => this.go(route));
+  private readonly accountView = new AccountView();
+  private readonly views: Record<ViewName, { element: HTMLElement; focus(): void }> = {
+    log: this.logView,
+    stream: this.streamView,
+    causation: this.causationView,
+    account: this.accountView,
+  };
+  private readonly tabs: Record<ViewName, HTMLAnchorElement>;
+  private readonly lastHash: Record<ViewName, string | null> = { log: '#/log', stream: null, causation: null, account: null };
+  private readonly source = h('span', { class: 'source', role: 'status' });
+  private readonly searchInput = h('input', {
+    id: 'search',
+    attrs: { type: 'search', placeholder: 'Find an order, account, position, user or correlation id, a symbol, #position', 'aria-label': 'Find', autocomplete: 'off', spellcheck: 'false' },
+  });
+  private readonly searchMessage = h('span', { class: 'search-message', role: 'alert' });
+  private readonly fileInput = h('input', { attrs: { type: 'file', accept: '.jsonl,.ndjson,.json,application/json,application/x-ndjson', 'aria-label': 'Open a log file' }, class: 'visually-hidden' });
+  private readonly tokenInput = h('input', { attrs: { type: 'password', autocomplete: 'off', 'aria-label': 'Auditor token', placeholder: 'Auditor token' } });
+  private readonly connectMessage = h('p', { class: 'connect-message', role: 'alert' });
+  private readonly connectDialog: HTMLDialogElement;
+  private readonly home: HTMLElement;
+  private readonly main = h('main', { id: 'main' });
+
+  constructor(private readonly root: HTMLElement) {
+    this.tabs = {
+      log: this.tab('Log', 'log'),
+      stream: this.tab('Stream', 'stream'),
+      causation: this.tab('Causation', 'causation'),
+      account: this.tab('Account', 'account'),
+    };
+    this.fileInput.addEventListener('change', () => {
+      const file = this.fileInput.files?.[0];
+      if (file) void this.openFile(file);
+      this.fileInput.value = '';
+    });
+    this.connectDialog = this.buildConnectDialog();
+    this.home = this.buildHome();
+  }
+
+  async start(): Promise<void> {
+    const search = h('form', { class: 'search', role: 'search', on: { submit: (e) => { e.preventDefault(); this.search(); } } }, this.searchInput, this.searchMessage);
+    const header = h(
+      'header',
+      { class: 'bar' },
+      h('h1', {}, 'Perpetua ', h('span', { text: 'audit' })),
+      h('nav', { class: 'tabs', attrs: { 'aria-label': 'Views' } }, ...Object.values(this.tabs)),
+      search,
+      this.badge.element,
+      this.source,
+      h('button', { text: 'Open file…', on: { click: () => this.fileInput.click() } }),
+      h('button', { id: 'connect', text: 'Connect…', on: { click: () => this.openConnect() } }),
+      this.fileInput,
+    );
+    replace(this.root, header, this.main, this.connectDialog);
+    this.main.append(this.home, ...Object.values(this.views).map((v) => v.element));
+    this.installDrop();
+    window.addEventListener('hashchange', () => this.onRoute());
+    window.addEventListener('keydown', (event) => this.onGlobalKey(event));
+    this.showOnly(null);
+    await loadWasm();
+    const token = sessionStorage.getItem(TOKEN_KEY);
+    if (token && (await serverIsUp())) await this.connect(token);
+  }
+
+  private tab(label: string, name: ViewName): HTMLAnchorElement {
+    return h('a', {
+      class: 'tab',
+      text: label,
+      data: { tab: name },
+      attrs: { href: '#' },
+      on: {
+        click: (event) => {
+          event.preventDefault();
+          const hash = this.lastHash[name];
+          if (hash && this.log) location.hash = hash;
+        },
+      },
+    });
+  }
+
+  private buildHome(): HTMLElement {
+    const drop = h('div', { class: 'drop-zone' },
+      h('h2', { text: 'Open an exported log' }),
+      h('p', { text: 'Drop a JSON Lines file here (as written by `perpetua demo` or the server\'s /v1/export), or' }),
+      h('button', { text: 'Choose a file…', on: { click: () => this.fileInput.click() } }),
+      h('p', { class: 'hint', text: 'Everything is replayed and verified in this browser, with the same core the server runs; nothing is uploaded.' }));
+    const server = h('div', { class: 'server-panel' },
+      h('h2', { text: 'Or connect to this server' }),
+      h('p', { text: 'Loads the whole log with an auditor token, then follows new events live.' }),
+      h('button', { text: 'Connect…', on: { click: () => this.openConnect() } }));
+    return h('section', { class: 'view home', data: { view: 'home' } }, drop, server);
+  }
+
+  private buildConnectDialog(): HTMLDialogElement {
+    const form = h('form', { attrs: { method: 'dialog' }, on: { submit: (event) => { event.preventDefault(); void this.connect(this.tokenInput.value.trim()); } } },
+      h('h2', { text: 'Connect to the server' }),
+      h('label', {}, 'Auditor token', this.tokenInput),
+      h('p', { class: 'hint', text: 'Kept in this tab only (sessionStorage).' }),
+      this.connectMessage,
+      h('div', { class: 'actions' },
+        h('button', { text: 'Connect', attrs: { type: 'submit' } }),
+        h('button', { text: 'Cancel', attrs: { type: 'button' }, on: { click: () => this.connectDialog.close() } })));
+    return h('dialog', { class: 'connect-dialog' }, form);
+  }
+
+  private openConnect(): void {
+    this.tokenInput.value = sessionStorage.getItem(TOKEN_KEY) ?? '';
+    this.connectMessage.textContent = '';
+    this.connectDialog.showModal();
+    this.tokenInput.focus();
+  }
+
+  private installDrop(): void {
+    window.addEventListener('dragover', (event) => {
+      event.preventDefault();
+      document.body.classList.add('dragging');
+    });
+    window.addEventListener('dragleave', (event) => {
+      if (event.relatedTarget === null) document.body.classList.remove('dragging');
+    });
+    window.addEventListener('drop', (event) => {
+      event.preventDefault();
+      document.body.classList.remove('dragging');
+      const file = event.dataTransfer?.files[0];
+      if (file) void this.openFile(file);
+    });
+  }
+
+  async openFile(file: File): Promise<void> {
+    this.stopTail();
+    const bytes = new Uint8Array(await file.arrayBuffer());
+    await this.load(bytes, `${file.name} · ${formatBytes(file.size)}`);
+  }
+
+  /** Loads a log: parse and decode in wasm, render the list at once, verify the chain just
+   * after (the badge says "verifying" meanwhile). */
+  private async load(bytes: Uint8Array, sourceLabel: string): Promise<boolean> {
+    performance.mark('load-start');
+    this.badge.set({ kind: 'verifying' });
+    this.source.textContent = `Loading ${sourceLabel}…`;
+    await loadWasm();
+    await nextFrame();
+    this.log?.free();
+    this.log = null;
+    let log: LoadedLog;
+    try {
+      log = LoadedLog.fromBytes(bytes);
+    } catch (error) {
+      this.source.textContent = `Cannot load ${sourceLabel}: ${message(error)}`;
+      this.showUndecodable(bytes);
+      return false;
+    }
+    this.log = log;
+    this.source.textContent = `${sourceLabel} · ${formatCount(log.length)} events`;
+    for (const view of [this.logView, this.streamView, this.causationView, this.accountView]) view.setLog(log);
+    this.route = null;
+    this.onRoute();
+    performance.measure('first-render', 'load-start');
+    setTimeout(() => this.verify(), 0);
+    return true;
+  }
+
+  private showUndecodable(bytes: Uint8Array): void {
+    try {
+      this.badge.set({ kind: 'report', report: verifyUndecodable(bytes), badEvent: null });
+    } catch (error) {
+      this.badge.set({ kind: 'error', message: message(error) });
+    }
+    this.showOnly(null);
+  }
+
+  private verify(): void {
+    const log = this.log;
+    if (!log) return;
+    const report = log.verify();
+    const row = report.firstBadPosition === null ? -1 : log.columns.rowOfPosition(report.firstBadPosition);
+    this.badge.set({ kind: 'report', report, badEvent: row === -1 ? null : log.event(row) });
+    performance.measure('verified', 'load-start');
+  }
+
+  private async connect(token: string): Promise<void> {
+    if (token === '') {
+      this.connectMessage.textContent = 'Type the auditor token.';
+      return;
+    }
+    this.stopTail();
+    this.connectMessage.textContent = 'Loading the log…';
+    const client = new ServerClient(token);
+    let bytes: Uint8Array;
+    try {
+      bytes = await client.exportLog();
+    } catch (error) {
+      this.connectMessage.textContent = error instanceof ServerError ? `${error.code}: ${error.message}` : message(error);
+      if (!this.connectDialog.open) this.openConnect();
+      return;
+    }
+    sessionStorage.setItem(TOKEN_KEY, token);
+    if (this.connectDialog.open) this.connectDialog.close();
+    if (!(await this.load(bytes, `server ${location.host}`))) return;
+    this.startTail(client);
+  }
+
+  private startTail(client: ServerClient): void {
+    const log = this.log;
+    if (!log) return;
+    const controller = new AbortController();
+    this.tail = controller;
+    this.appended = 0;
+    const from = (log.columns.positions[log.length - 1] ?? 0) + 1;
+    const base = this.source.textContent ?? '';
+    const status = (connected: boolean): void => {
+      this.source.dataset['live'] = connected ? 'on' : 'off';
+      this.source.textContent = `${base} · ${describeTail(connected, this.appended)}`;
+    };
+    client
+      .tail(from, {
+        onConnected: status,
+        onEvents: (lines) => {
+          this.pendingLines.push(...lines);
+          this.flushTimer ||= window.setTimeout(() => this.flushTail(status), TAIL_BATCH_MS);
+        },
+      }, controller.signal)
+      .catch((error: unknown) => {
+        this.source.textContent = `${base} · live tail stopped: ${message(error)}`;
+      });
+  }
+
+  private flushTail(status: (connected: boolean) => void): void {
+    this.flushTimer = 0;
+    const log = this.log;
+    const lines = this.pendingLines;
+    this.pendingLines = [];
+    if (!log || lines.length === 0) return;
+    try {
+      this.appended += log.append(lines.join('\n'));
+    } catch (error) {
+      this.source.textContent = `live tail: ${message(error)}`;
+      return;
+    }
+    status(true);
+    this.verify();
+    this.logView.logGrew();
+    if (this.route?.name === 'stream') this.streamView.logGrew();
+    if (this.route?.name === 'causation') this.causationView.logGrew();
+    if (this.route?.name === 'account') this.accountView.logGrew();
+  }
+
+  private stopTail(): void {
+    this.tail?.abort();
+    this.tail = null;
+    this.pendingLines = [];
+    delete this.source.dataset['live'];
+  }
+
+  private go(route: Route): void {
+    const hash = routeToHash(route);
+    if (location.hash === hash) this.onRoute();
+    else location.hash = hash;
+  }
+
+  private onRoute(): void {
+    const log = this.log;
+    if (!log) {
+      this.showOnly(null);
+      return;
+    }
+    const route = parseRoute(location.hash, log.columns.eventTypeNames);
+    const changedView = this.route?.name !== route.name;
+    this.route = route;
+    this.lastHash[route.name] = routeToHash(route);
+    this.showOnly(route.name);
+    switch (route.name) {
+      case 'log':
+        this.logView.show(route);
+        break;
+      case 'stream':
+        this.streamView.show(route);
+        break;
+      case 'causation':
+        this.causationView.show(route);
+        break;
+      case 'account':
+        this.accountView.show(route);
+        break;
+    }
+    if (changedView && document.activeElement !== this.searchInput) this.views[route.name].focus();
+  }
+
+  private showOnly(name: ViewName | null): void {
+    this.home.hidden = name !== null;
+    for (const [key, view] of Object.entries(this.views)) view.element.hidden = key !== name;
+    for (const [key, tab] of Object.entries(this.tabs)) {
+      const enabled = this.log !== null && this.lastHash[key as ViewName] !== null;
+      tab.classList.toggle('active', key === name);
+      tab.setAttribute('aria-disabled', String(!enabled));
+      if (key === name) tab.setAttribute('aria-current', 'page');
+      else tab.removeAttribute('aria-current');
+    }
+  }
+
+  private search(): void {
+    const log = this.log;
+    if (!log) {
+      this.searchMessage.textContent = 'Open a log first.';
+      return;
+    }
+    const target = resolveQuery(parseQuery(this.searchInput.value), log);
+    this.searchMessage.textContent = target.view === 'none' ? target.message : '';
+    const route = routeOf(target);
+    if (route) this.go(route);
+  }
+
+  private onGlobalKey(event: KeyboardEvent): void {
+    const typing = event.target instanceof HTMLInputElement || event.target instanceof HTMLSelectElement;
+    if (event.key === '/' && !typing) {
+      event.preventDefault();
+      this.searchInput.focus();
+      this.searchInput.select();
+    } else if (event.key === 'Escape' && event.target === this.searchInput && this.route) {
+      this.views[this.route.name].focus();
+    }
+  }
+}
+
+export function routeOf(target: Target): Route | null {
+  switch (target.view) {
+    case 'stream':
+      return { name: 'stream', stream: target.stream, version: null };
+    case 'account':
+      return { name: 'account', accountId: target.accountId };
+    case 'causation':
+      return { name: 'causation', by: target.by, id: target.id };
+    case 'user':
+      return { name: 'log', filter: { ...NO_FILTER, userId: target.userId }, at: null };
+    case 'event':
+      return { name: 'log', filter: NO_FILTER, at: target.position };
+    case 'none':
+      return null;
+  }
+}
+
+function nextFrame(): Promise<void> {
+  return new Promise((resolve) => requestAnimationFrame(() => resolve()));
+}
+
+function message(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,190 @@
+// One stream: the timeline of its events, the state at the selected version (folded in the
+// browser by the wasm core), the changes from the version before (highlighted in the state
+// and listed), the event's data and metadata on demand, and an "as of" time slider.
+
+import type { LoadedLog } from '../../data/log';
+import type { AggregateStateJson, Change } from '../../data/types';
+import type { StreamKey } from '../../model/columns';
+import { formatCount, formatTime, shortId } from '../../model/format';
+import { type Route, routeToHash, streamHash } from '../../model/routes';
+import { versionAtTime } from '../../model/timeline';
+import { h, link, replace } from '../dom';
+import { eventDetails } from '../eventDetails';
+import { jsonBlock } from '../json';
+import { VirtualList } from '../virtualList';
+import type { Navigate } from './view';
+
+type StreamRoute = Extract<Route, { name: 'stream' }>;
+
+export class StreamView {
+  readonly element: HTMLElement;
+  private log: LoadedLog | null = null;
+  private stream: StreamKey | null = null;
+  private rows: Uint32Array = new Uint32Array(0);
+  private timestamps: Float64Array = new Float64Array(0);
+  private version = 0;
+  private readonly list: VirtualList;
+  private readonly title = h('h2', { class: 'stream-title' });
+  private readonly summary = h('span', { class: 'caption' });
+  private readonly slider = h('input', { attrs: { type: 'range', 'aria-label': 'As of time', min: '0', max: '0', step: '1' } });
+  private readonly asOf = h('output', { class: 'as-of' });
+  private readonly statePane = h('section', { class: 'state-pane', attrs: { 'aria-label': 'State' } });
+  private readonly changesPane = h('section', { class: 'changes-pane', attrs: { 'aria-label': 'Changes' } });
+  private readonly eventPane = h('section', { class: 'event-pane', attrs: { 'aria-label': 'Event' } });
+
+  constructor(private readonly navigate: Navigate) {
+    this.list = new VirtualList({
+      label: 'Stream events',
+      rowHeight: 44,
+      className: 'timeline',
+      renderRow: (element, index) => this.renderRow(element, index),
+      onSelect: (index) => this.selectVersion(index + 1, 'list'),
+    });
+    this.slider.addEventListener('input', () => this.onSlide());
+    this.element = h(
+      'section',
+      { class: 'view stream-view', data: { view: 'stream' } },
+      h('div', { class: 'stream-header' }, this.title, this.summary,
+        h('label', { class: 'slider' }, 'As of ', this.slider, this.asOf)),
+      h('div', { class: 'stream-body' },
+        h('div', { class: 'timeline-column' }, this.list.element),
+        this.statePane,
+        h('div', { class: 'side-column' }, this.changesPane, this.eventPane)),
+    );
+  }
+
+  setLog(log: LoadedLog): void {
+    this.log = log;
+    this.stream = null;
+  }
+
+  show(route: StreamRoute): void {
+    const log = this.log;
+    if (!log) return;
+    const same = this.stream?.aggregateType === route.stream.aggregateType && this.stream.aggregateId === route.stream.aggregateId;
+    if (!same) this.load(log, route.stream);
+    const last = this.rows.length;
+    const version = Math.min(route.version ?? last, last);
+    if (version >= 1 && (version !== this.version || !same)) this.selectVersion(version, 'route');
+    this.list.render();
+  }
+
+  focus(): void {
+    this.list.focus();
+  }
+
+  /** The live tail appended events: the stream may have grown. */
+  logGrew(): void {
+    const log = this.log;
+    const stream = this.stream;
+    if (!log || !stream) return;
+    const before = this.rows.length;
+    const follow = this.version === before;
+    this.load(log, stream);
+    if (this.rows.length !== before && follow) this.selectVersion(this.rows.length, 'route');
+  }
+
+  private load(log: LoadedLog, stream: StreamKey): void {
+    this.stream = stream;
+    this.rows = log.streamRows(stream);
+    this.timestamps = Float64Array.from(this.rows, (row) => log.columns.timestamps[row] ?? 0);
+    this.version = 0;
+    this.title.textContent = `${stream.aggregateType} ${stream.aggregateId}`;
+    this.summary.textContent = this.rows.length === 0 ? 'no events in the loaded log' : `${formatCount(this.rows.length)} events`;
+    this.slider.min = String(this.timestamps[0] ?? 0);
+    this.slider.max = String(this.timestamps[this.timestamps.length - 1] ?? 0);
+    this.slider.disabled = this.rows.length < 2;
+    this.list.setCount(this.rows.length);
+    if (this.rows.length === 0) {
+      replace(this.statePane, h('p', { class: 'hint', text: 'This stream has no events in the loaded log.' }));
+      replace(this.changesPane);
+      replace(this.eventPane);
+    }
+  }
+
+  private renderRow(element: HTMLElement, index: number): void {
+    const log = this.log;
+    const row = this.rows[index];
+    if (!log || row === undefined) return;
+    const event = log.columns;
+    element.classList.add('timeline-row');
+    replace(
+      element,
+      h('span', { class: 't-ver', text: `v${event.versions[row]}` }),
+      h('span', { class: 't-type', text: event.eventType(row) }),
+      h('span', { class: 't-time', text: formatTime(event.timestamps[row] ?? NaN) }),
+      h('span', { class: 't-pos', text: `#${event.positions[row]}` }),
+    );
+  }
+
+  /** Selects a version: from the list (address updated), the route, or the slider. */
+  private selectVersion(version: number, from: 'list' | 'route' | 'slider', state?: AggregateStateJson | null): void {
+    const log = this.log;
+    const stream = this.stream;
+    const row = this.rows[version - 1];
+    if (!log || !stream || row === undefined) return;
+    this.version = version;
+    if (this.list.selectedIndex !== version - 1) this.list.select(version - 1);
+    if (from !== 'slider') {
+      this.slider.value = String(this.timestamps[version - 1] ?? 0);
+      this.asOf.textContent = formatTime(this.timestamps[version - 1] ?? NaN);
+    }
+    if (from === 'list') history.replaceState(null, '', streamHash(stream.aggregateType, stream.aggregateId, version));
+    const start = performance.now();
+    const shown = state ?? log.stateAtVersion(stream, version);
+    const changes = log.diff(stream, version - 1, version);
+    performance.measure('state-at-version', { start, end: performance.now() });
+    this.renderState(version, shown, changes);
+    const event = log.event(row);
+    if (!event) return;
+    const command = event.metadata.causationId;
+    const caused = command
+      ? h('button', { text: 'Everything this command caused', on: { click: () => this.navigate({ name: 'causation', by: 'causation', id: command }) } })
+      : null;
+    replace(this.eventPane, h('h3', { text: `Event at version ${version}` }), eventDetails(event, true), h('div', { class: 'actions' }, caused));
+  }
+
+  private renderState(version: number, state: AggregateStateJson | null, changes: Change[]): void {
+    const changed = new Set(changes.map((c) => c.path));
+    replace(
+      this.statePane,
+      h('h3', {}, `State at version ${version}`, h('span', { class: 'hint', text: ' (folded in the browser)' })),
+      state ? jsonBlock(state, changed, 'state') : h('p', { class: 'hint', text: 'No state: the stream does not exist yet.' }),
+    );
+    const table = h('table', { class: 'changes' },
+      h('thead', {}, h('tr', {}, h('th', { text: 'Field' }), h('th', { text: `v${version - 1}` }), h('th', { text: `v${version}` }))),
+      h('tbody', {}, ...changes.map((c) => h('tr', {},
+        h('td', { class: 'mono', text: c.path }),
+        h('td', { class: 'old', text: show(c.old) }),
+        h('td', { class: 'new', text: show(c.new) })))),
+    );
+    replace(
+      this.changesPane,
+      h('h3', { text: version === 1 ? 'Created (from nothing)' : `Changes from version ${version - 1}` }),
+      changes.length === 0 ? h('p', { class: 'hint', text: 'No field changed.' }) : table,
+    );
+  }
+
+  private onSlide(): void {
+    const log = this.log;
+    const stream = this.stream;
+    if (!log || !stream) return;
+    const ms = Number(this.slider.value);
+    this.asOf.textContent = formatTime(ms);
+    const state = log.stateAtTime(stream, ms);
+    const version = state ? Number(state.state['version'] ?? versionAtTime(this.timestamps, ms)) : 0;
+    if (version >= 1 && version !== this.version) {
+      this.selectVersion(version, 'slider', state);
+      history.replaceState(null, '', streamHash(stream.aggregateType, stream.aggregateId, version));
+    }
+  }
+}
+
+function show(value: unknown): string {
+  return value === null || value === undefined ? '—' : typeof value === 'string' ? value : JSON.stringify(value);
+}
+
+/** A link to a stream, labelled with its type and short id. */
+export function streamLink(stream: StreamKey, version: number | null = null): HTMLAnchorElement {
+  return link(`${stream.aggregateType} ${shortId(stream.aggregateId)}`, routeToHash({ name: 'stream', stream, version }), { class: 'mono' });
+}

@@ -1,0 +1,149 @@
+// The viewer with an exported file, offline: the demo log verifies; the liquidated position
+// is found from the global log, its stream stepped through with the state checked at two
+// versions; the causation and account views show the liquidation; a file with one payload
+// altered is named by the badge.
+
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { BrowserContext, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { demoLogPath, launch, newPage, openFile, readLog, screenshot, stateValue, viewerUrl } from './harness';
+
+const demo = readLog(demoLogPath());
+const liquidation = demo.events.find((e) => e.eventType === 'PositionLiquidated');
+if (!liquidation) throw new Error('the demo log has no liquidation');
+const positionEvents = demo.events.filter((e) => e.aggregateId === liquidation.aggregateId);
+const opened = positionEvents[0];
+if (!opened || opened.eventType !== 'PositionOpened') throw new Error('the position opens first');
+
+let browser: BrowserContext;
+let server: { url: string; close(): Promise<void> };
+let page: Page;
+
+beforeAll(async () => {
+  server = await viewerUrl();
+  browser = await launch();
+  page = await newPage(browser);
+  await page.goto(`${server.url}/`);
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await server?.close();
+});
+
+describe('an exported demo log, offline', () => {
+  it('loads and the badge says the chain verifies', async () => {
+    await openFile(page, demoLogPath());
+    await expect.poll(() => page.locator('#badge').innerText()).toContain('Chain verified');
+    expect(await page.locator('#badge').innerText()).toContain(`${demo.events.length.toLocaleString('en-US')} events`);
+    await expect.poll(() => page.locator('.log-view .caption').innerText()).toContain(`of ${demo.events.length.toLocaleString('en-US')} events`);
+    await screenshot(page, '01-log');
+  });
+
+  it('finds the liquidated position through the event type filter', async () => {
+    await page.locator('select[aria-label="Event type"]').selectOption('PositionLiquidated');
+    await expect.poll(() => page.locator('.log-list .vlist-row').count()).toBe(1);
+    await page.locator('.log-list').focus();
+    await page.keyboard.press('ArrowDown');
+    await expect.poll(() => page.locator('.details-pane .event-type').innerText()).toBe('PositionLiquidated');
+    await screenshot(page, '02-log-filtered');
+    await page.keyboard.press('Enter');
+    await expect.poll(() => page.locator('.stream-title').innerText()).toBe(`Position ${liquidation.aggregateId}`);
+  });
+
+  it('steps through the stream and shows the state at two versions', async () => {
+    // Opened at the liquidation's version: the last one.
+    await expect.poll(() => page.locator('.state-pane h3').textContent()).toContain(`State at version ${liquidation.version}`);
+    expect(await stateValue(page, '/state/symbol')).toBe('BTCUSDT');
+    expect(Number(await stateValue(page, '/state/size'))).toBe(0);
+    expect(await page.locator('.changes td.new').allInnerTexts()).not.toHaveLength(0);
+    await screenshot(page, '03-stream-liquidated');
+
+    await page.locator('.timeline').focus();
+    await page.keyboard.press('Home');
+    await expect.poll(() => page.locator('.state-pane h3').textContent()).toContain('State at version 1');
+    expect(await stateValue(page, '/state/size')).toBe(opened.payload['size']);
+    expect(await stateValue(page, '/state/marginMode')).toBe('ISOLATED');
+    expect(await stateValue(page, '/state/accountId')).toBe(opened.payload['accountId']);
+    await page.locator('.event-pane [data-section=data] summary').click();
+    expect(await page.locator('.event-pane [data-section=data] .json').innerText()).toContain(String(opened.payload['entryPrice']));
+    await screenshot(page, '04-stream-opened');
+
+    await page.locator('.timeline').focus();
+    await page.keyboard.press('ArrowDown');
+    await expect.poll(() => page.locator('.state-pane h3').textContent()).toContain('State at version 2');
+    expect(await page.locator('.state-pane .json-line.changed').count()).toBeGreaterThan(0);
+  });
+
+  it('moves the "as of" slider to the time before the liquidation', async () => {
+    const slider = page.locator('input[aria-label="As of time"]');
+    const before = Date.parse(liquidation.timestamp) - 1;
+    await slider.evaluate((input: HTMLInputElement, value) => {
+      input.value = String(value);
+      input.dispatchEvent(new Event('input', { bubbles: true }));
+    }, before);
+    await expect.poll(() => page.locator('.state-pane h3').textContent()).toContain('State at version 1');
+    expect(await stateValue(page, '/state/size')).toBe(opened.payload['size']);
+  });
+
+  it('shows everything the liquidating command caused, across streams', async () => {
+    await page.locator('.timeline').focus();
+    await page.keyboard.press('End');
+    await page.locator('button', { hasText: 'Everything this command caused' }).click();
+    const caused = demo.events.filter((e) => e.metadata.causationId === liquidation.metadata.causationId);
+    await expect.poll(() => page.locator('.causation-view .caption').innerText()).toContain(`${caused.length} events across`);
+    const streams = new Set(caused.map((e) => `${e.aggregateType}/${e.aggregateId}`));
+    expect(await page.locator('.stream-chip').count()).toBe(streams.size);
+    await screenshot(page, '05-causation');
+    // Navigable: Enter on an event opens its stream.
+    await page.locator('.causation-list').focus();
+    await page.keyboard.press('Enter');
+    const first = caused[0];
+    await expect.poll(() => page.locator('.stream-title').innerText()).toBe(`${first?.aggregateType} ${first?.aggregateId}`);
+  });
+
+  it('charts the balance and position sizes of the liquidated account', async () => {
+    await page.locator('#search').fill(`account:${String(opened.payload['accountId'])}`);
+    await page.locator('#search').press('Enter');
+    await expect.poll(() => page.locator('.account-view h2').innerText()).toContain(String(opened.payload['accountId']));
+    expect(await page.locator('.account-view svg.chart').count()).toBeGreaterThanOrEqual(2);
+    const accountEvents = demo.events.filter((e) => e.aggregateId === opened.payload['accountId']);
+    expect(await page.locator('.account-view svg.chart').first().locator('circle').count()).toBe(accountEvents.length);
+    await screenshot(page, '06-account');
+  });
+
+  it('finds a user and a correlation id from the search box', async () => {
+    const userId = opened.metadata.userId;
+    if (!userId) throw new Error('the opening order was placed by a user');
+    await page.locator('#search').fill(userId);
+    await page.locator('#search').press('Enter');
+    const byUser = demo.events.filter((e) => e.metadata.userId === userId).length;
+    await expect.poll(() => page.locator('.log-view .caption').innerText()).toContain(`${byUser.toLocaleString('en-US')} of`);
+    await page.locator('#search').fill(String(opened.metadata.correlationId));
+    await page.locator('#search').press('Enter');
+    await expect.poll(() => page.locator('.causation-view h2').innerText()).toContain(String(opened.metadata.correlationId));
+  });
+});
+
+describe('an exported log with one payload altered', () => {
+  it('is named by the badge: the position and the stream of the altered event', async () => {
+    const lines = [...demo.lines];
+    const at = opened.position - 1;
+    const altered = (lines[at] ?? '').replace(`"size":"${String(opened.payload['size'])}"`, '"size":"0.200"');
+    expect(altered).not.toBe(lines[at]);
+    lines[at] = altered;
+    const path = join(mkdtempSync(join(tmpdir(), 'perpetua-altered-')), 'altered.jsonl');
+    writeFileSync(path, `${lines.join('\n')}\n`);
+    await openFile(page, path);
+    await expect.poll(() => page.locator('#badge').innerText()).toContain(`Chain broken at position ${opened.position}`);
+    const badge = await page.locator('#badge').innerText();
+    expect(badge).toContain('HASH_MISMATCH');
+    expect(badge).toContain(`PositionOpened on Position ${liquidation.aggregateId.slice(0, 8)} v1`);
+    await screenshot(page, '07-altered');
+    // The badge opens the bad event in the log.
+    await page.locator('#badge button').click();
+    await expect.poll(() => page.locator('.details-pane dd').first().innerText()).toBe(String(opened.position));
+  });
+});
