@@ -47,17 +47,19 @@ rm -rf "$SCREENSHOT_DIR"
 
 if [ -n "${PERPETUA_BIN:-}" ] && "$PERPETUA_BIN" serve --help >/dev/null 2>&1; then
   step "start perpetua serve --demo"
-  port=$(node -e "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})")
   admin_token=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
-  PERPETUA_ADMIN_TOKEN="$admin_token" "$PERPETUA_BIN" serve --demo --listen "127.0.0.1:$port" \
+  PERPETUA_ADMIN_TOKEN="$admin_token" "$PERPETUA_BIN" serve --demo --listen 127.0.0.1:0 --web-dir "$repo/web/dist" \
     --database-url "sqlite://$work/t.db" >"$work/server.log" 2>&1 &
   server_pid=$!
-  url="http://127.0.0.1:$port"
-  for _ in $(seq 120); do
-    curl -fsS "$url/healthz" >/dev/null 2>&1 && break
+  # The server prints the address it listens on (port 0 picks a free one).
+  url=
+  for _ in $(seq 240); do
+    url=$(grep -o 'listening on http://[0-9.:]*' "$work/server.log" | head -1 | sed 's/^listening on //') || true
+    [ -n "$url" ] && break
     kill -0 "$server_pid" 2>/dev/null || { cat "$work/server.log"; echo "test-web: the server exited" >&2; exit 1; }
     sleep 0.5
   done
+  [ -n "$url" ] || { cat "$work/server.log"; echo "test-web: the server printed no address" >&2; exit 1; }
   curl -fsS "$url/healthz" >/dev/null || { cat "$work/server.log"; echo "test-web: no /healthz at $url" >&2; exit 1; }
   auditor=$(curl -fsS -X POST "$url/v1/users" -H "Authorization: Bearer $admin_token" \
     -H 'Content-Type: application/json' -d '{"name":"auditor","role":"auditor"}')

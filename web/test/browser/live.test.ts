@@ -1,0 +1,108 @@
+// The viewer connected to the real server (`perpetua serve --demo`, started by
+// scripts/test-web.sh): the auditor token loads the whole log, which verifies in the browser;
+// the liquidated position is found by its id; new events written through the API arrive by
+// the live tail and the badge verifies them too; a wrong token is refused with the server's
+// error; a reload reconnects with the token kept in the tab.
+
+import type { BrowserContext, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { launch, newPage, screenshot, stateValue, type StoredLine } from './harness';
+
+const url = process.env['PERPETUA_URL'];
+const auditorToken = process.env['AUDITOR_TOKEN'];
+const adminToken = process.env['PERPETUA_ADMIN_TOKEN'];
+const live = Boolean(url && auditorToken && adminToken);
+
+async function api(path: string, token: string, body?: unknown): Promise<unknown> {
+  const response = await fetch(`${url}${path}`, {
+    method: body === undefined ? 'GET' : 'POST',
+    headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  const text = await response.text();
+  if (!response.ok) throw new Error(`${path}: ${response.status} ${text}`);
+  return path.startsWith('/v1/export') ? text : (JSON.parse(text) as unknown);
+}
+
+async function exported(): Promise<StoredLine[]> {
+  const text = (await api('/v1/export', auditorToken ?? '')) as string;
+  return text.split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as StoredLine);
+}
+
+async function connect(page: Page, token: string): Promise<void> {
+  await page.locator('#connect').click();
+  await page.locator('input[aria-label="Auditor token"]').fill(token);
+  await page.locator('.connect-dialog button[type=submit]').click();
+}
+
+describe.skipIf(!live)('connected to perpetua serve --demo', () => {
+  let browser: BrowserContext;
+  let page: Page;
+  let events: StoredLine[] = [];
+
+  beforeAll(async () => {
+    events = await exported();
+    browser = await launch();
+    page = await newPage(browser);
+    await page.goto(`${url}/`);
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+  });
+
+  it('refuses a wrong token with the server error', async () => {
+    await connect(page, 'not-a-token');
+    await expect.poll(() => page.locator('.connect-message').innerText()).toMatch(/UNAUTHORIZED|401|token/i);
+    await page.locator('.connect-dialog button', { hasText: 'Cancel' }).click();
+  });
+
+  it('loads the log with the auditor token and verifies it in the browser', async () => {
+    await connect(page, auditorToken ?? '');
+    await expect.poll(() => page.locator('#badge').innerText()).toContain('Chain verified');
+    expect(await page.locator('#badge').innerText()).toContain(`${events.length.toLocaleString('en-US')} events`);
+    await expect.poll(() => page.locator('.source').getAttribute('data-live')).toBe('on');
+  });
+
+  it('finds the liquidated position by its id and shows its state at two versions', async () => {
+    const liquidation = events.find((e) => e.eventType === 'PositionLiquidated');
+    const opened = events.find((e) => e.aggregateId === liquidation?.aggregateId && e.version === 1);
+    if (!liquidation || !opened) throw new Error('the demo data has a liquidated position');
+    await page.locator('#search').fill(`position:${liquidation.aggregateId}`);
+    await page.locator('#search').press('Enter');
+    await expect.poll(() => page.locator('.stream-title').innerText()).toBe(`Position ${liquidation.aggregateId}`);
+    await expect.poll(() => page.locator('.state-pane h3').textContent()).toContain(`State at version ${liquidation.version}`);
+    expect(Number(await stateValue(page, '/state/size'))).toBe(0);
+    await page.locator('.timeline').focus();
+    await page.keyboard.press('ArrowUp');
+    await expect.poll(() => page.locator('.state-pane h3').textContent()).toContain(`State at version ${liquidation.version - 1}`);
+    expect(await stateValue(page, '/state/size')).toBe(opened.payload['size']);
+  });
+
+  it('follows new events live and verifies them too', async () => {
+    await page.locator('.tab[data-tab=log]').click();
+    await page.locator('.log-list').focus();
+    await page.keyboard.press('End');
+    const created = (await api('/v1/users', adminToken ?? '', { name: 'late-trader', role: 'trader' })) as { accountId: string };
+    await api(`/v1/accounts/${created.accountId}/deposits`, adminToken ?? '', { amount: '2500' });
+    const after = await exported();
+    expect(after.length).toBeGreaterThan(events.length);
+    const total = after.length.toLocaleString('en-US');
+    await expect.poll(() => page.locator('.log-view .caption').innerText()).toContain(`of ${total} events`);
+    await expect.poll(() => page.locator('#badge').innerText()).toContain(`${total} events`);
+    expect(await page.locator('#badge').innerText()).toContain('Chain verified');
+    expect(await page.locator('.source').innerText()).toMatch(/Live: \+\d+ events/);
+    // The list stayed at its end: the deposit, the last event, is on screen.
+    await expect.poll(() => page.locator('.log-list .vlist-row').last().innerText()).toContain('BalanceDeposited');
+    await screenshot(page, '08-live');
+    await page.locator('#search').fill(created.accountId);
+    await page.locator('#search').press('Enter');
+    await expect.poll(() => page.locator('.account-view .facts').innerText()).toContain('2500');
+  });
+
+  it('reconnects after a reload with the token kept in the tab', async () => {
+    await page.reload();
+    await expect.poll(() => page.locator('#badge').innerText(), { timeout: 15_000 }).toContain('Chain verified');
+    await expect.poll(() => page.locator('.source').getAttribute('data-live')).toBe('on');
+  });
+});
