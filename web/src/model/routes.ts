@@ -7,7 +7,8 @@
 //   #/account/<id>
 
 import { type AggregateType, isAggregateType, type StreamKey } from './columns';
-import { filterFromParams, filterToParams, type LogFilter } from './filter';
+import { filterFromParams, filterToParams, type LogFilter, NO_FILTER } from './filter';
+import type { Target } from './search';
 
 export type Route =
   | { readonly name: 'log'; readonly filter: LogFilter; readonly at: number | null }
@@ -57,4 +58,22 @@ function positiveInt(text: string | null): number | null {
   if (text === null || !/^\d{1,15}$/.test(text)) return null;
   const value = Number(text);
   return value >= 1 ? value : null;
+}
+
+/** The route that shows what a search found (null when it found nothing). */
+export function routeOf(target: Target): Route | null {
+  switch (target.view) {
+    case 'stream':
+      return { name: 'stream', stream: target.stream, version: null };
+    case 'account':
+      return { name: 'account', accountId: target.accountId };
+    case 'causation':
+      return { name: 'causation', by: target.by, id: target.id };
+    case 'user':
+      return { name: 'log', filter: { ...NO_FILTER, userId: target.userId }, at: null };
+    case 'event':
+      return { name: 'log', filter: NO_FILTER, at: target.position };
+    case 'none':
+      return null;
+  }
 }

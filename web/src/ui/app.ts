@@ -5,8 +5,8 @@ import { ServerClient, ServerError, serverIsUp } from '../api/server';
 import { LoadedLog, loadWasm, verifyUndecodable } from '../data/log';
 import { formatBytes, formatCount } from '../model/format';
 import { NO_FILTER } from '../model/filter';
-import { parseRoute, type Route, routeToHash } from '../model/routes';
-import { parseQuery, resolveQuery, type Target } from '../model/search';
+import { parseRoute, type Route, routeOf, routeToHash } from '../model/routes';
+import { parseQuery, resolveQuery } from '../model/search';
 import { describeTail } from '../model/timeline';
 import { Badge } from './badge';
 import { h, replace } from './dom';
@@ -352,23 +352,6 @@ export class App {
     } else if (event.key === 'Escape' && event.target === this.searchInput && this.route) {
       this.views[this.route.name].focus();
     }
-  }
-}
-
-export function routeOf(target: Target): Route | null {
-  switch (target.view) {
-    case 'stream':
-      return { name: 'stream', stream: target.stream, version: null };
-    case 'account':
-      return { name: 'account', accountId: target.accountId };
-    case 'causation':
-      return { name: 'causation', by: target.by, id: target.id };
-    case 'user':
-      return { name: 'log', filter: { ...NO_FILTER, userId: target.userId }, at: null };
-    case 'event':
-      return { name: 'log', filter: NO_FILTER, at: target.position };
-    case 'none':
-      return null;
   }
 }
 

@@ -1,0 +1,102 @@
+// The viewer's browser figures (BENCHMARKS.md, "Audit viewer (browser)"), measured in
+// Chromium on a long log: the first render after opening a 100,000-event file, the state at
+// versions across a 10,000-event stream, and the chain verification. Runs only when
+// VIEWER_BENCH_LOG names the log (`viewer_logs workload 100000 FILE`) and
+// VIEWER_BENCH_STREAM its busiest stream (`Type/id`, printed by viewer_logs); prints the
+// figures and writes them to test-output/viewer-bench.json.
+
+import { mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { BrowserContext, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { launch, newPage, openFile, REPO_DIR, screenshot, viewerUrl } from './harness';
+
+const logPath = process.env['VIEWER_BENCH_LOG'];
+const streamKey = process.env['VIEWER_BENCH_STREAM'];
+const RUNS = 3;
+
+async function measures(page: Page, name: string): Promise<number[]> {
+  return page.evaluate((n) => performance.getEntriesByName(n, 'measure').map((m) => m.duration), name);
+}
+
+describe.skipIf(!logPath || !streamKey)('viewer benchmark', () => {
+  let browser: BrowserContext;
+  let server: { url: string; close(): Promise<void> };
+  const figures: Record<string, unknown> = {};
+
+  beforeAll(async () => {
+    server = await viewerUrl();
+    browser = await launch();
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await server?.close();
+    const out = join(REPO_DIR, 'test-output');
+    mkdirSync(out, { recursive: true });
+    writeFileSync(join(out, 'viewer-bench.json'), `${JSON.stringify(figures, null, 2)}\n`);
+    console.log(JSON.stringify(figures, null, 2));
+  });
+
+  it('renders the first rows of a 100,000-event log', async () => {
+    const path = logPath ?? '';
+    const firstRender: number[] = [];
+    const verified: number[] = [];
+    let page: Page | null = null;
+    for (let run = 0; run < RUNS; run += 1) {
+      await page?.close();
+      page = await newPage(browser);
+      await page.goto(`${server.url}/`);
+      await openFile(page, path);
+      await expect.poll(() => page?.locator('#badge').innerText(), { timeout: 60_000 }).toContain('Chain verified');
+      firstRender.push(...(await measures(page, 'first-render')));
+      verified.push(...(await measures(page, 'verified')));
+    }
+    if (!page) throw new Error('no page');
+    const rows = await page.locator('.log-list .vlist-row').count();
+    expect(rows).toBeGreaterThan(10);
+    expect(rows).toBeLessThan(100);
+    // Scrolling to the end renders the last rows, not all of them.
+    await page.locator('.log-list').focus();
+    await page.keyboard.press('End');
+    await expect.poll(() => page?.locator('.details-pane dd').first().innerText()).toBe('100000');
+    expect(await page.locator('.log-list .vlist-row').count()).toBeLessThan(100);
+    figures['log'] = { file: path, bytes: statSync(path).size, events: 100_000 };
+    figures['firstRenderMs'] = { runs: firstRender, best: Math.min(...firstRender), goal: 1000 };
+    figures['verifiedMs'] = { runs: verified, best: Math.min(...verified) };
+    await screenshot(page, '09-bench-log');
+    await page.close();
+  });
+
+  it('computes the state at versions across a 10,000-event stream', async () => {
+    const [aggregateType, aggregateId] = (streamKey ?? '').split('/');
+    const page = await newPage(browser);
+    await page.goto(`${server.url}/`);
+    await openFile(page, logPath ?? '');
+    await expect.poll(() => page.locator('#badge').innerText(), { timeout: 60_000 }).toContain('Chain verified');
+    await page.goto(`${server.url}/#/stream/${aggregateType}/${aggregateId}?v=1`);
+    await expect.poll(() => page.locator('.state-pane h3').textContent()).toContain('State at version 1');
+    const length = Number((await page.locator('.stream-header .caption').innerText()).replace(/[^0-9]/g, ''));
+    expect(length).toBeGreaterThanOrEqual(10_000);
+    const versions = [2, Math.floor(length / 4), Math.floor(length / 2), Math.floor((3 * length) / 4), length - 1, length];
+    await page.evaluate(() => performance.clearMeasures('state-at-version'));
+    for (const version of versions) {
+      await page.evaluate(([t, i, v]) => {
+        location.hash = `#/stream/${t}/${i}?v=${v}`;
+      }, [aggregateType, aggregateId, String(version)]);
+      await expect.poll(() => page.locator('.state-pane h3').textContent()).toContain(`State at version ${version} `);
+    }
+    const durations = await measures(page, 'state-at-version');
+    expect(durations).toHaveLength(versions.length);
+    figures['stateAtVersionMs'] = {
+      stream: streamKey,
+      events: length,
+      versions,
+      runs: durations.map((d) => Math.round(d * 10) / 10),
+      worst: Math.max(...durations),
+      goal: 50,
+    };
+    await screenshot(page, '10-bench-stream');
+    await page.close();
+  });
+});
