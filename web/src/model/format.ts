@@ -21,9 +21,11 @@ export function toUtcInput(ms: number): string {
   return new Date(ms).toISOString().slice(0, 19);
 }
 
-/** The first block of a UUID (enough to tell ids apart in a list); other ids whole. */
+/** A UUID shortened to its first and last blocks' ends, `61636374…0007`: derived ids share
+ * their first block (the kind) and differ at the end, random ones differ everywhere. Other
+ * ids (symbols) whole. */
 export function shortId(id: string): string {
-  return /^[0-9a-f]{8}-[0-9a-f]{4}-/i.test(id) ? id.slice(0, 8) : id;
+  return /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id) ? `${id.slice(0, 8)}…${id.slice(-4)}` : id;
 }
 
 /** A count with thousands separators: `142,137`. */

@@ -44,7 +44,7 @@ export class App {
   private readonly source = h('span', { class: 'source', role: 'status' });
   private readonly searchInput = h('input', {
     id: 'search',
-    attrs: { type: 'search', placeholder: 'Find an order, account, position, user or correlation id, a symbol, #position', 'aria-label': 'Find', autocomplete: 'off', spellcheck: 'false' },
+    attrs: { type: 'search', placeholder: 'Find an id, a symbol or #position  ( / )', 'aria-label': 'Find', autocomplete: 'off', spellcheck: 'false' },
   });
   private readonly searchMessage = h('span', { class: 'search-message', role: 'alert' });
   private readonly fileInput = h('input', { attrs: { type: 'file', accept: '.jsonl,.ndjson,.json,application/json,application/x-ndjson', 'aria-label': 'Open a log file' }, class: 'visually-hidden' });
@@ -185,6 +185,7 @@ export class App {
     }
     this.log = log;
     this.source.textContent = `${sourceLabel} · ${formatCount(log.length)} events`;
+    this.source.title = this.source.textContent;
     for (const view of [this.logView, this.streamView, this.causationView, this.accountView]) view.setLog(log);
     this.route = null;
     this.onRoute();
@@ -240,10 +241,11 @@ export class App {
     this.tail = controller;
     this.appended = 0;
     const from = (log.columns.positions[log.length - 1] ?? 0) + 1;
-    const base = this.source.textContent ?? '';
     const status = (connected: boolean): void => {
       this.source.dataset['live'] = connected ? 'on' : 'off';
-      this.source.textContent = `${base} · ${describeTail(connected, this.appended)}`;
+      const events = formatCount(this.log?.length ?? 0);
+      this.source.textContent = `${describeTail(connected, this.appended)} · ${events} events · ${location.host}`;
+      this.source.title = this.source.textContent;
     };
     client
       .tail(from, {
@@ -254,7 +256,8 @@ export class App {
         },
       }, controller.signal)
       .catch((error: unknown) => {
-        this.source.textContent = `${base} · live tail stopped: ${message(error)}`;
+        this.source.dataset['live'] = 'off';
+        this.source.textContent = `Live tail stopped: ${message(error)}`;
       });
   }
 

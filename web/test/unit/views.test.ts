@@ -111,7 +111,7 @@ describe('formatting', () => {
   });
 
   it('shortens ids, sizes and payloads', () => {
-    expect(shortId(ID)).toBe('706f736e');
+    expect(shortId(ID)).toBe('706f736e…000a');
     expect(shortId('BTCUSDT')).toBe('BTCUSDT');
     expect(formatBytes(685_000)).toBe('685 KB');
     expect(formatBytes(76_099_444)).toBe('76.1 MB');

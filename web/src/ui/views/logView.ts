@@ -2,6 +2,7 @@
 // or one user's events; virtualized, with the selected event's details beside it.
 
 import type { LoadedLog } from '../../data/log';
+import type { StoredEvent } from '../../data/types';
 import { AGGREGATE_TYPES, isAggregateType } from '../../model/columns';
 import { describeFilter, filterRows, filterToParams, indexOfRow, type LogFilter, NO_FILTER } from '../../model/filter';
 import { formatCount, formatTime, parseUtcInput, shortId, toUtcInput } from '../../model/format';
@@ -174,23 +175,24 @@ export class LogView {
     if (!log || row === undefined) return;
     if (this.list.selectedIndex !== index) this.list.select(index);
     const event = log.event(row);
-    if (event) replace(this.details, eventDetails(event, false), this.detailActions(event.position, row));
+    if (event) replace(this.details, eventDetails(event, false), this.detailActions(event));
     if (updateAddress) {
       const hash = routeToHash({ name: 'log', filter: this.filter, at: log.columns.positions[row] ?? null });
       history.replaceState(null, '', hash);
     }
   }
 
-  private detailActions(position: number, row: number): HTMLElement {
-    const log = this.log;
-    if (!log) return h('div');
-    const stream = log.columns.stream(row);
-    const version = log.columns.versions[row] ?? null;
+  private detailActions(event: StoredEvent): HTMLElement {
+    const stream = { aggregateType: event.aggregateType, aggregateId: event.aggregateId };
+    const version = event.version;
+    const command = event.metadata.causationId;
     return h(
       'div',
       { class: 'actions' },
       h('button', { text: `Open stream at v${version}`, on: { click: () => this.navigate({ name: 'stream', stream, version }) } }),
-      h('span', { class: 'hint', text: ` position ${position}` }),
+      command
+        ? h('button', { text: 'Everything this command caused', on: { click: () => this.navigate({ name: 'causation', by: 'causation', id: command }) } })
+        : null,
     );
   }
 
