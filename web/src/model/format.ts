@@ -48,3 +48,19 @@ export function summarizePayload(payload: unknown): string {
     .map(([key, value]) => `${key}=${String(value)}`)
     .join(' ');
 }
+
+/** Who and what caused an event, in one line: `user 75736572…0006 · command 636d6e64…0990`
+ * (the correlation id too when it differs from the command). */
+export function describeMetadata(metadata: {
+  readonly userId?: string | null;
+  readonly causationId?: string | null;
+  readonly correlationId?: string | null;
+} | undefined): string {
+  if (!metadata) return '';
+  const parts = [metadata.userId ? `user ${shortId(metadata.userId)}` : 'system'];
+  if (metadata.causationId) parts.push(`command ${shortId(metadata.causationId)}`);
+  if (metadata.correlationId && metadata.correlationId !== metadata.causationId) {
+    parts.push(`correlation ${shortId(metadata.correlationId)}`);
+  }
+  return parts.join(' · ');
+}

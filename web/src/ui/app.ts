@@ -53,6 +53,7 @@ export class App {
   private readonly connectDialog: HTMLDialogElement;
   private readonly home: HTMLElement;
   private readonly main = h('main', { id: 'main' });
+  private readonly serverStatus = h('p', { class: 'hint server-status', text: 'Looking for a Perpetua server here…' });
 
   constructor(private readonly root: HTMLElement) {
     this.tabs = {
@@ -91,8 +92,12 @@ export class App {
     window.addEventListener('keydown', (event) => this.onGlobalKey(event));
     this.showOnly(null);
     await loadWasm();
+    const up = await serverIsUp();
+    this.serverStatus.textContent = up
+      ? `A Perpetua server answers at ${location.host}.`
+      : `No Perpetua server answers at ${location.host}: files can still be opened.`;
     const token = sessionStorage.getItem(TOKEN_KEY);
-    if (token && (await serverIsUp())) await this.connect(token);
+    if (token && up) await this.connect(token);
   }
 
   private tab(label: string, name: ViewName): HTMLAnchorElement {
@@ -120,6 +125,7 @@ export class App {
     const server = h('div', { class: 'server-panel' },
       h('h2', { text: 'Or connect to this server' }),
       h('p', { text: 'Loads the whole log with an auditor token, then follows new events live.' }),
+      this.serverStatus,
       h('button', { text: 'Connect…', on: { click: () => this.openConnect() } }));
     return h('section', { class: 'view home', data: { view: 'home' } }, drop, server);
   }
@@ -276,7 +282,11 @@ export class App {
     try {
       this.appended += log.append(lines.join('\n'));
     } catch (error) {
-      this.source.textContent = `live tail: ${message(error)}`;
+      // A gap or an event that does not decode is a fault to show, never to skip over.
+      this.stopTail();
+      this.source.dataset['live'] = 'off';
+      this.source.textContent = `Live tail stopped: ${message(error)}`;
+      this.source.title = this.source.textContent;
       return;
     }
     status(true);
@@ -290,6 +300,8 @@ export class App {
   private stopTail(): void {
     this.tail?.abort();
     this.tail = null;
+    window.clearTimeout(this.flushTimer);
+    this.flushTimer = 0;
     this.pendingLines = [];
     delete this.source.dataset['live'];
   }

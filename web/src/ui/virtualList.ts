@@ -14,6 +14,9 @@ export interface VirtualListOptions {
   renderRow(element: HTMLElement, index: number): void;
   onSelect?(index: number): void;
   onOpen?(index: number): void;
+  /** A single click opens the row (lists whose rows are links); otherwise it selects, and a
+   * double click opens. */
+  readonly openOnClick?: boolean;
 }
 
 const OVERSCAN = 8;
@@ -40,7 +43,9 @@ export class VirtualList {
           scroll: () => this.schedule(),
           keydown: (event) => this.onKey(event),
           click: (event) => this.onClick(event, false),
-          dblclick: (event) => this.onClick(event, true),
+          dblclick: (event) => {
+            if (!options.openOnClick) this.onClick(event, true);
+          },
         },
       },
       this.spacer,
@@ -154,6 +159,6 @@ export class VirtualList {
     if (!row || index < 0) return;
     if (index !== this.selected) this.select(index, true);
     this.focus();
-    if (open) this.options.onOpen?.(index);
+    if (open || this.options.openOnClick) this.options.onOpen?.(index);
   }
 }

@@ -34,6 +34,13 @@ afterAll(async () => {
 });
 
 describe('an exported demo log, offline', () => {
+  it('starts on the page that opens a log', async () => {
+    await expect.poll(() => page.locator('.home h2').first().innerText()).toBe('Open an exported log');
+    await expect.poll(() => page.locator('.server-status').innerText()).not.toContain('Looking');
+    expect(await page.locator('#badge').innerText()).toContain('No log loaded');
+    await screenshot(page, '00-home');
+  });
+
   it('loads and the badge says the chain verifies', async () => {
     await openFile(page, demoLogPath());
     await expect.poll(() => page.locator('#badge').innerText()).toContain('Chain verified');
@@ -86,6 +93,11 @@ describe('an exported demo log, offline', () => {
     }, before);
     await expect.poll(() => page.locator('.state-pane h3').textContent()).toContain('State at version 1');
     expect(await stateValue(page, '/state/size')).toBe(opened.payload['size']);
+    // From the keyboard the slider steps from one event's time to the next.
+    await slider.focus();
+    await page.keyboard.press('ArrowRight');
+    await expect.poll(() => page.locator('.state-pane h3').textContent()).toContain('State at version 2');
+    expect(await page.locator('.as-of').innerText()).toBe(liquidation.timestamp.replace('T', ' ').replace('Z', ''));
   });
 
   it('shows everything the liquidating command caused, across streams', async () => {
@@ -146,5 +158,19 @@ describe('an exported log with one payload altered', () => {
     await expect.poll(() => page.locator('.details-pane dd').first().innerText()).toBe(String(opened.position));
     expect(await page.locator('.details-pane [data-section=data] .json').innerText()).toContain('"size": "0.200"');
     await screenshot(page, '07-altered');
+  });
+});
+
+describe('a file dropped on the page', () => {
+  it('is opened like a chosen one', async () => {
+    const text = demo.lines.join('\n');
+    const dataTransfer = await page.evaluateHandle((content) => {
+      const transfer = new DataTransfer();
+      transfer.items.add(new File([content], 'dropped.jsonl', { type: 'application/x-ndjson' }));
+      return transfer;
+    }, text);
+    await page.dispatchEvent('main', 'drop', { dataTransfer });
+    await expect.poll(() => page.locator('.source').innerText()).toContain('dropped.jsonl');
+    await expect.poll(() => page.locator('#badge').innerText()).toContain('Chain verified');
   });
 });

@@ -27,6 +27,7 @@ export class CausationView {
       label: 'Events caused',
       rowHeight: 30,
       className: 'causation-list',
+      openOnClick: true,
       renderRow: (element, index) => this.renderRow(element, index),
       onOpen: (index) => this.open(index),
     });

@@ -5,7 +5,7 @@
 import type { LoadedLog } from '../../data/log';
 import type { AggregateStateJson, Change } from '../../data/types';
 import type { StreamKey } from '../../model/columns';
-import { formatCount, formatTime, shortId } from '../../model/format';
+import { describeMetadata, formatCount, formatTime, shortId } from '../../model/format';
 import { type Route, routeToHash, streamHash } from '../../model/routes';
 import { versionAtTime } from '../../model/timeline';
 import { h, link, replace } from '../dom';
@@ -35,12 +35,13 @@ export class StreamView {
   constructor(private readonly navigate: Navigate) {
     this.list = new VirtualList({
       label: 'Stream events',
-      rowHeight: 44,
+      rowHeight: 60,
       className: 'timeline',
       renderRow: (element, index) => this.renderRow(element, index),
       onSelect: (index) => this.selectVersion(index + 1, 'list'),
     });
     this.slider.addEventListener('input', () => this.onSlide());
+    this.slider.addEventListener('keydown', (event) => this.onSliderKey(event));
     this.element = h(
       'section',
       { class: 'view stream-view', data: { view: 'stream' } },
@@ -106,14 +107,21 @@ export class StreamView {
     const log = this.log;
     const row = this.rows[index];
     if (!log || row === undefined) return;
-    const event = log.columns;
+    const columns = log.columns;
+    // Metadata is not in the columns: only the visible rows' events are read.
+    const metadata = log.event(row)?.metadata;
     element.classList.add('timeline-row');
     replace(
       element,
-      h('span', { class: 't-ver', text: `v${event.versions[row]}` }),
-      h('span', { class: 't-type', text: event.eventType(row) }),
-      h('span', { class: 't-time', text: formatTime(event.timestamps[row] ?? NaN) }),
-      h('span', { class: 't-pos', text: `#${event.positions[row]}` }),
+      h('div', { class: 't-line' },
+        h('span', { class: 't-ver', text: `v${columns.versions[row]}` }),
+        h('span', { class: 't-type', text: columns.eventType(row) })),
+      h('div', { class: 't-line t-muted' },
+        h('span', { class: 't-ver', text: `#${columns.positions[row]}` }),
+        h('span', { text: formatTime(columns.timestamps[row] ?? NaN) })),
+      h('div', { class: 't-line t-muted' },
+        h('span', { class: 't-ver' }),
+        h('span', { class: 't-meta', text: describeMetadata(metadata) })),
     );
   }
 
@@ -152,9 +160,9 @@ export class StreamView {
       state ? jsonBlock(state, changed, 'state') : h('p', { class: 'hint', text: 'No state: the stream does not exist yet.' }),
     );
     const table = h('table', { class: 'changes' },
-      h('thead', {}, h('tr', {}, h('th', { text: 'Field' }), h('th', { text: `v${version - 1}` }), h('th', { text: `v${version}` }))),
+      h('thead', {}, h('tr', {}, h('th', { text: 'Field (state)' }), h('th', { text: `v${version - 1}` }), h('th', { text: `v${version}` }))),
       h('tbody', {}, ...changes.map((c) => h('tr', {},
-        h('td', { class: 'mono', text: c.path }),
+        h('td', { class: 'mono field', text: c.path.replace(/^\/state\//, ''), title: c.path }),
         h('td', { class: 'old', text: show(c.old) }),
         h('td', { class: 'new', text: show(c.new) })))),
     );
@@ -163,6 +171,18 @@ export class StreamView {
       h('h3', { text: version === 1 ? 'Created (from nothing)' : `Changes from version ${version - 1}` }),
       changes.length === 0 ? h('p', { class: 'hint', text: 'No field changed.' }) : table,
     );
+  }
+
+  /** Left and right step the slider from one event's time to the next (a millisecond step
+   * would not move it visibly). */
+  private onSliderKey(event: KeyboardEvent): void {
+    const step = { ArrowLeft: -1, ArrowDown: -1, ArrowRight: 1, ArrowUp: 1 }[event.key];
+    if (step === undefined || this.timestamps.length === 0) return;
+    event.preventDefault();
+    const now = versionAtTime(this.timestamps, Number(this.slider.value));
+    const version = Math.min(this.timestamps.length, Math.max(1, now + step));
+    this.slider.value = String(this.timestamps[version - 1] ?? 0);
+    this.onSlide();
   }
 
   private onSlide(): void {
