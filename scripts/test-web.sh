@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Tests the browser audit viewer (web/): builds it (scripts/web-build.sh), runs the
-# TypeScript unit tests (vitest), then the browser tests (playwright-core driving Debian's
-# Chromium, installed here when missing) with screenshots in test-output/screenshots/.
+# TypeScript unit tests (vitest, some over the wasm package with the demo log), then the
+# browser tests (playwright-core driving Debian's Chromium, installed here when missing)
+# with screenshots in test-output/screenshots/.
 #
 # With PERPETUA_BIN pointing at a `perpetua` binary that has `serve`, the browser tests run
 # against the real server started with demo data (which serves web/dist at /), in both
@@ -24,9 +25,6 @@ fi
 step "build the viewer (wasm package and app)"
 scripts/web-build.sh
 
-step "viewer unit tests (vitest)"
-(cd web && npm test)
-
 work=$(mktemp -d)
 server_pid=
 cleanup() {
@@ -42,6 +40,9 @@ else
   nice -n 10 cargo run -q -p perpetua-wasm --example viewer_logs -- demo "$work/demo.jsonl"
 fi
 export DEMO_LOG="$work/demo.jsonl"
+
+step "viewer unit tests (vitest; the data layer over the wasm package with the demo log)"
+(cd web && npm test)
 export SCREENSHOT_DIR="$repo/test-output/screenshots"
 rm -rf "$SCREENSHOT_DIR"
 

@@ -93,7 +93,12 @@ describe.skipIf(!live)('connected to perpetua serve --demo', () => {
     expect(await page.locator('#badge').innerText()).toContain('Chain verified');
     expect(await page.locator('.source').innerText()).toMatch(/Live: \+\d+ events/);
     // The list stayed at its end: the deposit, the last event, is on screen.
-    await expect.poll(() => page.locator('.log-list .vlist-row').last().innerText()).toContain('BalanceDeposited');
+    const lastRow = page.locator(`.log-list .vlist-row[data-index="${after.length - 1}"]`);
+    await expect.poll(() => lastRow.innerText()).toContain('BalanceDeposited');
+    const [rowBox, listBox] = await Promise.all([lastRow.boundingBox(), page.locator('.log-list').boundingBox()]);
+    if (!rowBox || !listBox) throw new Error('the list and its last row have boxes');
+    expect(rowBox.y).toBeGreaterThanOrEqual(listBox.y);
+    expect(rowBox.y + rowBox.height).toBeLessThanOrEqual(listBox.y + listBox.height + 1);
     await screenshot(page, '08-live');
     await page.locator('#search').fill(created.accountId);
     await page.locator('#search').press('Enter');

@@ -26,6 +26,7 @@ export class StreamView {
   private readonly list: VirtualList;
   private readonly title = h('h2', { class: 'stream-title' });
   private readonly summary = h('span', { class: 'caption' });
+  private readonly related = h('span', { class: 'related' });
   private readonly slider = h('input', { attrs: { type: 'range', 'aria-label': 'As of time', min: '0', max: '0', step: '1' } });
   private readonly asOf = h('output', { class: 'as-of' });
   private readonly statePane = h('section', { class: 'state-pane', attrs: { 'aria-label': 'State' } });
@@ -45,7 +46,7 @@ export class StreamView {
     this.element = h(
       'section',
       { class: 'view stream-view', data: { view: 'stream' } },
-      h('div', { class: 'stream-header' }, this.title, this.summary,
+      h('div', { class: 'stream-header' }, this.title, this.summary, this.related,
         h('label', { class: 'slider' }, 'As of ', this.slider, this.asOf)),
       h('div', { class: 'stream-body' },
         h('div', { class: 'timeline-column' }, this.list.element),
@@ -96,11 +97,24 @@ export class StreamView {
     this.slider.max = String(this.timestamps[this.timestamps.length - 1] ?? 0);
     this.slider.disabled = this.rows.length < 2;
     this.list.setCount(this.rows.length);
+    replace(this.related, this.relatedLink(log, stream));
     if (this.rows.length === 0) {
       replace(this.statePane, h('p', { class: 'hint', text: 'This stream has no events in the loaded log.' }));
       replace(this.changesPane);
       replace(this.eventPane);
     }
+  }
+
+  /** The account behind an account or position stream, with its charts. */
+  private relatedLink(log: LoadedLog, stream: StreamKey): HTMLElement | null {
+    const first = this.rows[0] === undefined ? null : log.event(this.rows[0]);
+    const payload = (first?.payload ?? {}) as { accountId?: unknown };
+    const accountId = stream.aggregateType === 'Account' ? stream.aggregateId : payload.accountId;
+    if (typeof accountId !== 'string' || (stream.aggregateType !== 'Account' && stream.aggregateType !== 'Position')) {
+      return null;
+    }
+    const label = stream.aggregateType === 'Account' ? 'charts of this account' : `account ${shortId(accountId)} and its charts`;
+    return link(label, routeToHash({ name: 'account', accountId }));
   }
 
   private renderRow(element: HTMLElement, index: number): void {
