@@ -12,11 +12,11 @@ import { filterRows, NO_FILTER } from '../../src/model/filter';
 const PKG = new URL('../../../host-wasm/pkg/', import.meta.url);
 const DEMO = process.env['DEMO_LOG'];
 
-beforeAll(() => {
-  initSync({ module: readFileSync(new URL('perpetua_wasm_bg.wasm', PKG)) });
-});
-
 describe.skipIf(!DEMO)('LoadedLog over the wasm package', () => {
+  beforeAll(() => {
+    initSync({ module: readFileSync(new URL('perpetua_wasm_bg.wasm', PKG)) });
+  });
+
   const text = readFileSync(DEMO ?? '/dev/null', 'utf8');
   const lines = text.split('\n').filter((l) => l !== '');
   const events = lines.map((l) => JSON.parse(l) as StoredEvent);

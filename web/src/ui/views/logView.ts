@@ -113,6 +113,7 @@ export class LogView {
     this.rows = filterRows(log.columns, this.filter, candidates);
     this.list.setCount(this.rows.length);
     this.caption.textContent = `${formatCount(this.rows.length)} of ${formatCount(log.length)} events · ${describeFilter(this.filter)}`;
+    this.caption.title = this.caption.textContent;
     this.renderUserBar(log);
   }
 
