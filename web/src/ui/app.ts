@@ -40,6 +40,7 @@ export class App {
     account: this.accountView,
   };
   private readonly tabs: Record<ViewName, HTMLAnchorElement>;
+  /** Per view, the address it had when last shown (its tab goes back there). */
   private readonly lastHash: Record<ViewName, string | null> = { log: '#/log', stream: null, causation: null, account: null };
   private readonly source = h('span', { class: 'source', role: 'status' });
   private readonly searchInput = h('input', {
@@ -88,7 +89,12 @@ export class App {
     replace(this.root, header, this.main, this.connectDialog);
     this.main.append(this.home, ...Object.values(this.views).map((v) => v.element));
     this.installDrop();
-    window.addEventListener('hashchange', () => this.onRoute());
+    window.addEventListener('hashchange', (event) => {
+      // The view being left may have moved its selection with replaceState since it was
+      // opened: its tab returns to the address as it was last.
+      if (this.route) this.lastHash[this.route.name] = new URL(event.oldURL).hash || null;
+      this.onRoute();
+    });
     window.addEventListener('keydown', (event) => this.onGlobalKey(event));
     this.showOnly(null);
     await loadWasm();
