@@ -39,6 +39,8 @@ export class ServerClient {
   constructor(
     private readonly token: string,
     private readonly baseUrl = '',
+    /** Wait before reconnecting a dropped live tail. */
+    private readonly reconnectMs = 1_000,
   ) {}
 
   private headers(accept: string): HeadersInit {
@@ -70,8 +72,9 @@ export class ServerClient {
         if (signal.aborted) break;
         if (error instanceof ServerError && (error.status === 401 || error.status === 403)) throw error;
       }
+      if (signal.aborted) break;
       handlers.onConnected(false);
-      await sleep(1_000, signal);
+      await sleep(this.reconnectMs, signal);
     }
   }
 
