@@ -362,9 +362,9 @@ fn store_error(e: perpetua_server::store::StoreError) -> String {
 /// Draws a progress bar on stderr.
 fn progress(label: &str, done: u64, total: u64) {
     let width = 40;
-    let filled = if total == 0 { width } else { (done.min(total) * width / total) as usize as u64 };
+    let filled = (done.min(total) * width).checked_div(total).unwrap_or(width);
     let bar: String = (0..width).map(|i| if i < filled { '#' } else { '.' }).collect();
-    let percent = if total == 0 { 100 } else { done.min(total) * 100 / total };
+    let percent = (done.min(total) * 100).checked_div(total).unwrap_or(100);
     eprint!("\r{label} [{bar}] {percent:>3}% {done}/{total}");
     let _ = std::io::stderr().flush();
 }

@@ -455,7 +455,7 @@ async fn crash_under_load(db: TestDb) {
             let mut n = 0u64;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 n += 1;
-                let side = if (n + worker as u64) % 2 == 0 { "BUY" } else { "SELL" };
+                let side = if (n + worker as u64).is_multiple_of(2) { "BUY" } else { "SELL" };
                 let price = format!("{}", 40_000 + (n % 20) * 10);
                 let body = limit(&account, "BTCUSDT", side, &price, "0.001");
                 let Ok(response) =

@@ -225,8 +225,9 @@ pub(super) async fn book(
     let sql =
         format!("SELECT side, price, remaining FROM {} WHERE symbol = ?", table(&state, "orders", "active_orders"));
     let rows = state.db.fetch(&sql, &[symbol.to_string().into()]).await?;
-    let (mut bids, mut asks): (BTreeMap<Decimal, (Decimal, u32)>, BTreeMap<Decimal, (Decimal, u32)>) =
-        Default::default();
+    // Price → (quantity, orders) on each side.
+    type Levels = BTreeMap<Decimal, (Decimal, u32)>;
+    let (mut bids, mut asks) = (Levels::new(), Levels::new());
     for row in &rows {
         let (Ok(price), Ok(remaining)) = (db::text(row, 1).parse::<Decimal>(), db::text(row, 2).parse::<Decimal>())
         else {
