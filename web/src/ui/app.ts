@@ -187,28 +187,37 @@ export class App {
     this.source.textContent = `Loading ${sourceLabel}…`;
     await loadWasm();
     await nextFrame();
-    this.log?.free();
-    this.log = null;
     let log: LoadedLog;
     const parseStart = performance.now();
     try {
       log = LoadedLog.fromBytes(bytes);
       performance.measure('parse-log', { start: parseStart, end: performance.now() });
     } catch (error) {
+      this.replaceLog(null);
       this.source.textContent = `Cannot load ${sourceLabel}: ${message(error)}`;
+      this.source.title = this.source.textContent;
       this.showUndecodable(bytes);
       return false;
     }
-    this.log = log;
+    this.replaceLog(log);
     this.source.textContent = `${sourceLabel} · ${formatCount(log.length)} events`;
     this.source.title = this.source.textContent;
-    for (const view of [this.logView, this.streamView, this.causationView, this.accountView]) view.setLog(log);
     this.route = null;
     this.onRoute();
     await afterPaint();
     performance.measure('first-render', 'load-start');
     this.verify();
+    performance.measure('verified', 'load-start');
     return true;
+  }
+
+  /** Hands a new log (or none) to every view, then frees the one it replaces (the views
+   * never hold a freed wasm object). */
+  private replaceLog(log: LoadedLog | null): void {
+    const old = this.log;
+    this.log = log;
+    for (const view of [this.logView, this.streamView, this.causationView, this.accountView]) view.setLog(log);
+    if (old !== log) old?.free();
   }
 
   private showUndecodable(bytes: Uint8Array): void {
@@ -226,7 +235,6 @@ export class App {
     const report = log.verify();
     const row = report.firstBadPosition === null ? -1 : log.columns.rowOfPosition(report.firstBadPosition);
     this.badge.set({ kind: 'report', report, badEvent: row === -1 ? null : log.event(row) });
-    performance.measure('verified', 'load-start');
   }
 
   private async connect(token: string): Promise<void> {

@@ -161,6 +161,21 @@ describe('an exported log with one payload altered', () => {
   });
 });
 
+describe('an exported log that no longer decodes', () => {
+  it('is not loaded, and the badge still names the altered position from the chain alone', async () => {
+    const lines = [...demo.lines];
+    const at = liquidation.position - 1;
+    lines[at] = (lines[at] ?? '').replace('"eventType":"PositionLiquidated"', '"eventType":"PositionForgiven"');
+    const path = join(mkdtempSync(join(tmpdir(), 'perpetua-undecodable-')), 'undecodable.jsonl');
+    writeFileSync(path, `${lines.join('\n')}\n`);
+    await openFile(page, path);
+    await expect.poll(() => page.locator('#badge').innerText()).toContain(`Chain broken at position ${liquidation.position}`);
+    expect(await page.locator('.source').innerText()).toContain('Cannot load undecodable.jsonl');
+    expect(await page.locator('.source').getAttribute('title')).toContain('PositionForgiven');
+    expect(await page.locator('.home').isVisible()).toBe(true);
+  });
+});
+
 describe('a file dropped on the page', () => {
   it('is opened like a chosen one', async () => {
     const text = demo.lines.join('\n');

@@ -17,9 +17,11 @@ export class AccountView {
   private log: LoadedLog | null = null;
   private accountId: string | null = null;
 
-  setLog(log: LoadedLog): void {
+  /** A log was loaded (or unloaded: null). */
+  setLog(log: LoadedLog | null): void {
     this.log = log;
     this.accountId = null;
+    replace(this.element);
   }
 
   show(route: AccountRoute): void {

@@ -40,9 +40,12 @@ export class CausationView {
     );
   }
 
-  setLog(log: LoadedLog): void {
+  /** A log was loaded (or unloaded: null). */
+  setLog(log: LoadedLog | null): void {
     this.log = log;
     this.key = '';
+    this.events = [];
+    this.list.setCount(0);
   }
 
   show(route: CausationRoute): void {

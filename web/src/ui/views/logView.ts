@@ -69,11 +69,15 @@ export class LogView {
   }
 
   /** A new log was loaded (or the view is shown for the first time with it). */
-  setLog(log: LoadedLog): void {
+  /** A log was loaded (or unloaded: null). */
+  setLog(log: LoadedLog | null): void {
     this.log = log;
     this.filterKey = null;
+    this.rows = new Uint32Array(0);
+    this.list.setCount(0);
+    replace(this.details);
     replace(this.eventType, h('option', { text: 'All', attrs: { value: '' } }),
-      ...log.columns.eventTypeNames.map((name) => h('option', { text: name, attrs: { value: name } })));
+      ...(log?.columns.eventTypeNames ?? []).map((name) => h('option', { text: name, attrs: { value: name } })));
     replace(this.aggregateType, h('option', { text: 'All', attrs: { value: '' } }),
       ...AGGREGATE_TYPES.map((name) => h('option', { text: name, attrs: { value: name } })));
   }

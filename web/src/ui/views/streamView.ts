@@ -55,9 +55,12 @@ export class StreamView {
     );
   }
 
-  setLog(log: LoadedLog): void {
+  /** A log was loaded (or unloaded: null). */
+  setLog(log: LoadedLog | null): void {
     this.log = log;
     this.stream = null;
+    this.rows = new Uint32Array(0);
+    this.list.setCount(0);
   }
 
   show(route: StreamRoute): void {
