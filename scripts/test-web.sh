@@ -71,5 +71,11 @@ if [ -n "${PERPETUA_BIN:-}" ] && "$PERPETUA_BIN" serve --help >/dev/null 2>&1; t
 else
   step "browser tests against Vite's preview server (offline file; no PERPETUA_BIN with serve)"
 fi
-(cd web && npm run test:browser)
+if ! (cd web && npm run test:browser); then
+  if [ -n "$server_pid" ]; then
+    echo "test-web: the server's output:" >&2
+    tail -n 50 "$work/server.log" >&2
+  fi
+  exit 1
+fi
 echo "screenshots: $SCREENSHOT_DIR"

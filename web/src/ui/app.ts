@@ -92,7 +92,7 @@ export class App {
     window.addEventListener('hashchange', (event) => {
       // The view being left may have moved its selection with replaceState since it was
       // opened: its tab returns to the address as it was last.
-      if (this.route) this.lastHash[this.route.name] = new URL(event.oldURL).hash || null;
+      if (this.route) this.lastHash[this.route.name] = new URL(event.oldURL).hash || routeToHash(this.route);
       this.onRoute();
     });
     window.addEventListener('keydown', (event) => this.onGlobalKey(event));
