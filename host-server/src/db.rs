@@ -191,14 +191,18 @@ impl Drop for DbTx {
     }
 }
 
-/// Text of column `i`.
+/// Text of column `i` (empty when NULL).
 pub fn text(row: &AnyRow, i: usize) -> String {
-    row.try_get::<String, _>(i).unwrap_or_default()
+    opt_text(row, i).unwrap_or_default()
 }
 
-/// Optional text of column `i`.
+/// Optional text of column `i`. MariaDB hands `TEXT` columns of a binary collation over as
+/// bytes; those are read as UTF-8.
 pub fn opt_text(row: &AnyRow, i: usize) -> Option<String> {
-    row.try_get::<Option<String>, _>(i).ok().flatten()
+    match row.try_get::<Option<String>, _>(i) {
+        Ok(text) => text,
+        Err(_) => row.try_get::<Option<Vec<u8>>, _>(i).ok().flatten().and_then(|b| String::from_utf8(b).ok()),
+    }
 }
 
 /// Integer of column `i`.

@@ -1,6 +1,6 @@
-//! End-to-end tests of the real `perpetua` binary over HTTP, each on SQLite and on
-//! PostgreSQL (a database of its own per test). An unreachable PostgreSQL is reported and
-//! skipped, or fails the run with `PERPETUA_REQUIRE_ALL_BACKENDS=1` (as CI sets).
+//! End-to-end tests of the real `perpetua` binary over HTTP, each on SQLite, PostgreSQL and
+//! MariaDB (a database of its own per test). An unreachable server is reported and skipped,
+//! or fails the run with `PERPETUA_REQUIRE_ALL_BACKENDS=1` (as CI sets).
 
 mod support;
 
@@ -29,6 +29,16 @@ macro_rules! on_every_backend {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $test() {
                     if let Some(db) = super::support::database(super::support::Backend::Postgres, stringify!($test)).await {
+                        super::$test(db).await;
+                    }
+                }
+            )+
+        }
+        mod mysql {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    if let Some(db) = super::support::database(super::support::Backend::MySql, stringify!($test)).await {
                         super::$test(db).await;
                     }
                 }

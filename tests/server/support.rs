@@ -12,6 +12,7 @@ pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789abcdef";
 pub enum Backend {
     Sqlite,
     Postgres,
+    MySql,
 }
 
 /// A database for one test: a file in a temporary directory, or a fresh PostgreSQL database.
@@ -27,16 +28,33 @@ pub async fn database(backend: Backend, test: &str) -> Option<TestDb> {
             let url = format!("sqlite://{}", dir.path().join("perpetua.db").display());
             Some(TestDb { url, _dir: Some(dir) })
         }
-        Backend::Postgres => {
+        Backend::Postgres | Backend::MySql => {
             use sqlx::{Connection, Executor};
-            let admin = std::env::var("PERPETUA_TEST_POSTGRES_URL")
-                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+            let (admin, drop) = if backend == Backend::Postgres {
+                let url = std::env::var("PERPETUA_TEST_POSTGRES_URL")
+                    .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+                (url, " WITH (FORCE)")
+            } else {
+                let url = std::env::var("PERPETUA_TEST_MYSQL_URL")
+                    .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".into());
+                (url, "")
+            };
             let name = format!("perpetua_e2e_{test}");
+            let statements = [format!("DROP DATABASE IF EXISTS {name}{drop}"), format!("CREATE DATABASE {name}")];
             let created = async {
-                let mut conn = sqlx::PgConnection::connect(&admin).await?;
-                conn.execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str()).await?;
-                conn.execute(format!("CREATE DATABASE {name}").as_str()).await?;
-                conn.close().await
+                if backend == Backend::Postgres {
+                    let mut conn = sqlx::PgConnection::connect(&admin).await?;
+                    for statement in &statements {
+                        conn.execute(statement.as_str()).await?;
+                    }
+                    conn.close().await
+                } else {
+                    let mut conn = sqlx::MySqlConnection::connect(&admin).await?;
+                    for statement in &statements {
+                        conn.execute(statement.as_str()).await?;
+                    }
+                    conn.close().await
+                }
             };
             match created.await {
                 Ok(()) => {
@@ -44,7 +62,7 @@ pub async fn database(backend: Backend, test: &str) -> Option<TestDb> {
                     Some(TestDb { url: format!("{base}/{name}"), _dir: None })
                 }
                 Err(e) => {
-                    let message = format!("PostgreSQL is not reachable ({e}): skipping postgres::{test}");
+                    let message = format!("{backend:?} is not reachable ({e}): skipping {backend:?}::{test}");
                     if std::env::var("PERPETUA_REQUIRE_ALL_BACKENDS").is_ok_and(|v| v == "1") {
                         panic!("{message}, but PERPETUA_REQUIRE_ALL_BACKENDS=1");
                     }
