@@ -28,6 +28,13 @@ export function shortId(id: string): string {
   return /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id) ? `${id.slice(0, 8)}…${id.slice(-4)}` : id;
 }
 
+/** An axis label: exact up to six digits, compact beyond (`1.5M`, `1T`). */
+export function formatTick(value: number): string {
+  return Math.abs(value) < 1_000_000
+    ? value.toLocaleString('en-US', { maximumFractionDigits: 8 })
+    : value.toLocaleString('en-US', { notation: 'compact', maximumFractionDigits: 2 });
+}
+
 /** A count with thousands separators: `142,137`. */
 export function formatCount(n: number): string {
   return n.toLocaleString('en-US');

@@ -1,9 +1,10 @@
 // A hand-drawn SVG step chart with its axes (the layout is computed in model/chart.ts).
 
 import { type SeriesPoint, stepChart } from '../model/chart';
-import { formatTime } from '../model/format';
+import { formatTick, formatTime } from '../model/format';
 
 const SVG = 'http://www.w3.org/2000/svg';
+const MAX_DOTS = 400;
 
 function svg<K extends keyof SVGElementTagNameMap>(tag: K, attrs: Record<string, string | number>, text?: string): SVGElementTagNameMap[K] {
   const element = document.createElementNS(SVG, tag);
@@ -20,7 +21,7 @@ export function chartSvg(series: readonly SeriesPoint[], label: string, endMs: n
   for (const tick of layout.yTicks) {
     root.append(
       svg('line', { x1: box.left, x2: box.width - box.right, y1: tick.at, y2: tick.at, class: tick.value === 0 ? 'axis zero' : 'grid' }),
-      svg('text', { x: box.left - 6, y: tick.at + 4, 'text-anchor': 'end', class: 'tick' }, tick.value.toLocaleString('en-US')),
+      svg('text', { x: box.left - 6, y: tick.at + 4, 'text-anchor': 'end', class: 'tick' }, formatTick(tick.value)),
     );
   }
   for (const tick of layout.xTicks) {
@@ -31,6 +32,9 @@ export function chartSvg(series: readonly SeriesPoint[], label: string, endMs: n
   }
   root.append(svg('line', { x1: box.left, x2: box.left, y1: box.top, y2: plotBottom, class: 'axis' }));
   root.append(svg('path', { d: layout.path, class: 'series' }));
+  // A dot (with its exact value on hover) per point while they can be told apart; beyond
+  // that the line alone (thousands of dots would only slow the page).
+  if (layout.points.length > MAX_DOTS) return root;
   layout.points.forEach((p, i) => {
     const point = series[i];
     if (!point) return;

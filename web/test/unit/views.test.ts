@@ -3,7 +3,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { niceTicks, stepChart, timeTicks } from '../../src/model/chart';
-import { describeMetadata, formatBytes, formatTime, parseUtcInput, shortId, summarizePayload, toUtcInput } from '../../src/model/format';
+import { describeMetadata, formatBytes, formatTick, formatTime, parseUtcInput, shortId, summarizePayload, toUtcInput } from '../../src/model/format';
 import { changeKind, jsonLines } from '../../src/model/jsonview';
 import { NO_FILTER } from '../../src/model/filter';
 import { parseRoute, type Route, routeToHash } from '../../src/model/routes';
@@ -116,6 +116,11 @@ describe('formatting', () => {
     expect(formatBytes(685_000)).toBe('685 KB');
     expect(formatBytes(76_099_444)).toBe('76.1 MB');
     expect(summarizePayload({ positionId: ID, size: '0.020', leverage: 20, nested: { a: 1 } })).toBe('size=0.020 leverage=20');
+  });
+
+  it('labels axes exactly when short and compactly when long', () => {
+    expect([0, 0.005, 4000, 999_999].map(formatTick)).toEqual(['0', '0.005', '4,000', '999,999']);
+    expect([1_500_000, 1_000_000_000_000, -2_000_000].map(formatTick)).toEqual(['1.5M', '1T', '-2M']);
   });
 
   it('describes metadata in one line', () => {

@@ -55,6 +55,7 @@ export class AccountView {
       .filter((key) => state[key] !== undefined)
       .flatMap((key) => [h('dt', { text: key }), h('dd', { class: 'mono', text: String(state[key]) })]);
     const positions = log.positionsOfAccount(accountId);
+    const balance = log.balanceSeries(accountId);
     replace(
       this.element,
       h('div', { class: 'account-header' },
@@ -62,7 +63,7 @@ export class AccountView {
         h('p', { class: 'caption' }, `${formatCount(rows.length)} events · `, streamLink(stream, rows.length),
           userId ? h('span', {}, ' · ', link('events of its user', routeToHash({ name: 'log', filter: { ...NO_FILTER, userId }, at: null }))) : null)),
       h('dl', { class: 'facts' }, ...facts),
-      h('figure', { class: 'chart-box' }, h('figcaption', { text: 'Balance (USDT)' }), chartSvg(log.balanceSeries(accountId), 'Balance over time', end)),
+      h('figure', { class: 'chart-box' }, h('figcaption', { text: `Balance (USDT) · ${formatCount(balance.length)} points` }), chartSvg(balance, 'Balance over time', end)),
       h('h3', { text: positions.length === 0 ? 'No positions' : `Positions (${positions.length})` }),
       ...positions.map((p) =>
         h('figure', { class: 'chart-box' },
