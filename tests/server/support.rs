@@ -83,6 +83,10 @@ pub struct Server {
 
 impl Server {
     pub fn start(db: &TestDb, demo: bool) -> Server {
+        Self::start_with(db, demo, &[])
+    }
+
+    pub fn start_with(db: &TestDb, demo: bool, extra: &[&str]) -> Server {
         let mut command = Command::new(env!("CARGO_BIN_EXE_perpetua"));
         command
             .args(["serve", "--listen", "127.0.0.1:0", "--web-dir", "/nonexistent", "--database-url", &db.url])
@@ -92,6 +96,7 @@ impl Server {
         if demo {
             command.arg("--demo");
         }
+        command.args(extra);
         let mut child = command.spawn().expect("start perpetua serve");
         let stdout = child.stdout.take().expect("stdout");
         let mut lines = BufReader::new(stdout).lines();

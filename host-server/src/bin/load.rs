@@ -93,12 +93,12 @@ async fn main() -> Result<(), String> {
             while !stop.load(Ordering::Relaxed) {
                 n += 1;
                 let started = Instant::now();
-                let outcome = if n % 3 == 0 && !resting.is_empty() {
+                let outcome = if n.is_multiple_of(3) && !resting.is_empty() {
                     let order = resting.swap_remove(0);
                     let response = client.delete(format!("{url}/v1/orders/{order}")).bearer_auth(&token).send().await;
                     response.map(|r| r.status()).map_err(|e| e.to_string())
                 } else {
-                    let side = if n % 2 == 0 { "BUY" } else { "SELL" };
+                    let side = if n.is_multiple_of(2) { "BUY" } else { "SELL" };
                     // Prices within ±1% of 50,000: buys and sells overlap, so about half trade.
                     let offset = (n * 7919 % 100) as i64 - 50;
                     let price = format!("{}", 50_000 + offset * 5);
