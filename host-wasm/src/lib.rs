@@ -110,6 +110,13 @@ impl AuditLog {
         self.0.states(aggregate_type, aggregate_id).map_err(js_error)
     }
 
+    /// `{state, changes}`: the state after the event of `version` and the `[{path, old, new}]`
+    /// from the version before, in one fold (what the stream view shows).
+    #[wasm_bindgen(js_name = versionView)]
+    pub fn version_view(&self, aggregate_type: &str, aggregate_id: &str, version: u32) -> Result<String, JsError> {
+        self.0.version_view(aggregate_type, aggregate_id, u64::from(version)).map_err(js_error)
+    }
+
     /// `[{path, old, new}]` between versions `from` and `to` (0 is before the first event).
     pub fn diff(&self, aggregate_type: &str, aggregate_id: &str, from: u32, to: u32) -> Result<String, JsError> {
         self.0.diff(aggregate_type, aggregate_id, u64::from(from), u64::from(to)).map_err(js_error)

@@ -412,6 +412,28 @@ impl Log {
         Ok(json(&changes))
     }
 
+    /// What the stream view shows for one version: `{state, changes}`, the state after the
+    /// event of `version` and what changed from the version before — [`Log::state_at_version`]
+    /// and [`Log::diff`] of `version - 1` and `version` in one fold (the state before, then
+    /// that one event applied to a copy).
+    pub fn version_view(&self, aggregate_type: &str, aggregate_id: &str, version: u64) -> Result<String, String> {
+        let stream = stream_of(aggregate_type, aggregate_id)?;
+        let before = self.fold_while(&stream, |e| e.version < version);
+        let after = match (before.clone(), self.rows_of(&stream).get(version.wrapping_sub(1) as usize)) {
+            (Some(mut state), Some(&row)) => {
+                state.apply(&self.events[row]);
+                Some(state)
+            }
+            (None, Some(&row)) => timetravel::fold_stream(stream.aggregate_type, [&self.events[row]]),
+            (before, None) => before,
+        };
+        let value = |state: &Option<AggregateState>| serde_json::to_value(state).expect("states serialize");
+        let (old, new) = (value(&before), value(&after));
+        let mut changes = Vec::new();
+        diff_values(String::new(), &old, &new, &mut changes);
+        Ok(json(&serde_json::json!({ "state": new, "changes": changes })))
+    }
+
     /// An account's balance after each of its events.
     pub fn balance_series(&self, account_id: &str) -> Result<String, String> {
         self.series("Account", account_id, |state| match state {
@@ -692,6 +714,27 @@ mod tests {
             let values: Vec<Value> = serde_json::from_str(&series).unwrap();
             let values: Vec<&str> = values.iter().map(|p| p["value"].as_str().unwrap()).collect();
             assert_eq!(values, expected, "{kind} {id}");
+        }
+    }
+
+    #[test]
+    fn the_view_of_a_version_is_its_state_and_the_diff_from_the_one_before() {
+        let log = demo();
+        let account = log.stored.iter().rev().find(|e| e.aggregate_type == AggregateType::Account).unwrap();
+        let liquidated = log.stored.iter().find(|e| e.event_type == "PositionLiquidated").unwrap();
+        for event in [account, liquidated] {
+            let (kind, id) = (event.aggregate_type.as_str(), event.aggregate_id.to_string());
+            let versions = log.stream_indexes(kind, &id).unwrap().len() as u64;
+            for version in 0..=versions + 1 {
+                let view: Value = serde_json::from_str(&log.version_view(kind, &id, version).unwrap()).unwrap();
+                let state: Value = serde_json::from_str(&log.state_at_version(kind, &id, version).unwrap()).unwrap();
+                assert_eq!(view["state"], state, "{kind} v{version}");
+                if (1..=versions).contains(&version) {
+                    let changes: Value =
+                        serde_json::from_str(&log.diff(kind, &id, version - 1, version).unwrap()).unwrap();
+                    assert_eq!(view["changes"], changes, "{kind} v{version}");
+                }
+            }
         }
     }
 }

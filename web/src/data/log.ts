@@ -83,6 +83,11 @@ export class LoadedLog implements Lookup {
     return parse(this.wasm.stateAtTime(stream.aggregateType, stream.aggregateId, ms));
   }
 
+  /** The state after `version` and the changes from the version before, in one fold. */
+  versionView(stream: StreamKey, version: number): { state: AggregateStateJson | null; changes: Change[] } {
+    return parse(this.wasm.versionView(stream.aggregateType, stream.aggregateId, version));
+  }
+
   diff(stream: StreamKey, from: number, to: number): Change[] {
     return parse(this.wasm.diff(stream.aggregateType, stream.aggregateId, from, to));
   }

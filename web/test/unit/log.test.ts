@@ -59,6 +59,10 @@ describe.skipIf(!DEMO)('LoadedLog over the wasm package', () => {
     const streamRows = [...log.streamRows(position)];
     expect(streamRows.map((row) => events[row]?.aggregateId)).toEqual(streamRows.map(() => liquidation.aggregateId));
     expect(log.stateAtVersion(position, liquidation.version)?.state['size']).toBe('0');
+    const view = log.versionView(position, liquidation.version);
+    expect(view.state).toEqual(log.stateAtVersion(position, liquidation.version));
+    expect(view.changes).toEqual(log.diff(position, liquidation.version - 1, liquidation.version));
+    expect(view.changes.map((c) => c.path)).toContain('/state/size');
     const command = liquidation.metadata.causationId ?? '';
     const caused = log.events(log.rowsByCausation(command));
     expect(caused.map((e) => e.position)).toEqual(events.filter((e) => e.metadata.causationId === command).map((e) => e.position));

@@ -143,7 +143,7 @@ export class StreamView {
   }
 
   /** Selects a version: from the list (address updated), the route, or the slider. */
-  private selectVersion(version: number, from: 'list' | 'route' | 'slider', state?: AggregateStateJson | null): void {
+  private selectVersion(version: number, from: 'list' | 'route' | 'slider'): void {
     const log = this.log;
     const stream = this.stream;
     const row = this.rows[version - 1];
@@ -156,10 +156,9 @@ export class StreamView {
     }
     if (from === 'list') history.replaceState(null, '', streamHash(stream.aggregateType, stream.aggregateId, version));
     const start = performance.now();
-    const shown = state ?? log.stateAtVersion(stream, version);
-    const changes = log.diff(stream, version - 1, version);
+    const view = log.versionView(stream, version);
     performance.measure('state-at-version', { start, end: performance.now() });
-    this.renderState(version, shown, changes);
+    this.renderState(version, view.state, view.changes);
     const event = log.event(row);
     if (!event) return;
     const command = event.metadata.causationId;
@@ -211,7 +210,7 @@ export class StreamView {
     const state = log.stateAtTime(stream, ms);
     const version = state ? Number(state.state['version'] ?? versionAtTime(this.timestamps, ms)) : 0;
     if (version >= 1 && version !== this.version) {
-      this.selectVersion(version, 'slider', state);
+      this.selectVersion(version, 'slider');
       history.replaceState(null, '', streamHash(stream.aggregateType, stream.aggregateId, version));
     }
   }
