@@ -47,4 +47,28 @@ fn the_audit_log_answers_in_wasm_as_natively() {
         log.position_size_series(&id).unwrap_or_else(|_| panic!("series")),
         native.position_size_series(&id).unwrap()
     );
+    let view = log.version_view("Position", &id, 2).unwrap_or_else(|_| panic!("version view"));
+    assert_eq!(view, native.version_view("Position", &id, 2).unwrap());
+    let rows = log.rows(0);
+    let native_rows = native.rows(0);
+    assert_eq!((rows.positions, rows.streams), (native_rows.positions, native_rows.streams));
+    assert_eq!(rows.new_streams, native_rows.new_streams);
+    let command = position.metadata.causation_id.expect("commands are recorded").to_string();
+    assert_eq!(
+        log.by_causation(&command).unwrap_or_else(|_| panic!("by causation")),
+        native.by_causation(&command).unwrap()
+    );
+}
+
+/// The live tail's appends in wasm32: a log loaded in two parts is the log loaded at once.
+#[wasm_bindgen_test]
+fn an_audit_log_grows_by_appends_in_wasm() {
+    let (_, stored) = perpetua_core::demo::sealed_log();
+    let lines: Vec<String> = stored.iter().map(|e| serde_json::to_string(e).unwrap() + "\n").collect();
+    let whole = perpetua_wasm::AuditLog::new(&lines.concat()).unwrap_or_else(|_| panic!("the demo log loads"));
+    let mut grown = perpetua_wasm::AuditLog::new(&lines[..500].concat()).unwrap_or_else(|_| panic!("a prefix loads"));
+    let appended = grown.append(&lines[500..].concat()).unwrap_or_else(|_| panic!("the rest appends"));
+    assert_eq!(appended, lines.len() - 500);
+    assert_eq!(grown.verify(), whole.verify());
+    assert_eq!(grown.rows(0).positions, whole.rows(0).positions);
 }
