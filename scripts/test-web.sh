@@ -41,8 +41,8 @@ else
 fi
 export DEMO_LOG="$work/demo.jsonl"
 
-step "viewer unit tests (vitest; the data layer over the wasm package with the demo log)"
-(cd web && npm test)
+step "viewer formatting (prettier --check) and unit tests (vitest; the data layer over the wasm package with the demo log)"
+(cd web && npm run format:check && npm test)
 export SCREENSHOT_DIR="$repo/test-output/screenshots"
 rm -rf "$SCREENSHOT_DIR"
 

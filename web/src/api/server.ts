@@ -53,7 +53,9 @@ export class ServerClient {
     if (range.fromPosition !== undefined) params.set('fromPosition', String(range.fromPosition));
     if (range.toPosition !== undefined) params.set('toPosition', String(range.toPosition));
     const query = params.size > 0 ? `?${params}` : '';
-    const response = await fetch(`${this.baseUrl}/v1/export${query}`, { headers: this.headers('application/x-ndjson') });
+    const response = await fetch(`${this.baseUrl}/v1/export${query}`, {
+      headers: this.headers('application/x-ndjson'),
+    });
     if (!response.ok) throw await errorOf(response);
     return new Uint8Array(await response.arrayBuffer());
   }
@@ -117,9 +119,13 @@ export async function serverIsUp(baseUrl = ''): Promise<boolean> {
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     const timer = setTimeout(resolve, ms);
-    signal.addEventListener('abort', () => {
-      clearTimeout(timer);
-      resolve();
-    }, { once: true });
+    signal.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(timer);
+        resolve();
+      },
+      { once: true },
+    );
   });
 }

@@ -41,7 +41,7 @@ export function niceTicks(min: number, max: number, count: number): number[] {
   const [low, high] = min < max ? [min, max] : [max, min];
   const rough = (high - low) / Math.max(1, count);
   const magnitude = 10 ** Math.floor(Math.log10(rough));
-  const step = ([1, 2, 5, 10].map((m) => m * magnitude).find((s) => s >= rough) ?? 10 * magnitude);
+  const step = [1, 2, 5, 10].map((m) => m * magnitude).find((s) => s >= rough) ?? 10 * magnitude;
   const ticks: number[] = [];
   for (let v = Math.ceil(low / step) * step; v <= high + step * 1e-9; v += step) {
     ticks.push(Number(v.toPrecision(12)));
@@ -61,7 +61,8 @@ export function stepChart(series: readonly SeriesPoint[], box: Box, endMs: numbe
   const plotWidth = box.width - box.left - box.right;
   const plotHeight = box.height - box.top - box.bottom;
   const x = (ms: number): number => box.left + (last === first ? 0 : ((ms - first) / (last - first)) * plotWidth);
-  const y = (v: number): number => box.top + (yMax === yMin ? plotHeight / 2 : ((yMax - v) / (yMax - yMin)) * plotHeight);
+  const y = (v: number): number =>
+    box.top + (yMax === yMin ? plotHeight / 2 : ((yMax - v) / (yMax - yMin)) * plotHeight);
   const points = series.map((p, i) => ({ x: round(x(p.timestamp)), y: round(y(values[i] ?? 0)) }));
   let path = '';
   points.forEach((p, i) => {

@@ -25,7 +25,9 @@ export function toUtcInput(ms: number): string {
  * their first block (the kind) and differ at the end, random ones differ everywhere. Other
  * ids (symbols) whole. */
 export function shortId(id: string): string {
-  return /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id) ? `${id.slice(0, 8)}…${id.slice(-4)}` : id;
+  return /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id)
+    ? `${id.slice(0, 8)}…${id.slice(-4)}`
+    : id;
 }
 
 /** An axis label: exact up to six digits, compact beyond (`1.5M`, `1T`). */
@@ -51,18 +53,25 @@ export function formatBytes(bytes: number): string {
 export function summarizePayload(payload: unknown): string {
   if (payload === null || typeof payload !== 'object') return '';
   return Object.entries(payload as Record<string, unknown>)
-    .filter(([key, value]) => !key.endsWith('Id') && (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean'))
+    .filter(
+      ([key, value]) =>
+        !key.endsWith('Id') && (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean'),
+    )
     .map(([key, value]) => `${key}=${String(value)}`)
     .join(' ');
 }
 
 /** Who and what caused an event, in one line: `user 75736572…0006 · command 636d6e64…0990`
  * (the correlation id too when it differs from the command). */
-export function describeMetadata(metadata: {
-  readonly userId?: string | null;
-  readonly causationId?: string | null;
-  readonly correlationId?: string | null;
-} | undefined): string {
+export function describeMetadata(
+  metadata:
+    | {
+        readonly userId?: string | null;
+        readonly causationId?: string | null;
+        readonly correlationId?: string | null;
+      }
+    | undefined,
+): string {
   if (!metadata) return '';
   const parts = [metadata.userId ? `user ${shortId(metadata.userId)}` : 'system'];
   if (metadata.causationId) parts.push(`command ${shortId(metadata.causationId)}`);

@@ -19,11 +19,18 @@ export type Route =
 export function parseRoute(hash: string, eventTypeNames: readonly string[]): Route {
   const text = hash.replace(/^#\/?/, '');
   const [pathText = '', query = ''] = text.split('?', 2);
-  const path = pathText.split('/').filter((p) => p !== '').map(decodeURIComponent);
+  const path = pathText
+    .split('/')
+    .filter((p) => p !== '')
+    .map(decodeURIComponent);
   const params = new URLSearchParams(query);
   const [name, first, second] = path;
   if (name === 'stream' && first !== undefined && isAggregateType(first) && second !== undefined) {
-    return { name: 'stream', stream: { aggregateType: first, aggregateId: second }, version: positiveInt(params.get('v')) };
+    return {
+      name: 'stream',
+      stream: { aggregateType: first, aggregateId: second },
+      version: positiveInt(params.get('v')),
+    };
   }
   if (name === 'causation' && (first === 'correlation' || first === 'causation') && second !== undefined) {
     return { name: 'causation', by: first, id: second };

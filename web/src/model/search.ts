@@ -95,18 +95,21 @@ export function resolveQuery(query: Query, log: Lookup): Target {
 
 function resolveId(scope: IdScope | null, id: string, log: Lookup): Target {
   const asStream = (stream: StreamKey): Target =>
-    stream.aggregateType === 'Account' ? { view: 'account', accountId: stream.aggregateId } : { view: 'stream', stream };
+    stream.aggregateType === 'Account'
+      ? { view: 'account', accountId: stream.aggregateId }
+      : { view: 'stream', stream };
   const streams = log.streamsWithId(id);
   const tries: Record<IdScope, () => Target | null> = {
     order: () => pick(streams, 'Order', asStream),
     account: () => pick(streams, 'Account', asStream),
     position: () => pick(streams, 'Position', asStream),
     correlation: () => (log.countByCorrelation(id) > 0 ? { view: 'causation', by: 'correlation', id } : null),
-    user: () =>
-      log.countByUser(id) > 0 || log.accountsOfUser(id).length > 0 ? { view: 'user', userId: id } : null,
+    user: () => (log.countByUser(id) > 0 || log.accountsOfUser(id).length > 0 ? { view: 'user', userId: id } : null),
     causation: () => (log.countByCausation(id) > 0 ? { view: 'causation', by: 'causation', id } : null),
   };
-  const order: readonly IdScope[] = scope ? [scope] : ['order', 'account', 'position', 'correlation', 'user', 'causation'];
+  const order: readonly IdScope[] = scope
+    ? [scope]
+    : ['order', 'account', 'position', 'correlation', 'user', 'causation'];
   for (const kind of order) {
     const target = tries[kind]();
     if (target) return target;
@@ -114,7 +117,11 @@ function resolveId(scope: IdScope | null, id: string, log: Lookup): Target {
   return { view: 'none', message: scope ? `no ${scope} ${id} in the loaded log` : `${id} is not in the loaded log` };
 }
 
-function pick(streams: readonly StreamKey[], type: StreamKey['aggregateType'], open: (s: StreamKey) => Target): Target | null {
+function pick(
+  streams: readonly StreamKey[],
+  type: StreamKey['aggregateType'],
+  open: (s: StreamKey) => Target,
+): Target | null {
   const stream = streams.find((s) => s.aggregateType === type);
   return stream ? open(stream) : null;
 }

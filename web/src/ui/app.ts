@@ -41,15 +41,35 @@ export class App {
   };
   private readonly tabs: Record<ViewName, HTMLAnchorElement>;
   /** Per view, the address it had when last shown (its tab goes back there). */
-  private readonly lastHash: Record<ViewName, string | null> = { log: '#/log', stream: null, causation: null, account: null };
+  private readonly lastHash: Record<ViewName, string | null> = {
+    log: '#/log',
+    stream: null,
+    causation: null,
+    account: null,
+  };
   private readonly source = h('span', { class: 'source', role: 'status' });
   private readonly searchInput = h('input', {
     id: 'search',
-    attrs: { type: 'search', placeholder: 'Find an id, a symbol or #position  ( / )', 'aria-label': 'Find', autocomplete: 'off', spellcheck: 'false' },
+    attrs: {
+      type: 'search',
+      placeholder: 'Find an id, a symbol or #position  ( / )',
+      'aria-label': 'Find',
+      autocomplete: 'off',
+      spellcheck: 'false',
+    },
   });
   private readonly searchMessage = h('span', { class: 'search-message', role: 'alert' });
-  private readonly fileInput = h('input', { attrs: { type: 'file', accept: '.jsonl,.ndjson,.json,application/json,application/x-ndjson', 'aria-label': 'Open a log file' }, class: 'visually-hidden' });
-  private readonly tokenInput = h('input', { attrs: { type: 'password', autocomplete: 'off', 'aria-label': 'Auditor token', placeholder: 'Auditor token' } });
+  private readonly fileInput = h('input', {
+    attrs: {
+      type: 'file',
+      accept: '.jsonl,.ndjson,.json,application/json,application/x-ndjson',
+      'aria-label': 'Open a log file',
+    },
+    class: 'visually-hidden',
+  });
+  private readonly tokenInput = h('input', {
+    attrs: { type: 'password', autocomplete: 'off', 'aria-label': 'Auditor token', placeholder: 'Auditor token' },
+  });
   private readonly connectMessage = h('p', { class: 'connect-message', role: 'alert' });
   private readonly connectDialog: HTMLDialogElement;
   private readonly home: HTMLElement;
@@ -73,7 +93,21 @@ export class App {
   }
 
   async start(): Promise<void> {
-    const search = h('form', { class: 'search', role: 'search', on: { submit: (e) => { e.preventDefault(); this.search(); } } }, this.searchInput, this.searchMessage);
+    const search = h(
+      'form',
+      {
+        class: 'search',
+        role: 'search',
+        on: {
+          submit: (e) => {
+            e.preventDefault();
+            this.search();
+          },
+        },
+      },
+      this.searchInput,
+      this.searchMessage,
+    );
     const header = h(
       'header',
       { class: 'bar' },
@@ -123,28 +157,51 @@ export class App {
   }
 
   private buildHome(): HTMLElement {
-    const drop = h('div', { class: 'drop-zone' },
+    const drop = h(
+      'div',
+      { class: 'drop-zone' },
       h('h2', { text: 'Open an exported log' }),
-      h('p', { text: 'Drop a JSON Lines file here (as written by `perpetua demo` or the server\'s /v1/export), or' }),
+      h('p', { text: "Drop a JSON Lines file here (as written by `perpetua demo` or the server's /v1/export), or" }),
       h('button', { text: 'Choose a file…', on: { click: () => this.fileInput.click() } }),
-      h('p', { class: 'hint', text: 'Everything is replayed and verified in this browser, with the same core the server runs; nothing is uploaded.' }));
-    const server = h('div', { class: 'server-panel' },
+      h('p', {
+        class: 'hint',
+        text: 'Everything is replayed and verified in this browser, with the same core the server runs; nothing is uploaded.',
+      }),
+    );
+    const server = h(
+      'div',
+      { class: 'server-panel' },
       h('h2', { text: 'Or connect to this server' }),
       h('p', { text: 'Loads the whole log with an auditor token, then follows new events live.' }),
       this.serverStatus,
-      h('button', { text: 'Connect…', on: { click: () => this.openConnect() } }));
+      h('button', { text: 'Connect…', on: { click: () => this.openConnect() } }),
+    );
     return h('section', { class: 'view home', data: { view: 'home' } }, drop, server);
   }
 
   private buildConnectDialog(): HTMLDialogElement {
-    const form = h('form', { attrs: { method: 'dialog' }, on: { submit: (event) => { event.preventDefault(); void this.connect(this.tokenInput.value.trim()); } } },
+    const form = h(
+      'form',
+      {
+        attrs: { method: 'dialog' },
+        on: {
+          submit: (event) => {
+            event.preventDefault();
+            void this.connect(this.tokenInput.value.trim());
+          },
+        },
+      },
       h('h2', { text: 'Connect to the server' }),
       h('label', {}, 'Auditor token', this.tokenInput),
       h('p', { class: 'hint', text: 'Kept in this tab only (sessionStorage).' }),
       this.connectMessage,
-      h('div', { class: 'actions' },
+      h(
+        'div',
+        { class: 'actions' },
         h('button', { text: 'Connect', attrs: { type: 'submit' } }),
-        h('button', { text: 'Cancel', attrs: { type: 'button' }, on: { click: () => this.connectDialog.close() } })));
+        h('button', { text: 'Cancel', attrs: { type: 'button' }, on: { click: () => this.connectDialog.close() } }),
+      ),
+    );
     return h('dialog', { class: 'connect-dialog' }, form);
   }
 
@@ -249,7 +306,8 @@ export class App {
     try {
       bytes = await client.exportLog();
     } catch (error) {
-      this.connectMessage.textContent = error instanceof ServerError ? `${error.code}: ${error.message}` : message(error);
+      this.connectMessage.textContent =
+        error instanceof ServerError ? `${error.code}: ${error.message}` : message(error);
       if (!this.connectDialog.open) this.openConnect();
       return;
     }
@@ -274,13 +332,17 @@ export class App {
       this.source.title = this.source.textContent;
     };
     client
-      .tail(from, {
-        onConnected: status,
-        onEvents: (lines) => {
-          this.pendingLines.push(...lines);
-          this.flushTimer ||= window.setTimeout(() => this.flushTail(status), TAIL_BATCH_MS);
+      .tail(
+        from,
+        {
+          onConnected: status,
+          onEvents: (lines) => {
+            this.pendingLines.push(...lines);
+            this.flushTimer ||= window.setTimeout(() => this.flushTail(status), TAIL_BATCH_MS);
+          },
         },
-      }, controller.signal)
+        controller.signal,
+      )
       .catch((error: unknown) => {
         this.source.dataset['live'] = 'off';
         this.source.textContent = `Live tail stopped: ${message(error)}`;

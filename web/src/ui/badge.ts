@@ -25,7 +25,9 @@ export function badgeText(state: BadgeState): { text: string; detail: string; to
         return { text: 'Chain verified', detail: `${formatCount(report.verified)} events`, tone: 'good' };
       }
       const fault = report.fault?.kind ?? 'FAULT';
-      const where = badEvent ? ` · ${badEvent.aggregateType} ${shortId(badEvent.aggregateId)} v${badEvent.version}` : '';
+      const where = badEvent
+        ? ` · ${badEvent.aggregateType} ${shortId(badEvent.aggregateId)} v${badEvent.version}`
+        : '';
       return { text: `Chain broken at position ${report.firstBadPosition}`, detail: `${fault}${where}`, tone: 'bad' };
     }
   }
@@ -43,10 +45,16 @@ export class Badge {
     this.element.dataset['tone'] = tone;
     const bad = state.kind === 'report' ? state.report.firstBadPosition : null;
     const label = h('span', { class: 'badge-text' }, tone === 'good' ? '✓ ' : tone === 'bad' ? '✗ ' : '', text);
-    const title = state.kind === 'report' && state.badEvent ? `${detail} (${state.badEvent.eventType}) — open it in the log` : detail;
+    const title =
+      state.kind === 'report' && state.badEvent
+        ? `${detail} (${state.badEvent.eventType}) — open it in the log`
+        : detail;
     const children = [label, detail ? h('span', { class: 'badge-detail', text: detail, title }) : null];
     if (bad !== null && state.kind === 'report' && state.badEvent) {
-      replace(this.element, h('button', { class: 'badge-button', on: { click: () => this.onOpenBad(bad) } }, ...children));
+      replace(
+        this.element,
+        h('button', { class: 'badge-button', on: { click: () => this.onOpenBad(bad) } }, ...children),
+      );
     } else {
       replace(this.element, ...children);
     }

@@ -24,12 +24,28 @@ export function eventDetails(event: StoredEvent, collapsible: boolean): HTMLElem
     { class: 'envelope' },
     ...row('Position', String(event.position)),
     ...row('Time', event.timestamp),
-    ...row('Stream', link(`${event.aggregateType} ${event.aggregateId}`, streamHash(event.aggregateType, event.aggregateId, event.version), { class: 'mono' })),
+    ...row(
+      'Stream',
+      link(
+        `${event.aggregateType} ${event.aggregateId}`,
+        streamHash(event.aggregateType, event.aggregateId, event.version),
+        { class: 'mono' },
+      ),
+    ),
     ...row('Version', String(event.version)),
     ...row('Schema', `v${event.schemaVersion}`),
-    ...row('User', idLink(metadata.userId, (id) => routeToHash({ name: 'log', filter: { ...NO_FILTER, userId: id }, at: null }))),
-    ...row('Command', idLink(metadata.causationId, (id) => routeToHash({ name: 'causation', by: 'causation', id }))),
-    ...row('Correlation', idLink(metadata.correlationId, (id) => routeToHash({ name: 'causation', by: 'correlation', id }))),
+    ...row(
+      'User',
+      idLink(metadata.userId, (id) => routeToHash({ name: 'log', filter: { ...NO_FILTER, userId: id }, at: null })),
+    ),
+    ...row(
+      'Command',
+      idLink(metadata.causationId, (id) => routeToHash({ name: 'causation', by: 'causation', id })),
+    ),
+    ...row(
+      'Correlation',
+      idLink(metadata.correlationId, (id) => routeToHash({ name: 'causation', by: 'correlation', id })),
+    ),
     ...row('IP address', metadata.ipAddress ?? '—'),
     ...row('Hash', h('span', { class: 'mono hash', text: event.hash, title: `prevHash ${event.prevHash}` })),
   );
@@ -37,7 +53,12 @@ export function eventDetails(event: StoredEvent, collapsible: boolean): HTMLElem
   const meta = jsonBlock(event.metadata, new Set(), 'metadata');
   const section = (title: string, body: HTMLElement): HTMLElement =>
     collapsible
-      ? h('details', { class: 'json-toggle', data: { section: title.toLowerCase() } }, h('summary', { text: title }), body)
+      ? h(
+          'details',
+          { class: 'json-toggle', data: { section: title.toLowerCase() } },
+          h('summary', { text: title }),
+          body,
+        )
       : h('section', { data: { section: title.toLowerCase() } }, h('h3', { text: title }), body);
   return h(
     'div',

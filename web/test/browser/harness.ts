@@ -31,7 +31,9 @@ export interface StoredLine {
 }
 
 export function readLog(path: string): { lines: string[]; events: StoredLine[] } {
-  const lines = readFileSync(path, 'utf8').split('\n').filter((l) => l.trim() !== '');
+  const lines = readFileSync(path, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim() !== '');
   return { lines, events: lines.map((l) => JSON.parse(l) as StoredLine) };
 }
 

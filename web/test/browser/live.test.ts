@@ -26,7 +26,10 @@ async function api(path: string, token: string, body?: unknown): Promise<unknown
 
 async function exported(): Promise<StoredLine[]> {
   const text = (await api('/v1/export', auditorToken ?? '')) as string;
-  return text.split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as StoredLine);
+  return text
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l) => JSON.parse(l) as StoredLine);
 }
 
 async function connect(page: Page, token: string): Promise<void> {
@@ -71,11 +74,15 @@ describe.skipIf(!live)('connected to perpetua serve --demo', () => {
     await page.locator('#search').fill(`position:${liquidation.aggregateId}`);
     await page.locator('#search').press('Enter');
     await expect.poll(() => page.locator('.stream-title').innerText()).toBe(`Position ${liquidation.aggregateId}`);
-    await expect.poll(() => page.locator('.state-pane h3').textContent()).toContain(`State at version ${liquidation.version}`);
+    await expect
+      .poll(() => page.locator('.state-pane h3').textContent())
+      .toContain(`State at version ${liquidation.version}`);
     expect(Number(await stateValue(page, '/state/size'))).toBe(0);
     await page.locator('.timeline').focus();
     await page.keyboard.press('ArrowUp');
-    await expect.poll(() => page.locator('.state-pane h3').textContent()).toContain(`State at version ${liquidation.version - 1}`);
+    await expect
+      .poll(() => page.locator('.state-pane h3').textContent())
+      .toContain(`State at version ${liquidation.version - 1}`);
     expect(await stateValue(page, '/state/size')).toBe(opened.payload['size']);
   });
 
@@ -83,7 +90,9 @@ describe.skipIf(!live)('connected to perpetua serve --demo', () => {
     await page.locator('.tab[data-tab=log]').click();
     await page.locator('.log-list').focus();
     await page.keyboard.press('End');
-    const created = (await api('/v1/users', adminToken ?? '', { name: 'late-trader', role: 'trader' })) as { accountId: string };
+    const created = (await api('/v1/users', adminToken ?? '', { name: 'late-trader', role: 'trader' })) as {
+      accountId: string;
+    };
     await api(`/v1/accounts/${created.accountId}/deposits`, adminToken ?? '', { amount: '2500' });
     const after = await exported();
     expect(after.length).toBeGreaterThan(events.length);

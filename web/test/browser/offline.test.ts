@@ -45,7 +45,9 @@ describe('an exported demo log, offline', () => {
     await openFile(page, demoLogPath());
     await expect.poll(() => page.locator('#badge').innerText()).toContain('Chain verified');
     expect(await page.locator('#badge').innerText()).toContain(`${demo.events.length.toLocaleString('en-US')} events`);
-    await expect.poll(() => page.locator('.log-view .caption').innerText()).toContain(`of ${demo.events.length.toLocaleString('en-US')} events`);
+    await expect
+      .poll(() => page.locator('.log-view .caption').innerText())
+      .toContain(`of ${demo.events.length.toLocaleString('en-US')} events`);
     await screenshot(page, '01-log');
   });
 
@@ -62,7 +64,9 @@ describe('an exported demo log, offline', () => {
 
   it('steps through the stream and shows the state at two versions', async () => {
     // Opened at the liquidation's version: the last one.
-    await expect.poll(() => page.locator('.state-pane h3').textContent()).toContain(`State at version ${liquidation.version}`);
+    await expect
+      .poll(() => page.locator('.state-pane h3').textContent())
+      .toContain(`State at version ${liquidation.version}`);
     expect(await stateValue(page, '/state/symbol')).toBe('BTCUSDT');
     expect(Number(await stateValue(page, '/state/size'))).toBe(0);
     expect(await page.locator('.changes td.new').allInnerTexts()).not.toHaveLength(0);
@@ -75,7 +79,9 @@ describe('an exported demo log, offline', () => {
     expect(await stateValue(page, '/state/marginMode')).toBe('ISOLATED');
     expect(await stateValue(page, '/state/accountId')).toBe(opened.payload['accountId']);
     await page.locator('.event-pane [data-section=data] summary').click();
-    expect(await page.locator('.event-pane [data-section=data] .json').innerText()).toContain(String(opened.payload['entryPrice']));
+    expect(await page.locator('.event-pane [data-section=data] .json').innerText()).toContain(
+      String(opened.payload['entryPrice']),
+    );
     await screenshot(page, '04-stream-opened');
 
     await page.locator('.timeline').focus();
@@ -105,7 +111,9 @@ describe('an exported demo log, offline', () => {
     await page.keyboard.press('End');
     await page.locator('.stream-view button', { hasText: 'Everything this command caused' }).click();
     const caused = demo.events.filter((e) => e.metadata.causationId === liquidation.metadata.causationId);
-    await expect.poll(() => page.locator('.causation-view .caption').innerText()).toContain(`${caused.length} events across`);
+    await expect
+      .poll(() => page.locator('.causation-view .caption').innerText())
+      .toContain(`${caused.length} events across`);
     const streams = new Set(caused.map((e) => `${e.aggregateType}/${e.aggregateId}`));
     expect(await page.locator('.stream-chip').count()).toBe(streams.size);
     await screenshot(page, '05-causation');
@@ -113,13 +121,17 @@ describe('an exported demo log, offline', () => {
     await page.locator('.causation-list').focus();
     await page.keyboard.press('Enter');
     const first = caused[0];
-    await expect.poll(() => page.locator('.stream-title').innerText()).toBe(`${first?.aggregateType} ${first?.aggregateId}`);
+    await expect
+      .poll(() => page.locator('.stream-title').innerText())
+      .toBe(`${first?.aggregateType} ${first?.aggregateId}`);
   });
 
   it('charts the balance and position sizes of the liquidated account', async () => {
     await page.locator('#search').fill(`account:${String(opened.payload['accountId'])}`);
     await page.locator('#search').press('Enter');
-    await expect.poll(() => page.locator('.account-view h2').innerText()).toContain(String(opened.payload['accountId']));
+    await expect
+      .poll(() => page.locator('.account-view h2').innerText())
+      .toContain(String(opened.payload['accountId']));
     expect(await page.locator('.account-view svg.chart').count()).toBeGreaterThanOrEqual(2);
     const accountEvents = demo.events.filter((e) => e.aggregateId === opened.payload['accountId']);
     expect(await page.locator('.account-view svg.chart').first().locator('circle').count()).toBe(accountEvents.length);
@@ -132,10 +144,14 @@ describe('an exported demo log, offline', () => {
     await page.locator('#search').fill(userId);
     await page.locator('#search').press('Enter');
     const byUser = demo.events.filter((e) => e.metadata.userId === userId).length;
-    await expect.poll(() => page.locator('.log-view .caption').innerText()).toContain(`${byUser.toLocaleString('en-US')} of`);
+    await expect
+      .poll(() => page.locator('.log-view .caption').innerText())
+      .toContain(`${byUser.toLocaleString('en-US')} of`);
     await page.locator('#search').fill(String(opened.metadata.correlationId));
     await page.locator('#search').press('Enter');
-    await expect.poll(() => page.locator('.causation-view h2').innerText()).toContain(String(opened.metadata.correlationId));
+    await expect
+      .poll(() => page.locator('.causation-view h2').innerText())
+      .toContain(String(opened.metadata.correlationId));
   });
 });
 
@@ -149,7 +165,9 @@ describe('an exported log with one payload altered', () => {
     const path = join(mkdtempSync(join(tmpdir(), 'perpetua-altered-')), 'altered.jsonl');
     writeFileSync(path, `${lines.join('\n')}\n`);
     await openFile(page, path);
-    await expect.poll(() => page.locator('#badge').innerText()).toContain(`Chain broken at position ${opened.position}`);
+    await expect
+      .poll(() => page.locator('#badge').innerText())
+      .toContain(`Chain broken at position ${opened.position}`);
     const badge = await page.locator('#badge').innerText();
     expect(badge).toContain('HASH_MISMATCH');
     expect(badge).toContain(`Position ${liquidation.aggregateId.slice(0, 8)}…${liquidation.aggregateId.slice(-4)} v1`);
@@ -169,7 +187,9 @@ describe('an exported log that no longer decodes', () => {
     const path = join(mkdtempSync(join(tmpdir(), 'perpetua-undecodable-')), 'undecodable.jsonl');
     writeFileSync(path, `${lines.join('\n')}\n`);
     await openFile(page, path);
-    await expect.poll(() => page.locator('#badge').innerText()).toContain(`Chain broken at position ${liquidation.position}`);
+    await expect
+      .poll(() => page.locator('#badge').innerText())
+      .toContain(`Chain broken at position ${liquidation.position}`);
     expect(await page.locator('.source').innerText()).toContain('Cannot load undecodable.jsonl');
     expect(await page.locator('.source').getAttribute('title')).toContain('PositionForgiven');
     expect(await page.locator('.home').isVisible()).toBe(true);

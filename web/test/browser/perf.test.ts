@@ -85,12 +85,22 @@ describe.skipIf(!logPath || !streamKey)('viewer benchmark', () => {
     await expect.poll(() => page.locator('.state-pane h3').textContent()).toContain('State at version 1');
     const length = Number((await page.locator('.stream-header .caption').innerText()).replace(/[^0-9]/g, ''));
     expect(length).toBeGreaterThanOrEqual(10_000);
-    const versions = [2, Math.floor(length / 4), Math.floor(length / 2), Math.floor((3 * length) / 4), length - 1, length];
+    const versions = [
+      2,
+      Math.floor(length / 4),
+      Math.floor(length / 2),
+      Math.floor((3 * length) / 4),
+      length - 1,
+      length,
+    ];
     await page.evaluate(() => performance.clearMeasures('state-at-version'));
     for (const version of versions) {
-      await page.evaluate(([t, i, v]) => {
-        location.hash = `#/stream/${t}/${i}?v=${v}`;
-      }, [aggregateType, aggregateId, String(version)]);
+      await page.evaluate(
+        ([t, i, v]) => {
+          location.hash = `#/stream/${t}/${i}?v=${v}`;
+        },
+        [aggregateType, aggregateId, String(version)],
+      );
       await expect.poll(() => page.locator('.state-pane h3').textContent()).toContain(`State at version ${version} `);
     }
     const durations = await measures(page, 'state-at-version');

@@ -37,8 +37,9 @@ function columns(): LogColumns {
   return log;
 }
 
-const rows = (filter: Partial<LogFilter>, candidates?: Uint32Array): number[] =>
-  [...filterRows(columns(), { ...NO_FILTER, ...filter }, candidates)];
+const rows = (filter: Partial<LogFilter>, candidates?: Uint32Array): number[] => [
+  ...filterRows(columns(), { ...NO_FILTER, ...filter }, candidates),
+];
 
 describe('filterRows', () => {
   it('keeps every row without a filter', () => {
@@ -60,7 +61,7 @@ describe('filterRows', () => {
     expect(rows({ fromMs: 2001, toMs: 2999 })).toEqual([]);
   });
 
-  it('considers only the candidate rows when given (a user\'s events)', () => {
+  it("considers only the candidate rows when given (a user's events)", () => {
     expect(rows({ eventType: 'BalanceLocked' }, Uint32Array.from([0, 3, 4, 99]))).toEqual([3, 4]);
   });
 });

@@ -20,7 +20,8 @@ describe.skipIf(!DEMO)('LoadedLog over the wasm package', () => {
   const text = readFileSync(DEMO ?? '/dev/null', 'utf8');
   const lines = text.split('\n').filter((l) => l !== '');
   const events = lines.map((l) => JSON.parse(l) as StoredEvent);
-  const bytes = (from: number, to: number): Uint8Array => new TextEncoder().encode(`${lines.slice(from, to).join('\n')}\n`);
+  const bytes = (from: number, to: number): Uint8Array =>
+    new TextEncoder().encode(`${lines.slice(from, to).join('\n')}\n`);
 
   it('holds every event as a row of the columns', () => {
     const log = LoadedLog.fromBytes(bytes(0, lines.length));
@@ -44,9 +45,13 @@ describe.skipIf(!DEMO)('LoadedLog over the wasm package', () => {
     const whole = LoadedLog.fromBytes(bytes(0, lines.length));
     expect(log.length).toBe(whole.length);
     expect(log.columns.streamKeys).toEqual(whole.columns.streamKeys);
-    expect([...log.columns.streams.subarray(0, log.length)]).toEqual([...whole.columns.streams.subarray(0, whole.length)]);
+    expect([...log.columns.streams.subarray(0, log.length)]).toEqual([
+      ...whole.columns.streams.subarray(0, whole.length),
+    ]);
     expect(log.verify()).toEqual(whole.verify());
-    expect(() => log.append(lines[0]?.replace('"position":1,', `"position":${lines.length + 2},`) ?? '')).toThrow(/missing/);
+    expect(() => log.append(lines[0]?.replace('"position":1,', `"position":${lines.length + 2},`) ?? '')).toThrow(
+      /missing/,
+    );
     log.free();
     whole.free();
   });
@@ -65,18 +70,24 @@ describe.skipIf(!DEMO)('LoadedLog over the wasm package', () => {
     expect(view.changes.map((c) => c.path)).toContain('/state/size');
     const command = liquidation.metadata.causationId ?? '';
     const caused = log.events(log.rowsByCausation(command));
-    expect(caused.map((e) => e.position)).toEqual(events.filter((e) => e.metadata.causationId === command).map((e) => e.position));
+    expect(caused.map((e) => e.position)).toEqual(
+      events.filter((e) => e.metadata.causationId === command).map((e) => e.position),
+    );
     const user = events.find((e) => e.metadata.userId)?.metadata.userId ?? '';
     const userRows = log.rowsByUser(user);
     expect(userRows.length).toBe(events.filter((e) => e.metadata.userId === user).length);
     const placed = filterRows(log.columns, { ...NO_FILTER, eventType: 'OrderPlaced' }, userRows);
-    expect(placed.length).toBe(events.filter((e) => e.metadata.userId === user && e.eventType === 'OrderPlaced').length);
+    expect(placed.length).toBe(
+      events.filter((e) => e.metadata.userId === user && e.eventType === 'OrderPlaced').length,
+    );
     expect(log.streamsWithId(liquidation.aggregateId)).toEqual([position]);
     log.free();
   });
 
   it('verifies a log that does not decode by its chain alone', () => {
-    const broken = lines.map((line, i) => (i === 5 ? line.replace(/"eventType":"[A-Za-z]+"/, '"eventType":"Unheard"') : line));
+    const broken = lines.map((line, i) =>
+      i === 5 ? line.replace(/"eventType":"[A-Za-z]+"/, '"eventType":"Unheard"') : line,
+    );
     const altered = new TextEncoder().encode(broken.join('\n'));
     expect(() => LoadedLog.fromBytes(altered)).toThrow(/Unheard/);
     const report = JSON.parse(verifyChain(broken.join('\n'))) as { firstBadPosition: number };

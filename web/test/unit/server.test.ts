@@ -22,7 +22,9 @@ afterEach(() => {
 
 describe('errorOf', () => {
   it('reads the server error body', async () => {
-    const response = new Response(JSON.stringify({ error: { code: 'UNAUTHORIZED', message: 'bad token' } }), { status: 401 });
+    const response = new Response(JSON.stringify({ error: { code: 'UNAUTHORIZED', message: 'bad token' } }), {
+      status: 401,
+    });
     const error = await errorOf(response);
     expect(error).toBeInstanceOf(ServerError);
     expect([error.status, error.code, error.message]).toEqual([401, 'UNAUTHORIZED', 'bad token']);
@@ -55,19 +57,26 @@ describe('ServerClient', () => {
     const controller = new AbortController();
     const received: string[] = [];
     const states: boolean[] = [];
-    vi.stubGlobal('fetch', vi.fn(async (url: string) => {
-      urls.push(url);
-      const next = connections.shift();
-      if (!next) {
-        controller.abort();
-        throw new DOMException('aborted', 'AbortError');
-      }
-      return next();
-    }));
-    await new ServerClient('t', '', 0).tail(7, {
-      onEvents: (lines) => received.push(...lines),
-      onConnected: (connected) => states.push(connected),
-    }, controller.signal);
+    vi.stubGlobal(
+      'fetch',
+      vi.fn(async (url: string) => {
+        urls.push(url);
+        const next = connections.shift();
+        if (!next) {
+          controller.abort();
+          throw new DOMException('aborted', 'AbortError');
+        }
+        return next();
+      }),
+    );
+    await new ServerClient('t', '', 0).tail(
+      7,
+      {
+        onEvents: (lines) => received.push(...lines),
+        onConnected: (connected) => states.push(connected),
+      },
+      controller.signal,
+    );
     expect(received).toEqual(['{"position":7}', '{"position":8}', '{"position":9}']);
     expect(urls).toEqual([
       '/v1/events/live?fromPosition=7',
@@ -78,8 +87,15 @@ describe('ServerClient', () => {
   });
 
   it('stops the tail when the token is refused', async () => {
-    vi.stubGlobal('fetch', vi.fn(async () => new Response('{"error":{"code":"FORBIDDEN","message":"no"}}', { status: 403 })));
-    const tail = new ServerClient('t', '', 0).tail(1, { onEvents: () => {}, onConnected: () => {} }, new AbortController().signal);
+    vi.stubGlobal(
+      'fetch',
+      vi.fn(async () => new Response('{"error":{"code":"FORBIDDEN","message":"no"}}', { status: 403 })),
+    );
+    const tail = new ServerClient('t', '', 0).tail(
+      1,
+      { onEvents: () => {}, onConnected: () => {} },
+      new AbortController().signal,
+    );
     await expect(tail).rejects.toMatchObject({ status: 403, code: 'FORBIDDEN' });
   });
 });

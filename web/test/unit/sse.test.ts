@@ -4,7 +4,9 @@ import { SseParser } from '../../src/model/sse';
 describe('SseParser', () => {
   it('parses the live tail format: event, id and one line of data per message', () => {
     const parser = new SseParser();
-    const messages = parser.push('event: event\nid: 7\ndata: {"position":7}\n\nevent: event\nid: 8\ndata: {"position":8}\n\n');
+    const messages = parser.push(
+      'event: event\nid: 7\ndata: {"position":7}\n\nevent: event\nid: 8\ndata: {"position":8}\n\n',
+    );
     expect(messages).toEqual([
       { event: 'event', data: '{"position":7}', lastEventId: '7' },
       { event: 'event', data: '{"position":8}', lastEventId: '8' },

@@ -3,7 +3,16 @@
 
 import { describe, expect, it } from 'vitest';
 import { niceTicks, stepChart, timeTicks } from '../../src/model/chart';
-import { describeMetadata, formatBytes, formatTick, formatTime, parseUtcInput, shortId, summarizePayload, toUtcInput } from '../../src/model/format';
+import {
+  describeMetadata,
+  formatBytes,
+  formatTick,
+  formatTime,
+  parseUtcInput,
+  shortId,
+  summarizePayload,
+  toUtcInput,
+} from '../../src/model/format';
 import { changeKind, jsonLines } from '../../src/model/jsonview';
 import { NO_FILTER } from '../../src/model/filter';
 import { parseRoute, type Route, routeToHash } from '../../src/model/routes';
@@ -115,7 +124,9 @@ describe('formatting', () => {
     expect(shortId('BTCUSDT')).toBe('BTCUSDT');
     expect(formatBytes(685_000)).toBe('685 KB');
     expect(formatBytes(76_099_444)).toBe('76.1 MB');
-    expect(summarizePayload({ positionId: ID, size: '0.020', leverage: 20, nested: { a: 1 } })).toBe('size=0.020 leverage=20');
+    expect(summarizePayload({ positionId: ID, size: '0.020', leverage: 20, nested: { a: 1 } })).toBe(
+      'size=0.020 leverage=20',
+    );
   });
 
   it('labels axes exactly when short and compactly when long', () => {
@@ -125,9 +136,13 @@ describe('formatting', () => {
 
   it('describes metadata in one line', () => {
     const command = '636d6e64-0000-8000-8000-000000000990';
-    expect(describeMetadata({ userId: '75736572-0000-8000-8000-000000000006', causationId: command, correlationId: command })).toBe(
-      'user 75736572…0006 · command 636d6e64…0990',
-    );
+    expect(
+      describeMetadata({
+        userId: '75736572-0000-8000-8000-000000000006',
+        causationId: command,
+        correlationId: command,
+      }),
+    ).toBe('user 75736572…0006 · command 636d6e64…0990');
     expect(describeMetadata({ userId: null, causationId: command, correlationId: ID })).toBe(
       'system · command 636d6e64…0990 · correlation 706f736e…000a',
     );

@@ -45,7 +45,11 @@ export class AccountView {
     const stream: StreamKey = { aggregateType: 'Account', aggregateId: accountId };
     const rows = log.streamRows(stream);
     if (rows.length === 0) {
-      replace(this.element, h('h2', {}, 'Account ', h('code', { text: accountId })), h('p', { class: 'hint', text: 'No events of this account in the loaded log.' }));
+      replace(
+        this.element,
+        h('h2', {}, 'Account ', h('code', { text: accountId })),
+        h('p', { class: 'hint', text: 'No events of this account in the loaded log.' }),
+      );
       return;
     }
     const end = log.columns.timestamps[log.length - 1] ?? 0;
@@ -58,17 +62,46 @@ export class AccountView {
     const balance = log.balanceSeries(accountId);
     replace(
       this.element,
-      h('div', { class: 'account-header' },
+      h(
+        'div',
+        { class: 'account-header' },
         h('h2', {}, 'Account ', h('code', { text: accountId })),
-        h('p', { class: 'caption' }, `${formatCount(rows.length)} events · `, streamLink(stream, rows.length),
-          userId ? h('span', {}, ' · ', link('events of its user', routeToHash({ name: 'log', filter: { ...NO_FILTER, userId }, at: null }))) : null)),
+        h(
+          'p',
+          { class: 'caption' },
+          `${formatCount(rows.length)} events · `,
+          streamLink(stream, rows.length),
+          userId
+            ? h(
+                'span',
+                {},
+                ' · ',
+                link('events of its user', routeToHash({ name: 'log', filter: { ...NO_FILTER, userId }, at: null })),
+              )
+            : null,
+        ),
+      ),
       h('dl', { class: 'facts' }, ...facts),
-      h('figure', { class: 'chart-box' }, h('figcaption', { text: `Balance (USDT) · ${formatCount(balance.length)} points` }), chartSvg(balance, 'Balance over time', end)),
+      h(
+        'figure',
+        { class: 'chart-box' },
+        h('figcaption', { text: `Balance (USDT) · ${formatCount(balance.length)} points` }),
+        chartSvg(balance, 'Balance over time', end),
+      ),
       h('h3', { text: positions.length === 0 ? 'No positions' : `Positions (${positions.length})` }),
       ...positions.map((p) =>
-        h('figure', { class: 'chart-box' },
-          h('figcaption', {}, `Position size · ${p.symbol} · `, streamLink({ aggregateType: 'Position', aggregateId: p.positionId })),
-          chartSvg(log.positionSizeSeries(p.positionId), `Size of position ${p.positionId} over time`, end))),
+        h(
+          'figure',
+          { class: 'chart-box' },
+          h(
+            'figcaption',
+            {},
+            `Position size · ${p.symbol} · `,
+            streamLink({ aggregateType: 'Position', aggregateId: p.positionId }),
+          ),
+          chartSvg(log.positionSizeSeries(p.positionId), `Size of position ${p.positionId} over time`, end),
+        ),
+      ),
     );
   }
 }

@@ -89,19 +89,25 @@ export class CausationView {
     replace(
       this.header,
       h('h2', {}, `${what} `, h('code', { text: route.id })),
-      h('p', { class: 'caption' },
+      h(
+        'p',
+        { class: 'caption' },
         first
           ? `${formatCount(this.events.length)} events across ${groups.size} streams · ${first.timestamp}` +
               (first.metadata.userId ? ` · on behalf of user ${shortId(first.metadata.userId)}` : ' · by the system')
-          : 'No event in the loaded log has this id.'),
+          : 'No event in the loaded log has this id.',
+      ),
     );
     replace(
       this.streams,
       ...[...groups.values()].map((events) => {
         const last = events[events.length - 1] as StoredEvent;
-        return h('div', { class: 'stream-chip' },
+        return h(
+          'div',
+          { class: 'stream-chip' },
           streamLink({ aggregateType: last.aggregateType, aggregateId: last.aggregateId }, last.version),
-          h('span', { class: 'hint', text: ` ${events.map((e) => e.eventType).join(', ')}` }));
+          h('span', { class: 'hint', text: ` ${events.map((e) => e.eventType).join(', ')}` }),
+        );
       }),
     );
   }
@@ -114,7 +120,13 @@ export class CausationView {
       element,
       h('span', { class: 'c-pos', text: String(event.position) }),
       h('span', { class: 'c-type', text: event.eventType }),
-      h('span', { class: 'c-agg' }, h('span', { class: `agg agg-${event.aggregateType}`, text: event.aggregateType }), ' ', h('span', { class: 'mono', text: shortId(event.aggregateId) })),
+      h(
+        'span',
+        { class: 'c-agg' },
+        h('span', { class: `agg agg-${event.aggregateType}`, text: event.aggregateType }),
+        ' ',
+        h('span', { class: 'mono', text: shortId(event.aggregateId) }),
+      ),
       h('span', { class: 'c-ver', text: `v${event.version}` }),
       h('span', { class: 'c-summary', text: summarizePayload(event.payload) }),
     );
@@ -123,6 +135,10 @@ export class CausationView {
   private open(index: number): void {
     const event = this.events[index];
     if (!event) return;
-    this.navigate({ name: 'stream', stream: { aggregateType: event.aggregateType, aggregateId: event.aggregateId }, version: event.version });
+    this.navigate({
+      name: 'stream',
+      stream: { aggregateType: event.aggregateType, aggregateId: event.aggregateId },
+      version: event.version,
+    });
   }
 }

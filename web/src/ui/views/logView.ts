@@ -39,8 +39,9 @@ export class LogView {
       onSelect: (index) => this.selectRow(index, true),
       onOpen: (index) => this.openRow(index),
     });
-    for (const select of [this.eventType, this.aggregateType]) select.addEventListener('change', () => this.applyControls());
-    for (const input of [this.from, this.to]) input.addEventListener('change', () => this.applyControls());
+    for (const control of [this.eventType, this.aggregateType, this.from, this.to]) {
+      control.addEventListener('change', () => this.applyControls());
+    }
     const clear = h('button', { text: 'Clear filters', on: { click: () => this.navigateFilter(NO_FILTER) } });
     const filters = h(
       'div',
@@ -52,7 +53,9 @@ export class LogView {
       clear,
       this.caption,
     );
-    const header = h('div', { class: 'list-header log-row', attrs: { 'aria-hidden': 'true' } },
+    const header = h(
+      'div',
+      { class: 'list-header log-row', attrs: { 'aria-hidden': 'true' } },
       h('span', { class: 'c-pos', text: 'Position' }),
       h('span', { class: 'c-time', text: 'Time (UTC)' }),
       h('span', { class: 'c-type', text: 'Event' }),
@@ -68,7 +71,6 @@ export class LogView {
     );
   }
 
-  /** A new log was loaded (or the view is shown for the first time with it). */
   /** A log was loaded (or unloaded: null). */
   setLog(log: LoadedLog | null): void {
     this.log = log;
@@ -76,10 +78,16 @@ export class LogView {
     this.rows = new Uint32Array(0);
     this.list.setCount(0);
     replace(this.details);
-    replace(this.eventType, h('option', { text: 'All', attrs: { value: '' } }),
-      ...(log?.columns.eventTypeNames ?? []).map((name) => h('option', { text: name, attrs: { value: name } })));
-    replace(this.aggregateType, h('option', { text: 'All', attrs: { value: '' } }),
-      ...AGGREGATE_TYPES.map((name) => h('option', { text: name, attrs: { value: name } })));
+    replace(
+      this.eventType,
+      h('option', { text: 'All', attrs: { value: '' } }),
+      ...(log?.columns.eventTypeNames ?? []).map((name) => h('option', { text: name, attrs: { value: name } })),
+    );
+    replace(
+      this.aggregateType,
+      h('option', { text: 'All', attrs: { value: '' } }),
+      ...AGGREGATE_TYPES.map((name) => h('option', { text: name, attrs: { value: name } })),
+    );
   }
 
   show(route: LogRoute): void {
@@ -95,7 +103,8 @@ export class LogView {
     const row = route.at === null ? -1 : log.columns.rowOfPosition(route.at);
     const index = row === -1 ? -1 : indexOfRow(this.rows, row);
     if (index !== -1) this.selectRow(index, false);
-    else if (this.list.selectedIndex === -1) replace(this.details, h('p', { class: 'hint', text: 'Select an event (arrow keys, Enter opens its stream).' }));
+    else if (this.list.selectedIndex === -1)
+      replace(this.details, h('p', { class: 'hint', text: 'Select an event (arrow keys, Enter opens its stream).' }));
     this.list.render();
   }
 
@@ -129,8 +138,21 @@ export class LogView {
     replace(
       this.userBar,
       h('span', {}, 'Events on behalf of user ', h('code', { text: userId })),
-      accounts.length > 0 ? h('span', {}, ' · accounts: ', ...accounts.flatMap((id, i) => [i > 0 ? ', ' : '', link(shortId(id), routeToHash({ name: 'account', accountId: id }), { class: 'mono' })])) : null,
-      h('button', { text: 'Show all users', on: { click: () => this.navigateFilter({ ...this.filter, userId: null }) } }),
+      accounts.length > 0
+        ? h(
+            'span',
+            {},
+            ' · accounts: ',
+            ...accounts.flatMap((id, i) => [
+              i > 0 ? ', ' : '',
+              link(shortId(id), routeToHash({ name: 'account', accountId: id }), { class: 'mono' }),
+            ]),
+          )
+        : null,
+      h('button', {
+        text: 'Show all users',
+        on: { click: () => this.navigateFilter({ ...this.filter, userId: null }) },
+      }),
     );
   }
 
@@ -169,7 +191,13 @@ export class LogView {
       h('span', { class: 'c-pos', text: String(columns.positions[row]) }),
       h('span', { class: 'c-time', text: formatTime(columns.timestamps[row] ?? NaN) }),
       h('span', { class: 'c-type', text: columns.eventType(row) }),
-      h('span', { class: 'c-agg' }, h('span', { class: `agg agg-${stream.aggregateType}`, text: stream.aggregateType }), ' ', h('span', { class: 'mono', text: shortId(stream.aggregateId) })),
+      h(
+        'span',
+        { class: 'c-agg' },
+        h('span', { class: `agg agg-${stream.aggregateType}`, text: stream.aggregateType }),
+        ' ',
+        h('span', { class: 'mono', text: shortId(stream.aggregateId) }),
+      ),
       h('span', { class: 'c-ver', text: `v${columns.versions[row]}` }),
     );
   }
@@ -194,9 +222,15 @@ export class LogView {
     return h(
       'div',
       { class: 'actions' },
-      h('button', { text: `Open stream at v${version}`, on: { click: () => this.navigate({ name: 'stream', stream, version }) } }),
+      h('button', {
+        text: `Open stream at v${version}`,
+        on: { click: () => this.navigate({ name: 'stream', stream, version }) },
+      }),
       command
-        ? h('button', { text: 'Everything this command caused', on: { click: () => this.navigate({ name: 'causation', by: 'causation', id: command }) } })
+        ? h('button', {
+            text: 'Everything this command caused',
+            on: { click: () => this.navigate({ name: 'causation', by: 'causation', id: command }) },
+          })
         : null,
     );
   }

@@ -27,7 +27,9 @@ export class StreamView {
   private readonly title = h('h2', { class: 'stream-title' });
   private readonly summary = h('span', { class: 'caption' });
   private readonly related = h('span', { class: 'related' });
-  private readonly slider = h('input', { attrs: { type: 'range', 'aria-label': 'As of time', min: '0', max: '0', step: '1' } });
+  private readonly slider = h('input', {
+    attrs: { type: 'range', 'aria-label': 'As of time', min: '0', max: '0', step: '1' },
+  });
   private readonly asOf = h('output', { class: 'as-of' });
   private readonly statePane = h('section', { class: 'state-pane', attrs: { 'aria-label': 'State' } });
   private readonly changesPane = h('section', { class: 'changes-pane', attrs: { 'aria-label': 'Changes' } });
@@ -46,12 +48,21 @@ export class StreamView {
     this.element = h(
       'section',
       { class: 'view stream-view', data: { view: 'stream' } },
-      h('div', { class: 'stream-header' }, this.title, this.summary, this.related,
-        h('label', { class: 'slider' }, 'As of ', this.slider, this.asOf)),
-      h('div', { class: 'stream-body' },
+      h(
+        'div',
+        { class: 'stream-header' },
+        this.title,
+        this.summary,
+        this.related,
+        h('label', { class: 'slider' }, 'As of ', this.slider, this.asOf),
+      ),
+      h(
+        'div',
+        { class: 'stream-body' },
         h('div', { class: 'timeline-column' }, this.list.element),
         this.statePane,
-        h('div', { class: 'side-column' }, this.changesPane, this.eventPane)),
+        h('div', { class: 'side-column' }, this.changesPane, this.eventPane),
+      ),
     );
   }
 
@@ -66,7 +77,8 @@ export class StreamView {
   show(route: StreamRoute): void {
     const log = this.log;
     if (!log) return;
-    const same = this.stream?.aggregateType === route.stream.aggregateType && this.stream.aggregateId === route.stream.aggregateId;
+    const same =
+      this.stream?.aggregateType === route.stream.aggregateType && this.stream.aggregateId === route.stream.aggregateId;
     if (!same) this.load(log, route.stream);
     const last = this.rows.length;
     const version = Math.min(route.version ?? last, last);
@@ -84,9 +96,11 @@ export class StreamView {
     const stream = this.stream;
     if (!log || !stream) return;
     const before = this.rows.length;
-    const follow = this.version === before;
+    const selected = this.version;
     this.load(log, stream);
-    if (this.rows.length !== before && follow) this.selectVersion(this.rows.length, 'route');
+    this.version = selected;
+    // A view on the stream's last version follows it as it grows.
+    if (this.rows.length !== before && selected === before) this.selectVersion(this.rows.length, 'route');
   }
 
   private load(log: LoadedLog, stream: StreamKey): void {
@@ -95,7 +109,8 @@ export class StreamView {
     this.timestamps = Float64Array.from(this.rows, (row) => log.columns.timestamps[row] ?? 0);
     this.version = 0;
     this.title.textContent = `${stream.aggregateType} ${stream.aggregateId}`;
-    this.summary.textContent = this.rows.length === 0 ? 'no events in the loaded log' : `${formatCount(this.rows.length)} events`;
+    this.summary.textContent =
+      this.rows.length === 0 ? 'no events in the loaded log' : `${formatCount(this.rows.length)} events`;
     this.slider.min = String(this.timestamps[0] ?? 0);
     this.slider.max = String(this.timestamps[this.timestamps.length - 1] ?? 0);
     this.slider.disabled = this.rows.length < 2;
@@ -116,7 +131,8 @@ export class StreamView {
     if (typeof accountId !== 'string' || (stream.aggregateType !== 'Account' && stream.aggregateType !== 'Position')) {
       return null;
     }
-    const label = stream.aggregateType === 'Account' ? 'charts of this account' : `account ${shortId(accountId)} and its charts`;
+    const label =
+      stream.aggregateType === 'Account' ? 'charts of this account' : `account ${shortId(accountId)} and its charts`;
     return link(label, routeToHash({ name: 'account', accountId }));
   }
 
@@ -130,15 +146,24 @@ export class StreamView {
     element.classList.add('timeline-row');
     replace(
       element,
-      h('div', { class: 't-line' },
+      h(
+        'div',
+        { class: 't-line' },
         h('span', { class: 't-ver', text: `v${columns.versions[row]}` }),
-        h('span', { class: 't-type', text: columns.eventType(row) })),
-      h('div', { class: 't-line t-muted' },
+        h('span', { class: 't-type', text: columns.eventType(row) }),
+      ),
+      h(
+        'div',
+        { class: 't-line t-muted' },
         h('span', { class: 't-ver', text: `#${columns.positions[row]}` }),
-        h('span', { text: formatTime(columns.timestamps[row] ?? NaN) })),
-      h('div', { class: 't-line t-muted' },
+        h('span', { text: formatTime(columns.timestamps[row] ?? NaN) }),
+      ),
+      h(
+        'div',
+        { class: 't-line t-muted' },
         h('span', { class: 't-ver' }),
-        h('span', { class: 't-meta', text: describeMetadata(metadata) })),
+        h('span', { class: 't-meta', text: describeMetadata(metadata) }),
+      ),
     );
   }
 
@@ -163,9 +188,17 @@ export class StreamView {
     if (!event) return;
     const command = event.metadata.causationId;
     const caused = command
-      ? h('button', { text: 'Everything this command caused', on: { click: () => this.navigate({ name: 'causation', by: 'causation', id: command }) } })
+      ? h('button', {
+          text: 'Everything this command caused',
+          on: { click: () => this.navigate({ name: 'causation', by: 'causation', id: command }) },
+        })
       : null;
-    replace(this.eventPane, h('h3', { text: `Event at version ${version}` }), eventDetails(event, true), h('div', { class: 'actions' }, caused));
+    replace(
+      this.eventPane,
+      h('h3', { text: `Event at version ${version}` }),
+      eventDetails(event, true),
+      h('div', { class: 'actions' }, caused),
+    );
   }
 
   private renderState(version: number, state: AggregateStateJson | null, changes: Change[]): void {
@@ -173,14 +206,37 @@ export class StreamView {
     replace(
       this.statePane,
       h('h3', {}, `State at version ${version}`, h('span', { class: 'hint', text: ' (folded in the browser)' })),
-      state ? jsonBlock(state, changed, 'state') : h('p', { class: 'hint', text: 'No state: the stream does not exist yet.' }),
+      state
+        ? jsonBlock(state, changed, 'state')
+        : h('p', { class: 'hint', text: 'No state: the stream does not exist yet.' }),
     );
-    const table = h('table', { class: 'changes' },
-      h('thead', {}, h('tr', {}, h('th', { text: 'Field (state)' }), h('th', { text: `v${version - 1}` }), h('th', { text: `v${version}` }))),
-      h('tbody', {}, ...changes.map((c) => h('tr', {},
-        h('td', { class: 'mono field', text: c.path.replace(/^\/state\//, ''), title: c.path }),
-        h('td', { class: 'old', text: show(c.old) }),
-        h('td', { class: 'new', text: show(c.new) })))),
+    const table = h(
+      'table',
+      { class: 'changes' },
+      h(
+        'thead',
+        {},
+        h(
+          'tr',
+          {},
+          h('th', { text: 'Field (state)' }),
+          h('th', { text: `v${version - 1}` }),
+          h('th', { text: `v${version}` }),
+        ),
+      ),
+      h(
+        'tbody',
+        {},
+        ...changes.map((c) =>
+          h(
+            'tr',
+            {},
+            h('td', { class: 'mono field', text: c.path.replace(/^\/state\//, ''), title: c.path }),
+            h('td', { class: 'old', text: show(c.old) }),
+            h('td', { class: 'new', text: show(c.new) }),
+          ),
+        ),
+      ),
     );
     replace(
       this.changesPane,
@@ -222,5 +278,9 @@ function show(value: unknown): string {
 
 /** A link to a stream, labelled with its type and short id. */
 export function streamLink(stream: StreamKey, version: number | null = null): HTMLAnchorElement {
-  return link(`${stream.aggregateType} ${shortId(stream.aggregateId)}`, routeToHash({ name: 'stream', stream, version }), { class: 'mono' });
+  return link(
+    `${stream.aggregateType} ${shortId(stream.aggregateId)}`,
+    routeToHash({ name: 'stream', stream, version }),
+    { class: 'mono' },
+  );
 }
