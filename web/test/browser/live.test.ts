@@ -112,6 +112,16 @@ describe.skipIf(!live)('connected to perpetua serve --demo', () => {
     await page.locator('#search').fill(created.accountId);
     await page.locator('#search').press('Enter');
     await expect.poll(() => page.locator('.account-view .facts').innerText()).toContain('2500');
+
+    // A stream view on the last version follows the stream as it grows.
+    await page.evaluate((id) => {
+      location.hash = `#/stream/Account/${id}`;
+    }, created.accountId);
+    await expect.poll(() => page.locator('.state-pane h3').textContent()).toContain('State at version 2');
+    await api(`/v1/accounts/${created.accountId}/deposits`, adminToken ?? '', { amount: '100' });
+    await expect.poll(() => page.locator('.state-pane h3').textContent()).toContain('State at version 3');
+    expect(Number(await stateValue(page, '/state/balance'))).toBe(2600);
+    expect(await page.locator('.changes td.new').allInnerTexts()).toContain('2600');
   });
 
   it('reconnects after a reload with the token kept in the tab', async () => {
