@@ -20,6 +20,7 @@ export interface VirtualListOptions {
 }
 
 const OVERSCAN = 8;
+let lists = 0;
 
 export class VirtualList {
   readonly element: HTMLDivElement;
@@ -29,6 +30,8 @@ export class VirtualList {
   private viewportHeight = 0;
   private readonly rendered = new Map<number, HTMLElement>();
   private frame = 0;
+  /** Prefix of the rows' element ids (for aria-activedescendant). */
+  private readonly idPrefix = `vlist${(lists += 1)}-row`;
 
   constructor(private readonly options: VirtualListOptions) {
     this.spacer = h('div', { class: 'vlist-spacer' });
@@ -125,7 +128,7 @@ export class VirtualList {
     for (let index = first; index <= last; index += 1) {
       let element = this.rendered.get(index);
       if (!element) {
-        element = h('div', { class: 'vlist-row', role: 'option' });
+        element = h('div', { class: 'vlist-row', role: 'option', id: `${this.idPrefix}${index}` });
         element.style.transform = `translateY(${index * this.options.rowHeight}px)`;
         element.dataset['index'] = String(index);
         this.options.renderRow(element, index);
@@ -135,6 +138,12 @@ export class VirtualList {
       const isSelected = index === this.selected;
       element.classList.toggle('selected', isSelected);
       element.setAttribute('aria-selected', String(isSelected));
+    }
+    // Screen readers follow the selection while the focus stays on the list.
+    if (this.rendered.has(this.selected)) {
+      this.element.setAttribute('aria-activedescendant', `${this.idPrefix}${this.selected}`);
+    } else {
+      this.element.removeAttribute('aria-activedescendant');
     }
   }
 

@@ -57,6 +57,8 @@ describe('an exported demo log, offline', () => {
     await page.locator('.log-list').focus();
     await page.keyboard.press('ArrowDown');
     await expect.poll(() => page.locator('.details-pane .event-type').innerText()).toBe('PositionLiquidated');
+    const active = await page.locator('.log-list').getAttribute('aria-activedescendant');
+    expect(await page.locator(`#${active}`).getAttribute('aria-selected')).toBe('true');
     await screenshot(page, '02-log-filtered');
     await page.keyboard.press('Enter');
     await expect.poll(() => page.locator('.stream-title').innerText()).toBe(`Position ${liquidation.aggregateId}`);
