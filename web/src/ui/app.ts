@@ -161,7 +161,17 @@ export class App {
       'div',
       { class: 'drop-zone' },
       h('h2', { text: 'Open an exported log' }),
-      h('p', { text: "Drop a JSON Lines file here (as written by `perpetua demo` or the server's /v1/export), or" }),
+      h(
+        'p',
+        {},
+        'Drop a JSON Lines file here (as written by ',
+        h('code', { text: 'perpetua demo' }),
+        ', ',
+        h('code', { text: 'perpetua export' }),
+        " or the server's ",
+        h('code', { text: '/v1/export' }),
+        '), or',
+      ),
       h('button', { text: 'Choose a file…', on: { click: () => this.fileInput.click() } }),
       h('p', {
         class: 'hint',
