@@ -6,7 +6,7 @@
 //! wasm32; `lib.rs` wraps it for JavaScript. A loaded log only grows, by whole events that
 //! continue it (the live tail); it is never edited.
 
-use perpetua_core::audit::{self, HashChain, VerifyReport};
+use perpetua_core::audit::{self, ChainFault, HashChain, VerifyReport};
 use perpetua_core::event::{
     parse_stored_events, AggregateId, AggregateType, Event, EventEnvelope, Metadata, StoredEvent, StreamId, EVENT_TYPES,
 };
@@ -35,9 +35,39 @@ pub struct Log {
 
 /// The verification of the first `checked` events, and the head to continue it from.
 struct Chain {
+    scope: Scope,
     report: VerifyReport,
     head: HashChain,
     checked: usize,
+}
+
+impl Chain {
+    fn new(scope: Scope) -> Chain {
+        let head = HashChain::default();
+        let report = VerifyReport { verified: 0, first_bad_position: None, fault: None, last_hash: head.last_hash };
+        Chain { scope, report, head, checked: 0 }
+    }
+}
+
+/// What a loaded log is, as the server exports it: a range of the global log (contiguous
+/// positions, so the chain itself is checked, a missing position included), or the events of
+/// one stream or of one correlation id (positions with gaps: each event's hash is checked
+/// against its bytes and its `prevHash`, and the link to the event before wherever the two
+/// are adjacent; what lies in the gaps cannot be checked offline).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+enum Scope {
+    Range,
+    Stream,
+    Correlation,
+}
+
+/// The verification as the viewer reads it: the core's report and what was verified.
+#[derive(Serialize)]
+struct ScopedReport<'a> {
+    scope: Scope,
+    #[serde(flatten)]
+    report: &'a VerifyReport,
 }
 
 /// The global log as columns, from one row on: what the viewer's list and filters need for
@@ -156,9 +186,7 @@ impl Log {
     /// Parses a JSON array or JSON Lines of stored events and decodes every one.
     pub fn parse(text: &str) -> Result<Log, String> {
         let (stored, events) = parse(text)?;
-        let head = HashChain::default();
-        let report = VerifyReport { verified: 0, first_bad_position: None, fault: None, last_hash: head.last_hash };
-        let chain = RefCell::new(Chain { report, head, checked: 0 });
+        let chain = RefCell::new(Chain::new(Scope::Range));
         let mut log = Log {
             stored: Vec::new(),
             events: Vec::new(),
@@ -226,12 +254,75 @@ impl Log {
         self.stored.is_empty()
     }
 
-    /// The chain's verification of everything loaded (`{verified, firstBadPosition, fault,
-    /// lastHash}`): a range is verified on its own terms, from its first event's `prevHash`.
-    /// Only the events appended since the last call are checked; once a fault is found it
-    /// stays the answer.
+    /// The verification of everything loaded (`{scope, verified, firstBadPosition, fault,
+    /// lastHash}`, see [`Scope`]): a range is verified on its own terms, from its first event's
+    /// `prevHash`. Only the events appended since the last call are checked; once a fault is
+    /// found it stays the answer.
     pub fn verify(&self) -> String {
         let mut chain = self.chain.borrow_mut();
+        let scope = self.scope();
+        if scope != chain.scope {
+            *chain = Chain::new(scope);
+        }
+        if scope == Scope::Range {
+            self.verify_chain(&mut chain);
+        } else {
+            self.verify_events(&mut chain);
+        }
+        chain.checked = self.stored.len();
+        json(&ScopedReport { scope, report: &chain.report })
+    }
+
+    /// A log with gaps in its positions whose events all belong to one stream, or all share
+    /// one correlation id, is that export; anything else is a range of the global log.
+    fn scope(&self) -> Scope {
+        let contiguous = self.stored.windows(2).all(|pair| pair[1].position == pair[0].position + 1);
+        let one = |key: &dyn Fn(&StoredEvent) -> Option<String>| {
+            let first = self.stored.first().and_then(key);
+            first.is_some() && self.stored.iter().all(|e| key(e) == first)
+        };
+        if contiguous {
+            Scope::Range
+        } else if one(&|e| Some(format!("{}/{}", e.aggregate_type.as_str(), e.aggregate_id))) {
+            Scope::Stream
+        } else if one(&|e| e.metadata.correlation_id.map(|id| id.to_string())) {
+            Scope::Correlation
+        } else {
+            Scope::Range
+        }
+    }
+
+    /// Each event of a stream or correlation export on its own: its hash matches its bytes
+    /// and `prevHash`, and `prevHash` is the hash of the event before when that one is
+    /// adjacent in the log.
+    fn verify_events(&self, chain: &mut Chain) {
+        for (index, event) in self.stored.iter().enumerate().skip(chain.checked) {
+            if !chain.report.is_ok() {
+                return;
+            }
+            let before = index.checked_sub(1).map(|i| &self.stored[i]);
+            let fault = if audit::chain_hash(&event.prev_hash, event) != event.hash {
+                Some(ChainFault::HashMismatch)
+            } else if before.is_some_and(|b| b.position + 1 == event.position && b.hash != event.prev_hash) {
+                Some(ChainFault::PrevHashMismatch)
+            } else {
+                None
+            };
+            match fault {
+                Some(fault) => {
+                    chain.report.first_bad_position = Some(event.position);
+                    chain.report.fault = Some(fault);
+                }
+                None => {
+                    chain.report.verified += 1;
+                    chain.report.last_hash = event.hash;
+                }
+            }
+        }
+    }
+
+    /// The global log's chain, continued from where the last call stopped.
+    fn verify_chain(&self, chain: &mut Chain) {
         if chain.checked == 0 {
             if let Some(first) = self.stored.first() {
                 chain.head = HashChain { last_position: first.position.saturating_sub(1), last_hash: first.prev_hash };
@@ -245,8 +336,6 @@ impl Log {
             }
             chain.report = VerifyReport { verified: chain.report.verified + report.verified, ..report };
         }
-        chain.checked = self.stored.len();
-        json(&chain.report)
     }
 
     fn rows_of(&self, stream: &StreamId) -> &[usize] {
@@ -736,5 +825,71 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn stream_and_correlation_exports_are_verified_event_by_event() {
+        let lines = demo_lines();
+        let log = demo();
+        let liquidated = log.stored.iter().find(|e| e.event_type == "PositionLiquidated").unwrap();
+        let of = |keep: &dyn Fn(&StoredEvent) -> bool| -> Vec<String> {
+            log.stored.iter().zip(&lines).filter(|(e, _)| keep(e)).map(|(_, line)| line.clone()).collect()
+        };
+        let report = |lines: &[String]| -> Value {
+            serde_json::from_str(&Log::parse(&lines.concat()).unwrap().verify()).unwrap()
+        };
+
+        let stream = of(&|e| e.aggregate_id == liquidated.aggregate_id);
+        let verified = report(&stream);
+        assert_eq!(
+            (verified["scope"].as_str(), verified["verified"].as_u64()),
+            (Some("stream"), Some(stream.len() as u64))
+        );
+        assert!(verified["firstBadPosition"].is_null());
+
+        // One command's events are contiguous: its correlation export is a range.
+        let command = liquidated.metadata.correlation_id;
+        let correlated = of(&|e| e.metadata.correlation_id == command);
+        let verified = report(&correlated);
+        assert_eq!((verified["scope"].as_str(), verified["verified"].as_u64()), (Some("range"), Some(5)));
+        assert!(verified["firstBadPosition"].is_null(), "{verified}");
+
+        // A request of two commands apart in the log (the log re-sealed with the second
+        // command correlated to the first) is exported with a gap: each event is checked.
+        let mut envelopes = log.events.clone();
+        let (first, second) = (envelopes[100].metadata.clone(), envelopes[400].metadata.causation_id);
+        for envelope in envelopes.iter_mut().filter(|e| e.metadata.causation_id == second) {
+            let mut metadata = (*envelope.metadata).clone();
+            metadata.correlation_id = first.correlation_id;
+            envelope.metadata = std::sync::Arc::new(metadata);
+        }
+        let resealed = perpetua_core::audit::HashChain::default().seal(&mut envelopes);
+        let request: Vec<String> = resealed
+            .iter()
+            .filter(|e| e.metadata.correlation_id == first.correlation_id)
+            .map(|e| serde_json::to_string(e).unwrap() + "\n")
+            .collect();
+        let verified = report(&request);
+        assert_eq!(
+            (verified["scope"].as_str(), verified["verified"].as_u64()),
+            (Some("correlation"), Some(request.len() as u64))
+        );
+
+        // An altered event is found on its own, even with no neighbour to link to.
+        let mut altered = stream.clone();
+        altered[0] = altered[0].replacen("\"size\":\"", "\"size\":\"1", 1);
+        let found = report(&altered);
+        assert_eq!(
+            found["firstBadPosition"],
+            log.stored.iter().find(|e| e.aggregate_id == liquidated.aggregate_id).unwrap().position
+        );
+        assert_eq!(found["fault"]["kind"], "HASH_MISMATCH");
+
+        // A range of the global log with an event missing is a gap, not a stream export.
+        let mut range = lines[..50].to_vec();
+        range.remove(20);
+        let gap = report(&range);
+        assert_eq!((gap["scope"].as_str(), gap["firstBadPosition"].as_u64()), (Some("range"), Some(21)));
+        assert_eq!(gap["fault"]["kind"], "POSITION_GAP");
     }
 }

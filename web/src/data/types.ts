@@ -31,6 +31,9 @@ export type ChainFault =
   | { readonly kind: 'PREV_HASH_MISMATCH' | 'HASH_MISMATCH' | 'HEAD_MISMATCH' };
 
 export interface VerifyReport {
+  /** What was verified: the chain of a range of the global log, or each event of a stream
+   * or correlation export (whose positions have gaps). Absent: a range. */
+  readonly scope?: 'range' | 'stream' | 'correlation';
   readonly verified: number;
   readonly firstBadPosition: number | null;
   readonly fault: ChainFault | null;

@@ -21,8 +21,13 @@ export function badgeText(state: BadgeState): { text: string; detail: string; to
       return { text: 'Cannot verify', detail: state.message, tone: 'bad' };
     case 'report': {
       const { report, badEvent } = state;
-      if (report.firstBadPosition === null) {
+      if (report.firstBadPosition === null && (report.scope ?? 'range') === 'range') {
         return { text: 'Chain verified', detail: `${formatCount(report.verified)} events`, tone: 'good' };
+      }
+      if (report.firstBadPosition === null) {
+        // A stream or correlation export: each event checked, the gaps between them not.
+        const detail = `${formatCount(report.verified)} events of one ${report.scope}, each hash checked`;
+        return { text: 'Events verified', detail, tone: 'good' };
       }
       const fault = report.fault?.kind ?? 'FAULT';
       const where = badEvent

@@ -4,7 +4,7 @@
 
 import { mkdtempSync, mkdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { preview, type PreviewServer } from 'vite';
 
@@ -85,9 +85,19 @@ export async function screenshot(page: Page, name: string): Promise<void> {
   await page.screenshot({ path: join(SCREENSHOT_DIR, `${name}.png`) });
 }
 
-/** Opens a log file in the viewer through its file input, as a user does. */
+/** Opens a log file in the viewer through its file input, as a user does, and waits until
+ * the viewer has loaded it (or said it cannot). */
 export async function openFile(page: Page, path: string): Promise<void> {
   await page.locator('input[type=file]').setInputFiles(path);
+  const name = basename(path);
+  await page.waitForFunction(
+    (file) => {
+      const source = document.querySelector('.source')?.textContent ?? '';
+      return source.includes(file) && !source.startsWith('Loading');
+    },
+    name,
+    { timeout: 60_000 },
+  );
 }
 
 /** The text of the value on the state pane's line for `path` (e.g. `/state/size`). */

@@ -181,6 +181,27 @@ describe('an exported log with one payload altered', () => {
   });
 });
 
+describe('a stream export (positions with gaps)', () => {
+  it('verifies each event, and names an altered one', async () => {
+    const lines = demo.lines.filter((_, i) => demo.events[i]?.aggregateId === liquidation.aggregateId);
+    const dir = mkdtempSync(join(tmpdir(), 'perpetua-stream-'));
+    writeFileSync(join(dir, 'stream.jsonl'), `${lines.join('\n')}\n`);
+    await openFile(page, join(dir, 'stream.jsonl'));
+    await expect.poll(() => page.locator('#badge').innerText()).toContain('Events verified');
+    expect(await page.locator('#badge').innerText()).toContain('2 events of one stream');
+    await page.locator('#search').fill(liquidation.aggregateId);
+    await page.locator('#search').press('Enter');
+    await expect.poll(() => page.locator('.state-pane h3').textContent()).toContain('State at version 2');
+
+    lines[1] = (lines[1] ?? '').replace('"markPrice":"', '"markPrice":"1');
+    writeFileSync(join(dir, 'stream-altered.jsonl'), `${lines.join('\n')}\n`);
+    await openFile(page, join(dir, 'stream-altered.jsonl'));
+    await expect
+      .poll(() => page.locator('#badge').innerText())
+      .toContain(`Chain broken at position ${liquidation.position}`);
+  });
+});
+
 describe('an exported log that no longer decodes', () => {
   it('is not loaded, and the badge still names the altered position from the chain alone', async () => {
     const lines = [...demo.lines];

@@ -21,6 +21,15 @@ describe('badgeText', () => {
     });
   });
 
+  it('says what was verified of a stream export, whose positions have gaps', () => {
+    const good = { ...report, scope: 'stream' as const, verified: 2, firstBadPosition: null, fault: null };
+    expect(badgeText({ kind: 'report', report: good, badEvent: null })).toEqual({
+      text: 'Events verified',
+      detail: '2 events of one stream, each hash checked',
+      tone: 'good',
+    });
+  });
+
   it('names the first bad position, the fault and the stream of the event there', () => {
     expect(badgeText({ kind: 'report', report, badEvent: event })).toEqual({
       text: 'Chain broken at position 2455',
