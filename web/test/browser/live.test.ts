@@ -2,11 +2,15 @@
 // scripts/test-web.sh): the auditor token loads the whole log, which verifies in the browser;
 // the liquidated position is found by its id; new events written through the API arrive by
 // the live tail and the badge verifies them too; a wrong token is refused with the server's
-// error; a reload reconnects with the token kept in the tab.
+// error; a reload reconnects with the token kept in the tab; a stream exported by the
+// server opens as a file and verifies event by event.
 
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launch, newPage, screenshot, stateValue, type StoredLine } from './harness';
+import { launch, newPage, openFile, screenshot, stateValue, type StoredLine } from './harness';
 
 const url = process.env['PERPETUA_URL'];
 const auditorToken = process.env['AUDITOR_TOKEN'];
@@ -128,5 +132,17 @@ describe.skipIf(!live)('connected to perpetua serve --demo', () => {
     await page.reload();
     await expect.poll(() => page.locator('#badge').innerText(), { timeout: 15_000 }).toContain('Chain verified');
     await expect.poll(() => page.locator('.source').getAttribute('data-live')).toBe('on');
+  });
+
+  it('opens a stream exported by the server and verifies each of its events', async () => {
+    const liquidation = events.find((e) => e.eventType === 'PositionLiquidated');
+    if (!liquidation) throw new Error('the demo data has a liquidated position');
+    const query = `aggregateType=Position&aggregateId=${liquidation.aggregateId}`;
+    const text = (await api(`/v1/export?${query}`, auditorToken ?? '')) as string;
+    const path = join(mkdtempSync(join(tmpdir(), 'perpetua-export-')), 'position.jsonl');
+    writeFileSync(path, text);
+    await openFile(page, path);
+    await expect.poll(() => page.locator('#badge').innerText()).toContain('Events verified');
+    expect(await page.locator('#badge').innerText()).toContain(`${liquidation.version} events of one stream`);
   });
 });
