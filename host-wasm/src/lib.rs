@@ -82,8 +82,10 @@ impl AuditLog {
         self.0.len()
     }
 
-    /// `{verified, firstBadPosition, fault, lastHash}` for everything loaded; only the events
-    /// appended since the last call are checked.
+    /// `{scope, verified, firstBadPosition, fault, lastHash}` for everything loaded: a range of
+    /// the log (`scope: "range"`) is verified as a chain; a stream or correlation export, whose
+    /// positions have gaps, event by event. Only the events appended since the last call are
+    /// checked.
     pub fn verify(&self) -> String {
         self.0.verify()
     }
