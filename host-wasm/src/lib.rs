@@ -112,6 +112,13 @@ impl AuditLog {
         self.0.states(aggregate_type, aggregate_id).map_err(js_error)
     }
 
+    /// `{lastPosition, account, positions}`: an account's summary and open positions as the
+    /// read models saw them right after global position `position` (the log from position 1).
+    #[wasm_bindgen(js_name = accountReadModel)]
+    pub fn account_read_model(&self, account_id: &str, position: f64) -> Result<String, JsError> {
+        self.0.account_read_model(account_id, position as u64).map_err(js_error)
+    }
+
     /// `{state, changes}`: the state after the event of `version` and the `[{path, old, new}]`
     /// from the version before, in one fold (what the stream view shows).
     #[wasm_bindgen(js_name = versionView)]

@@ -10,6 +10,8 @@ use perpetua_core::audit::{self, ChainFault, HashChain, VerifyReport};
 use perpetua_core::event::{
     parse_stored_events, AggregateId, AggregateType, Event, EventEnvelope, Metadata, StoredEvent, StreamId, EVENT_TYPES,
 };
+use perpetua_core::ids::AccountId;
+use perpetua_core::projection::ReadModels;
 use perpetua_core::time::Timestamp;
 use perpetua_core::timetravel::{self, AggregateState};
 use serde::Serialize;
@@ -501,6 +503,27 @@ impl Log {
         Ok(json(&changes))
     }
 
+    /// An account as the server's read models saw it right after global position `position`
+    /// (`{lastPosition, account, positions}`: its summary with available and unrealized PnL,
+    /// its open positions valued at the marks of that moment), folded in the browser with the
+    /// core's read-model folds over the log's first events. Needs the log from position 1.
+    pub fn account_read_model(&self, account_id: &str, position: u64) -> Result<String, String> {
+        let account_id: AccountId =
+            account_id.trim().parse().map_err(|e| format!("{account_id:?} is not an account id: {e}"))?;
+        if self.stored.first().is_some_and(|first| first.position != 1) {
+            return Err("read models are folds of the log from position 1; this log starts later".to_owned());
+        }
+        let mut models = ReadModels::new();
+        for event in self.events.iter().take_while(|e| e.position <= position) {
+            models.apply(event);
+        }
+        Ok(json(&serde_json::json!({
+            "lastPosition": models.last_position(),
+            "account": models.accounts().summary(account_id),
+            "positions": models.positions_for_account(account_id),
+        })))
+    }
+
     /// What the stream view shows for one version: `{state, changes}`, the state after the
     /// event of `version` and what changed from the version before — [`Log::state_at_version`]
     /// and [`Log::diff`] of `version - 1` and `version` in one fold (the state before, then
@@ -891,5 +914,40 @@ mod tests {
         let gap = report(&range);
         assert_eq!((gap["scope"].as_str(), gap["firstBadPosition"].as_u64()), (Some("range"), Some(21)));
         assert_eq!(gap["fault"]["kind"], "POSITION_GAP");
+    }
+
+    #[test]
+    fn an_account_as_the_read_models_saw_it_at_a_position() {
+        let log = demo();
+        let liquidated = log.stored.iter().find(|e| e.event_type == "PositionLiquidated").unwrap();
+        let opened = log.events.iter().find_map(|e| match &e.event {
+            Event::PositionOpened(p) if p.position_id.to_string() == liquidated.aggregate_id.to_string() => Some(p),
+            _ => None,
+        });
+        let account = opened.unwrap().account_id.to_string();
+        let at = |position: u64| -> Value {
+            serde_json::from_str(&log.account_read_model(&account, position).unwrap()).unwrap()
+        };
+        // Just before the liquidation the isolated position is open; just after, it is gone.
+        let before = at(liquidated.position - 1);
+        assert_eq!(before["lastPosition"], liquidated.position - 1);
+        assert!(before["positions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["positionId"] == liquidated.aggregate_id.to_string()));
+        let after = at(liquidated.position);
+        assert!(after["positions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["positionId"] != liquidated.aggregate_id.to_string()));
+        // The balance is the account stream's balance at the same point.
+        let balance: Vec<Value> = serde_json::from_str(&log.balance_series(&account).unwrap()).unwrap();
+        let last = balance.iter().rev().find(|p| p["position"].as_u64().unwrap() <= liquidated.position).unwrap();
+        assert_eq!(after["account"]["balance"], last["value"]);
+        assert!(log.account_read_model("nope", 1).is_err());
+        let later = Log::parse(&demo_lines()[10..].concat()).unwrap();
+        assert!(later.account_read_model(&account, 2_000).unwrap_err().contains("position 1"));
     }
 }

@@ -53,6 +53,12 @@ fn the_audit_log_answers_in_wasm_as_natively() {
     let native_rows = native.rows(0);
     assert_eq!((rows.positions, rows.streams), (native_rows.positions, native_rows.streams));
     assert_eq!(rows.new_streams, native_rows.new_streams);
+    let account = stored.iter().find(|e| e.aggregate_type == perpetua_core::event::AggregateType::Account).unwrap();
+    let account_id = account.aggregate_id.to_string();
+    assert_eq!(
+        log.account_read_model(&account_id, 2_000.0).unwrap_or_else(|_| panic!("read model")),
+        native.account_read_model(&account_id, 2_000).unwrap()
+    );
     let command = position.metadata.causation_id.expect("commands are recorded").to_string();
     assert_eq!(
         log.by_causation(&command).unwrap_or_else(|_| panic!("by causation")),

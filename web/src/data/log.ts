@@ -5,7 +5,7 @@ import init, { AuditLog, eventTypeNames, verifyChain } from 'perpetua-wasm';
 import { LogColumns, type StreamKey } from '../model/columns';
 import type { SeriesPoint } from '../model/chart';
 import type { Lookup } from '../model/search';
-import type { AggregateStateJson, Change, HeldPosition, StoredEvent, VerifyReport } from './types';
+import type { AccountReadModel, AggregateStateJson, Change, HeldPosition, StoredEvent, VerifyReport } from './types';
 
 let ready: Promise<unknown> | null = null;
 
@@ -110,6 +110,11 @@ export class LoadedLog implements Lookup {
 
   positionSizeSeries(positionId: string): SeriesPoint[] {
     return parse(this.wasm.positionSizeSeries(positionId));
+  }
+
+  /** The account as the read models saw it right after global position `position`. */
+  accountReadModel(accountId: string, position: number): AccountReadModel {
+    return parse(this.wasm.accountReadModel(accountId, position));
   }
 
   positionsOfAccount(accountId: string): HeldPosition[] {

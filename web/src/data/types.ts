@@ -56,3 +56,38 @@ export interface HeldPosition {
   readonly positionId: string;
   readonly symbol: string;
 }
+
+/** An account's money as the read models saw it at one position of the log. */
+export interface AccountSummary {
+  readonly accountId: string;
+  readonly userId: string;
+  readonly kind: string;
+  readonly balance: string;
+  readonly locked: string;
+  readonly available: string;
+  readonly positionMargin: string;
+  readonly unrealizedPnl: string;
+}
+
+/** An open position valued at its market's last mark, at one position of the log. */
+export interface PositionView {
+  readonly positionId: string;
+  readonly symbol: string;
+  readonly side: 'BUY' | 'SELL';
+  readonly size: string;
+  readonly entryPrice: string | null;
+  readonly margin: string;
+  readonly leverage: number;
+  readonly marginMode: string;
+  readonly markPrice: string | null;
+  readonly unrealizedPnl: string;
+  readonly liquidationPrice: string | null;
+  readonly realizedPnl: string;
+}
+
+/** `AuditLog.accountReadModel`: an account in the read models right after `lastPosition`. */
+export interface AccountReadModel {
+  readonly lastPosition: number;
+  readonly account: AccountSummary | null;
+  readonly positions: readonly PositionView[];
+}

@@ -137,7 +137,20 @@ describe('an exported demo log, offline', () => {
     expect(await page.locator('.account-view svg.chart').count()).toBeGreaterThanOrEqual(2);
     const accountEvents = demo.events.filter((e) => e.aggregateId === opened.payload['accountId']);
     expect(await page.locator('.account-view svg.chart').first().locator('circle').count()).toBe(accountEvents.length);
+    // The read models as of just before the liquidation: the isolated position is open, with
+    // its liquidation price; right after it, it is not.
+    const readModelAt = async (position: number): Promise<void> => {
+      await page.locator('input[aria-label="Read model at position"]').fill(String(position));
+      await page.locator('input[aria-label="Read model at position"]').press('Enter');
+    };
+    await readModelAt(liquidation.position - 1);
+    const row = page.locator(`.read-positions tr[data-position="${liquidation.aggregateId}"]`);
+    await expect.poll(() => row.count()).toBe(1);
+    expect(await row.locator('.liq').innerText()).toMatch(/^\d+\.\d{2}$/);
     await screenshot(page, '06-account');
+    await readModelAt(liquidation.position);
+    await expect.poll(() => row.count()).toBe(0);
+    expect(await page.locator('.read-model').innerText()).toContain('No open position.');
   });
 
   it('finds a user and a correlation id from the search box', async () => {

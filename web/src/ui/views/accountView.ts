@@ -1,7 +1,10 @@
 // An account: its state now, its balance over time, and the size of each position it held
-// over time (SVG charts), with links to the streams.
+// over time (SVG charts), with links to the streams; beside them, the account as the read
+// models saw it at any position of the log (available, unrealized PnL, open positions with
+// their liquidation prices), folded in the browser.
 
 import type { LoadedLog } from '../../data/log';
+import type { AccountReadModel } from '../../data/types';
 import type { StreamKey } from '../../model/columns';
 import { NO_FILTER } from '../../model/filter';
 import { formatCount } from '../../model/format';
@@ -16,6 +19,20 @@ export class AccountView {
   readonly element = h('section', { class: 'view account-view', data: { view: 'account' }, tabIndex: -1 });
   private log: LoadedLog | null = null;
   private accountId: string | null = null;
+  /** The position the read model is shown at; null follows the end of the log. */
+  private readModelAt: number | null = null;
+  private readonly readModelInput = h('input', {
+    attrs: { type: 'number', min: '1', step: '1', 'aria-label': 'Read model at position' },
+  });
+  private readonly readModelBody = h('div', { class: 'read-model-body' });
+
+  constructor() {
+    this.readModelInput.addEventListener('change', () => {
+      const value = Number(this.readModelInput.value);
+      this.readModelAt = Number.isSafeInteger(value) && value >= 1 ? value : null;
+      this.renderReadModel();
+    });
+  }
 
   /** A log was loaded (or unloaded: null). */
   setLog(log: LoadedLog | null): void {
@@ -27,6 +44,7 @@ export class AccountView {
   show(route: AccountRoute): void {
     if (route.accountId === this.accountId) return;
     this.accountId = route.accountId;
+    this.readModelAt = null;
     this.render();
   }
 
@@ -82,6 +100,7 @@ export class AccountView {
         ),
       ),
       h('dl', { class: 'facts' }, ...facts),
+      this.readModelPanel(),
       h(
         'figure',
         { class: 'chart-box' },
@@ -102,6 +121,98 @@ export class AccountView {
           chartSvg(log.positionSizeSeries(p.positionId), `Size of position ${p.positionId} over time`, end),
         ),
       ),
+    );
+  }
+
+  private readModelPanel(): HTMLElement {
+    const latest = h('button', {
+      text: 'Latest',
+      on: {
+        click: () => {
+          this.readModelAt = null;
+          this.renderReadModel();
+        },
+      },
+    });
+    const panel = h(
+      'aside',
+      { class: 'read-model', attrs: { 'aria-label': 'Read model' } },
+      h('h3', { text: 'Read model (folded in the browser)' }),
+      h('label', {}, 'At position ', this.readModelInput, ' ', latest),
+      this.readModelBody,
+    );
+    this.renderReadModel();
+    return panel;
+  }
+
+  private renderReadModel(): void {
+    const log = this.log;
+    const accountId = this.accountId;
+    if (!log || accountId === null) return;
+    const last = log.columns.positions[log.length - 1] ?? 0;
+    const position = Math.min(this.readModelAt ?? last, last);
+    this.readModelInput.max = String(last);
+    this.readModelInput.value = String(position);
+    let model: AccountReadModel;
+    try {
+      model = log.accountReadModel(accountId, position);
+    } catch (error) {
+      replace(
+        this.readModelBody,
+        h('p', { class: 'hint', text: error instanceof Error ? error.message : String(error) }),
+      );
+      return;
+    }
+    const summary = model.account;
+    const fields: [string, string][] = summary
+      ? [
+          ['balance', summary.balance],
+          ['locked', summary.locked],
+          ['position margin', summary.positionMargin],
+          ['unrealized PnL (cross)', summary.unrealizedPnl],
+          ['available', summary.available],
+        ]
+      : [];
+    const table = h(
+      'table',
+      { class: 'read-positions' },
+      h(
+        'thead',
+        {},
+        h('tr', {}, ...['Position', 'Size', 'Entry', 'Mark', 'uPnL', 'Liq. price'].map((t) => h('th', { text: t }))),
+      ),
+      h(
+        'tbody',
+        {},
+        ...model.positions.map((p) =>
+          h(
+            'tr',
+            { data: { position: p.positionId } },
+            h(
+              'td',
+              {},
+              streamLink({ aggregateType: 'Position', aggregateId: p.positionId }),
+              ` ${p.symbol} ${p.marginMode}`,
+            ),
+            h('td', { class: 'mono', text: `${p.side === 'BUY' ? '+' : '−'}${p.size}` }),
+            h('td', { class: 'mono', text: p.entryPrice ?? '—' }),
+            h('td', { class: 'mono', text: p.markPrice ?? '—' }),
+            h('td', { class: 'mono', text: p.unrealizedPnl }),
+            h('td', { class: 'mono liq', text: p.liquidationPrice ?? '—' }),
+          ),
+        ),
+      ),
+    );
+    replace(
+      this.readModelBody,
+      summary
+        ? h(
+            'dl',
+            { class: 'envelope' },
+            ...fields.flatMap(([k, v]) => [h('dt', { text: k }), h('dd', { class: 'mono', text: v })]),
+          )
+        : h('p', { class: 'hint', text: `The account does not exist yet at position ${position}.` }),
+      model.positions.length === 0 ? h('p', { class: 'hint', text: 'No open position.' }) : table,
     );
   }
 }
