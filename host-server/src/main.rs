@@ -22,6 +22,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Prints a line to stdout; when the reader has gone away (`perpetua replay … | head`), the
 /// program ends quietly instead of panicking.
 macro_rules! say {
