@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of Perpetua: formatting and lints, the core built for wasm32, the shared
-# domain vectors in wasm32 under Node, and the native tests (unit tests, the same vectors,
-# property tests, determinism). Installs what it
+# domain vectors in wasm32 under Node, the native tests (unit tests, the same vectors,
+# property tests, determinism, the event store on three databases, the server end to end),
+# and the audit viewer's unit and browser tests. Installs what it
 # needs first (scripts/setup.sh). This is the README's test command and what CI runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,3 +32,7 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 cargo test --workspace --lib --bins --tests 2>&1 | tee "$log"
 awk '/^test result:/ { passed += $4; failed += $6 } END { printf "\ncargo test: %d passed, %d failed\n", passed, failed }' "$log"
+
+step "audit viewer: TypeScript unit tests and browser tests (Chromium) against perpetua serve --demo"
+cargo build -p perpetua-server --bin perpetua
+PERPETUA_BIN="$PWD/target/debug/perpetua" scripts/test-web.sh
