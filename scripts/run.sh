@@ -10,9 +10,7 @@ scripts/setup.sh
 . scripts/wasm-env.sh
 CARGO_TARGET_DIR="$WASM_TARGET_DIR" "${WASM_CARGO[@]}" build --release -p perpetua-core -p perpetua-wasm \
   --target "$WASM_TARGET" "${WASM_BUILD_STD[@]}"
-if [ -x scripts/web-build.sh ]; then
-  scripts/web-build.sh
-fi
+scripts/web-build.sh
 cargo build --release --workspace
 exec target/release/perpetua serve --demo --database-url "${PERPETUA_DATABASE_URL:-sqlite://perpetua.db}" \
   --listen "${PERPETUA_LISTEN:-127.0.0.1:8080}"
