@@ -283,6 +283,16 @@ impl Dirty {
     }
 }
 
+/// Folds a page of events and returns the rows of `read_models` it touched.
+fn fold_page(models: &mut ReadModels, page: &[EventEnvelope], read_models: &BTreeSet<&str>) -> Rows {
+    let mut dirty = Dirty::default();
+    for envelope in page {
+        dirty.note(models, envelope);
+        models.apply(envelope);
+    }
+    dirty.rows(models, read_models)
+}
+
 /// Creates the tables of `read_model` in `generation` (dropping any leftovers of it first).
 async fn create_tables(tx: &mut DbTx, backend: Backend, read_model: &str, generation: u64) -> Result<(), StoreError> {
     for def in TABLES.iter().filter(|t| t.read_model == read_model) {
@@ -512,14 +522,9 @@ impl Projector {
         let mut pages = read_ahead(self.store.clone(), start + 1, head);
         while let Some(page) = pages.recv().await {
             let page = page?;
-            let mut dirty = Dirty::default();
-            for envelope in &page {
-                dirty.note(&self.models, envelope);
-                self.models.apply(envelope);
-            }
-            let position = self.models.last_position();
             let all: BTreeSet<&str> = READ_MODELS.iter().copied().collect();
-            let rows = dirty.rows(&self.models, &all);
+            let rows = fold_page(&mut self.models, &page, &all);
+            let position = self.models.last_position();
             let mut tx = self.db.begin().await.map_err(fail)?;
             write_rows(&mut tx, rows, &self.state.generations).await.map_err(fail)?;
             tx.execute("UPDATE read_models SET position = ?", &[position.into()]).await.map_err(fail)?;
@@ -572,14 +577,9 @@ impl Projector {
             let mut pages = read_ahead(self.store.clone(), from, to);
             while let Some(page) = pages.recv().await {
                 let page = page?;
-                let mut dirty = Dirty::default();
-                for envelope in &page {
-                    dirty.note(&rebuild.models, envelope);
-                    rebuild.models.apply(envelope);
-                }
-                let position = rebuild.models.last_position();
                 let names: BTreeSet<&str> = rebuild.read_models.iter().copied().collect();
-                let rows = dirty.rows(&rebuild.models, &names);
+                let rows = fold_page(&mut rebuild.models, &page, &names);
+                let position = rebuild.models.last_position();
                 let mut tx = self.db.begin().await.map_err(fail)?;
                 write_rows(&mut tx, rows, &rebuild.generations).await.map_err(fail)?;
                 for name in &rebuild.read_models {
