@@ -569,6 +569,17 @@ impl EventEnvelope {
     }
 }
 
+/// Writes stored events as JSON Lines (one event per line), the export format that
+/// [`parse_stored_events`] reads back.
+pub fn to_json_lines(events: &[StoredEvent]) -> String {
+    let mut text = String::with_capacity(events.len() * 512);
+    for event in events {
+        text.push_str(&serde_json::to_string(event).expect("stored events serialize"));
+        text.push('\n');
+    }
+    text
+}
+
 /// Parses a JSON array of events or JSON Lines (one event per line) into stored events.
 pub fn parse_stored_events(text: &str) -> Result<Vec<StoredEvent>, DecodeError> {
     let trimmed = text.trim_start();

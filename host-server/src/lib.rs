@@ -8,3 +8,10 @@ pub mod processor;
 pub mod projector;
 pub mod server;
 pub mod store;
+
+/// Milliseconds since the Unix epoch, from the system clock (the host's; the core reads none).
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}

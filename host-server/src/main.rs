@@ -205,7 +205,7 @@ fn decode(events: &[StoredEvent]) -> Result<Vec<EventEnvelope>, String> {
 
 fn demo(out: &PathBuf) -> Result<(), String> {
     let (exchange, stored) = perpetua_core::demo::sealed_log();
-    let jsonl: String = stored.iter().map(|e| serde_json::to_string(e).expect("events serialize") + "\n").collect();
+    let jsonl = perpetua_core::event::to_json_lines(&stored);
     std::fs::write(out, &jsonl).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
     say!("demo: {} events written to {}", stored.len(), out.display());
 
@@ -319,7 +319,6 @@ async fn verify_store(store: Store, from: u64, to: Option<u64>) -> Result<(), St
 }
 
 async fn import(store: Store, events: Vec<StoredEvent>) -> Result<(), String> {
-    let store_error = |e: perpetua_server::store::StoreError| format!("{e} ({})", e.code());
     let _lease = store.acquire_writer_lease().await.map_err(store_error)?;
     let head = store.head().await.map_err(store_error)?;
     // What the store already holds must be this very log.
@@ -328,20 +327,8 @@ async fn import(store: Store, events: Vec<StoredEvent>) -> Result<(), String> {
             return Err(format!("the store holds a different log: position {} has another hash", head.last_position));
         }
     }
-    let fresh: Vec<StoredEvent> = events.into_iter().filter(|e| e.position > head.last_position).collect();
-    let (mut commands, mut imported) = (Vec::new(), 0);
-    for event in fresh {
-        match commands.last_mut() {
-            Some(CommandAppend { events, .. })
-                if events
-                    .last()
-                    .is_some_and(|l: &StoredEvent| l.metadata.causation_id == event.metadata.causation_id) =>
-            {
-                events.push(event)
-            }
-            _ => commands.push(CommandAppend::new(vec![event])),
-        }
-    }
+    let commands = CommandAppend::per_command(events.into_iter().filter(|e| e.position > head.last_position));
+    let mut imported = 0;
     for group in commands.chunks(100) {
         match store.append(group).await.map_err(store_error)? {
             Appended::Committed { .. } => imported += group.iter().map(|c| c.events.len()).sum::<usize>(),
@@ -429,28 +416,9 @@ async fn export(
             Some(to) => to,
             None => store.head().await.map_err(store_error)?.last_position,
         };
-        let mut events = Vec::new();
-        let mut next = from.max(1);
-        while next <= to {
-            let limit = 10_000u32.min(u32::try_from(to - next + 1).unwrap_or(10_000));
-            let page = store.read_all(next, limit).await.map_err(store_error)?;
-            let Some(last) = page.last() else { break };
-            next = last.position + 1;
-            events.extend(page);
-            if out.is_some() {
-                progress("export", next - from.max(1), to + 1 - from.max(1));
-            }
-        }
-        if out.is_some() {
-            eprintln!();
-        }
-        events
+        store.read_range(from, to).await.map_err(store_error)?
     };
-    let mut text = String::with_capacity(events.len() * 512);
-    for event in &events {
-        text.push_str(&serde_json::to_string(event).expect("events serialize"));
-        text.push('\n');
-    }
+    let text = perpetua_core::event::to_json_lines(&events);
     match out {
         Some(path) => {
             std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;

@@ -216,6 +216,7 @@ pub async fn start(store: Store, metrics: Arc<Metrics>, options: ProcessorOption
     let (head_tx, head) = watch::channel(Head { position: chain.last_position, committed_at: Instant::now() });
     let (events, _) = broadcast::channel(1_024);
     let last_engine_snapshot = exchange.last_position();
+    metrics.log_head.set(chain.last_position);
     let processor = Processor {
         store,
         exchange,
@@ -266,10 +267,7 @@ impl Processor {
 
     /// Now, in milliseconds, never before the last event (the log's time does not go back).
     fn now(&self) -> Timestamp {
-        let wall = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-        Timestamp(wall.max(self.exchange.last_timestamp().millis()))
+        Timestamp(crate::now_ms().max(self.exchange.last_timestamp().millis()))
     }
 
     async fn process(&mut self, batch: Vec<Submission>) {

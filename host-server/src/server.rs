@@ -7,7 +7,7 @@ use crate::metrics::Metrics;
 use crate::processor::{self, ProcessorOptions};
 use crate::projector::Projector;
 use crate::store::{CommandAppend, Store, StoreError};
-use perpetua_core::event::{Event, StoredEvent};
+use perpetua_core::event::Event;
 use perpetua_core::ids::UserId;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -30,10 +30,6 @@ fn fail(e: StoreError) -> String {
     format!("{e} ({})", e.code())
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
-}
-
 /// Makes sure an admin can log in: with `PERPETUA_ADMIN_TOKEN`, a user holding that token;
 /// otherwise, on first start (no admin yet), a generated token printed once.
 async fn bootstrap_admin(db: &Db) -> Result<(), String> {
@@ -53,7 +49,7 @@ async fn bootstrap_admin(db: &Db) -> Result<(), String> {
                     role: Role::Admin,
                     account_id: None,
                 };
-                http::insert_user(db, &admin, &token, now_ms()).await.map_err(fail)?;
+                http::insert_user(db, &admin, &token, crate::now_ms()).await.map_err(fail)?;
                 println!("perpetua: admin user created with the token from PERPETUA_ADMIN_TOKEN");
             }
         }
@@ -64,7 +60,7 @@ async fn bootstrap_admin(db: &Db) -> Result<(), String> {
         let token = http::new_token();
         let admin =
             User { user_id: UserId(uuid::Uuid::new_v4()), name: "admin".into(), role: Role::Admin, account_id: None };
-        http::insert_user(db, &admin, &token, now_ms()).await.map_err(fail)?;
+        http::insert_user(db, &admin, &token, crate::now_ms()).await.map_err(fail)?;
         println!("perpetua: first start: admin token (shown once, keep it): {token}");
     }
     Ok(())
@@ -78,19 +74,7 @@ async fn load_demo(store: &Store, db: &Db) -> Result<(), String> {
         return Ok(());
     }
     let (_, events) = perpetua_core::demo::sealed_log();
-    let mut commands: Vec<CommandAppend> = Vec::new();
-    for event in &events {
-        match commands.last_mut() {
-            Some(last)
-                if last.events.last().map(|e: &StoredEvent| e.metadata.causation_id)
-                    == Some(event.metadata.causation_id) =>
-            {
-                last.events.push(event.clone())
-            }
-            _ => commands.push(CommandAppend::new(vec![event.clone()])),
-        }
-    }
-    for chunk in commands.chunks(500) {
+    for chunk in CommandAppend::per_command(events.iter().cloned()).chunks(500) {
         store.append(chunk).await.map_err(fail)?;
     }
     let mut names = perpetua_core::demo::TRADERS.iter();
@@ -109,13 +93,13 @@ async fn load_demo(store: &Store, db: &Db) -> Result<(), String> {
             account_id: Some(created.account_id),
         };
         let token = http::new_token();
-        http::insert_user(db, &user, &token, now_ms()).await.map_err(fail)?;
+        http::insert_user(db, &user, &token, crate::now_ms()).await.map_err(fail)?;
         println!("  trader  {name:<8} account {}  token {token}", created.account_id);
     }
     let auditor =
         User { user_id: UserId(uuid::Uuid::new_v4()), name: "auditor".into(), role: Role::Auditor, account_id: None };
     let token = http::new_token();
-    http::insert_user(db, &auditor, &token, now_ms()).await.map_err(fail)?;
+    http::insert_user(db, &auditor, &token, crate::now_ms()).await.map_err(fail)?;
     println!("  auditor                                                  token {token}");
     Ok(())
 }

@@ -24,7 +24,7 @@ fn main() {
     setup.mixed_workload(COMMANDS, 11);
     let mut log = setup.log;
     let stored = HashChain::default().seal(&mut log);
-    let jsonl: String = stored.iter().map(|e| serde_json::to_string(e).expect("serializes") + "\n").collect();
+    let jsonl = perpetua_core::event::to_json_lines(&stored);
     let file = std::env::temp_dir().join(format!("perpetua-replay-{}.jsonl", std::process::id()));
     std::fs::write(&file, &jsonl).expect("write the log");
 

@@ -32,7 +32,7 @@ fn main() {
 }
 
 fn write(out: &str, stored: &[StoredEvent]) -> Result<(), String> {
-    let jsonl: String = stored.iter().map(|e| serde_json::to_string(e).expect("events serialize") + "\n").collect();
+    let jsonl = perpetua_core::event::to_json_lines(stored);
     std::fs::write(out, jsonl).map_err(|e| format!("cannot write {out}: {e}"))
 }
 

@@ -28,7 +28,7 @@ fn demo_log_in_wasm_matches_the_native_chain_head() {
 #[wasm_bindgen_test]
 fn the_audit_log_answers_in_wasm_as_natively() {
     let (_, stored) = perpetua_core::demo::sealed_log();
-    let jsonl: String = stored.iter().map(|e| serde_json::to_string(e).unwrap() + "\n").collect();
+    let jsonl = perpetua_core::event::to_json_lines(&stored);
     let log = perpetua_wasm::AuditLog::new(&jsonl).unwrap_or_else(|_| panic!("the demo log loads"));
     let native = perpetua_wasm::viewer::Log::parse(&jsonl).unwrap();
     assert_eq!(log.length(), stored.len());

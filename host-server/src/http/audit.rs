@@ -60,7 +60,9 @@ async fn check_stream_access(app: &AppState, user: &User, stream: StreamId) -> R
     if user.role != Role::Trader {
         return Ok(());
     }
-    let events = app.store.read_stream(stream, StreamRange::default()).await?;
+    // The owning account is set by a stream's first event and never changes.
+    let first = StreamRange { from_version: 1, to_version: Some(1), until: None };
+    let events = app.store.read_stream(stream, first).await?;
     let state = fold_stream(stream.aggregate_type, &decode(&events)?);
     match state.as_ref().and_then(owner) {
         Some(account) if user.account_id == Some(account) => Ok(()),
@@ -189,25 +191,12 @@ pub(super) async fn export(
                     Some(to) => to,
                     None => app.store.head().await?.last_position,
                 };
-                let mut events = Vec::new();
-                let mut next = from;
-                while next <= to {
-                    let limit = MAX_PAGE.min(u32::try_from(to - next + 1).unwrap_or(MAX_PAGE));
-                    let page = app.store.read_all(next, limit).await?;
-                    let Some(last) = page.last() else { break };
-                    next = last.position + 1;
-                    events.extend(page);
-                }
-                events
+                app.store.read_range(from, to).await?
             }
         },
         _ => return Err(ApiError::bad_request("INVALID_QUERY", "aggregateType and aggregateId go together")),
     };
-    let mut body = String::with_capacity(events.len() * 512);
-    for event in &events {
-        body.push_str(&serde_json::to_string(event).expect("events serialize"));
-        body.push('\n');
-    }
+    let body = perpetua_core::event::to_json_lines(&events);
     Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], body).into_response())
 }
 

@@ -102,13 +102,13 @@ async fn submit(
     what: &str,
     body: &[u8],
     command: Command,
-    render: impl FnOnce(&Exchange, &Decision, u64) -> (StatusCode, Value) + Send + 'static,
+    render: impl FnOnce(&Exchange, &Decision) -> (StatusCode, Value) + Send + 'static,
 ) -> Result<(StatusCode, Value, u64), ApiError> {
     let idempotency = idempotency(user, headers, what, body)?;
     let metadata = metadata(user, headers)?;
     let render = Box::new(move |exchange: &Exchange, decision: &Decision| {
         let position = decision.events.last().map_or(exchange.last_position(), |e| e.position);
-        let (status, mut body) = render(exchange, decision, position);
+        let (status, mut body) = render(exchange, decision);
         body["position"] = json!(position);
         Reply { status: status.as_u16(), body }
     });
@@ -128,7 +128,7 @@ async fn run(
     what: &str,
     body: &[u8],
     command: Command,
-    render: impl FnOnce(&Exchange, &Decision, u64) -> (StatusCode, Value) + Send + 'static,
+    render: impl FnOnce(&Exchange, &Decision) -> (StatusCode, Value) + Send + 'static,
 ) -> Result<Response, ApiError> {
     let (status, body, _) = submit(state, user, headers, what, body, command, render).await?;
     Ok((status, Json(body)).into_response())
@@ -202,11 +202,11 @@ pub(super) async fn create_user(
         .ok_or_else(|| ApiError::bad_request("INVALID_ROLE", "role must be trader, auditor or admin"))?;
     let user_id = UserId(uuid::Uuid::new_v4());
     let token = super::new_token();
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+    let now = crate::now_ms();
     let (account_id, position) = if role == Role::Trader {
         let command = Command::CreateAccount { user_id };
         let (_, reply, position) =
-            submit(&state, &admin, &headers, "POST /v1/users", &body.bytes, command, move |_, decision, _| {
+            submit(&state, &admin, &headers, "POST /v1/users", &body.bytes, command, move |_, decision| {
                 let account = decision.events.iter().find_map(|e| match &e.event {
                     Event::AccountCreated(created) => Some(created.account_id),
                     _ => None,
@@ -245,7 +245,7 @@ pub(super) async fn deposit(
     let account_id: AccountId = parse_path(&account, "account id")?;
     let what = format!("POST /v1/accounts/{account_id}/deposits");
     let command = Command::Deposit { account_id, amount: body.value.amount.0 };
-    run(&state, &user, &headers, &what, &body.bytes, command, move |exchange, _, _| {
+    run(&state, &user, &headers, &what, &body.bytes, command, move |exchange, _| {
         (StatusCode::CREATED, json!({ "account": account_json(exchange, account_id) }))
     })
     .await
@@ -261,7 +261,7 @@ pub(super) async fn withdraw(
     let account_id = own_account(&user, parse_path(&account, "account id")?)?;
     let what = format!("POST /v1/accounts/{account_id}/withdrawals");
     let command = Command::Withdraw { account_id, amount: body.value.amount.0 };
-    run(&state, &user, &headers, &what, &body.bytes, command, move |exchange, _, _| {
+    run(&state, &user, &headers, &what, &body.bytes, command, move |exchange, _| {
         (StatusCode::CREATED, json!({ "account": account_json(exchange, account_id) }))
     })
     .await
@@ -317,7 +317,7 @@ pub(super) async fn place_order(
         client_order_id: order.client_order_id,
     });
     let symbol = order.symbol;
-    run(&state, &user, &headers, "POST /v1/orders", &body.bytes, command, move |exchange, decision, _| {
+    run(&state, &user, &headers, "POST /v1/orders", &body.bytes, command, move |exchange, decision| {
         let order_id = decision.events.iter().find_map(|e| match &e.event {
             Event::OrderPlaced(placed) => Some(placed.order_id),
             Event::OrderRejected(rejected) => Some(rejected.order_id),
@@ -361,7 +361,7 @@ pub(super) async fn cancel_order(
     let account_id = trader_account(&user)?;
     let what = format!("DELETE /v1/orders/{order_id}");
     let command = Command::CancelOrder { account_id, order_id };
-    run(&state, &user, &headers, &what, &[], command, move |exchange, _, _| {
+    run(&state, &user, &headers, &what, &[], command, move |exchange, _| {
         (StatusCode::OK, json!({ "order": order_json(exchange, order_id) }))
     })
     .await
@@ -384,7 +384,7 @@ pub(super) async fn change_leverage(
     let account_id = trader_account(&user)?;
     let what = format!("POST /v1/positions/{symbol}/leverage");
     let command = Command::ChangeLeverage { account_id, symbol, leverage: body.value.leverage };
-    run(&state, &user, &headers, &what, &body.bytes, command, move |exchange, _, _| {
+    run(&state, &user, &headers, &what, &body.bytes, command, move |exchange, _| {
         (StatusCode::OK, json!({ "openPosition": open_position_json(exchange, account_id, symbol) }))
     })
     .await
@@ -401,7 +401,7 @@ pub(super) async fn adjust_margin(
     let account_id = trader_account(&user)?;
     let what = format!("POST /v1/positions/{symbol}/margin");
     let command = Command::AdjustMargin { account_id, symbol, amount: body.value.amount.0 };
-    run(&state, &user, &headers, &what, &body.bytes, command, move |exchange, _, _| {
+    run(&state, &user, &headers, &what, &body.bytes, command, move |exchange, _| {
         (StatusCode::OK, json!({ "openPosition": open_position_json(exchange, account_id, symbol) }))
     })
     .await
@@ -435,7 +435,7 @@ pub(super) async fn set_mark_price(
     let symbol: Symbol = parse_path(&symbol, "symbol")?;
     let what = format!("POST /v1/markets/{symbol}/mark-price");
     let command = Command::SetMarkPrice { symbol, price: body.value.price.0 };
-    run(&state, &user, &headers, &what, &body.bytes, command, move |exchange, decision, _| {
+    run(&state, &user, &headers, &what, &body.bytes, command, move |exchange, decision| {
         (StatusCode::OK, market_json(exchange, symbol, decision))
     })
     .await
@@ -457,7 +457,7 @@ pub(super) async fn settle_funding(
     let symbol: Symbol = parse_path(&symbol, "symbol")?;
     let what = format!("POST /v1/markets/{symbol}/funding");
     let command = Command::SettleFunding { symbol, rate: body.value.rate.0 };
-    run(&state, &user, &headers, &what, &body.bytes, command, move |exchange, decision, _| {
+    run(&state, &user, &headers, &what, &body.bytes, command, move |exchange, decision| {
         (StatusCode::OK, market_json(exchange, symbol, decision))
     })
     .await
@@ -495,7 +495,7 @@ pub(super) async fn correct_order(
         reason: body.value.reason,
         corrected_by: user.user_id,
     };
-    run(&state, &user, &headers, &what, &body.bytes, command, move |exchange, _, _| {
+    run(&state, &user, &headers, &what, &body.bytes, command, move |exchange, _| {
         (StatusCode::CREATED, json!({ "order": order_json(exchange, order_id) }))
     })
     .await

@@ -47,6 +47,23 @@ fn docs(rows: &[sqlx::any::AnyRow], column: usize) -> Vec<Json_> {
     rows.iter().filter_map(|row| serde_json::from_str(&db::text(row, column)).ok()).collect()
 }
 
+/// The documents of `table`, of one account or of all, in `order`.
+async fn docs_of(
+    state: &AppState,
+    table: &str,
+    account: Option<AccountId>,
+    order: &str,
+) -> Result<Vec<Json_>, ApiError> {
+    let rows = match account {
+        Some(account) => {
+            let sql = format!("SELECT doc FROM {table} WHERE account_id = ? ORDER BY {order}");
+            state.db.fetch(&sql, &[account.to_string().into()]).await?
+        }
+        None => state.db.fetch(&format!("SELECT doc FROM {table} ORDER BY {order}"), &[]).await?,
+    };
+    Ok(docs(&rows, 0))
+}
+
 /// With the read models' position as a header.
 fn answer(state: &AppState, body: Json_) -> Response {
     let position = state.projector.state.borrow().position;
@@ -168,16 +185,8 @@ pub(super) async fn active_orders(
     let scope = account_scope(&user, &params)?;
     ready(&state, &params).await?;
     let table = table(&state, "orders", "active_orders");
-    let rows = match scope {
-        Some(account) => {
-            let sql = format!("SELECT doc FROM {table} WHERE account_id = ? ORDER BY created_at DESC, order_id DESC");
-            state.db.fetch(&sql, &[account.to_string().into()]).await?
-        }
-        None => {
-            state.db.fetch(&format!("SELECT doc FROM {table} ORDER BY created_at DESC, order_id DESC"), &[]).await?
-        }
-    };
-    Ok(answer(&state, json!({ "data": docs(&rows, 0) })))
+    let data = docs_of(&state, &table, scope, "created_at DESC, order_id DESC").await?;
+    Ok(answer(&state, json!({ "data": data })))
 }
 
 pub(super) async fn positions(
@@ -188,14 +197,8 @@ pub(super) async fn positions(
     let scope = account_scope(&user, &params)?;
     ready(&state, &params).await?;
     let table = table(&state, "positions", "positions");
-    let rows = match scope {
-        Some(account) => {
-            let sql = format!("SELECT doc FROM {table} WHERE account_id = ? ORDER BY opened");
-            state.db.fetch(&sql, &[account.to_string().into()]).await?
-        }
-        None => state.db.fetch(&format!("SELECT doc FROM {table} ORDER BY opened"), &[]).await?,
-    };
-    Ok(answer(&state, json!({ "data": docs(&rows, 0) })))
+    let data = docs_of(&state, &table, scope, "opened").await?;
+    Ok(answer(&state, json!({ "data": data })))
 }
 
 pub(super) async fn markets(State(state): State<AppState>, params: Params) -> Result<Response, ApiError> {
@@ -273,7 +276,6 @@ pub(super) async fn healthz(State(state): State<AppState>) -> Response {
 }
 
 pub(super) async fn metrics(State(state): State<AppState>) -> Response {
-    state.metrics.log_head.set(state.processor.head().borrow().position);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render()).into_response()
 }
 

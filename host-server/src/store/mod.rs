@@ -169,6 +169,23 @@ impl CommandAppend {
     pub fn new(events: Vec<StoredEvent>) -> Self {
         Self { events, idempotency: None }
     }
+
+    /// Splits a sealed log into its commands (runs of events with one causation id), for
+    /// appending an exported log as it was written.
+    pub fn per_command(events: impl IntoIterator<Item = StoredEvent>) -> Vec<CommandAppend> {
+        let mut commands: Vec<CommandAppend> = Vec::new();
+        for event in events {
+            match commands.last_mut() {
+                Some(last)
+                    if last.events.last().map(|e| e.metadata.causation_id) == Some(event.metadata.causation_id) =>
+                {
+                    last.events.push(event)
+                }
+                _ => commands.push(CommandAppend::new(vec![event])),
+            }
+        }
+        commands
+    }
 }
 
 /// What an append did.
@@ -483,6 +500,21 @@ impl Store {
     pub async fn read_all(&self, from: u64, limit: u32) -> Result<Vec<StoredEvent>, StoreError> {
         let events = dispatch!(self, s => s.read_all(from, limit).await?);
         check_contiguous(from, &events)?;
+        Ok(events)
+    }
+
+    /// Every event from position `from` to `to` (inclusive), read in pages of `read_all`
+    /// (so a missing position is a [`StoreError::LogGap`], never skipped).
+    pub async fn read_range(&self, from: u64, to: u64) -> Result<Vec<StoredEvent>, StoreError> {
+        const PAGE: u32 = 10_000;
+        let mut events = Vec::new();
+        let mut next = from.max(1);
+        while next <= to {
+            let page = self.read_all(next, PAGE.min(u32::try_from(to - next + 1).unwrap_or(PAGE))).await?;
+            let Some(last) = page.last() else { break };
+            next = last.position + 1;
+            events.extend(page);
+        }
         Ok(events)
     }
 
