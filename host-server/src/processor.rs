@@ -91,6 +91,10 @@ pub enum ProcessorError {
     /// The processor has stopped.
     #[error("the command processor is not running")]
     Stopped,
+    /// This writer lost its lease: nothing of the batch was written and it takes no more
+    /// commands.
+    #[error("this server lost the writer lease and takes no more commands: {0}")]
+    LeaseLost(String),
 }
 
 impl ProcessorError {
@@ -100,6 +104,7 @@ impl ProcessorError {
             ProcessorError::IdempotencyKeyReused(_) => "IDEMPOTENCY_KEY_REUSED",
             ProcessorError::Store(_) => "STORE_UNAVAILABLE",
             ProcessorError::Stopped => "UNAVAILABLE",
+            ProcessorError::LeaseLost(_) => "WRITER_LEASE_LOST",
         }
     }
 }
@@ -160,6 +165,48 @@ impl Default for ProcessorOptions {
     }
 }
 
+/// Whether this writer still holds its lease: `None` while it does, the reason once it was
+/// lost. Set by the lease monitor or by the processor itself (a commit refused for a lost
+/// lease); once set, the processor commits nothing more and the server exits.
+#[derive(Clone, Debug)]
+pub struct LeaseState {
+    lost: Arc<watch::Sender<Option<String>>>,
+}
+
+impl Default for LeaseState {
+    fn default() -> Self {
+        Self { lost: Arc::new(watch::channel(None).0) }
+    }
+}
+
+impl LeaseState {
+    /// Records that the lease was lost (the first reason is kept).
+    pub fn lose(&self, reason: String) {
+        self.lost.send_if_modified(|lost| match lost {
+            None => {
+                *lost = Some(reason);
+                true
+            }
+            Some(_) => false,
+        });
+    }
+
+    /// Why the lease was lost, if it was.
+    pub fn lost(&self) -> Option<String> {
+        self.lost.borrow().clone()
+    }
+
+    /// Waits until the lease is lost; returns the reason.
+    pub async fn wait_lost(&self) -> String {
+        let mut watch = self.lost.subscribe();
+        let reason = match watch.wait_for(Option::is_some).await {
+            Ok(reason) => reason.clone().unwrap_or_default(),
+            Err(_) => std::future::pending().await,
+        };
+        reason
+    }
+}
+
 /// Rebuilds the engine from the newest engine snapshot plus the tail of the log, and returns
 /// it with the chain head it continues.
 pub async fn load_engine(store: &Store) -> Result<(Exchange, HashChain), String> {
@@ -209,8 +256,14 @@ pub async fn save_engine_snapshot(store: &Store, exchange: &Exchange) -> Result<
         .await
 }
 
-/// Starts the processor task over `store` (whose writer lease the caller holds).
-pub async fn start(store: Store, metrics: Arc<Metrics>, options: ProcessorOptions) -> Result<ProcessorHandle, String> {
+/// Starts the processor task over `store` (whose writer lease the caller holds, and reports
+/// the loss of in `lease`).
+pub async fn start(
+    store: Store,
+    metrics: Arc<Metrics>,
+    options: ProcessorOptions,
+    lease: LeaseState,
+) -> Result<ProcessorHandle, String> {
     let (exchange, chain) = load_engine(&store).await?;
     let (queue, inbox) = mpsc::channel(8 * MAX_BATCH);
     let (head_tx, head) = watch::channel(Head { position: chain.last_position, committed_at: Instant::now() });
@@ -226,6 +279,7 @@ pub async fn start(store: Store, metrics: Arc<Metrics>, options: ProcessorOption
         head: head_tx,
         events: events.clone(),
         last_engine_snapshot,
+        lease,
     };
     tokio::spawn(processor.run(inbox));
     Ok(ProcessorHandle { queue, head, events })
@@ -240,6 +294,7 @@ struct Processor {
     head: watch::Sender<Head>,
     events: broadcast::Sender<Arc<Vec<StoredEvent>>>,
     last_engine_snapshot: u64,
+    lease: LeaseState,
 }
 
 /// A decided command waiting for its batch's commit.
@@ -262,6 +317,14 @@ impl Processor {
                 }
             }
             self.process(std::mem::take(&mut batch)).await;
+            if let Some(reason) = self.lease.lost() {
+                // Fenced: answer whatever is still queued, take nothing more.
+                inbox.close();
+                while let Ok(queued) = inbox.try_recv() {
+                    let _ = queued.reply.send(Err(ProcessorError::LeaseLost(reason.clone())));
+                }
+                return;
+            }
         }
     }
 
@@ -333,13 +396,19 @@ impl Processor {
 
         let committed = if appends.is_empty() {
             Ok(())
+        } else if let Some(reason) = self.lease.lost() {
+            Err(ProcessorError::LeaseLost(reason))
         } else {
             match self.store.append(&appends).await {
                 Ok(Appended::Committed { .. }) => Ok(()),
-                Ok(Appended::Replayed { command, .. }) => {
-                    Err(format!("command {command} of the batch was committed before under its key"))
+                Ok(Appended::Replayed { command, .. }) => Err(ProcessorError::Store(format!(
+                    "command {command} of the batch was committed before under its key"
+                ))),
+                Err(e @ StoreError::LeaseLost(_)) => {
+                    self.lease.lose(e.to_string());
+                    Err(ProcessorError::LeaseLost(e.to_string()))
                 }
-                Err(e) => Err(format!("{e} ({})", e.code())),
+                Err(e) => Err(ProcessorError::Store(format!("{e} ({})", e.code()))),
             }
         };
 
@@ -364,23 +433,25 @@ impl Processor {
                     }
                 }
             }
-            Err(message) => {
+            Err(error) => {
                 self.metrics.commit_failures.inc();
+                eprintln!("perpetua: a batch of {} commands was not committed: {error}", pending.len());
                 for pending in pending {
-                    let error = Err(ProcessorError::Store(message.clone()));
                     for follower in pending.followers {
-                        let _ = follower.send(error.clone());
+                        let _ = follower.send(Err(error.clone()));
                     }
-                    let _ = pending.reply.send(error);
+                    let _ = pending.reply.send(Err(error.clone()));
                 }
-                self.recover().await;
+                if self.lease.lost().is_none() {
+                    self.recover().await;
+                }
             }
         }
     }
 
     /// After a failed commit: memory has run ahead of the log; rebuild it from the store.
     async fn recover(&mut self) {
-        loop {
+        while self.lease.lost().is_none() {
             match load_engine(&self.store).await {
                 Ok((exchange, chain)) => {
                     self.exchange = exchange;

@@ -350,6 +350,15 @@ async fn write_rows(tx: &mut DbTx, rows: Rows, generations: &BTreeMap<String, u6
     Ok(())
 }
 
+/// Writes one page's rows and the live checkpoint in one transaction.
+async fn write_page(db: &Db, rows: Rows, generations: &BTreeMap<String, u64>, position: u64) -> Result<(), String> {
+    let fail = |e: StoreError| format!("{e} ({})", e.code());
+    let mut tx = db.begin().await.map_err(fail)?;
+    write_rows(&mut tx, rows, generations).await.map_err(fail)?;
+    tx.execute("UPDATE read_models SET position = ?", &[position.into()]).await.map_err(fail)?;
+    tx.commit().await.map_err(fail)
+}
+
 /// Reads events from the store from `from` on, decoding them, in pages on a task of its own
 /// so that reading and folding overlap.
 fn read_ahead(store: Store, from: u64, to: u64) -> mpsc::Receiver<Result<Vec<EventEnvelope>, String>> {
@@ -381,6 +390,26 @@ fn read_ahead(store: Store, from: u64, to: u64) -> mpsc::Receiver<Result<Vec<Eve
 
 fn decode_all(page: &[StoredEvent]) -> Result<Vec<EventEnvelope>, String> {
     page.iter().map(|e| e.decode().map_err(|err| format!("position {}: {err} ({})", e.position, err.code()))).collect()
+}
+
+/// The read-model folds of the log from its start up to `position` (in memory only).
+async fn fold_log(store: &Store, position: u64) -> Result<ReadModels, String> {
+    let mut models = ReadModels::new();
+    if position > 0 {
+        let mut pages = read_ahead(store.clone(), 1, position);
+        while let Some(page) = pages.recv().await {
+            for envelope in &page? {
+                models.apply(envelope);
+            }
+        }
+    }
+    if models.last_position() != position {
+        return Err(format!(
+            "the read models are at position {position} but the log ends at {}",
+            models.last_position()
+        ));
+    }
+    Ok(models)
 }
 
 /// Loads the registry of read models, creating generation 1 of any that is missing.
@@ -419,6 +448,8 @@ pub async fn load_state(db: &Db) -> Result<ProjectionState, StoreError> {
 /// A rebuild in progress: its own fold, its target generation per read model.
 struct Rebuild {
     models: ReadModels,
+    /// The fold is ahead of the rebuild's tables (a page's transaction failed).
+    ahead: bool,
     read_models: BTreeSet<&'static str>,
     generations: BTreeMap<String, u64>,
 }
@@ -428,7 +459,11 @@ pub struct Projector {
     store: Store,
     db: Db,
     metrics: Arc<Metrics>,
+    /// The live fold. Pages are folded into it before their rows are written, so when a
+    /// page's transaction fails the fold is ahead of the tables: `models_ahead` is then set,
+    /// and the fold is made again from the log up to the checkpoint before anything else.
     models: ReadModels,
+    models_ahead: bool,
     state: ProjectionState,
     rebuild: Option<Rebuild>,
     published: watch::Sender<ProjectionState>,
@@ -474,24 +509,10 @@ impl Projector {
     pub async fn open(store: Store, db: Db, metrics: Arc<Metrics>) -> Result<Projector, String> {
         let fail = |e: StoreError| format!("{e} ({})", e.code());
         let state = load_state(&db).await.map_err(fail)?;
-        let mut models = ReadModels::new();
-        if state.position > 0 {
-            let mut pages = read_ahead(store.clone(), 1, state.position);
-            while let Some(page) = pages.recv().await {
-                for envelope in &page? {
-                    models.apply(envelope);
-                }
-            }
-            if models.last_position() != state.position {
-                return Err(format!(
-                    "the read models are at position {} but the log ends at {}",
-                    state.position,
-                    models.last_position()
-                ));
-            }
-        }
+        let models = fold_log(&store, state.position).await?;
         let (published, _) = watch::channel(state.clone());
-        let mut projector = Projector { store, db, metrics, models, state, rebuild: None, published };
+        let mut projector =
+            Projector { store, db, metrics, models, models_ahead: false, state, rebuild: None, published };
         let interrupted: Vec<&'static str> =
             projector.state.rebuilding.keys().filter_map(|name| read_model_name(name)).collect();
         if !interrupted.is_empty() {
@@ -512,10 +533,16 @@ impl Projector {
     }
 
     /// Applies every committed event up to the log's head, in pages, each page's rows and
-    /// checkpoint in one transaction. Returns the number of events applied.
+    /// checkpoint in one transaction. Returns the number of events applied. A page whose
+    /// transaction fails leaves the tables and the checkpoint as they were, and the fold is
+    /// brought back to the checkpoint before the next try: a page retried any number of times
+    /// is applied exactly once.
     pub async fn catch_up(&mut self, head: u64) -> Result<u64, String> {
-        let fail = |e: StoreError| format!("{e} ({})", e.code());
         let start = self.state.position;
+        if self.models_ahead {
+            self.models = fold_log(&self.store, start).await?;
+            self.models_ahead = false;
+        }
         if head <= start {
             return Ok(0);
         }
@@ -523,12 +550,11 @@ impl Projector {
         while let Some(page) = pages.recv().await {
             let page = page?;
             let all: BTreeSet<&str> = READ_MODELS.iter().copied().collect();
+            self.models_ahead = true;
             let rows = fold_page(&mut self.models, &page, &all);
             let position = self.models.last_position();
-            let mut tx = self.db.begin().await.map_err(fail)?;
-            write_rows(&mut tx, rows, &self.state.generations).await.map_err(fail)?;
-            tx.execute("UPDATE read_models SET position = ?", &[position.into()]).await.map_err(fail)?;
-            tx.commit().await.map_err(fail)?;
+            write_page(&self.db, rows, &self.state.generations, position).await?;
+            self.models_ahead = false;
             self.state.position = position;
             self.metrics.projected_events.add(page.len() as u64);
             self.metrics.projection_position.set(position);
@@ -561,7 +587,7 @@ impl Projector {
             self.state.rebuilding.insert((*name).to_owned(), (generation, 0));
         }
         tx.commit().await?;
-        self.rebuild = Some(Rebuild { models: ReadModels::new(), read_models: names, generations });
+        self.rebuild = Some(Rebuild { models: ReadModels::new(), ahead: false, read_models: names, generations });
         self.published.send_replace(self.state.clone());
         Ok(())
     }
@@ -571,6 +597,12 @@ impl Projector {
     pub async fn step_rebuild(&mut self, max_events: u64) -> Result<bool, String> {
         let fail = |e: StoreError| format!("{e} ({})", e.code());
         let Some(rebuild) = self.rebuild.as_mut() else { return Ok(true) };
+        if rebuild.ahead {
+            // A page's transaction failed after its fold: fold again up to what was written.
+            let written = rebuild.read_models.iter().map(|name| self.state.rebuilding[*name].1).min().unwrap_or(0);
+            rebuild.models = fold_log(&self.store, written).await?;
+            rebuild.ahead = false;
+        }
         let from = rebuild.models.last_position() + 1;
         let to = self.state.position.min(from + max_events - 1);
         if from <= to {
@@ -578,6 +610,7 @@ impl Projector {
             while let Some(page) = pages.recv().await {
                 let page = page?;
                 let names: BTreeSet<&str> = rebuild.read_models.iter().copied().collect();
+                rebuild.ahead = true;
                 let rows = fold_page(&mut rebuild.models, &page, &names);
                 let position = rebuild.models.last_position();
                 let mut tx = self.db.begin().await.map_err(fail)?;
@@ -589,31 +622,37 @@ impl Projector {
                     )
                     .await
                     .map_err(fail)?;
-                    self.state.rebuilding.insert((*name).to_owned(), (rebuild.generations[*name], position));
                 }
                 tx.commit().await.map_err(fail)?;
+                rebuild.ahead = false;
+                for name in &rebuild.read_models {
+                    self.state.rebuilding.insert((*name).to_owned(), (rebuild.generations[*name], position));
+                }
                 self.published.send_replace(self.state.clone());
             }
         }
         if rebuild.models.last_position() < self.state.position {
             return Ok(false);
         }
-        // Caught up: the new generation replaces the old one in one transaction.
-        let rebuild = self.rebuild.take().expect("a rebuild is under way");
+        // Caught up: the new generation replaces the old one in one transaction; the served
+        // generations change in memory only once it has committed.
         let mut tx = self.db.begin().await.map_err(fail)?;
-        let mut retired = Vec::new();
         for name in &rebuild.read_models {
-            let generation = rebuild.generations[*name];
             tx.execute(
                 "UPDATE read_models SET generation = ?, rebuild_generation = NULL, rebuild_position = NULL WHERE name = ?",
-                &[generation.into(), (*name).into()],
+                &[rebuild.generations[*name].into(), (*name).into()],
             )
             .await
             .map_err(fail)?;
+        }
+        tx.commit().await.map_err(fail)?;
+        let rebuild = self.rebuild.take().expect("a rebuild is under way");
+        let mut retired = Vec::new();
+        for name in &rebuild.read_models {
+            let generation = rebuild.generations[*name];
             retired.push((*name, self.state.generations.insert((*name).to_owned(), generation).unwrap_or(1)));
             self.state.rebuilding.remove(*name);
         }
-        tx.commit().await.map_err(fail)?;
         self.published.send_replace(self.state.clone());
         for (name, generation) in retired {
             drop_tables(&self.db, name, generation).await.map_err(fail)?;

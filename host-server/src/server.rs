@@ -4,14 +4,19 @@
 use crate::db::Db;
 use crate::http::{self, AppState, Role, User};
 use crate::metrics::Metrics;
-use crate::processor::{self, ProcessorOptions};
+use crate::processor::{self, LeaseState, ProcessorOptions};
 use crate::projector::Projector;
-use crate::store::{CommandAppend, Store, StoreError};
+use crate::store::{CommandAppend, Store, StoreError, WriterLease};
 use perpetua_core::event::Event;
 use perpetua_core::ids::UserId;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+/// How often the writer checks that it still holds its lease, between commits (each commit
+/// checks it too, under the head's lock).
+const LEASE_CHECK_EVERY: Duration = Duration::from_millis(500);
 
 /// What `serve` needs.
 #[derive(Clone, Debug)]
@@ -121,16 +126,47 @@ async fn genesis(processor: &processor::ProcessorHandle) -> Result<(), String> {
     }
 }
 
-/// Runs the server until interrupted.
+/// Checks the lease every [`LEASE_CHECK_EVERY`] until it is lost, then records why in
+/// `state`. A database that cannot be asked is not a lost lease (the next commit checks it
+/// anyway); a session that is gone, or an epoch that moved, is.
+/// Returns the lease when `stop` fires (the server shuts down) or once it is lost.
+async fn monitor_lease(
+    store: Store,
+    mut lease: WriterLease,
+    state: LeaseState,
+    mut stop: tokio::sync::oneshot::Receiver<()>,
+) -> WriterLease {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(LEASE_CHECK_EVERY) => {}
+            _ = &mut stop => return lease,
+        }
+        match store.check_lease(&mut lease).await {
+            Ok(()) => {}
+            Err(e @ StoreError::LeaseLost(_)) => {
+                state.lose(e.to_string());
+                return lease;
+            }
+            Err(e) => eprintln!("perpetua: the writer lease could not be checked ({e}); checking again"),
+        }
+    }
+}
+
+/// Runs the server until interrupted. Returns an error — and so the process exits non-zero —
+/// when the writer lease is lost: the server has then stopped committing already.
 pub async fn serve(store: Store, options: ServeOptions) -> Result<(), String> {
     let lease = store.acquire_writer_lease().await.map_err(fail)?;
+    let lease_state = LeaseState::default();
     let db = Db::open(store.url(), 8).await.map_err(fail)?;
     bootstrap_admin(&db).await?;
     if options.demo {
         load_demo(&store, &db).await?;
     }
     let metrics = Arc::new(Metrics::default());
-    let processor = processor::start(store.clone(), metrics.clone(), options.processor.clone()).await?;
+    let processor =
+        processor::start(store.clone(), metrics.clone(), options.processor.clone(), lease_state.clone()).await?;
+    let (stop_monitor, stop) = tokio::sync::oneshot::channel();
+    let monitor = tokio::spawn(monitor_lease(store.clone(), lease, lease_state.clone(), stop));
     if store.head().await.map_err(fail)?.last_position == 0 {
         genesis(&processor).await?;
     }
@@ -156,7 +192,17 @@ pub async fn serve(store: Store, options: ServeOptions) -> Result<(), String> {
             _ = async { match terminate.as_mut() { Some(s) => { s.recv().await; } None => std::future::pending().await } } => {}
         }
     };
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await.map_err(|e| format!("server error: {e}"))?;
-    lease.release().await;
+    let server = axum::serve(listener, app).with_graceful_shutdown(shutdown);
+    tokio::select! {
+        served = server => served.map_err(|e| format!("server error: {e}"))?,
+        reason = lease_state.wait_lost() => {
+            // Every commit is fenced already; stop serving at once rather than drain.
+            return Err(format!("stopping: {reason}"));
+        }
+    }
+    let _ = stop_monitor.send(());
+    if let Ok(lease) = monitor.await {
+        lease.release().await;
+    }
     Ok(())
 }

@@ -53,11 +53,19 @@ fn refusal(error: CommandError) -> ApiError {
 }
 
 fn processor_error(error: ProcessorError) -> ApiError {
-    let status = match error {
+    let status = match &error {
         ProcessorError::IdempotencyKeyReused(_) => StatusCode::CONFLICT,
-        ProcessorError::Store(_) | ProcessorError::Stopped => StatusCode::SERVICE_UNAVAILABLE,
+        ProcessorError::Store(_) | ProcessorError::Stopped | ProcessorError::LeaseLost(_) => {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
     };
-    ApiError::new(status, error.code(), error.to_string())
+    // The database's own words stay in the server's log (the processor writes them once per
+    // failed batch); the client learns that nothing was written.
+    let message = match &error {
+        ProcessorError::Store(_) => "the event store did not commit the command; nothing was written".to_owned(),
+        other => other.to_string(),
+    };
+    ApiError::new(status, error.code(), message)
 }
 
 /// The request's idempotency key, scoped to the caller, with the request's digest.

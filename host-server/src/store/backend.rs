@@ -17,6 +17,7 @@ pub(super) struct Queries {
     pub head: String,
     pub lock_head: String,
     pub update_head: String,
+    pub bump_epoch: String,
     pub read_all: String,
     pub read_stream: String,
     pub stream_version: String,
@@ -32,7 +33,7 @@ pub(super) struct Queries {
 impl Queries {
     pub fn new(backend: Backend) -> Queries {
         let columns = EVENT_COLUMNS;
-        let head = "SELECT position, hash FROM log_head WHERE id = 1";
+        let head = "SELECT position, hash, writer_epoch FROM log_head WHERE id = 1";
         let upsert = |table: &str, key: &[&str], columns: &[&str]| {
             let marks = vec!["?"; columns.len()].join(", ");
             let others: Vec<&&str> = columns.iter().filter(|c| !key.contains(c)).collect();
@@ -56,7 +57,12 @@ impl Queries {
                 Backend::Sqlite => head.to_owned(),
                 _ => format!("{head} FOR UPDATE"),
             },
-            update_head: sql("UPDATE log_head SET position = ?, hash = ? WHERE id = 1 AND position = ?".into()),
+            // The head moves only from where this transaction found it, and only while the
+            // writer's epoch is still the one it found under the lock.
+            update_head: sql(
+                "UPDATE log_head SET position = ?, hash = ? WHERE id = 1 AND position = ? AND writer_epoch = ?".into(),
+            ),
+            bump_epoch: "UPDATE log_head SET writer_epoch = writer_epoch + 1 WHERE id = 1".to_owned(),
             read_all: sql(format!("SELECT {columns} FROM events WHERE position >= ? ORDER BY position LIMIT ?")),
             read_stream: sql(format!(
                 "SELECT {columns} FROM events WHERE aggregate_type = ? AND aggregate_id = ? \
@@ -157,6 +163,10 @@ macro_rules! common_queries {
             })
         }
 
+        fn epoch_of(row: &Row) -> Result<u64, StoreError> {
+            super::to_u64(row.try_get(2)?, "writer epoch")
+        }
+
         fn idempotency_of(row: &Row) -> Result<IdempotencyRecord, StoreError> {
             Ok(IdempotencyRecord {
                 key: text(row, 0)?,
@@ -173,6 +183,10 @@ macro_rules! common_queries {
         impl $Store {
             pub(super) async fn head(&self) -> Result<HashChain, StoreError> {
                 head_of(&sqlx::query(&Q.head).fetch_one(&self.pool).await?)
+            }
+
+            pub(super) async fn writer_epoch(&self) -> Result<u64, StoreError> {
+                epoch_of(&sqlx::query(&Q.head).fetch_one(&self.pool).await?)
             }
 
             pub(super) async fn read_all(&self, from: u64, limit: u32) -> Result<Vec<StoredEvent>, StoreError> {
@@ -313,8 +327,20 @@ macro_rules! common_queries {
                 Ok(())
             }
 
-            pub(in crate::store) async fn locked_head(tx: &mut Tx) -> Result<HashChain, StoreError> {
-                head_of(&sqlx::query(&Q.lock_head).fetch_one(&mut **tx).await?)
+            /// The head and the writer's epoch, under the head's lock.
+            pub(in crate::store) async fn locked_head(tx: &mut Tx) -> Result<(HashChain, u64), StoreError> {
+                let row = sqlx::query(&Q.lock_head).fetch_one(&mut **tx).await?;
+                Ok((head_of(&row)?, epoch_of(&row)?))
+            }
+
+            /// Makes this transaction's writer the only one that can move the head: bumps the
+            /// epoch under the head's lock (so after any append in flight has committed or
+            /// failed), commits, and returns the new epoch.
+            pub(in crate::store) async fn bump_epoch(mut tx: Tx) -> Result<u64, StoreError> {
+                sqlx::query(&Q.bump_epoch).execute(&mut *tx).await?;
+                let (_, epoch) = locked_head(&mut tx).await?;
+                tx.commit().await?;
+                Ok(epoch)
             }
 
             pub(in crate::store) async fn idempotency_records(
@@ -377,21 +403,29 @@ macro_rules! common_queries {
                 Ok(())
             }
 
-            /// Moves the head from `start` to `head` (compare-and-set) and commits.
+            /// Moves the head from `start` to `head` (compare-and-set, also on the writer's
+            /// `epoch`) and commits.
             pub(in crate::store) async fn commit(
                 mut tx: Tx,
                 start: HashChain,
                 head: HashChain,
+                epoch: u64,
             ) -> Result<(), StoreError> {
                 if head != start {
                     let moved = sqlx::query(&Q.update_head)
                         .bind(super::super::to_i64(head.last_position, "position")?)
                         .bind(&head.last_hash.0[..])
                         .bind(super::super::to_i64(start.last_position, "position")?)
+                        .bind(super::super::to_i64(epoch, "writer epoch")?)
                         .execute(&mut *tx)
                         .await?;
                     if moved.rows_affected() != 1 {
-                        let actual = locked_head(&mut tx).await?;
+                        let (actual, actual_epoch) = locked_head(&mut tx).await?;
+                        if actual_epoch != epoch {
+                            return Err(StoreError::LeaseLost(format!(
+                                "this writer's epoch is {epoch}, the store's is {actual_epoch}"
+                            )));
+                        }
                         return Err(StoreError::HeadMoved {
                             expected_head: start.last_position,
                             actual_head: actual.last_position,
@@ -498,8 +532,12 @@ impl Tx {
         on_tx!(self, insert_idempotency(records))
     }
 
-    pub async fn commit(self, start: HashChain, head: HashChain) -> Result<(), StoreError> {
-        on_tx!(self, commit(start, head))
+    pub async fn commit(self, start: HashChain, head: HashChain, epoch: u64) -> Result<(), StoreError> {
+        on_tx!(self, commit(start, head, epoch))
+    }
+
+    pub async fn bump_epoch(self) -> Result<u64, StoreError> {
+        on_tx!(self, bump_epoch())
     }
 
     pub async fn rollback(self) -> Result<(), StoreError> {
@@ -513,9 +551,16 @@ impl Tx {
 }
 
 /// The right to append, held by one writer at a time; released when dropped.
+///
+/// Two things make it: a lock only one session can hold (a file lock, an advisory lock, a
+/// named lock), and the writer epoch the holder set in `log_head` when it took the lock.
+/// Every append of the store that took the lease compares that epoch under the head's lock,
+/// so a writer whose lock died with its session cannot commit once another writer has taken
+/// over — even with a commit already in flight.
 #[derive(Debug)]
 pub struct WriterLease {
     held: Held,
+    epoch: u64,
 }
 
 /// What holds the lock: it lives as long as this value does.
@@ -531,7 +576,47 @@ pub(super) enum Held {
 
 impl WriterLease {
     pub(super) fn new(held: Held) -> Self {
-        WriterLease { held }
+        WriterLease { held, epoch: 0 }
+    }
+
+    pub(super) fn with_epoch(mut self, epoch: u64) -> Self {
+        self.epoch = epoch;
+        self
+    }
+
+    /// The writer epoch this lease set in the store.
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    /// Checks that the session holding the lock is alive and still holds it. (A file lock
+    /// lives as long as the process.)
+    pub(super) async fn check_session(&mut self) -> Result<(), StoreError> {
+        let lost = |e: sqlx::Error| StoreError::LeaseLost(format!("the session holding the lock is gone: {e}"));
+        match &mut self.held {
+            Held::File(_) => Ok(()),
+            Held::Postgres(session) => {
+                let held: bool = sqlx::query_scalar(
+                    "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted \
+                     AND pid = pg_backend_pid() AND ((classid::bigint << 32) | objid::bigint) = $1)",
+                )
+                .bind(super::postgres::LEASE_KEY)
+                .fetch_one(session)
+                .await
+                .map_err(lost)?;
+                held.then_some(()).ok_or_else(|| StoreError::LeaseLost("the advisory lock is not held".into()))
+            }
+            Held::MySql(session) => {
+                let held: Option<i64> =
+                    sqlx::query_scalar(&format!("SELECT IS_USED_LOCK({}) = CONNECTION_ID()", super::mysql::LEASE))
+                        .fetch_one(session)
+                        .await
+                        .map_err(lost)?;
+                (held == Some(1))
+                    .then_some(())
+                    .ok_or_else(|| StoreError::LeaseLost("the named lock is not held".into()))
+            }
+        }
     }
 
     /// Gives the lease up now: unlocks, then closes the session. (Dropping the lease frees it

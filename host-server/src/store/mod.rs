@@ -27,6 +27,11 @@
 //!   on disk (unless [`StoreOptions::allow_unsafe_durability`] is set). The writer holds a
 //!   [`WriterLease`]: an advisory lock on PostgreSQL, `GET_LOCK` on MariaDB, an exclusive
 //!   lock on a file beside the database on SQLite.
+//! - **Commits fenced by the lease.** Taking the lease bumps `log_head.writer_epoch` under
+//!   the head's lock; every append through that store reads the epoch under the same lock and
+//!   moves the head only while it is still its own ([`StoreError::LeaseLost`] otherwise). A
+//!   writer whose lock died with its session therefore either committed before the next
+//!   writer read the head, or cannot commit at all.
 
 mod backend;
 mod mysql;
@@ -40,6 +45,8 @@ use perpetua_core::time::Timestamp;
 use serde_json::value::RawValue;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 pub use backend::WriterLease;
 
@@ -315,6 +322,10 @@ pub enum StoreError {
     /// Another process holds the writer lease.
     #[error("another writer holds the writer lease on this store ({0}); only one writer may run at a time")]
     WriterLeaseHeld(String),
+    /// This writer no longer holds the writer lease: its session died, or another writer took
+    /// the lease since. Nothing was written; this writer must stop.
+    #[error("the writer lease was lost ({0}); this writer can no longer append")]
+    LeaseLost(String),
     /// The database would acknowledge commits before they are durable.
     #[error(
         "refusing to open: {setting} is {value:?}, so committed events could be lost in a crash; \
@@ -380,6 +391,7 @@ impl StoreError {
             StoreError::StreamGap { .. } => "STREAM_GAP",
             StoreError::CorruptRow { .. } => "CORRUPT_ROW",
             StoreError::WriterLeaseHeld(_) => "WRITER_LEASE_HELD",
+            StoreError::LeaseLost(_) => "WRITER_LEASE_LOST",
             StoreError::UnsafeDurability { .. } => "UNSAFE_DURABILITY",
             StoreError::UnsupportedUrl(_) => "UNSUPPORTED_DATABASE_URL",
             StoreError::Migration(_) => "MIGRATION_FAILED",
@@ -395,6 +407,10 @@ impl StoreError {
 pub struct Store {
     inner: Inner,
     url: String,
+    /// The writer epoch of the lease taken through this store (shared by its clones); 0 when
+    /// none was taken, and then appends are not fenced (tools and tests that write a store
+    /// nobody serves).
+    fence: Arc<AtomicU64>,
 }
 
 #[derive(Clone, Debug)]
@@ -423,7 +439,7 @@ impl Store {
             Backend::Postgres => Inner::Postgres(postgres::PgStore::open(options).await?),
             Backend::MySql => Inner::MySql(mysql::MySqlStore::open(options).await?),
         };
-        Ok(Store { inner, url: options.url.clone() })
+        Ok(Store { inner, url: options.url.clone(), fence: Arc::new(AtomicU64::new(0)) })
     }
 
     /// The database URL the store was opened with.
@@ -448,15 +464,46 @@ impl Store {
     /// Takes the writer lease; fails with [`StoreError::WriterLeaseHeld`] while another
     /// writer holds it. The lease lasts until the returned value is dropped (or the process
     /// dies).
+    ///
+    /// Taking it bumps the writer epoch under the head's lock, so it waits for an append in
+    /// flight (of a writer that lost its lock a moment ago) to commit or fail; from then on
+    /// only appends through this store (and its clones) can move the head.
     pub async fn acquire_writer_lease(&self) -> Result<WriterLease, StoreError> {
-        dispatch!(self, s => s.acquire_writer_lease().await)
+        let lease = dispatch!(self, s => s.acquire_writer_lease().await)?;
+        let (tx, _, _) = dispatch!(self, s => s.begin_append().await?);
+        let epoch = tx.bump_epoch().await?;
+        self.fence.store(epoch, Ordering::SeqCst);
+        Ok(lease.with_epoch(epoch))
+    }
+
+    /// Checks that `lease` still holds: its session is alive and holds the lock, and the
+    /// store's writer epoch is still the lease's. [`StoreError::LeaseLost`] when not; other
+    /// errors when the database could not be asked.
+    pub async fn check_lease(&self, lease: &mut WriterLease) -> Result<(), StoreError> {
+        lease.check_session().await?;
+        let current = dispatch!(self, s => s.writer_epoch().await)?;
+        if current != lease.epoch() {
+            return Err(StoreError::LeaseLost(format!(
+                "this writer's epoch is {}, the store's is {current}: another writer took over",
+                lease.epoch()
+            )));
+        }
+        Ok(())
     }
 
     /// Opens an append transaction: takes the log's write lock and reads its head. Until the
-    /// transaction commits or is dropped, other appends wait.
+    /// transaction commits or is dropped, other appends wait. Through a store that took the
+    /// writer lease, fails with [`StoreError::LeaseLost`] once another writer has taken it.
     pub async fn begin_append(&self) -> Result<AppendTx, StoreError> {
-        let (inner, head) = dispatch!(self, s => s.begin_append().await?);
-        Ok(AppendTx { inner, head, start: head, poisoned: false })
+        let (inner, head, epoch) = dispatch!(self, s => s.begin_append().await?);
+        let fence = self.fence.load(Ordering::SeqCst);
+        if fence != 0 && epoch != fence {
+            inner.rollback().await?;
+            return Err(StoreError::LeaseLost(format!(
+                "this writer's epoch is {fence}, the store's is {epoch}: another writer took over"
+            )));
+        }
+        Ok(AppendTx { inner, head, start: head, epoch, poisoned: false })
     }
 
     /// Appends the events of several commands in one transaction (group commit): all of them,
@@ -653,6 +700,8 @@ pub struct AppendTx {
     inner: backend::Tx,
     head: HashChain,
     start: HashChain,
+    /// The writer epoch found under the lock; the head moves only while it is unchanged.
+    epoch: u64,
     /// Set when a failed call could not be undone: the transaction can then only roll back.
     poisoned: bool,
 }
@@ -759,7 +808,7 @@ impl AppendTx {
             self.inner.rollback().await?;
             return Err(StoreError::TransactionAborted);
         }
-        self.inner.commit(self.start, self.head).await
+        self.inner.commit(self.start, self.head, self.epoch).await
     }
 
     /// Rolls back everything appended in this transaction.

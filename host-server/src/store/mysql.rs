@@ -14,7 +14,7 @@ static Q: LazyLock<Queries> = LazyLock::new(|| Queries::new(Backend::MySql));
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/mysql");
 
 /// Named locks are server-wide: the lease's name includes the database's name.
-const LEASE: &str = "CONCAT('perpetua.writer.', DATABASE())";
+pub(super) const LEASE: &str = "CONCAT('perpetua.writer.', DATABASE())";
 
 #[derive(Clone, Debug)]
 pub(super) struct MySqlStore {
@@ -69,10 +69,10 @@ impl MySqlStore {
         Ok(MySqlStore { pool, durability: Durability { settings, durable }, connect })
     }
 
-    pub(super) async fn begin_append(&self) -> Result<(Tx, HashChain), StoreError> {
+    pub(super) async fn begin_append(&self) -> Result<(Tx, HashChain, u64), StoreError> {
         let mut tx = self.pool.begin().await?;
-        let head = tx::locked_head(&mut tx).await?;
-        Ok((Tx::MySql(tx), head))
+        let (head, epoch) = tx::locked_head(&mut tx).await?;
+        Ok((Tx::MySql(tx), head, epoch))
     }
 
     pub(super) async fn acquire_writer_lease(&self) -> Result<WriterLease, StoreError> {

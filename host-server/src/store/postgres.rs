@@ -14,7 +14,7 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres")
 
 /// The advisory-lock key of the writer lease ("perpetua" in ASCII). Advisory locks are per
 /// database, so each database holds its own lease.
-const LEASE_KEY: i64 = 0x7065_7270_6574_7561;
+pub(super) const LEASE_KEY: i64 = 0x7065_7270_6574_7561;
 
 #[derive(Clone, Debug)]
 pub(super) struct PgStore {
@@ -50,12 +50,12 @@ impl PgStore {
         Ok(PgStore { pool, durability: Durability { settings, durable }, connect })
     }
 
-    pub(super) async fn begin_append(&self) -> Result<(Tx, HashChain), StoreError> {
+    pub(super) async fn begin_append(&self) -> Result<(Tx, HashChain, u64), StoreError> {
         // READ COMMITTED whatever the database's default: after waiting for the head lock,
         // each statement sees what the appender before committed.
         let mut tx = self.pool.begin_with("BEGIN ISOLATION LEVEL READ COMMITTED").await?;
-        let head = tx::locked_head(&mut tx).await?;
-        Ok((Tx::Postgres(tx), head))
+        let (head, epoch) = tx::locked_head(&mut tx).await?;
+        Ok((Tx::Postgres(tx), head, epoch))
     }
 
     pub(super) async fn acquire_writer_lease(&self) -> Result<WriterLease, StoreError> {

@@ -75,10 +75,10 @@ impl SqliteStore {
         Ok(SqliteStore { pool, durability, lease_path: lease_path.into() })
     }
 
-    pub(super) async fn begin_append(&self) -> Result<(Tx, HashChain), StoreError> {
+    pub(super) async fn begin_append(&self) -> Result<(Tx, HashChain, u64), StoreError> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let head = tx::locked_head(&mut tx).await?;
-        Ok((Tx::Sqlite(tx), head))
+        let (head, epoch) = tx::locked_head(&mut tx).await?;
+        Ok((Tx::Sqlite(tx), head, epoch))
     }
 
     pub(super) async fn acquire_writer_lease(&self) -> Result<WriterLease, StoreError> {

@@ -690,3 +690,115 @@ pub async fn a_cut_off_tail_is_caught_by_the_verifier(db: TestDb) {
     assert_eq!((report.first_bad_position, report.fault), (Some(5), Some(ChainFault::PositionGap { expected: 5 })));
     assert_eq!(report.verified, 4);
 }
+
+/// Takes the writer lease through `store`, waiting (up to 10 s) for a holder that died to be
+/// noticed by the database.
+async fn lease_when_free(store: &Store) -> perpetua_server::store::WriterLease {
+    for _ in 0..100 {
+        match store.acquire_writer_lease().await {
+            Ok(lease) => return lease,
+            Err(StoreError::WriterLeaseHeld(_)) => tokio::time::sleep(Duration::from_millis(100)).await,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    panic!("the writer lease did not become free");
+}
+
+/// Ends the session that holds the writer lock, from outside, as a lost connection would.
+async fn kill_lease_session(db: &TestDb) {
+    let statements: &[&str] = match db.target {
+        Target::Sqlite => return,
+        Target::Postgres => &["SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' \
+             AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"],
+        Target::MySql => &[
+            "SET @kill = CONCAT('KILL ', IS_USED_LOCK(CONCAT('perpetua.writer.', DATABASE())))",
+            "PREPARE kill_lease FROM @kill",
+            "EXECUTE kill_lease",
+        ],
+    };
+    db.execute(statements).await.expect("end the lease's session");
+}
+
+/// Issue 14, items 2 and 6: a writer whose lock died (its session was ended) cannot commit
+/// once another writer took the lease, and it learns so from `check_lease` and from the
+/// append itself. Nothing of its refused batch is written; the new writer continues the chain.
+pub async fn a_writer_that_lost_its_lease_cannot_commit(db: TestDb) {
+    let old = db.open().await;
+    let mut old_lease = old.acquire_writer_lease().await.expect("the first writer");
+    let mut sealer = Sealer::new(old.head().await.unwrap());
+    seed(&old, &mut sealer, 1, 2).await;
+    old.check_lease(&mut old_lease).await.expect("the lease holds");
+
+    // The lock dies with its session (on SQLite: the file lock is given up).
+    match db.target {
+        Target::Sqlite => drop(old_lease),
+        _ => {
+            kill_lease_session(&db).await;
+            let error = old.check_lease(&mut old_lease).await.unwrap_err();
+            assert_eq!(error.code(), "WRITER_LEASE_LOST", "{error}");
+        }
+    }
+    let new = db.open().await;
+    let mut new_lease = lease_when_free(&new).await;
+    let head = new.head().await.unwrap();
+    assert_eq!(head, sealer.head, "the new writer reads the head the old one committed");
+
+    let late = sealer.seal(vec![deposit(1, 7)], metadata(40));
+    let error = old.append(&[CommandAppend::new(late)]).await.unwrap_err();
+    assert_eq!(error.code(), "WRITER_LEASE_LOST", "{error}");
+    assert_eq!(new.head().await.unwrap(), head, "nothing of the fenced batch was written");
+    new.check_lease(&mut new_lease).await.expect("the new lease holds");
+
+    let mut sealer = Sealer::new(head);
+    sealer.versions.insert(stream_of(1), 2);
+    let events = sealer.seal(vec![deposit(1, 8)], metadata(42));
+    assert!(matches!(new.append(&[CommandAppend::new(events)]).await, Ok(Appended::Committed { .. })));
+    assert!(new.verify(1, None).await.unwrap().is_ok());
+}
+
+/// Issue 14, item 6, made deterministic on PostgreSQL: a deferred trigger makes the old
+/// writer's COMMIT take 2 s; its lease session is ended while that COMMIT runs. The new writer
+/// takes the lease at once (the advisory lock is free), but reads the head only after the late
+/// commit landed, so its engine can never reuse the late batch's positions or ids. (Before
+/// the fence, the new writer read the head before the late commit.)
+pub async fn a_commit_in_flight_lands_before_the_next_writer_reads_the_head(db: TestDb) {
+    assert_eq!(db.target, Target::Postgres);
+    let old = db.open().await;
+    let _old_lease = old.acquire_writer_lease().await.expect("the first writer");
+    let mut sealer = Sealer::new(old.head().await.unwrap());
+    seed(&old, &mut sealer, 1, 1).await;
+    db.execute(&[
+        "CREATE FUNCTION slow_commit() RETURNS trigger LANGUAGE plpgsql AS $$ \
+         BEGIN PERFORM pg_sleep(2); RETURN NULL; END $$",
+        "CREATE CONSTRAINT TRIGGER slow_commit AFTER INSERT ON events DEFERRABLE INITIALLY DEFERRED \
+         FOR EACH ROW EXECUTE FUNCTION slow_commit()",
+    ])
+    .await
+    .unwrap();
+    let late = sealer.seal(vec![deposit(1, 9)], metadata(50));
+    let appending = tokio::spawn({
+        let old = old.clone();
+        async move { old.append(&[CommandAppend::new(late)]).await }
+    });
+    // Wait until the COMMIT is running (inside the deferred trigger's sleep).
+    let mut watcher = <sqlx::PgConnection as sqlx::Connection>::connect(&db.url).await.unwrap();
+    for _ in 0..200 {
+        let committing: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+             AND state = 'active' AND query ILIKE 'COMMIT%' AND wait_event = 'PgSleep'",
+        )
+        .fetch_one(&mut watcher)
+        .await
+        .unwrap();
+        if committing > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    kill_lease_session(&db).await;
+    let new = db.open().await;
+    let _new_lease = lease_when_free(&new).await;
+    let head = new.head().await.unwrap();
+    assert!(matches!(appending.await.unwrap(), Ok(Appended::Committed { .. })), "the late commit landed");
+    assert_eq!(head, sealer.head, "the new writer's head includes the commit that was in flight");
+}

@@ -4,6 +4,7 @@
 //! skipped, unless `PERPETUA_REQUIRE_ALL_BACKENDS=1` (CI) makes that a failure.
 
 mod conformance;
+mod projector;
 mod support;
 
 /// Instantiates each conformance test once per backend: `sqlite::name`, `postgres::name`,
@@ -20,7 +21,7 @@ macro_rules! for_every_backend {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $test() {
                     if let Some(db) = crate::support::provision(crate::support::Target::$target, stringify!($test)).await {
-                        crate::conformance::$test(db).await;
+                        crate::$test(db).await;
                     }
                 }
             )+
@@ -28,7 +29,11 @@ macro_rules! for_every_backend {
     };
 }
 
+use conformance::*;
+use projector::*;
+
 for_every_backend!(
+    a_failed_page_is_applied_exactly_once,
     round_trip_of_every_event_type,
     racing_appenders_get_one_winner_per_version,
     a_conflict_in_a_batch_writes_nothing,
@@ -45,4 +50,16 @@ for_every_backend!(
     the_schema_refuses_gaps,
     a_failed_call_leaves_the_transaction_usable,
     a_cut_off_tail_is_caught_by_the_verifier,
+    a_writer_that_lost_its_lease_cannot_commit,
 );
+
+/// Tests that need what only PostgreSQL has (a deferred trigger that slows a COMMIT down).
+mod postgres_only {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_commit_in_flight_lands_before_the_next_writer_reads_the_head() {
+        let test = "a_commit_in_flight_lands_before_the_next_writer_reads_the_head";
+        if let Some(db) = crate::support::provision(crate::support::Target::Postgres, test).await {
+            crate::conformance::a_commit_in_flight_lands_before_the_next_writer_reads_the_head(db).await;
+        }
+    }
+}
