@@ -41,6 +41,9 @@ pub struct ProjectionState {
     pub generations: BTreeMap<String, u64>,
     /// Read models being rebuilt: target generation and position reached.
     pub rebuilding: BTreeMap<String, (u64, u64)>,
+    /// Why the last page could not be written, while the projector retries it (`None` once a
+    /// page committed again): the tables are then behind the log, whatever the position says.
+    pub failing: Option<String>,
 }
 
 impl ProjectionState {
@@ -556,6 +559,7 @@ impl Projector {
             write_page(&self.db, rows, &self.state.generations, position).await?;
             self.models_ahead = false;
             self.state.position = position;
+            self.state.failing = None;
             self.metrics.projected_events.add(page.len() as u64);
             self.metrics.projection_position.set(position);
             self.published.send_replace(self.state.clone());
@@ -670,6 +674,8 @@ impl Projector {
                 Ok(_) => {}
                 Err(e) => {
                     eprintln!("perpetua: projector: {e}; retrying in 1 s");
+                    self.state.failing = Some(e);
+                    self.published.send_replace(self.state.clone());
                     tokio::time::sleep(Duration::from_secs(1)).await;
                     continue;
                 }

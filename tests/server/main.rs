@@ -542,3 +542,151 @@ async fn crash_under_load(db: TestDb) {
         }
     }
 }
+
+/// Ends connections of the server's database from outside, as a failing network or a
+/// database restart would: every one, or all but the writer lease's session.
+async fn terminate_connections(db: &TestDb, backend: support::Backend, spare_lease: bool) -> u64 {
+    use sqlx::Connection;
+    let name = db.url.rsplit('/').next().expect("database name").to_owned();
+    match backend {
+        support::Backend::Postgres => {
+            let admin = db.url.replace(&format!("/{name}"), "/postgres");
+            let mut conn = sqlx::PgConnection::connect(&admin).await.expect("admin connection");
+            let lease = "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted \
+                 AND database = (SELECT oid FROM pg_database WHERE datname = $1)";
+            let sql = format!(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = $1 \
+                 AND pid <> pg_backend_pid() {}",
+                if spare_lease { format!("AND pid NOT IN ({lease})") } else { String::new() }
+            );
+            let ended: i64 = sqlx::query_scalar(&sql).bind(&name).fetch_one(&mut conn).await.expect("terminate");
+            ended as u64
+        }
+        support::Backend::MySql => {
+            let mut conn = sqlx::MySqlConnection::connect(&db.url).await.expect("admin connection");
+            let ids: Vec<u64> = sqlx::query_scalar(
+                "SELECT CAST(id AS UNSIGNED) FROM information_schema.processlist WHERE db = ? AND id <> CONNECTION_ID() \
+                 AND (? = 0 OR id <> COALESCE(IS_USED_LOCK(CONCAT('perpetua.writer.', ?)), 0))",
+            )
+            .bind(&name)
+            .bind(i32::from(spare_lease))
+            .bind(&name)
+            .fetch_all(&mut conn)
+            .await
+            .expect("connections");
+            for id in &ids {
+                // A connection may have gone by itself in the meantime.
+                let _ = sqlx::query(&format!("KILL {id}")).execute(&mut conn).await;
+            }
+            ids.len() as u64
+        }
+        support::Backend::Sqlite => unreachable!("SQLite has no connections to end"),
+    }
+}
+
+/// Places `count` crossing orders from each of `clients` clients; returns (order id, position)
+/// of every acknowledged one. Refusals for a store outage (503) are expected and not counted.
+async fn burst(server: &Server, traders: &[support::Trader], clients: usize, count: usize) -> Vec<(String, u64)> {
+    let mut tasks = Vec::new();
+    for worker in 0..clients {
+        let (client, base) = (server.client.clone(), server.base.clone());
+        let trader = &traders[worker % traders.len()];
+        let (token, account) = (trader.token.clone(), trader.account.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut acknowledged = Vec::new();
+            for n in 0..count {
+                let side = if (n + worker).is_multiple_of(2) { "BUY" } else { "SELL" };
+                let body = limit(&account, "BTCUSDT", side, &format!("{}", 40_000 + (n % 10) * 10), "0.001");
+                let Ok(response) =
+                    client.post(format!("{base}/v1/orders")).bearer_auth(&token).json(&body).send().await
+                else {
+                    continue;
+                };
+                if response.status() == StatusCode::CREATED {
+                    let answer: Value = response.json().await.expect("json");
+                    let id = answer["order"]["orderId"].as_str().expect("order id").to_owned();
+                    acknowledged.push((id, answer["position"].as_u64().expect("position")));
+                }
+            }
+            acknowledged
+        }));
+    }
+    let mut acknowledged = Vec::new();
+    for task in tasks {
+        acknowledged.extend(task.await.expect("client task"));
+    }
+    acknowledged
+}
+
+/// Issue 14, items 1 and 2: the server's database connections are ended under load, five
+/// times (sparing the lease's session): each time the read models, once caught up, equal a
+/// rebuild. Then every connection is ended, the lease's too: the writer stops by itself,
+/// non-zero, and a second server takes the lease and carries on with every acknowledged order.
+async fn connections_lost_under_load(db: TestDb, backend: support::Backend) {
+    let mut server = Server::start(&db, false);
+    let traders = [server.trader("a", "1000000").await, server.trader("b", "1000000").await];
+    let accounts = all_accounts(&server).await;
+    let mut acknowledged = Vec::new();
+    for round in 0..5 {
+        let start = server.head().await;
+        let load = burst(&server, &traders, 6, 40);
+        let faults = async {
+            // Once the load is going, end the connections mid-stream.
+            while server.head().await < start + 30 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            terminate_connections(&db, backend, true).await
+        };
+        let (done, ended) = tokio::join!(load, faults);
+        assert!(ended > 0, "round {round}: connections were ended");
+        acknowledged.extend(done);
+        server.settle().await;
+        let live = server.read_models(&accounts).await;
+        server.rebuild_all().await;
+        assert_eq!(live, server.read_models(&accounts).await, "round {round}: the read models equal a rebuild");
+    }
+    assert!(acknowledged.len() > 100, "the load ran: {} acknowledged", acknowledged.len());
+
+    terminate_connections(&db, backend, false).await;
+    let mut exited = None;
+    for _ in 0..200 {
+        exited = server.child.try_wait().expect("wait");
+        if exited.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let status = exited.expect("the writer stopped once its lease's session was gone");
+    assert!(!status.success(), "and said so with a non-zero exit: {status}");
+    server.kill();
+
+    let server = Server::start(&db, false);
+    server.settle().await;
+    for (order_id, position) in &acknowledged {
+        let order = server.get(ADMIN_TOKEN, &format!("/v1/orders/{order_id}")).await;
+        assert!(order["orderId"] == order_id.as_str(), "acknowledged order {order_id} (position {position}): {order}");
+    }
+    assert_eq!(server.get(ADMIN_TOKEN, "/v1/audit/verify").await["verified"], true);
+    let live = server.read_models(&accounts).await;
+    server.rebuild_all().await;
+    assert_eq!(live, server.read_models(&accounts).await, "after the takeover too");
+    server.post(&traders[0].token, "/v1/orders", limit(&traders[0].account, "BTCUSDT", "BUY", "39000", "0.001")).await;
+}
+
+mod connection_faults {
+    use super::support::{database, Backend};
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        if let Some(db) = database(Backend::Postgres, "connections_lost").await {
+            super::connections_lost_under_load(db, Backend::Postgres).await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn mysql() {
+        if let Some(db) = database(Backend::MySql, "connections_lost").await {
+            super::connections_lost_under_load(db, Backend::MySql).await;
+        }
+    }
+}

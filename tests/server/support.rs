@@ -158,7 +158,7 @@ impl Server {
     pub async fn settle(&self) {
         for _ in 0..600 {
             let (_, body) = self.call(None, Method::GET, "/healthz", None).await;
-            if body["headPosition"] == body["projectionPosition"] {
+            if body["headPosition"] == body["projectionPosition"] && body["projectionFailing"] == false {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;

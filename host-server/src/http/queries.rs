@@ -265,12 +265,17 @@ pub(super) async fn trades(
 
 pub(super) async fn healthz(State(state): State<AppState>) -> Response {
     let head = state.processor.head().borrow().position;
-    let projected = state.projector.state.borrow().position;
+    let (projected, failing) = {
+        let projection = state.projector.state.borrow();
+        (projection.position, projection.failing.is_some())
+    };
     Json(json!({
         "status": "ok",
         "backend": state.store.backend().name(),
         "headPosition": head,
         "projectionPosition": projected,
+        // The projector's last page failed and is being retried (the detail is in the log).
+        "projectionFailing": failing,
     }))
     .into_response()
 }
