@@ -47,7 +47,17 @@ macro_rules! on_every_backend {
     };
 }
 
-on_every_backend!(scenario, authorization, malformed_input, idempotent_retries, crash_under_load);
+on_every_backend!(scenario, authorization, malformed_input, hostile_input, idempotent_retries, crash_under_load);
+
+/// An error message must be in the API's words: no Rust type names.
+fn assert_api_words(context: &str, message: &str) {
+    for rust in [
+        "struct ", "enum ", "u8", "u16", "u32", "u64", "i32", "i64", "usize", "Decimal", "::", "String", "Option",
+        "Vec<",
+    ] {
+        assert!(!message.contains(rust), "{context}: the message names a Rust type ({rust}): {message}");
+    }
+}
 
 /// The state of an account stream as the API's time travel returns it.
 async fn account_state(server: &Server, account: &str, query: &str) -> Value {
@@ -387,7 +397,9 @@ async fn malformed_input(db: TestDb) {
         let answer: Value = response.json().await.unwrap_or(Value::Null);
         assert_eq!(status, StatusCode::BAD_REQUEST, "{method} {path} {body}: {answer}");
         assert_eq!(answer["error"]["code"], *code, "{method} {path} {body}: {answer}");
-        assert!(answer["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
+        let message = answer["error"]["message"].as_str().expect("a message");
+        assert!(!message.is_empty());
+        assert_api_words(&format!("{method} {path} {body}"), message);
     }
     // Admin routes too: a negative deposit, a bad role, a blank name.
     for (path, body, code) in [
@@ -401,6 +413,123 @@ async fn malformed_input(db: TestDb) {
         assert_eq!(answer["error"]["code"], code, "{path}: {answer}");
     }
     assert_eq!(server.head().await, head, "no event was written");
+}
+
+/// Issue 14, item 5: hostile input of every kind — numbers out of range on every numeric
+/// parameter, ranges beyond the head, an oversized body, bad UTF-8 in a path, a wrong method,
+/// oversized headers — gets a 4xx with its code in `{"error": {"code", "message"}}`, at once,
+/// and writes nothing; a lower-case `bearer` scheme is accepted.
+async fn hostile_input(db: TestDb) {
+    let server = Server::start(&db, false);
+    let trader = server.trader("t", "1000").await;
+    server.settle().await;
+    let head = server.head().await;
+    let a = &trader.account;
+    let t = trader.token.as_str();
+    let big = "9223372036854775808"; // 2^63: one past the largest position
+    let huge = "18446744073709551616"; // 2^64
+    let beyond = head + 10;
+    let gets: Vec<(&str, String, u16, &str)> = vec![
+        (ADMIN_TOKEN, format!("/v1/events?fromPosition={big}"), 400, "OUT_OF_RANGE"),
+        (ADMIN_TOKEN, format!("/v1/events?fromPosition={huge}"), 400, "INVALID_QUERY"),
+        (ADMIN_TOKEN, format!("/v1/events?limit={big}"), 400, "OUT_OF_RANGE"),
+        (ADMIN_TOKEN, "/v1/events?limit=-1".into(), 400, "INVALID_QUERY"),
+        (ADMIN_TOKEN, format!("/v1/events/live?fromPosition={big}"), 400, "OUT_OF_RANGE"),
+        (t, format!("/v1/streams/Account/{a}/state?version={big}"), 400, "OUT_OF_RANGE"),
+        (t, format!("/v1/streams/Account/{a}/events?fromVersion={big}"), 400, "OUT_OF_RANGE"),
+        (t, format!("/v1/streams/Account/{a}/events?toVersion={big}"), 400, "OUT_OF_RANGE"),
+        (ADMIN_TOKEN, format!("/v1/audit/verify?from={beyond}"), 400, "RANGE_BEYOND_HEAD"),
+        (ADMIN_TOKEN, format!("/v1/audit/verify?to={beyond}"), 400, "RANGE_BEYOND_HEAD"),
+        (ADMIN_TOKEN, format!("/v1/audit/verify?from={big}"), 400, "OUT_OF_RANGE"),
+        (ADMIN_TOKEN, "/v1/audit/verify?from=3&to=2".into(), 400, "INVALID_RANGE"),
+        (ADMIN_TOKEN, format!("/v1/export?fromPosition={big}"), 400, "OUT_OF_RANGE"),
+        (t, format!("/v1/orders/active?minPosition={beyond}"), 400, "MIN_POSITION_BEYOND_HEAD"),
+        (t, format!("/v1/accounts/{a}?minPosition={big}"), 400, "OUT_OF_RANGE"),
+        (t, "/v1/orders?page=4294967296".into(), 400, "INVALID_QUERY"),
+        (t, "/v1/orders?limit=-5".into(), 400, "INVALID_QUERY"),
+        (t, "/v1/orders?startTime=soon".into(), 400, "INVALID_QUERY"),
+        (t, "/v1/markets/BTCUSDT/book?depth=-1".into(), 400, "INVALID_QUERY"),
+        (t, format!("/v1/markets/BTCUSDT/trades?limit={huge}"), 400, "INVALID_QUERY"),
+        (t, "/v1/streams/Account/%FF%FE/events".into(), 400, "INVALID_REQUEST"),
+        (t, "/v1/orders/%C3%28".into(), 400, "INVALID_REQUEST"),
+    ];
+    let check = |what: &str, status: StatusCode, body: &Value, want_status: u16, want_code: &str| {
+        assert_eq!(status.as_u16(), want_status, "{what}: {body}");
+        assert_eq!(body["error"]["code"], want_code, "{what}: {body}");
+        let message = body["error"]["message"].as_str().unwrap_or_default();
+        assert!(!message.is_empty(), "{what}: a message: {body}");
+        assert_api_words(what, message);
+    };
+    for (token, path, want_status, want_code) in &gets {
+        let started = std::time::Instant::now();
+        let (status, body) = server.call(Some(token), Method::GET, path, None).await;
+        check(&format!("GET {path}"), status, &body, *want_status, want_code);
+        // (minPosition beyond the head is refused at once, not after the 5 s wait.)
+        assert!(started.elapsed() < Duration::from_secs(4), "GET {path} answered at once");
+    }
+
+    let send = |request: reqwest::RequestBuilder| async move {
+        let response = request.send().await.expect("response");
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        (status, serde_json::from_str::<Value>(&text).unwrap_or(Value::String(text)))
+    };
+    let url = |path: &str| format!("{}{path}", server.base);
+    // 100 MB announced, a little sent: the answer comes before the rest would (over a raw
+    // socket, so that the client is not still writing when the server answers and closes).
+    let (status, body) = raw_request(
+        &server,
+        &format!(
+            "POST /v1/orders HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {t}\r\n\
+         Content-Type: application/json\r\nContent-Length: 100000000\r\n\r\n{{\"accountId\": \""
+        ),
+    )
+    .await;
+    check("a 100 MB body", status, &body, 413, "PAYLOAD_TOO_LARGE");
+    let (status, body) = send(server.client.put(url("/v1/orders")).bearer_auth(t)).await;
+    check("PUT /v1/orders", status, &body, 405, "METHOD_NOT_ALLOWED");
+    let (status, body) = send(server.client.delete(url("/healthz"))).await;
+    check("DELETE /healthz", status, &body, 405, "METHOD_NOT_ALLOWED");
+    let (status, body) =
+        send(server.client.get(url("/v1/orders/active")).bearer_auth(t).header("x-padding", "p".repeat(20_000))).await;
+    check("20 kB of headers", status, &body, 431, "HEADERS_TOO_LARGE");
+    let (status, body) = send(server.client.get(url("/v1/orders/active")).header("authorization", "Token abc")).await;
+    check("another scheme", status, &body, 401, "UNAUTHENTICATED");
+    for scheme in ["bearer", "BEARER", "Bearer"] {
+        let (status, body) =
+            send(server.client.get(url("/v1/orders/active")).header("authorization", format!("{scheme} {t}"))).await;
+        assert_eq!(status, StatusCode::OK, "the {scheme} scheme: {body}");
+    }
+    assert_eq!(server.head().await, head, "no event was written");
+}
+
+/// Sends `request` as it is over a TCP connection of its own and reads one answer.
+async fn raw_request(server: &Server, request: &str) -> (StatusCode, Value) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let address = server.base.trim_start_matches("http://");
+    let mut socket = tokio::net::TcpStream::connect(address).await.expect("connect");
+    socket.write_all(request.as_bytes()).await.expect("send");
+    let mut answer = Vec::new();
+    let mut buffer = [0u8; 4096];
+    loop {
+        let n =
+            tokio::time::timeout(Duration::from_secs(10), socket.read(&mut buffer)).await.expect("an answer in time");
+        let n = n.unwrap_or(0);
+        answer.extend_from_slice(&buffer[..n]);
+        let text = String::from_utf8_lossy(&answer);
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let length = head
+                .lines()
+                .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_owned()))
+                .and_then(|v| v.parse::<usize>().ok());
+            if n == 0 || length.is_some_and(|length| body.len() >= length) {
+                let status = head.split(' ').nth(1).and_then(|s| s.parse::<u16>().ok()).expect("a status line");
+                let body = serde_json::from_str(body).unwrap_or(Value::String(body.to_owned()));
+                return (StatusCode::from_u16(status).expect("status"), body);
+            }
+        }
+        assert!(n > 0, "the connection closed before an answer: {text}");
+    }
 }
 
 /// A retry with the same Idempotency-Key returns the original answer and writes nothing;

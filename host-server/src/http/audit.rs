@@ -78,8 +78,8 @@ pub(super) async fn stream_events(
 ) -> Result<Response, ApiError> {
     let stream = stream_of(&aggregate_type, &aggregate_id)?;
     let range = StreamRange {
-        from_version: params.get("fromVersion")?.unwrap_or(1).max(1),
-        to_version: params.get("toVersion")?,
+        from_version: params.number("fromVersion")?.unwrap_or(1).max(1),
+        to_version: params.number("toVersion")?,
         until: params.get::<Timestamp>("until")?,
     };
     check_stream_access(&app, &user, stream).await?;
@@ -98,7 +98,7 @@ pub(super) async fn stream_state(
     params: Params,
 ) -> Result<Response, ApiError> {
     let stream = stream_of(&aggregate_type, &aggregate_id)?;
-    let version: Option<u64> = params.get("version")?;
+    let version: Option<u64> = params.number("version")?;
     let at: Option<Timestamp> = params.get("at")?;
     check_stream_access(&app, &user, stream).await?;
     // Start from the newest snapshot at or below the version asked for (by time: from 0).
@@ -136,8 +136,8 @@ pub(super) async fn stream_state(
 }
 
 pub(super) async fn events(State(app): State<AppState>, params: Params) -> Result<Response, ApiError> {
-    let from: u64 = params.get("fromPosition")?.unwrap_or(1).max(1);
-    let limit: u32 = params.get("limit")?.unwrap_or(1_000).clamp(1, MAX_PAGE);
+    let from: u64 = params.number("fromPosition")?.unwrap_or(1).max(1);
+    let limit = params.number("limit")?.unwrap_or(1_000).clamp(1, u64::from(MAX_PAGE)) as u32;
     let head = app.store.head().await?.last_position;
     let data = if let Some(correlation) = params.get::<uuid::Uuid>("correlationId")? {
         let all = app.store.read_by_correlation(correlation).await?;
@@ -152,8 +152,26 @@ pub(super) async fn events(State(app): State<AppState>, params: Params) -> Resul
 }
 
 pub(super) async fn verify(State(app): State<AppState>, params: Params) -> Result<Response, ApiError> {
-    let from: u64 = params.get("from")?.unwrap_or(1).max(1);
-    let to: Option<u64> = params.get("to")?;
+    let from: u64 = params.number("from")?.unwrap_or(1).max(1);
+    let to: Option<u64> = params.number("to")?;
+    // A range past the head is the caller's mistake, never a failed verification.
+    let head = app.store.head().await?.last_position;
+    let beyond = |name: &str, value: u64| {
+        ApiError::bad_request(
+            "RANGE_BEYOND_HEAD",
+            format!("{name}={value} is beyond the head of the log, position {head}"),
+        )
+    };
+    if let Some(to) = to {
+        if to > head {
+            return Err(beyond("to", to));
+        }
+        if from > to {
+            return Err(ApiError::bad_request("INVALID_RANGE", format!("from={from} is after to={to}")));
+        }
+    } else if from > head.max(1) {
+        return Err(beyond("from", from));
+    }
     let report = app.store.verify(from, to).await?;
     Ok(Json(json!({
         "verified": report.is_ok(),
@@ -186,8 +204,8 @@ pub(super) async fn export(
         (None, None) => match params.get::<uuid::Uuid>("correlationId")? {
             Some(correlation) => app.store.read_by_correlation(correlation).await?,
             None => {
-                let from: u64 = params.get("fromPosition")?.unwrap_or(1).max(1);
-                let to: u64 = match params.get("toPosition")? {
+                let from: u64 = params.number("fromPosition")?.unwrap_or(1).max(1);
+                let to: u64 = match params.number("toPosition")? {
                     Some(to) => to,
                     None => app.store.head().await?.last_position,
                 };
@@ -243,7 +261,7 @@ impl Tail {
 }
 
 pub(super) async fn live(State(app): State<AppState>, params: Params) -> Result<Response, ApiError> {
-    let from = match params.get::<u64>("fromPosition")? {
+    let from = match params.number("fromPosition")? {
         Some(from) => from.max(1),
         None => app.processor.head().borrow().position + 1,
     };

@@ -272,13 +272,88 @@ impl ApiError {
 }
 
 impl From<StoreError> for ApiError {
+    /// Every store error a query can meet is the server's: logged here with its detail, while
+    /// the client gets the stable code and a fixed message.
     fn from(e: StoreError) -> Self {
-        let status = match e.code() {
-            "LOG_GAP" | "STREAM_GAP" | "CORRUPT_EVENT" => StatusCode::INTERNAL_SERVER_ERROR,
-            _ => StatusCode::SERVICE_UNAVAILABLE,
+        eprintln!("perpetua: store error answered {}: {e}", e.code());
+        let (status, message) = match e.code() {
+            "LOG_GAP" | "STREAM_GAP" | "CORRUPT_ROW" => {
+                (StatusCode::INTERNAL_SERVER_ERROR, "the stored log could not be read; operators have been told")
+            }
+            _ => (StatusCode::SERVICE_UNAVAILABLE, "the event store is unavailable; try again"),
         };
-        ApiError::new(status, e.code(), e.to_string())
+        ApiError::new(status, e.code(), message)
     }
+}
+
+/// The stable code of an error answer made by a layer below the handlers (the router, the
+/// HTTP server), by its status.
+fn code_of_status(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::BAD_REQUEST => "INVALID_REQUEST",
+        StatusCode::NOT_FOUND => "NOT_FOUND",
+        StatusCode::METHOD_NOT_ALLOWED => "METHOD_NOT_ALLOWED",
+        StatusCode::PAYLOAD_TOO_LARGE => "PAYLOAD_TOO_LARGE",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "UNSUPPORTED_MEDIA_TYPE",
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => "HEADERS_TOO_LARGE",
+        s if s.is_server_error() => "INTERNAL",
+        _ => "INVALID_REQUEST",
+    }
+}
+
+/// Every error answer is `{"error": {"code", "message"}}`, whichever layer made it: an error
+/// without a JSON body (axum's path and query rejections are plain text, a 405 is empty) is
+/// replaced by one in the API's words, without the rejection's own text.
+async fn json_errors(request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|t| t.as_bytes().starts_with(b"application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let message = match status {
+        StatusCode::METHOD_NOT_ALLOWED => format!("{method} is not a method of this route (see /openapi.json)"),
+        StatusCode::BAD_REQUEST => "the request's path or query could not be read (UTF-8 expected)".to_owned(),
+        other => other.canonical_reason().unwrap_or("error").to_owned(),
+    };
+    ApiError::new(status, code_of_status(status), message).into_response()
+}
+
+/// Largest total size of a request's headers.
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+
+/// Refuses a request whose headers are larger than [`MAX_HEADER_BYTES`] with a 431 in JSON
+/// (far larger headers are refused by the HTTP server itself, with an empty 431), and one
+/// whose announced body is larger than [`MAX_BODY_BYTES`] with a 413 at once, before any of
+/// it is read. (A body without a length is cut off at the limit as it is read.)
+async fn limit_request(request: Request, next: Next) -> Response {
+    let announced = request
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if announced.is_some_and(|length| length > MAX_BODY_BYTES as u64) {
+        return ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "PAYLOAD_TOO_LARGE",
+            format!("the body is larger than {MAX_BODY_BYTES} bytes"),
+        )
+        .into_response();
+    }
+    let size: usize = request.headers().iter().map(|(name, value)| name.as_str().len() + value.len() + 4).sum();
+    if size > MAX_HEADER_BYTES {
+        return ApiError::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "HEADERS_TOO_LARGE",
+            format!("the request's headers are larger than {MAX_HEADER_BYTES} bytes"),
+        )
+        .into_response();
+    }
+    next.run(request).await
 }
 
 impl IntoResponse for ApiError {
@@ -301,18 +376,71 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let bytes = Bytes::from_request(req, state)
-            .await
-            .map_err(|e| ApiError::bad_request("INVALID_REQUEST", format!("cannot read the body: {e}")))?;
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| match e.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "PAYLOAD_TOO_LARGE",
+                format!("the body is larger than {MAX_BODY_BYTES} bytes"),
+            ),
+            _ => ApiError::bad_request("INVALID_REQUEST", "the body could not be read"),
+        })?;
         if bytes.is_empty() {
             return Err(ApiError::bad_request("EMPTY_BODY", "the request needs a JSON body"));
         }
         let value = serde_json::from_slice(&bytes).map_err(|e| {
             let code = if e.is_syntax() || e.is_eof() { "INVALID_JSON" } else { "INVALID_REQUEST" };
-            ApiError::bad_request(code, e.to_string())
+            ApiError::bad_request(code, api_words(&e.to_string()))
         })?;
         Ok(Body { value, bytes })
     }
+}
+
+/// Largest request body (axum's default limit, said here so the 413 can name it).
+pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
+
+/// A deserializer's message in the API's own words: the wire's JSON types instead of the
+/// Rust types the body is read into (`expected struct NewOrder` → `expected a JSON object`).
+pub fn api_words(message: &str) -> String {
+    const RUST_TYPES: [(&str, &str); 14] = [
+        ("u8", "a non-negative integer"),
+        ("u16", "a non-negative integer"),
+        ("u32", "a non-negative integer"),
+        ("u64", "a non-negative integer"),
+        ("usize", "a non-negative integer"),
+        ("i8", "an integer"),
+        ("i16", "an integer"),
+        ("i32", "an integer"),
+        ("i64", "an integer"),
+        ("f64", "a number"),
+        ("a borrowed string", "a string"),
+        ("a sequence", "a JSON array"),
+        ("a map", "a JSON object"),
+        ("unit", "null"),
+    ];
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(at) = rest.find("expected ") {
+        let (before, after) = rest.split_at(at + "expected ".len());
+        out.push_str(before);
+        let word_end = |s: &str| s.find(|c: char| !(c.is_alphanumeric() || c == '_')).unwrap_or(s.len());
+        if let Some(name) = after.strip_prefix("struct ").or_else(|| after.strip_prefix("tuple struct ")) {
+            out.push_str("a JSON object");
+            rest = &name[word_end(name)..];
+        } else if let Some(name) = after.strip_prefix("enum ") {
+            out.push_str("one of the documented values");
+            rest = &name[word_end(name)..];
+        } else if let Some((rust, wire)) = RUST_TYPES
+            .iter()
+            .find(|(rust, _)| after.starts_with(rust) && (rust.contains(' ') || word_end(after) == rust.len()))
+        {
+            out.push_str(wire);
+            rest = &after[rust.len()..];
+        } else {
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// SHA-256 of a token, hex: what is stored.
@@ -367,9 +495,12 @@ pub async fn insert_user(db: &Db, user: &User, token: &str, now_ms: i64) -> Resu
     Ok(())
 }
 
+/// The token of `Authorization: Bearer <token>` (the scheme is case-insensitive, RFC 9110).
 fn bearer(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?;
-    value.strip_prefix("Bearer ").map(str::trim).filter(|t| !t.is_empty())
+    let (scheme, token) = value.trim_start().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
 async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<User, ApiError> {
@@ -442,12 +573,25 @@ pub fn router(state: AppState, web_dir: Option<PathBuf>) -> Router {
             )
         }),
     };
-    router.layer(axum::middleware::from_fn_with_state(state.metrics.clone(), count)).with_state(state)
+    router
+        .layer(axum::middleware::from_fn(limit_request))
+        .layer(axum::middleware::from_fn(json_errors))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn_with_state(state.metrics.clone(), count))
+        .with_state(state)
 }
 
 /// Waits until the read models reflect `minPosition` (if given), at most [`MIN_POSITION_WAIT`].
 pub async fn wait_min_position(state: &AppState, min_position: Option<u64>) -> Result<(), ApiError> {
     let Some(position) = min_position else { return Ok(()) };
+    let head = state.processor.head().borrow().position;
+    if position > head {
+        // No command has been answered with it: waiting could not help.
+        return Err(ApiError::bad_request(
+            "MIN_POSITION_BEYOND_HEAD",
+            format!("minPosition={position} is beyond the head of the log, position {head}"),
+        ));
+    }
     if state.projector.wait_for(position, MIN_POSITION_WAIT).await {
         Ok(())
     } else {

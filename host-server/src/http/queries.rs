@@ -27,6 +27,19 @@ impl Params {
         }
     }
 
+    /// A position, version or count: an integer from 0 to 2^63 − 1 (what the store can hold),
+    /// checked before any arithmetic on it.
+    pub(super) fn number(&self, name: &str) -> Result<Option<u64>, ApiError> {
+        let Some(value) = self.get::<u64>(name)? else { return Ok(None) };
+        if i64::try_from(value).is_err() {
+            return Err(ApiError::bad_request(
+                "OUT_OF_RANGE",
+                format!("query parameter {name}={value} is beyond the largest position, {}", i64::MAX),
+            ));
+        }
+        Ok(Some(value))
+    }
+
     pub(super) fn text(&self, name: &str) -> Option<&str> {
         self.0.get(name).map(String::as_str)
     }
@@ -71,7 +84,7 @@ fn answer(state: &AppState, body: Json_) -> Response {
 }
 
 async fn ready(state: &AppState, params: &Params) -> Result<(), ApiError> {
-    wait_min_position(state, params.get("minPosition")?).await
+    wait_min_position(state, params.number("minPosition")?).await
 }
 
 fn table(state: &AppState, read_model: &str, name: &str) -> String {
