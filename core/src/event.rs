@@ -462,6 +462,12 @@ pub struct StoredEvent {
     pub prev_hash: Hash,
     /// `SHA-256(prevHash ‖ canonical bytes)` of this event.
     pub hash: Hash,
+    /// True on a copy shown to a trader with another user's `userId` and `ipAddress` taken out
+    /// of its metadata (see [`StoredEvent::redacted_for`]). Never stored and not among the
+    /// hashed bytes: the hash still covers the stored metadata, so it cannot be recomputed from
+    /// such a copy; its `prevHash` and `hash` still link it to its neighbours.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub metadata_redacted: bool,
 }
 
 /// Why a stored event could not be decoded.
@@ -540,6 +546,21 @@ impl StoredEvent {
         })
     }
 
+    /// This event as `viewer` may see it: when its command was another user's (a fill of the
+    /// viewer's resting order by someone else's order, an admin's correction), that user's id
+    /// and address are taken out of the metadata and the copy is marked
+    /// [`metadata_redacted`](Self::metadata_redacted). The viewer's own events are unchanged.
+    pub fn redacted_for(&self, viewer: UserId) -> StoredEvent {
+        let mut copy = self.clone();
+        let others = self.metadata.user_id != Some(viewer);
+        if others && (self.metadata.user_id.is_some() || self.metadata.ip_address.is_some()) {
+            copy.metadata.user_id = None;
+            copy.metadata.ip_address = None;
+            copy.metadata_redacted = true;
+        }
+        copy
+    }
+
     /// Parses one stored event from JSON text.
     pub fn from_json(text: &str) -> Result<StoredEvent, DecodeError> {
         serde_json::from_str(text).map_err(|e| DecodeError::Envelope(e.to_string()))
@@ -565,6 +586,7 @@ impl EventEnvelope {
             metadata: Metadata::clone(&self.metadata),
             prev_hash: self.prev_hash,
             hash: self.hash,
+            metadata_redacted: false,
         }
     }
 }

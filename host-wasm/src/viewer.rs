@@ -41,13 +41,16 @@ struct Chain {
     report: VerifyReport,
     head: HashChain,
     checked: usize,
+    /// Events of a stream export whose metadata was withheld from this viewer (another user's
+    /// identity): linked to their neighbours, but their hashes cannot be recomputed.
+    withheld: u64,
 }
 
 impl Chain {
     fn new(scope: Scope) -> Chain {
         let head = HashChain::default();
         let report = VerifyReport { verified: 0, first_bad_position: None, fault: None, last_hash: head.last_hash };
-        Chain { scope, report, head, checked: 0 }
+        Chain { scope, report, head, checked: 0, withheld: 0 }
     }
 }
 
@@ -70,6 +73,7 @@ struct ScopedReport<'a> {
     scope: Scope,
     #[serde(flatten)]
     report: &'a VerifyReport,
+    withheld: u64,
 }
 
 /// The global log as columns, from one row on: what the viewer's list and filters need for
@@ -272,7 +276,7 @@ impl Log {
             self.verify_events(&mut chain);
         }
         chain.checked = self.stored.len();
-        json(&ScopedReport { scope, report: &chain.report })
+        json(&ScopedReport { scope, report: &chain.report, withheld: chain.withheld })
     }
 
     /// A log with gaps in its positions whose events all belong to one stream, or all share
@@ -303,7 +307,9 @@ impl Log {
                 return;
             }
             let before = index.checked_sub(1).map(|i| &self.stored[i]);
-            let fault = if audit::chain_hash(&event.prev_hash, event) != event.hash {
+            // A withheld event's hash covers metadata this copy lacks: only its links are checked,
+            // and it is counted apart, never as verified.
+            let fault = if !event.metadata_redacted && audit::chain_hash(&event.prev_hash, event) != event.hash {
                 Some(ChainFault::HashMismatch)
             } else if before.is_some_and(|b| b.position + 1 == event.position && b.hash != event.prev_hash) {
                 Some(ChainFault::PrevHashMismatch)
@@ -314,6 +320,10 @@ impl Log {
                 Some(fault) => {
                     chain.report.first_bad_position = Some(event.position);
                     chain.report.fault = Some(fault);
+                }
+                None if event.metadata_redacted => {
+                    chain.withheld += 1;
+                    chain.report.last_hash = event.hash;
                 }
                 None => {
                     chain.report.verified += 1;
@@ -687,6 +697,39 @@ mod tests {
         assert_eq!(parts.rows(0), whole.rows(0));
         assert_eq!(parts.rows(100), whole.rows(100));
         assert_eq!(parts.append(""), Ok(0));
+    }
+
+    /// A trader's export of its own account stream: the events another user's command caused
+    /// come with that user's identity withheld. They are counted apart, never as verified —
+    /// also when a forger marks an altered event as withheld.
+    #[test]
+    fn withheld_metadata_is_never_counted_as_verified() {
+        let (_, stored) = perpetua_core::demo::sealed_log();
+        // A resting order filled by another trader's order: the maker's stream.
+        let fill =
+            stored.iter().find(|e| e.event_type == "OrderMatched" && e.payload.get().contains("\"isMaker\":true"));
+        let stream = fill.unwrap().aggregate_id;
+        let of_stream: Vec<_> = stored.iter().filter(|e| e.aggregate_id == stream).collect();
+        let viewer = of_stream[0].metadata.user_id.expect("the maker placed it");
+        let copies: Vec<StoredEvent> = of_stream.iter().map(|e| e.redacted_for(viewer)).collect();
+        let withheld = copies.iter().filter(|e| e.metadata_redacted).count();
+        assert!(withheld > 0, "the fill came from another user's command");
+        assert!(copies.iter().all(|e| e.metadata_redacted || e.metadata.user_id == Some(viewer)));
+        assert!(copies.iter().filter(|e| e.metadata_redacted).all(|e| e.metadata.ip_address.is_none()));
+        let text: String = copies.iter().map(|e| serde_json::to_string(e).unwrap() + "\n").collect();
+        let report: Value = serde_json::from_str(&Log::parse(&text).unwrap().verify()).unwrap();
+        assert_eq!(report["scope"], "stream");
+        assert_eq!(report["withheld"], withheld);
+        assert_eq!(report["verified"], copies.len() - withheld);
+        assert_eq!(report["firstBadPosition"], Value::Null);
+
+        // A forged payload marked as withheld is still not verified.
+        let lines: Vec<String> = of_stream.iter().map(|e| serde_json::to_string(e).unwrap()).collect();
+        let mut forged = lines.clone();
+        forged[1] = forged[1].replacen("\"hash\"", "\"metadataRedacted\":true,\"hash\"", 1);
+        let report: Value = serde_json::from_str(&Log::parse(&forged.join("\n")).unwrap().verify()).unwrap();
+        assert_eq!(report["withheld"], 1);
+        assert_eq!(report["verified"], lines.len() - 1);
     }
 
     #[test]

@@ -108,6 +108,62 @@ async fn scenario(db: TestDb) {
     assert_eq!(corrected["order"]["note"], "checked by ops");
     remember(&server, &mut seen).await;
 
+    // Issue 14, item 4: Alice's views of the fill she was the maker of show no other user's id
+    // or address; staff see the taker's command as stored.
+    // Alice rests an ask inside the spread, so that Bob's buy fills it first.
+    let book = server.get(ADMIN_TOKEN, &format!("/v1/markets/BTCUSDT/book?minPosition={}", server.head().await)).await;
+    let best = |side: &str| book[side][0]["price"].as_str().expect("a level").parse::<f64>().expect("a price");
+    let inside = format!("{:.1}", ((best("bids") + best("asks")) / 2.0 * 10.0).round() / 10.0);
+    assert!(inside.parse::<f64>().unwrap() < best("asks"), "a price inside the spread: {book}");
+    let maker =
+        server.post(&alice.token, "/v1/orders", limit(&alice.account, "BTCUSDT", "SELL", &inside, "0.01")).await;
+    let maker_id = maker["order"]["orderId"].as_str().expect("order id").to_owned();
+    let taker = server.post(&bob.token, "/v1/orders", limit(&bob.account, "BTCUSDT", "BUY", &inside, "0.01")).await;
+    assert_eq!(taker["order"]["status"], "FILLED", "Bob's order filled Alice's: {taker}");
+    let bid_id = taker["order"]["orderId"].as_str().expect("order id");
+    let bob_stream = server.get(ADMIN_TOKEN, &format!("/v1/streams/Order/{bid_id}/events")).await;
+    let bob_id = bob_stream["data"][0]["metadata"]["userId"].as_str().expect("Bob's user id").to_owned();
+    let alice_stream = server.get(ADMIN_TOKEN, &format!("/v1/streams/Order/{maker_id}/events")).await;
+    let alice_id = &alice_stream["data"][0]["metadata"]["userId"];
+    for (path, query) in [
+        (format!("/v1/streams/Order/{maker_id}/events"), String::new()),
+        (format!("/v1/streams/Account/{}/events", alice.account), String::new()),
+        ("/v1/export".to_owned(), format!("?aggregateType=Account&aggregateId={}", alice.account)),
+    ] {
+        let read = async |token: &str| -> Vec<Value> {
+            let (status, body) = server.call(Some(token), Method::GET, &format!("{path}{query}"), None).await;
+            assert_eq!(status, StatusCode::OK, "{path}: {body}");
+            match body {
+                Value::String(lines) => lines.lines().map(|l| serde_json::from_str(l).expect("a JSON line")).collect(),
+                body => body["data"].as_array().expect("events").clone(),
+            }
+        };
+        let (staff, own) = (read(ADMIN_TOKEN).await, read(&alice.token).await);
+        assert_eq!(staff.len(), own.len(), "{path}: the same events");
+        let others: BTreeSet<String> = staff
+            .iter()
+            .filter_map(|e| e["metadata"]["userId"].as_str())
+            .filter(|id| Some(*id) != alice_id.as_str())
+            .map(str::to_owned)
+            .collect();
+        assert!(!others.is_empty(), "{path}: staff see other users' commands on Alice's stream");
+        for (event, stored) in own.iter().zip(&staff) {
+            let user = &event["metadata"]["userId"];
+            if stored["metadata"]["userId"] == *alice_id {
+                assert_eq!(event, stored, "{path}: Alice's own events are as stored");
+            } else {
+                assert!(user.is_null() && event["metadata"]["ipAddress"].is_null(), "{path}: {event}");
+                assert_eq!(event["metadataRedacted"], true, "{path}: {event}");
+                assert_eq!(event["hash"], stored["hash"], "{path}: the hashes are the stored ones");
+            }
+        }
+        // Bob, the taker, appears nowhere in what Alice reads. (An admin's id stays in the
+        // payload of a correction of her order: who corrected it is hers to know, and hashed.)
+        let text = serde_json::to_string(&own).unwrap();
+        assert!(others.contains(&bob_id), "{path}: the taker's command touched the stream: {others:?}");
+        assert!(!text.contains(&bob_id), "{path}: the taker's id is not in Alice's view");
+    }
+
     // Read-your-writes: a query with minPosition sees the command's effect.
     let last = corrected["position"].as_u64().expect("position");
     let order = server.get(&alice.token, &format!("/v1/orders/{ask_id}?minPosition={last}")).await;

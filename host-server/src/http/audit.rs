@@ -55,6 +55,16 @@ fn owner(state: &AggregateState) -> Option<AccountId> {
     }
 }
 
+/// The events as `user` may see them: staff see them as stored; a trader sees no other
+/// user's id or address in their metadata (a fill of its resting order by someone else's
+/// order). A view, not an edit: the chain still covers the stored bytes.
+fn as_seen_by(user: &User, events: Vec<StoredEvent>) -> Vec<StoredEvent> {
+    match user.role {
+        Role::Trader => events.iter().map(|e| e.redacted_for(user.user_id)).collect(),
+        Role::Auditor | Role::Admin => events,
+    }
+}
+
 /// Refuses a trader a stream that is not its own (as "not found": nothing is disclosed).
 async fn check_stream_access(app: &AppState, user: &User, stream: StreamId) -> Result<(), ApiError> {
     if user.role != Role::Trader {
@@ -83,7 +93,7 @@ pub(super) async fn stream_events(
         until: params.get::<Timestamp>("until")?,
     };
     check_stream_access(&app, &user, stream).await?;
-    let events = app.store.read_stream(stream, range).await?;
+    let events = as_seen_by(&user, app.store.read_stream(stream, range).await?);
     let version = app.store.stream_version(stream).await?;
     if version == 0 {
         return Err(ApiError::not_found(format!("no stream {stream}")));
@@ -194,7 +204,7 @@ pub(super) async fn export(
         (Some(t), Some(id)) => {
             let stream = stream_of(t, id)?;
             check_stream_access(&app, &user, stream).await?;
-            app.store.read_stream(stream, StreamRange::default()).await?
+            as_seen_by(&user, app.store.read_stream(stream, StreamRange::default()).await?)
         }
         (None, None) if user.role == Role::Trader => {
             return Err(ApiError::forbidden(

@@ -944,6 +944,7 @@ impl EventRow {
                 .map_err(|e| corrupt(format!("metadata: {e}")))?,
             prev_hash: hash_of(self.prev_hash, "prev_hash")?,
             hash: hash_of(self.hash, "hash")?,
+            metadata_redacted: false,
         })
     }
 }

@@ -38,6 +38,9 @@ export interface VerifyReport {
   readonly firstBadPosition: number | null;
   readonly fault: ChainFault | null;
   readonly lastHash: string;
+  /** Events of a stream export whose metadata the server withheld from this reader (another
+   * user's identity): linked to their neighbours, but their hashes cannot be recomputed. */
+  readonly withheld?: number;
 }
 
 /** `{aggregateType, state}`: an aggregate's state as the core folds it. */

@@ -30,6 +30,16 @@ describe('badgeText', () => {
     });
   });
 
+  it('does not call events verified whose metadata was withheld', () => {
+    const partly = { ...report, scope: 'stream' as const, verified: 5, withheld: 2, firstBadPosition: null, fault: null };
+    expect(badgeText({ kind: 'report', report: partly, badEvent: null })).toEqual({
+      text: 'Events verified, some withheld',
+      detail:
+        "5 events of one stream each hash checked; 2 with another user's identity withheld, their hashes not checkable here",
+      tone: 'neutral',
+    });
+  });
+
   it('names the first bad position, the fault and the stream of the event there', () => {
     expect(badgeText({ kind: 'report', report, badEvent: event })).toEqual({
       text: 'Chain broken at position 2455',
