@@ -3,6 +3,7 @@
 
 pub mod db;
 pub mod http;
+pub mod listener;
 pub mod metrics;
 pub mod processor;
 pub mod projector;

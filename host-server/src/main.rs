@@ -11,6 +11,7 @@ use perpetua_core::event::{parse_stored_events, StoredEvent};
 use perpetua_core::projection::ReadModels;
 use perpetua_core::{invariants, EventEnvelope, Exchange};
 use perpetua_server::db::Db;
+use perpetua_server::listener::ConnectionLimits;
 use perpetua_server::metrics::Metrics;
 use perpetua_server::processor::{self, ProcessorOptions};
 use perpetua_server::projector::{read_model_name, Projector, READ_MODELS};
@@ -78,6 +79,14 @@ enum Cmd {
         /// Save an engine snapshot after this many events (start-up replays only the tail).
         #[arg(long, default_value_t = 100_000)]
         snapshot_every: u64,
+        /// Most client connections open at once; one more is answered 503 and closed. (Also
+        /// bounded by the open-file limit, which is raised to its hard limit at start.)
+        #[arg(long, default_value_t = 10_000)]
+        max_connections: usize,
+        /// Seconds a client may take to send a request's headers, or to start its next
+        /// request on a kept-alive connection, before the connection is closed.
+        #[arg(long, default_value_t = 10)]
+        header_timeout_secs: u64,
         #[command(flatten)]
         database: Database,
     },
@@ -160,15 +169,22 @@ enum Cmd {
 
 fn main() -> ExitCode {
     let result = match Cli::parse().command {
-        Cmd::Serve { listen, demo, web_dir, snapshot_every, database } => with_store(&database, |store| {
-            let options = ServeOptions {
-                listen,
-                demo,
-                web_dir: Some(web_dir),
-                processor: ProcessorOptions { engine_snapshot_every: snapshot_every.max(1) },
-            };
-            server::serve(store, options)
-        }),
+        Cmd::Serve { listen, demo, web_dir, snapshot_every, max_connections, header_timeout_secs, database } => {
+            with_store(&database, |store| {
+                let options = ServeOptions {
+                    listen,
+                    demo,
+                    web_dir: Some(web_dir),
+                    processor: ProcessorOptions { engine_snapshot_every: snapshot_every.max(1) },
+                    limits: ConnectionLimits {
+                        max_connections: max_connections.max(1),
+                        header_timeout: std::time::Duration::from_secs(header_timeout_secs.max(1)),
+                        ..ConnectionLimits::default()
+                    },
+                };
+                server::serve(store, options)
+            })
+        }
         Cmd::Rebuild { read_model, database } => with_store(&database, |store| rebuild(store, read_model)),
         Cmd::Export { out, from, to, stream, correlation_id, database } => {
             with_store(&database, |store| export(store, out, from, to, stream, correlation_id))

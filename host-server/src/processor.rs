@@ -118,12 +118,42 @@ pub struct Head {
     pub committed_at: Instant,
 }
 
+/// One committed batch, as live tails receive it. Its server-sent-events frames are made
+/// once, by the first tail that needs them, and shared by all the others: a commit costs
+/// the same however many tails follow the log.
+#[derive(Debug)]
+pub struct Committed {
+    /// The events, in position order.
+    pub events: Vec<StoredEvent>,
+    frames: std::sync::OnceLock<Vec<axum::body::Bytes>>,
+}
+
+impl Committed {
+    /// A batch just committed.
+    pub fn new(events: Vec<StoredEvent>) -> Self {
+        Self { events, frames: std::sync::OnceLock::new() }
+    }
+
+    /// Each event as a server-sent-events frame ([`event_frame`]), in the order of
+    /// [`Committed::events`].
+    pub fn frames(&self) -> &[axum::body::Bytes] {
+        self.frames.get_or_init(|| self.events.iter().map(event_frame).collect())
+    }
+}
+
+/// An event as one server-sent-events frame: `id` its position, `event: event`, its JSON on
+/// one `data` line (JSON text never holds a raw line break).
+pub fn event_frame(event: &StoredEvent) -> axum::body::Bytes {
+    let json = serde_json::to_string(event).expect("events serialize");
+    format!("id: {}\nevent: event\ndata: {json}\n\n", event.position).into()
+}
+
 /// The processor's front door, cloned into every request handler.
 #[derive(Clone)]
 pub struct ProcessorHandle {
     queue: mpsc::Sender<Submission>,
     head: watch::Receiver<Head>,
-    events: broadcast::Sender<Arc<Vec<StoredEvent>>>,
+    events: broadcast::Sender<Arc<Committed>>,
 }
 
 impl ProcessorHandle {
@@ -147,7 +177,7 @@ impl ProcessorHandle {
     }
 
     /// Every committed batch of events, in order (for live tails).
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Vec<StoredEvent>>> {
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Committed>> {
         self.events.subscribe()
     }
 }
@@ -292,7 +322,7 @@ struct Processor {
     metrics: Arc<Metrics>,
     options: ProcessorOptions,
     head: watch::Sender<Head>,
-    events: broadcast::Sender<Arc<Vec<StoredEvent>>>,
+    events: broadcast::Sender<Arc<Committed>>,
     last_engine_snapshot: u64,
     lease: LeaseState,
 }
@@ -420,7 +450,7 @@ impl Processor {
                     self.metrics.log_head.set(self.chain.last_position);
                     let _ = self.head.send(Head { position: self.chain.last_position, committed_at: Instant::now() });
                     let versions = stream_versions_crossing_snapshot(&events);
-                    let _ = self.events.send(Arc::new(events));
+                    let _ = self.events.send(Arc::new(Committed::new(events)));
                     self.metrics.record_commit(pending.len() as u64, count, started.elapsed());
                     for pending in pending {
                         answer(pending);

@@ -3,6 +3,7 @@
 
 use crate::db::Db;
 use crate::http::{self, AppState, Role, User};
+use crate::listener::{self, ConnectionLimits};
 use crate::metrics::Metrics;
 use crate::processor::{self, LeaseState, ProcessorOptions};
 use crate::projector::Projector;
@@ -29,6 +30,8 @@ pub struct ServeOptions {
     pub web_dir: Option<PathBuf>,
     /// The processor's settings.
     pub processor: ProcessorOptions,
+    /// Bounds on client connections.
+    pub limits: ConnectionLimits,
 }
 
 fn fail(e: StoreError) -> String {
@@ -192,7 +195,8 @@ pub async fn serve(store: Store, options: ServeOptions) -> Result<(), String> {
             _ = async { match terminate.as_mut() { Some(s) => { s.recv().await; } None => std::future::pending().await } } => {}
         }
     };
-    let server = axum::serve(listener, app).with_graceful_shutdown(shutdown);
+    let limits = listener::raise_open_file_limit(options.limits);
+    let server = listener::serve(listener, app, limits, shutdown);
     tokio::select! {
         served = server => served.map_err(|e| format!("server error: {e}"))?,
         reason = lease_state.wait_lost() => {

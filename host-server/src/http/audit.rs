@@ -3,10 +3,12 @@
 
 use super::queries::Params;
 use super::{ApiError, AppState, Role, User};
+use crate::listener::ConnectionControl;
+use crate::processor::event_frame;
 use crate::store::{SnapshotRecord, StreamRange};
+use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::header;
-use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use perpetua_core::event::{AggregateId, AggregateType, EventEnvelope, StoredEvent, StreamId};
@@ -228,49 +230,89 @@ pub(super) async fn export(
     Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], body).into_response())
 }
 
-/// The live tail's state: the next position to send, what is buffered, and the feed of commits.
+/// The live tail's state: the next position to send, what is buffered (as JSON), and the
+/// feed of commits.
 struct Tail {
     app: AppState,
-    feed: tokio::sync::broadcast::Receiver<std::sync::Arc<Vec<StoredEvent>>>,
+    feed: tokio::sync::broadcast::Receiver<std::sync::Arc<crate::processor::Committed>>,
     next: u64,
-    buffer: VecDeque<StoredEvent>,
+    buffer: VecDeque<(u64, Bytes)>,
 }
 
 impl Tail {
-    /// The next event, in position order without gaps: from the buffer, else from the store,
-    /// else the next commit. `None` ends the stream.
-    async fn next_event(&mut self) -> Option<StoredEvent> {
+    /// The next event (its position and frame), in position order without gaps: from the
+    /// buffer, else from the store, else the next commit. `None` ends the stream.
+    async fn next_event(&mut self) -> Option<(u64, Bytes)> {
         loop {
-            if let Some(event) = self.buffer.pop_front() {
-                if event.position < self.next {
+            if let Some((position, json)) = self.buffer.pop_front() {
+                if position < self.next {
                     continue;
                 }
-                if event.position > self.next {
+                if position > self.next {
                     // Something was missed (the feed lagged): read it from the store.
                     self.buffer.clear();
                 } else {
                     self.next += 1;
-                    return Some(event);
+                    return Some((position, json));
                 }
             }
-            match self.app.store.read_all(self.next, 1_000).await {
+            // What the feed holds first; then, caught up with the committed head, wait for it.
+            // (Reading the store whenever the buffer runs dry would cost every tail a query
+            // per commit.)
+            use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+            let batch = match self.feed.try_recv() {
+                Ok(batch) => Some(batch),
+                Err(TryRecvError::Lagged(_)) => None,
+                Err(TryRecvError::Closed) => return None,
+                Err(TryRecvError::Empty) if self.next > self.app.processor.head().borrow().position => {
+                    match self.feed.recv().await {
+                        Ok(batch) => Some(batch),
+                        Err(RecvError::Lagged(_)) => None,
+                        Err(RecvError::Closed) => return None,
+                    }
+                }
+                Err(TryRecvError::Empty) => None,
+            };
+            if let Some(batch) = batch {
+                let fresh = batch.events.iter().zip(batch.frames()).filter(|(e, _)| e.position >= self.next);
+                self.buffer.extend(fresh.map(|(e, frame)| (e.position, frame.clone())));
+                continue;
+            }
+            // Behind (catching up, or the feed lagged): from the store. Tails catching up share
+            // two of the store's connections, so that many never keep the writer waiting.
+            let read = async {
+                let _turn = TAIL_READS.acquire().await.expect("never closed");
+                self.app.store.read_all(self.next, STREAM_BUFFER as u32).await
+            };
+            match read.await {
                 Ok(page) if !page.is_empty() => {
-                    self.buffer.extend(page);
-                    continue;
+                    self.buffer.extend(page.iter().map(|e| (e.position, event_frame(e))));
                 }
-                Ok(_) => {}
+                // The head said there is more: it is a moment away from being readable.
+                Ok(_) => tokio::time::sleep(std::time::Duration::from_millis(10)).await,
                 Err(_) => return None,
-            }
-            match self.feed.recv().await {
-                Ok(batch) => self.buffer.extend(batch.iter().filter(|e| e.position >= self.next).cloned()),
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
             }
         }
     }
 }
 
-pub(super) async fn live(State(app): State<AppState>, params: Params) -> Result<Response, ApiError> {
+/// Store reads of live tails catching up, at most two at a time.
+static TAIL_READS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+
+/// Events a live stream holds for a consumer that is not reading. Once they are all waiting,
+/// the consumer is too slow: it gets a final `error` message in the slot kept for it, and its
+/// connection is closed if it has not read that within [`SLOW_CONSUMER_GRACE`].
+pub const STREAM_BUFFER: usize = 256;
+/// Bytes the kernel holds for a live stream's consumer (its socket's send buffer).
+pub const STREAM_SEND_BUFFER: usize = 64 * 1024;
+/// How long a dropped consumer has to read its final message.
+pub const SLOW_CONSUMER_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
+pub(super) async fn live(
+    State(app): State<AppState>,
+    connection: Option<Extension<ConnectionControl>>,
+    params: Params,
+) -> Result<Response, ApiError> {
     let from = match params.number("fromPosition")? {
         Some(from) => from.max(1),
         None => app.processor.head().borrow().position + 1,
@@ -278,11 +320,64 @@ pub(super) async fn live(State(app): State<AppState>, params: Params) -> Result<
     // Subscribe before the first read, so nothing committed in between is missed.
     let feed = app.processor.subscribe();
     let tail = Tail { app, feed, next: from, buffer: VecDeque::new() };
-    let stream = futures_util::stream::unfold(tail, |mut tail| async move {
-        let event = tail.next_event().await?;
-        let data = serde_json::to_string(&event).expect("events serialize");
-        let message = SseEvent::default().event("event").id(event.position.to_string()).data(data);
-        Some((Ok::<_, Infallible>(message), tail))
+    let connection = connection.map(|Extension(c)| c);
+    if let Some(connection) = &connection {
+        connection.limit_send_buffer(STREAM_SEND_BUFFER);
+    }
+    let (sender, receiver) = tokio::sync::mpsc::channel(STREAM_BUFFER + 1);
+    tokio::spawn(feed_consumer(tail, sender, connection));
+    let frames = futures_util::stream::unfold(receiver, |mut receiver| async move {
+        let frame = receiver.recv().await?;
+        Some((Ok::<_, Infallible>(frame), receiver))
     });
-    Ok(Sse::new(stream).keep_alive(KeepAlive::default()).into_response())
+    let headers = [(header::CONTENT_TYPE, "text/event-stream"), (header::CACHE_CONTROL, "no-cache")];
+    Ok((headers, axum::body::Body::from_stream(frames)).into_response())
+}
+
+/// A comment frame sent when a stream has had nothing to say for [`KEEP_ALIVE`].
+const KEEP_ALIVE_FRAME: &[u8] = b":\n\n";
+/// How long a live stream stays silent before a keep-alive comment.
+const KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// Moves the tail's frames into the consumer's bounded buffer, until the consumer leaves or
+/// falls [`STREAM_BUFFER`] events behind: a stuck consumer costs that much memory at most,
+/// and never holds up the writer or anyone else.
+async fn feed_consumer(
+    mut tail: Tail,
+    sender: tokio::sync::mpsc::Sender<Bytes>,
+    connection: Option<ConnectionControl>,
+) {
+    loop {
+        let next = tokio::select! {
+            next = tokio::time::timeout(KEEP_ALIVE, tail.next_event()) => next,
+            () = sender.closed() => return,
+        };
+        let (position, frame) = match next {
+            Ok(Some(event)) => event,
+            Ok(None) => return,
+            Err(_) => (0, Bytes::from_static(KEEP_ALIVE_FRAME)),
+        };
+        if sender.capacity() <= 1 {
+            let error = json!({ "error": {
+                "code": "SLOW_CONSUMER",
+                "message": format!("this stream was {STREAM_BUFFER} events behind and is closed; \
+                    reconnect with fromPosition={position} to resume"),
+            }});
+            let _ = sender.try_send(format!("event: error\ndata: {error}\n\n").into());
+            let read = tokio::time::timeout(SLOW_CONSUMER_GRACE, async {
+                while sender.capacity() < STREAM_BUFFER + 1 {
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+            });
+            if read.await.is_err() {
+                if let Some(connection) = &connection {
+                    connection.close();
+                }
+            }
+            return;
+        }
+        if sender.try_send(frame).is_err() {
+            return;
+        }
+    }
 }
