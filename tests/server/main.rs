@@ -206,8 +206,11 @@ async fn scenario(db: TestDb) {
 enum Rule {
     /// Anyone, even without a token.
     Public,
-    /// Allowed for: owner trader, other trader, auditor, admin.
-    Roles([bool; 4]),
+    /// Allowed for: owner trader, other trader, auditor, admin; what an allowed caller gets
+    /// (status, and the error code when that is a refusal by the exchange's rules); what the
+    /// other trader gets when the route is the owner's only (staff, and traders on staff
+    /// routes, always get 403 FORBIDDEN).
+    Roles([bool; 4], (u16, Option<&'static str>), (u16, &'static str)),
 }
 
 async fn authorization(db: TestDb) {
@@ -225,88 +228,138 @@ async fn authorization(db: TestDb) {
     const STAFF: [bool; 4] = [false, false, true, true];
     const ADMIN: [bool; 4] = [false, false, false, true];
     let order_body = limit(&account, "BTCUSDT", "BUY", "30000", "0.01");
+    const FORBIDDEN: (u16, &str) = (403, "FORBIDDEN");
+    const NOT_FOUND: (u16, &str) = (404, "NOT_FOUND");
     let table: Vec<(&str, &str, String, Option<Value>, Rule)> = vec![
-        ("POST", "/v1/users", "/v1/users".into(), Some(json!({"name": "n", "role": "auditor"})), Rule::Roles(ADMIN)),
+        (
+            "POST",
+            "/v1/users",
+            "/v1/users".into(),
+            Some(json!({"name": "n", "role": "auditor"})),
+            Rule::Roles(ADMIN, (201, None), FORBIDDEN),
+        ),
         (
             "POST",
             "/v1/accounts/{accountId}/deposits",
             format!("/v1/accounts/{account}/deposits"),
             Some(json!({"amount": "1"})),
-            Rule::Roles(ADMIN),
+            Rule::Roles(ADMIN, (201, None), FORBIDDEN),
         ),
         (
             "POST",
             "/v1/accounts/{accountId}/withdrawals",
             format!("/v1/accounts/{account}/withdrawals"),
             Some(json!({"amount": "1"})),
-            Rule::Roles(OWNER),
+            Rule::Roles(OWNER, (201, None), FORBIDDEN),
         ),
-        ("GET", "/v1/accounts/{accountId}", format!("/v1/accounts/{account}"), None, Rule::Roles(OWNER_AND_STAFF)),
-        ("POST", "/v1/orders", "/v1/orders".into(), Some(order_body), Rule::Roles(OWNER)),
-        ("GET", "/v1/orders/{orderId}", format!("/v1/orders/{order_id}"), None, Rule::Roles(OWNER_AND_STAFF)),
-        ("GET", "/v1/orders", format!("/v1/orders?accountId={account}"), None, Rule::Roles(OWNER_AND_STAFF)),
+        (
+            "GET",
+            "/v1/accounts/{accountId}",
+            format!("/v1/accounts/{account}"),
+            None,
+            Rule::Roles(OWNER_AND_STAFF, (200, None), FORBIDDEN),
+        ),
+        ("POST", "/v1/orders", "/v1/orders".into(), Some(order_body), Rule::Roles(OWNER, (201, None), FORBIDDEN)),
+        (
+            "GET",
+            "/v1/orders/{orderId}",
+            format!("/v1/orders/{order_id}"),
+            None,
+            Rule::Roles(OWNER_AND_STAFF, (200, None), NOT_FOUND),
+        ),
+        (
+            "GET",
+            "/v1/orders",
+            format!("/v1/orders?accountId={account}"),
+            None,
+            Rule::Roles(OWNER_AND_STAFF, (200, None), FORBIDDEN),
+        ),
         (
             "GET",
             "/v1/orders/active",
             format!("/v1/orders/active?accountId={account}"),
             None,
-            Rule::Roles(OWNER_AND_STAFF),
+            Rule::Roles(OWNER_AND_STAFF, (200, None), FORBIDDEN),
         ),
-        ("GET", "/v1/positions", format!("/v1/positions?accountId={account}"), None, Rule::Roles(OWNER_AND_STAFF)),
+        (
+            "GET",
+            "/v1/positions",
+            format!("/v1/positions?accountId={account}"),
+            None,
+            Rule::Roles(OWNER_AND_STAFF, (200, None), FORBIDDEN),
+        ),
         (
             "POST",
             "/v1/positions/{symbol}/leverage",
             "/v1/positions/BTCUSDT/leverage".into(),
             Some(json!({"leverage": 5})),
-            Rule::Roles(TRADERS),
+            Rule::Roles(TRADERS, (422, Some("NO_OPEN_POSITION")), FORBIDDEN),
         ),
         (
             "POST",
             "/v1/positions/{symbol}/margin",
             "/v1/positions/BTCUSDT/margin".into(),
             Some(json!({"amount": "1"})),
-            Rule::Roles(TRADERS),
+            Rule::Roles(TRADERS, (422, Some("NO_OPEN_POSITION")), FORBIDDEN),
         ),
-        ("GET", "/v1/markets", "/v1/markets".into(), None, Rule::Roles(ALL)),
-        ("GET", "/v1/markets/{symbol}/book", "/v1/markets/BTCUSDT/book".into(), None, Rule::Roles(ALL)),
-        ("GET", "/v1/markets/{symbol}/trades", "/v1/markets/BTCUSDT/trades".into(), None, Rule::Roles(ALL)),
+        ("GET", "/v1/markets", "/v1/markets".into(), None, Rule::Roles(ALL, (200, None), FORBIDDEN)),
+        (
+            "GET",
+            "/v1/markets/{symbol}/book",
+            "/v1/markets/BTCUSDT/book".into(),
+            None,
+            Rule::Roles(ALL, (200, None), FORBIDDEN),
+        ),
+        (
+            "GET",
+            "/v1/markets/{symbol}/trades",
+            "/v1/markets/BTCUSDT/trades".into(),
+            None,
+            Rule::Roles(ALL, (200, None), FORBIDDEN),
+        ),
         (
             "POST",
             "/v1/markets/{symbol}/mark-price",
             "/v1/markets/BTCUSDT/mark-price".into(),
             Some(json!({"price": "40000"})),
-            Rule::Roles(ADMIN),
+            Rule::Roles(ADMIN, (200, None), FORBIDDEN),
         ),
         (
             "POST",
             "/v1/markets/{symbol}/funding",
             "/v1/markets/BTCUSDT/funding".into(),
             Some(json!({"rate": "0.0001"})),
-            Rule::Roles(ADMIN),
+            Rule::Roles(ADMIN, (200, None), FORBIDDEN),
         ),
         (
             "GET",
             "/v1/streams/{aggregateType}/{aggregateId}/events",
             format!("/v1/streams/Account/{account}/events"),
             None,
-            Rule::Roles(OWNER_AND_STAFF),
+            Rule::Roles(OWNER_AND_STAFF, (200, None), NOT_FOUND),
         ),
         (
             "GET",
             "/v1/streams/{aggregateType}/{aggregateId}/state",
             format!("/v1/streams/Order/{order_id}/state"),
             None,
-            Rule::Roles(OWNER_AND_STAFF),
+            Rule::Roles(OWNER_AND_STAFF, (200, None), NOT_FOUND),
         ),
-        ("GET", "/v1/events", "/v1/events".into(), None, Rule::Roles(STAFF)),
-        ("GET", "/v1/events/live", "/v1/events/live?fromPosition=1".into(), None, Rule::Roles(STAFF)),
-        ("GET", "/v1/audit/verify", "/v1/audit/verify".into(), None, Rule::Roles(STAFF)),
+        ("GET", "/v1/events", "/v1/events".into(), None, Rule::Roles(STAFF, (200, None), FORBIDDEN)),
+        (
+            "GET",
+            "/v1/events/live",
+            "/v1/events/live?fromPosition=1".into(),
+            None,
+            Rule::Roles(STAFF, (200, None), FORBIDDEN),
+        ),
+        ("GET", "/v1/audit/verify", "/v1/audit/verify".into(), None, Rule::Roles(STAFF, (200, None), FORBIDDEN)),
         (
             "GET",
             "/v1/export",
             format!("/v1/export?aggregateType=Account&aggregateId={account}"),
             None,
-            Rule::Roles(OWNER_AND_STAFF),
+            Rule::Roles(OWNER_AND_STAFF, (200, None), NOT_FOUND),
         ),
         (
             "POST",
@@ -315,21 +368,33 @@ async fn authorization(db: TestDb) {
             Some(
                 json!({"correctedVersion": 1, "corrections": [{"field": "note", "from": null, "to": "x"}], "reason": "r"}),
             ),
-            Rule::Roles(ADMIN),
+            Rule::Roles(ADMIN, (201, None), FORBIDDEN),
         ),
         ("GET", "/healthz", "/healthz".into(), None, Rule::Public),
-        ("GET", "/metrics", "/metrics".into(), None, Rule::Roles(STAFF)),
+        ("GET", "/metrics", "/metrics".into(), None, Rule::Roles(STAFF, (200, None), FORBIDDEN)),
         ("GET", "/openapi.json", "/openapi.json".into(), None, Rule::Public),
-        ("GET", "/v1/admin/projections", "/v1/admin/projections".into(), None, Rule::Roles(ADMIN)),
+        (
+            "GET",
+            "/v1/admin/projections",
+            "/v1/admin/projections".into(),
+            None,
+            Rule::Roles(ADMIN, (200, None), FORBIDDEN),
+        ),
         (
             "POST",
             "/v1/admin/projections/{name}/rebuild",
             "/v1/admin/projections/markets/rebuild".into(),
             None,
-            Rule::Roles(ADMIN),
+            Rule::Roles(ADMIN, (202, None), FORBIDDEN),
         ),
         // Last: the owner's cancel ends the order the rows above use.
-        ("DELETE", "/v1/orders/{orderId}", format!("/v1/orders/{order_id}"), None, Rule::Roles(OWNER)),
+        (
+            "DELETE",
+            "/v1/orders/{orderId}",
+            format!("/v1/orders/{order_id}"),
+            None,
+            Rule::Roles(OWNER, (200, None), (404, "ORDER_NOT_FOUND")),
+        ),
     ];
 
     // The table covers every route that exists, and nothing else.
@@ -358,35 +423,42 @@ async fn authorization(db: TestDb) {
             }
             request.timeout(Duration::from_secs(10)).send()
         };
-        let status = |response: reqwest::Response| response.status();
-        for token in
-            [None, Some("not-a-token"), Some("pp_0000000000000000000000000000000000000000000000000000000000000000")]
-        {
-            let got = status(call(token).await.expect("response"));
+        // Status and error code of an answer (the live stream's body never ends: not read).
+        let answer = async |token: Option<&str>| -> (u16, Option<String>) {
+            let response = call(token).await.expect("response");
+            let status = response.status().as_u16();
+            if path.starts_with("/v1/events/live") && status == 200 {
+                return (status, None);
+            }
+            let body: Value = response.json().await.unwrap_or(Value::Null);
+            (status, body["error"]["code"].as_str().map(str::to_owned))
+        };
+        let code = |c: &str| Some(c.to_owned());
+        for (token, unauthenticated) in [
+            (None, "UNAUTHENTICATED"),
+            (Some("not-a-token"), "INVALID_TOKEN"),
+            (Some("pp_0000000000000000000000000000000000000000000000000000000000000000"), "INVALID_TOKEN"),
+        ] {
+            let got = answer(token).await;
             match rule {
-                Rule::Public => assert!(got.is_success(), "{method} {route} without auth: {got}"),
-                Rule::Roles(_) => assert_eq!(got, StatusCode::UNAUTHORIZED, "{method} {route} with token {token:?}"),
+                Rule::Public => assert_eq!(got, (200, None), "{method} {route} without auth"),
+                Rule::Roles(..) => assert_eq!(got, (401, code(unauthenticated)), "{method} {route} with {token:?}"),
             }
         }
-        let Rule::Roles(allowed) = rule else { continue };
+        let Rule::Roles(allowed, (ok, ok_code), other) = rule else { continue };
+        let staff_route = !allowed[0] && !allowed[1];
         // Denied callers first, so that allowed calls with effects come last.
         let mut order: Vec<usize> = (0..4).collect();
         order.sort_by_key(|i| allowed[*i]);
         for i in order {
-            let got = status(call(Some(tokens[i])).await.expect("response"));
-            if allowed[i] {
-                assert!(
-                    ![StatusCode::UNAUTHORIZED, StatusCode::FORBIDDEN, StatusCode::NOT_FOUND].contains(&got),
-                    "{method} {route} must be allowed for the {}: got {got}",
-                    names[i]
-                );
-            } else {
-                assert!(
-                    [StatusCode::FORBIDDEN, StatusCode::NOT_FOUND].contains(&got),
-                    "{method} {route} must be denied to the {}: got {got}",
-                    names[i]
-                );
-            }
+            let got = answer(Some(tokens[i])).await;
+            let want = match (allowed[i], i) {
+                (true, _) => (*ok, ok_code.map(str::to_owned)),
+                // The other trader on a route of the owner's (not a staff route).
+                (false, 1) if !staff_route => (other.0, code(other.1)),
+                (false, _) => (403, code("FORBIDDEN")),
+            };
+            assert_eq!(got, want, "{method} {route} for the {}", names[i]);
         }
     }
 }
