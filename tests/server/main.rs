@@ -715,9 +715,11 @@ async fn crash_under_load(db: TestDb) {
     let base = server.base.clone();
     let client = server.client.clone();
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // Orders acknowledged so far, over all clients: the load runs until a count, not a time.
+    let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut tasks = Vec::new();
     for worker in 0..8 {
-        let (client, base, stop) = (client.clone(), base.clone(), stop.clone());
+        let (client, base, stop, count) = (client.clone(), base.clone(), stop.clone(), count.clone());
         let trader = &traders[worker % 2];
         let (token, account) = (trader.token.clone(), trader.account.clone());
         tasks.push(tokio::spawn(async move {
@@ -737,18 +739,29 @@ async fn crash_under_load(db: TestDb) {
                 let Ok(answer) = response.json::<Value>().await else { break };
                 if status == StatusCode::CREATED || status == StatusCode::UNPROCESSABLE_ENTITY {
                     let id = answer["order"]["orderId"].as_str().or(answer["error"]["orderId"].as_str());
-                    acknowledged
-                        .push((id.expect("order id").to_owned(), answer["position"].as_u64().expect("position")));
+                    let position = answer["position"].as_u64().expect("position");
+                    acknowledged.push((id.expect("order id").to_owned(), position, answer));
+                    count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 }
             }
             acknowledged
         }));
     }
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    let (_, metrics) = server.call(Some(ADMIN_TOKEN), Method::GET, "/metrics", None).await;
-    let snapshots = metrics.as_str().and_then(|m| {
-        m.lines().find_map(|l| l.strip_prefix("perpetua_engine_snapshots_total ")).and_then(|n| n.parse::<u64>().ok())
-    });
+    // 300 acknowledged orders (more than 100 events on each account), and an engine snapshot
+    // taken under load, however long that takes on this machine.
+    let mut snapshots = None;
+    for _ in 0..1_200 {
+        let (_, metrics) = server.call(Some(ADMIN_TOKEN), Method::GET, "/metrics", None).await;
+        snapshots = metrics.as_str().and_then(|m| {
+            m.lines()
+                .find_map(|l| l.strip_prefix("perpetua_engine_snapshots_total "))
+                .and_then(|n| n.parse::<u64>().ok())
+        });
+        if snapshots.is_some_and(|n| n > 0) && count.load(std::sync::atomic::Ordering::Relaxed) >= 300 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     assert!(snapshots.is_some_and(|n| n > 0), "engine snapshots were taken under load: {snapshots:?}");
     server.kill();
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -756,17 +769,32 @@ async fn crash_under_load(db: TestDb) {
     for task in tasks {
         acknowledged.extend(task.await.expect("client task"));
     }
-    assert!(acknowledged.len() > 20, "the load ran: {} acknowledged", acknowledged.len());
+    assert!(acknowledged.len() >= 300, "the load ran: {} acknowledged", acknowledged.len());
 
     let server = Server::start_with(&db, false, &["--snapshot-every", "200"]);
     server.settle().await;
     let head = server.head().await;
-    let highest = acknowledged.iter().map(|(_, p)| *p).max().unwrap();
+    let highest = acknowledged.iter().map(|(_, p, _)| *p).max().unwrap();
     assert!(head >= highest, "head {head} holds every acknowledged position (up to {highest})");
-    for (order_id, _) in &acknowledged {
+    // What was stored is what was acknowledged: each order as placed (the fields a later
+    // fill cannot change), and its OrderPlaced (or OrderRejected) at or before the position
+    // its answer named.
+    for (order_id, position, answer) in &acknowledged {
         let (status, order) =
             server.call(Some(ADMIN_TOKEN), Method::GET, &format!("/v1/orders/{order_id}"), None).await;
         assert_eq!(status, StatusCode::OK, "acknowledged order {order_id} is there: {order}");
+        let acked = if answer["order"].is_object() { &answer["order"] } else { &Value::Null };
+        if acked.is_object() {
+            for field in
+                ["orderId", "accountId", "symbol", "side", "type", "price", "quantity", "leverage", "createdAt"]
+            {
+                assert_eq!(order[field], acked[field], "order {order_id}: {field} as acknowledged");
+            }
+        }
+        let stream = server.get(ADMIN_TOKEN, &format!("/v1/streams/Order/{order_id}/events")).await;
+        let first = &stream["data"][0];
+        assert!(first["position"].as_u64().expect("position") <= *position, "order {order_id}: {first}");
+        assert!(["OrderPlaced", "OrderRejected"].contains(&first["eventType"].as_str().unwrap_or_default()));
     }
     let verify = server.get(ADMIN_TOKEN, "/v1/audit/verify").await;
     assert_eq!(verify["verified"], true, "{verify}");
