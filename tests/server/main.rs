@@ -47,7 +47,36 @@ macro_rules! on_every_backend {
     };
 }
 
-on_every_backend!(scenario, authorization, malformed_input, hostile_input, idempotent_retries, crash_under_load);
+on_every_backend!(
+    scenario,
+    authorization,
+    malformed_input,
+    hostile_input,
+    idempotent_retries,
+    crash_under_load,
+    a_failed_commit_is_recovered_from
+);
+
+/// Runs SQL statements on the test's database directly, around the server.
+async fn execute_sql(db: &TestDb, statements: &[&str]) {
+    use sqlx::{Connection, Executor};
+    if db.url.starts_with("postgres") {
+        let mut conn = sqlx::PgConnection::connect(&db.url).await.expect("connect");
+        for statement in statements {
+            conn.execute(*statement).await.expect(statement);
+        }
+    } else if db.url.starts_with("mysql") {
+        let mut conn = sqlx::MySqlConnection::connect(&db.url).await.expect("connect");
+        for statement in statements {
+            conn.execute(*statement).await.expect(statement);
+        }
+    } else {
+        let mut conn = sqlx::SqliteConnection::connect(&db.url).await.expect("connect");
+        for statement in statements {
+            conn.execute(*statement).await.expect(statement);
+        }
+    }
+}
 
 /// An error message must be in the API's words: no Rust type names.
 fn assert_api_words(context: &str, message: &str) {
@@ -629,6 +658,58 @@ async fn hostile_input(db: TestDb) {
         assert_eq!(status, StatusCode::OK, "the {scheme} scheme: {body}");
     }
     assert_eq!(server.head().await, head, "no event was written");
+}
+
+/// A commit that fails on purpose (a trigger refuses the events while a flag row exists): the
+/// commands of that batch are answered 503 with nothing written, the engine is rebuilt from
+/// the store (its memory of the refused withdrawal is gone), and the next commands commit on
+/// the same chain.
+async fn a_failed_commit_is_recovered_from(db: TestDb) {
+    let server = Server::start(&db, false);
+    let trader = server.trader("t", "1000").await;
+    let trigger: &[&str] = if db.url.starts_with("postgres") {
+        &[
+            "CREATE TABLE fail_next_commit (x INTEGER)",
+            "CREATE FUNCTION fail_commit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+             IF EXISTS (SELECT 1 FROM fail_next_commit) THEN RAISE EXCEPTION 'injected fault'; END IF; \
+             RETURN NULL; END $$",
+            "CREATE TRIGGER fail_commit BEFORE INSERT ON events FOR EACH STATEMENT EXECUTE FUNCTION fail_commit()",
+        ]
+    } else if db.url.starts_with("mysql") {
+        &[
+            "CREATE TABLE fail_next_commit (x INTEGER)",
+            "CREATE TRIGGER fail_commit BEFORE INSERT ON events FOR EACH ROW BEGIN \
+             IF EXISTS (SELECT 1 FROM fail_next_commit) THEN \
+             SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'injected fault'; END IF; END",
+        ]
+    } else {
+        &[
+            "CREATE TABLE fail_next_commit (x INTEGER)",
+            "CREATE TRIGGER fail_commit BEFORE INSERT ON events \
+             WHEN EXISTS (SELECT 1 FROM fail_next_commit) BEGIN SELECT RAISE(ABORT, 'injected fault'); END",
+        ]
+    };
+    execute_sql(&db, trigger).await;
+    let head = server.head().await;
+    let withdrawals = format!("/v1/accounts/{}/withdrawals", trader.account);
+    execute_sql(&db, &["INSERT INTO fail_next_commit VALUES (1)"]).await;
+    let (status, body) =
+        server.call(Some(&trader.token), Method::POST, &withdrawals, Some(json!({"amount": "100"}))).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["error"]["code"], "STORE_UNAVAILABLE");
+    assert!(!body.to_string().contains("injected"), "the database's words stay in the log: {body}");
+    assert_eq!(server.head().await, head, "nothing was written");
+
+    execute_sql(&db, &["DELETE FROM fail_next_commit"]).await;
+    // The engine was rebuilt from the store: 1,000 − 100 (this withdrawal), not − 200.
+    let answer = server.post(&trader.token, &withdrawals, json!({"amount": "100"})).await;
+    assert_eq!(answer["account"]["balance"], "900", "{answer}");
+    assert_eq!(answer["account"]["available"], "900", "{answer}");
+    let position = answer["position"].as_u64().expect("position");
+    assert!(position > head);
+    let account = server.get(&trader.token, &format!("/v1/accounts/{}?minPosition={position}", trader.account)).await;
+    assert_eq!(account["balance"], "900", "{account}");
+    assert_eq!(server.get(ADMIN_TOKEN, "/v1/audit/verify").await["verified"], true);
 }
 
 /// Sends `request` as it is over a TCP connection of its own and reads one answer.
