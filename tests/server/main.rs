@@ -54,7 +54,8 @@ on_every_backend!(
     hostile_input,
     idempotent_retries,
     crash_under_load,
-    a_failed_commit_is_recovered_from
+    a_failed_commit_is_recovered_from,
+    money_by_hand
 );
 
 /// Runs SQL statements on the test's database directly, around the server.
@@ -658,6 +659,60 @@ async fn hostile_input(db: TestDb) {
         assert_eq!(status, StatusCode::OK, "the {scheme} scheme: {body}");
     }
     assert_eq!(server.head().await, head, "no event was written");
+}
+
+/// Money figures computed by hand from DOMAIN.md's rules, beside the equality checks of the
+/// other tests: two traders, one fill, a mark-price move and a funding settlement.
+async fn money_by_hand(db: TestDb) {
+    let server = Server::start(&db, false);
+    let alice = server.trader("alice", "10000").await;
+    let bob = server.trader("bob", "10000").await;
+    let at20 = |account: &str, side: &str| {
+        let mut body = limit(account, "BTCUSDT", side, "50000", "1");
+        body["leverage"] = json!(20);
+        body
+    };
+    let account = async |trader: &support::Trader, position: u64| {
+        server.get(&trader.token, &format!("/v1/accounts/{}?minPosition={position}", trader.account)).await
+    };
+    let position_of = async |trader: &support::Trader, position: u64| {
+        let body = server.get(&trader.token, &format!("/v1/positions?minPosition={position}")).await;
+        body["data"][0].clone()
+    };
+    let money = |value: &Value| value.as_str().and_then(|v| v.parse::<f64>().ok()).expect("a decimal string");
+    let cents = |value: &Value| (money(value) * 100.0).round() / 100.0;
+
+    // Alice rests a sell of 1 BTC at 50,000, 20x: lock = 1 x 50,000 x (1/20 + 0.0005) = 2,525.
+    let placed = server.post(&alice.token, "/v1/orders", at20(&alice.account, "SELL")).await;
+    let a = account(&alice, placed["position"].as_u64().unwrap()).await;
+    assert_eq!((money(&a["balance"]), money(&a["locked"]), money(&a["available"])), (10_000.0, 2_525.0, 7_475.0));
+
+    // Bob buys it: one fill at 50,000. Taker fee 50,000 x 0.0005 = 25, maker fee x 0.0002 = 10;
+    // each position's margin 50,000 / 20 = 2,500, out of the locks.
+    let filled = server.post(&bob.token, "/v1/orders", at20(&bob.account, "BUY")).await;
+    let at = filled["position"].as_u64().unwrap();
+    let (a, b) = (account(&alice, at).await, account(&bob, at).await);
+    assert_eq!((money(&a["balance"]), money(&a["locked"]), money(&a["available"])), (9_990.0, 0.0, 7_490.0));
+    assert_eq!((money(&b["balance"]), money(&b["locked"]), money(&b["available"])), (9_975.0, 0.0, 7_475.0));
+    let (pa, pb) = (position_of(&alice, at).await, position_of(&bob, at).await);
+    assert_eq!((money(&pb["margin"]), money(&pa["margin"])), (2_500.0, 2_500.0));
+    // Cross long 1 at 50,000 on a 9,975 balance: LP = (9,975 − 50,000) / (0.004 − 1) = 40,185.74.
+    assert_eq!(cents(&pb["liquidationPrice"]), 40_185.74, "{pb}");
+    // Cross short on 9,990: (9,990 + 50,000) / 1.004 = 59,751.00 is in tier 2 (MMR 0.005,
+    // cum 50), so LP = (9,990 + 50 + 50,000) / 1.005 = 59,741.29.
+    assert_eq!(cents(&pa["liquidationPrice"]), 59_741.29, "{pa}");
+
+    // Mark 49,000: Bob's uPnL −1,000 counts against his available, Alice's +1,000 does not.
+    let marked = server.post(ADMIN_TOKEN, "/v1/markets/BTCUSDT/mark-price", json!({ "price": "49000" })).await;
+    let at = marked["position"].as_u64().unwrap();
+    let (a, b) = (account(&alice, at).await, account(&bob, at).await);
+    assert_eq!((money(&a["available"]), money(&b["available"])), (7_490.0, 6_475.0), "{a} {b}");
+    // Funding at 0.0001 and mark 49,000: the long pays 1 x 49,000 x 0.0001 = 4.90 to the short.
+    let funded = server.post(ADMIN_TOKEN, "/v1/markets/BTCUSDT/funding", json!({ "rate": "0.0001" })).await;
+    let at = funded["position"].as_u64().unwrap();
+    let (a, b) = (account(&alice, at).await, account(&bob, at).await);
+    assert_eq!((money(&a["balance"]), money(&b["balance"])), (9_994.9, 9_970.1), "{a} {b}");
+    assert_eq!(cents(&b["available"]), 6_470.1, "9,970.10 − 2,500 margin − 1,000 loss: {b}");
 }
 
 /// A commit that fails on purpose (a trigger refuses the events while a flag row exists): the
