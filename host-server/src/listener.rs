@@ -82,20 +82,35 @@ impl ConnectionControl {
     /// Fixes the socket's send buffer at `bytes` (no autotuning): for a live stream, so that a
     /// consumer that stops reading is noticed after that much, not after the megabytes the
     /// kernel would otherwise buffer for it (and copy, for every event, at everyone's expense).
-    pub fn limit_send_buffer(&self, bytes: usize) {
+    ///
+    /// # Safety
+    /// Call it only from the handler of a request of this connection, while it runs: the
+    /// connection owns the socket and outlives its handlers, but not a task they spawn (the fd
+    /// number may then belong to another socket).
+    pub unsafe fn limit_send_buffer(&self, bytes: usize) {
         let Some(fd) = self.socket else { return };
-        // SAFETY: `fd` is the socket of the connection serving the request that calls this;
-        // the connection (and so the socket) outlives the request's handler.
+        // SAFETY: the caller is the handler of a request of this connection (see above).
         let socket = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
         if let Err(e) = socket2::SockRef::from(&socket).set_send_buffer_size(bytes) {
             eprintln!("perpetua: a stream's send buffer could not be limited: {e}");
         }
     }
 
-    /// Closes the connection at once (a stream's consumer that stopped reading: whatever is
-    /// still buffered for it is dropped with it).
+    /// What can close the connection later, from any task (it holds no socket).
+    pub fn closer(&self) -> ConnectionCloser {
+        ConnectionCloser(self.close.clone())
+    }
+}
+
+/// Closes a connection at once, from a task that outlives its request (a stream's consumer
+/// that stopped reading: whatever is still buffered for it is dropped with it).
+#[derive(Clone, Debug)]
+pub struct ConnectionCloser(Arc<Notify>);
+
+impl ConnectionCloser {
+    /// Closes the connection.
     pub fn close(&self) {
-        self.close.notify_one();
+        self.0.notify_one();
     }
 }
 
@@ -151,6 +166,7 @@ pub async fn serve(
             drop(permit);
         });
     }
+    drop(listener);
     let _ = stopping.send(true);
     let all = u32::try_from(limits.max_connections).unwrap_or(u32::MAX);
     let drained = tokio::time::timeout(limits.drain_timeout, permits.acquire_many(all)).await;

@@ -484,6 +484,12 @@ impl Processor {
         while self.lease.lost().is_none() {
             match load_engine(&self.store).await {
                 Ok((exchange, chain)) => {
+                    // A commit whose answer was lost may have landed: publish the head as the
+                    // store has it, so the projector and live tails follow.
+                    if chain.last_position != self.head.borrow().position {
+                        self.metrics.log_head.set(chain.last_position);
+                        let _ = self.head.send(Head { position: chain.last_position, committed_at: Instant::now() });
+                    }
                     self.exchange = exchange;
                     self.chain = chain;
                     return;

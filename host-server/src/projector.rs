@@ -322,12 +322,12 @@ async fn drop_tables(db: &Db, read_model: &str, generation: u64) -> Result<(), S
 }
 
 /// Writes `rows` into the tables of `generations` (read model → generation).
-async fn write_rows(tx: &mut DbTx, rows: Rows, generations: &BTreeMap<String, u64>) -> Result<(), StoreError> {
+async fn write_rows(tx: &mut DbTx, rows: &Rows, generations: &BTreeMap<String, u64>) -> Result<(), StoreError> {
     let table_of = |name: &str| {
         let def = table_def(name);
         format!("rm_{name}_{}", generations.get(def.read_model).copied().unwrap_or(1))
     };
-    for (name, keys) in rows.delete {
+    for (&name, keys) in &rows.delete {
         let def = table_def(name);
         let table = table_of(name);
         for chunk in keys.chunks(ROWS_PER_STATEMENT) {
@@ -335,7 +335,7 @@ async fn write_rows(tx: &mut DbTx, rows: Rows, generations: &BTreeMap<String, u6
             tx.execute(&format!("DELETE FROM {table} WHERE {} IN ({marks})", def.key), chunk).await?;
         }
     }
-    for (name, list) in rows.put {
+    for (&name, list) in &rows.put {
         let def = table_def(name);
         let table = table_of(name);
         let columns: Vec<&str> = def.columns.iter().map(|(c, _)| *c).collect();
@@ -354,7 +354,7 @@ async fn write_rows(tx: &mut DbTx, rows: Rows, generations: &BTreeMap<String, u6
 }
 
 /// Writes one page's rows and the live checkpoint in one transaction.
-async fn write_page(db: &Db, rows: Rows, generations: &BTreeMap<String, u64>, position: u64) -> Result<(), String> {
+async fn write_page(db: &Db, rows: &Rows, generations: &BTreeMap<String, u64>, position: u64) -> Result<(), String> {
     let fail = |e: StoreError| format!("{e} ({})", e.code());
     let mut tx = db.begin().await.map_err(fail)?;
     write_rows(&mut tx, rows, generations).await.map_err(fail)?;
@@ -463,10 +463,12 @@ pub struct Projector {
     db: Db,
     metrics: Arc<Metrics>,
     /// The live fold. Pages are folded into it before their rows are written, so when a
-    /// page's transaction fails the fold is ahead of the tables: `models_ahead` is then set,
-    /// and the fold is made again from the log up to the checkpoint before anything else.
+    /// page's transaction fails the fold is ahead of the tables by that page: its rows, its
+    /// position and its size are kept in `unwritten`, and written before anything else. (The
+    /// rows are whole rows, computed from the fold after the page: writing them again is
+    /// exact, and the page is never folded twice.)
     models: ReadModels,
-    models_ahead: bool,
+    unwritten: Option<(Rows, u64, u64)>,
     state: ProjectionState,
     rebuild: Option<Rebuild>,
     published: watch::Sender<ProjectionState>,
@@ -514,8 +516,7 @@ impl Projector {
         let state = load_state(&db).await.map_err(fail)?;
         let models = fold_log(&store, state.position).await?;
         let (published, _) = watch::channel(state.clone());
-        let mut projector =
-            Projector { store, db, metrics, models, models_ahead: false, state, rebuild: None, published };
+        let mut projector = Projector { store, db, metrics, models, unwritten: None, state, rebuild: None, published };
         let interrupted: Vec<&'static str> =
             projector.state.rebuilding.keys().filter_map(|name| read_model_name(name)).collect();
         if !interrupted.is_empty() {
@@ -537,34 +538,43 @@ impl Projector {
 
     /// Applies every committed event up to the log's head, in pages, each page's rows and
     /// checkpoint in one transaction. Returns the number of events applied. A page whose
-    /// transaction fails leaves the tables and the checkpoint as they were, and the fold is
-    /// brought back to the checkpoint before the next try: a page retried any number of times
-    /// is applied exactly once.
+    /// transaction fails leaves the tables and the checkpoint as they were; its rows are
+    /// written by the next call, before anything else: a page retried any number of times is
+    /// applied exactly once.
     pub async fn catch_up(&mut self, head: u64) -> Result<u64, String> {
         let start = self.state.position;
-        if self.models_ahead {
-            self.models = fold_log(&self.store, start).await?;
-            self.models_ahead = false;
+        if let Some((rows, position, events)) = self.unwritten.take() {
+            if let Err(e) = write_page(&self.db, &rows, &self.state.generations, position).await {
+                self.unwritten = Some((rows, position, events));
+                return Err(e);
+            }
+            self.written(position, events);
         }
-        if head <= start {
-            return Ok(0);
+        if self.state.position >= head {
+            return Ok(self.state.position - start);
         }
-        let mut pages = read_ahead(self.store.clone(), start + 1, head);
+        let mut pages = read_ahead(self.store.clone(), self.state.position + 1, head);
         while let Some(page) = pages.recv().await {
             let page = page?;
             let all: BTreeSet<&str> = READ_MODELS.iter().copied().collect();
-            self.models_ahead = true;
             let rows = fold_page(&mut self.models, &page, &all);
             let position = self.models.last_position();
-            write_page(&self.db, rows, &self.state.generations, position).await?;
-            self.models_ahead = false;
-            self.state.position = position;
-            self.state.failing = None;
-            self.metrics.projected_events.add(page.len() as u64);
-            self.metrics.projection_position.set(position);
-            self.published.send_replace(self.state.clone());
+            if let Err(e) = write_page(&self.db, &rows, &self.state.generations, position).await {
+                self.unwritten = Some((rows, position, page.len() as u64));
+                return Err(e);
+            }
+            self.written(position, page.len() as u64);
         }
         Ok(self.state.position - start)
+    }
+
+    /// Records that the tables reached `position` (`events` more applied).
+    fn written(&mut self, position: u64, events: u64) {
+        self.state.position = position;
+        self.state.failing = None;
+        self.metrics.projected_events.add(events);
+        self.metrics.projection_position.set(position);
+        self.published.send_replace(self.state.clone());
     }
 
     /// Starts rebuilding `read_models` into a fresh generation each. A rebuild already under
@@ -618,7 +628,7 @@ impl Projector {
                 let rows = fold_page(&mut rebuild.models, &page, &names);
                 let position = rebuild.models.last_position();
                 let mut tx = self.db.begin().await.map_err(fail)?;
-                write_rows(&mut tx, rows, &rebuild.generations).await.map_err(fail)?;
+                write_rows(&mut tx, &rows, &rebuild.generations).await.map_err(fail)?;
                 for name in &rebuild.read_models {
                     tx.execute(
                         "UPDATE read_models SET rebuild_position = ? WHERE name = ?",

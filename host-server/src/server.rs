@@ -18,6 +18,8 @@ use std::time::Duration;
 /// How often the writer checks that it still holds its lease, between commits (each commit
 /// checks it too, under the head's lock).
 const LEASE_CHECK_EVERY: Duration = Duration::from_millis(500);
+/// Longest a lease check may take before the lease counts as lost.
+const LEASE_CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// What `serve` needs.
 #[derive(Clone, Debug)]
@@ -144,7 +146,12 @@ async fn monitor_lease(
             _ = tokio::time::sleep(LEASE_CHECK_EVERY) => {}
             _ = &mut stop => return lease,
         }
-        match store.check_lease(&mut lease).await {
+        // A check that hangs (a half-open connection) is a lost lease too: a writer that cannot
+        // prove its lease stops.
+        let checked = tokio::time::timeout(LEASE_CHECK_TIMEOUT, store.check_lease(&mut lease)).await;
+        match checked
+            .unwrap_or_else(|_| Err(StoreError::LeaseLost(format!("no answer within {LEASE_CHECK_TIMEOUT:?}"))))
+        {
             Ok(()) => {}
             Err(e @ StoreError::LeaseLost(_)) => {
                 state.lose(e.to_string());
@@ -201,7 +208,7 @@ pub async fn serve(store: Store, options: ServeOptions) -> Result<(), String> {
         served = server => served.map_err(|e| format!("server error: {e}"))?,
         reason = lease_state.wait_lost() => {
             // Every commit is fenced already; stop serving at once rather than drain.
-            return Err(format!("stopping: {reason}"));
+            return Err(format!("stopping (WRITER_LEASE_LOST): {reason}"));
         }
     }
     let _ = stop_monitor.send(());

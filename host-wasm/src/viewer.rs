@@ -270,7 +270,10 @@ impl Log {
         if scope != chain.scope {
             *chain = Chain::new(scope);
         }
-        if scope == Scope::Range {
+        // A copy with withheld metadata cannot be checked as a chain (the withheld events'
+        // hashes cannot be recomputed): it is checked event by event, links included.
+        let withheld = self.stored.iter().any(|e| e.metadata_redacted);
+        if scope == Scope::Range && !withheld {
             self.verify_chain(&mut chain);
         } else {
             self.verify_events(&mut chain);
@@ -308,8 +311,13 @@ impl Log {
             }
             let before = index.checked_sub(1).map(|i| &self.stored[i]);
             // A withheld event's hash covers metadata this copy lacks: only its links are checked,
-            // and it is counted apart, never as verified.
-            let fault = if !event.metadata_redacted && audit::chain_hash(&event.prev_hash, event) != event.hash {
+            // and it is counted apart, never as verified. An event marked withheld that still
+            // carries an identity was not withheld by the server: a fault.
+            let hash_ok = audit::chain_hash(&event.prev_hash, event) == event.hash;
+            let withheld = event.metadata_redacted && !hash_ok;
+            let marked_falsely =
+                event.metadata_redacted && (event.metadata.user_id.is_some() || event.metadata.ip_address.is_some());
+            let fault = if marked_falsely || (!hash_ok && !withheld) {
                 Some(ChainFault::HashMismatch)
             } else if before.is_some_and(|b| b.position + 1 == event.position && b.hash != event.prev_hash) {
                 Some(ChainFault::PrevHashMismatch)
@@ -321,7 +329,7 @@ impl Log {
                     chain.report.first_bad_position = Some(event.position);
                     chain.report.fault = Some(fault);
                 }
-                None if event.metadata_redacted => {
+                None if withheld => {
                     chain.withheld += 1;
                     chain.report.last_hash = event.hash;
                 }
@@ -723,13 +731,28 @@ mod tests {
         assert_eq!(report["verified"], copies.len() - withheld);
         assert_eq!(report["firstBadPosition"], Value::Null);
 
-        // A forged payload marked as withheld is still not verified.
-        let lines: Vec<String> = of_stream.iter().map(|e| serde_json::to_string(e).unwrap()).collect();
-        let mut forged = lines.clone();
-        forged[1] = forged[1].replacen("\"hash\"", "\"metadataRedacted\":true,\"hash\"", 1);
+        // A forged amount on a withheld copy is never counted as verified; marking an event
+        // withheld while it still names its user is a fault.
+        let mut forged: Vec<String> = copies.iter().map(|e| serde_json::to_string(e).unwrap()).collect();
+        let at = copies.iter().position(|e| e.metadata_redacted).unwrap();
+        forged[at] = forged[at].replacen("\"quantity\":\"", "\"quantity\":\"9", 1);
+        assert_ne!(forged[at], serde_json::to_string(&copies[at]).unwrap(), "the payload was altered");
         let report: Value = serde_json::from_str(&Log::parse(&forged.join("\n")).unwrap().verify()).unwrap();
-        assert_eq!(report["withheld"], 1);
-        assert_eq!(report["verified"], lines.len() - 1);
+        assert_eq!(report["withheld"], withheld);
+        assert_eq!(report["verified"], copies.len() - withheld);
+        let lines: Vec<String> = of_stream.iter().map(|e| serde_json::to_string(e).unwrap()).collect();
+        let mut marked = lines.clone();
+        marked[1] = marked[1].replacen("\"hash\"", "\"metadataRedacted\":true,\"hash\"", 1);
+        let report: Value = serde_json::from_str(&Log::parse(&marked.join("\n")).unwrap().verify()).unwrap();
+        assert_eq!(report["firstBadPosition"], of_stream[1].position, "{report}");
+        // A withheld account stream whose positions are contiguous is checked event by event.
+        let around = fill.unwrap().position as usize;
+        let contiguous: Vec<StoredEvent> =
+            stored[around - 5..around + 5].iter().map(|e| e.redacted_for(viewer)).collect();
+        let text: String = contiguous.iter().map(|e| serde_json::to_string(e).unwrap() + "\n").collect();
+        let report: Value = serde_json::from_str(&Log::parse(&text).unwrap().verify()).unwrap();
+        assert_eq!(report["firstBadPosition"], Value::Null, "{report}");
+        assert!(report["withheld"].as_u64().unwrap() > 0);
     }
 
     #[test]

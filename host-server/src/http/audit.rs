@@ -3,7 +3,7 @@
 
 use super::queries::Params;
 use super::{ApiError, AppState, Role, User};
-use crate::listener::ConnectionControl;
+use crate::listener::{ConnectionCloser, ConnectionControl};
 use crate::processor::event_frame;
 use crate::store::{SnapshotRecord, StreamRange};
 use axum::body::Bytes;
@@ -38,10 +38,11 @@ fn decode(events: &[StoredEvent]) -> Result<Vec<EventEnvelope>, ApiError> {
         .iter()
         .map(|e| {
             e.decode().map_err(|err| {
+                eprintln!("perpetua: the stored event at position {} does not decode: {err}", e.position);
                 ApiError::new(
                     axum::http::StatusCode::INTERNAL_SERVER_ERROR,
                     err.code(),
-                    format!("position {}: {err}", e.position),
+                    format!("the stored event at position {} could not be read; operators have been told", e.position),
                 )
             })
         })
@@ -322,10 +323,11 @@ pub(super) async fn live(
     let tail = Tail { app, feed, next: from, buffer: VecDeque::new() };
     let connection = connection.map(|Extension(c)| c);
     if let Some(connection) = &connection {
-        connection.limit_send_buffer(STREAM_SEND_BUFFER);
+        // SAFETY: this is the handler of a request of that connection, running.
+        unsafe { connection.limit_send_buffer(STREAM_SEND_BUFFER) };
     }
     let (sender, receiver) = tokio::sync::mpsc::channel(STREAM_BUFFER + 1);
-    tokio::spawn(feed_consumer(tail, sender, connection));
+    tokio::spawn(feed_consumer(tail, sender, connection.map(|c| c.closer())));
     let frames = futures_util::stream::unfold(receiver, |mut receiver| async move {
         let frame = receiver.recv().await?;
         Some((Ok::<_, Infallible>(frame), receiver))
@@ -342,11 +344,7 @@ const KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(15);
 /// Moves the tail's frames into the consumer's bounded buffer, until the consumer leaves or
 /// falls [`STREAM_BUFFER`] events behind: a stuck consumer costs that much memory at most,
 /// and never holds up the writer or anyone else.
-async fn feed_consumer(
-    mut tail: Tail,
-    sender: tokio::sync::mpsc::Sender<Bytes>,
-    connection: Option<ConnectionControl>,
-) {
+async fn feed_consumer(mut tail: Tail, sender: tokio::sync::mpsc::Sender<Bytes>, connection: Option<ConnectionCloser>) {
     loop {
         let next = tokio::select! {
             next = tokio::time::timeout(KEEP_ALIVE, tail.next_event()) => next,
@@ -355,13 +353,13 @@ async fn feed_consumer(
         let (position, frame) = match next {
             Ok(Some(event)) => event,
             Ok(None) => return,
-            Err(_) => (0, Bytes::from_static(KEEP_ALIVE_FRAME)),
+            Err(_) => (tail.next, Bytes::from_static(KEEP_ALIVE_FRAME)),
         };
         if sender.capacity() <= 1 {
             let error = json!({ "error": {
                 "code": "SLOW_CONSUMER",
                 "message": format!("this stream was {STREAM_BUFFER} events behind and is closed; \
-                    reconnect with fromPosition={position} to resume"),
+                    reconnect with fromPosition={} to resume", position.min(tail.next)),
             }});
             let _ = sender.try_send(format!("event: error\ndata: {error}\n\n").into());
             let read = tokio::time::timeout(SLOW_CONSUMER_GRACE, async {

@@ -62,7 +62,11 @@ fn processor_error(error: ProcessorError) -> ApiError {
     // The database's own words stay in the server's log (the processor writes them once per
     // failed batch); the client learns that nothing was written.
     let message = match &error {
-        ProcessorError::Store(_) => "the event store did not commit the command; nothing was written".to_owned(),
+        // A commit whose connection failed may have landed: only the key makes a retry safe.
+        ProcessorError::Store(_) => {
+            "the event store did not confirm the commit; retry with the same Idempotency-Key".to_owned()
+        }
+        ProcessorError::LeaseLost(_) => "this server is no longer the writer; send the command again".to_owned(),
         other => other.to_string(),
     };
     ApiError::new(status, error.code(), message)

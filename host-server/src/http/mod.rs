@@ -320,8 +320,18 @@ async fn json_errors(request: Request, next: Next) -> Response {
         StatusCode::BAD_REQUEST => "the request's path or query could not be read (UTF-8 expected)".to_owned(),
         other => other.canonical_reason().unwrap_or("error").to_owned(),
     };
-    ApiError::new(status, code_of_status(status), message).into_response()
+    let mut answer = ApiError::new(status, code_of_status(status), message).into_response();
+    // Keep what the error said besides its body (`Allow` on a 405, `Content-Range` on a 416).
+    for (name, value) in response.headers() {
+        if name != axum::http::header::CONTENT_TYPE && name != axum::http::header::CONTENT_LENGTH {
+            answer.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    answer
 }
+
+/// Longest a request's body may take to arrive.
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Largest total size of a request's headers.
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
@@ -577,6 +587,9 @@ pub fn router(state: AppState, web_dir: Option<PathBuf>) -> Router {
         .layer(axum::middleware::from_fn(limit_request))
         .layer(axum::middleware::from_fn(json_errors))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        // A body trickling in (a byte every few seconds) holds its connection no longer than
+        // this: the header timeout ends when the headers are in.
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(BODY_TIMEOUT))
         .layer(axum::middleware::from_fn_with_state(state.metrics.clone(), count))
         .with_state(state)
 }

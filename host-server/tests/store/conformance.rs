@@ -782,6 +782,7 @@ pub async fn a_commit_in_flight_lands_before_the_next_writer_reads_the_head(db: 
     });
     // Wait until the COMMIT is running (inside the deferred trigger's sleep).
     let mut watcher = <sqlx::PgConnection as sqlx::Connection>::connect(&db.url).await.unwrap();
+    let mut seen = false;
     for _ in 0..200 {
         let committing: i64 = sqlx::query_scalar(
             "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
@@ -791,10 +792,12 @@ pub async fn a_commit_in_flight_lands_before_the_next_writer_reads_the_head(db: 
         .await
         .unwrap();
         if committing > 0 {
+            seen = true;
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    assert!(seen, "the old writer's COMMIT was seen running");
     kill_lease_session(&db).await;
     let new = db.open().await;
     let _new_lease = lease_when_free(&new).await;

@@ -21,16 +21,16 @@ export function badgeText(state: BadgeState): { text: string; detail: string; to
       return { text: 'Cannot verify', detail: state.message, tone: 'bad' };
     case 'report': {
       const { report, badEvent } = state;
-      if (report.firstBadPosition === null && (report.scope ?? 'range') === 'range') {
-        return { text: 'Chain verified', detail: `${formatCount(report.verified)} events`, tone: 'good' };
-      }
       const withheld = report.withheld ?? 0;
       if (report.firstBadPosition === null && withheld > 0) {
         // Not all good: those events' hashes cover metadata this copy does not have.
         const detail =
           `${formatCount(report.verified)} events of one ${report.scope ?? 'range'} each hash checked; ` +
           `${formatCount(withheld)} with another user's identity withheld, their hashes not checkable here`;
-        return { text: 'Events verified, some withheld', detail, tone: 'neutral' };
+        return { text: `${formatCount(withheld)} events could not be verified`, detail, tone: 'neutral' };
+      }
+      if (report.firstBadPosition === null && (report.scope ?? 'range') === 'range') {
+        return { text: 'Chain verified', detail: `${formatCount(report.verified)} events`, tone: 'good' };
       }
       if (report.firstBadPosition === null) {
         // A stream or correlation export: each event checked, the gaps between them not.

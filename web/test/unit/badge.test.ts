@@ -31,9 +31,16 @@ describe('badgeText', () => {
   });
 
   it('does not call events verified whose metadata was withheld', () => {
-    const partly = { ...report, scope: 'stream' as const, verified: 5, withheld: 2, firstBadPosition: null, fault: null };
+    const partly = {
+      ...report,
+      scope: 'stream' as const,
+      verified: 5,
+      withheld: 2,
+      firstBadPosition: null,
+      fault: null,
+    };
     expect(badgeText({ kind: 'report', report: partly, badEvent: null })).toEqual({
-      text: 'Events verified, some withheld',
+      text: '2 events could not be verified',
       detail:
         "5 events of one stream each hash checked; 2 with another user's identity withheld, their hashes not checkable here",
       tone: 'neutral',
