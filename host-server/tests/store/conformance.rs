@@ -761,36 +761,50 @@ pub async fn a_writer_that_lost_its_lease_cannot_commit(db: TestDb) {
 /// takes the lease at once (the advisory lock is free), but reads the head only after the late
 /// commit landed, so its engine can never reuse the late batch's positions or ids. (Before
 /// the fence, the new writer read the head before the late commit.)
+///
+/// On MariaDB, which has no deferred triggers, an insert trigger sleeps instead: the old
+/// writer's append is in flight (holding the head's lock) when its lease session is killed.
 pub async fn a_commit_in_flight_lands_before_the_next_writer_reads_the_head(db: TestDb) {
-    assert_eq!(db.target, Target::Postgres);
+    assert_ne!(db.target, Target::Sqlite, "needs a database server");
     let old = db.open().await;
     let _old_lease = old.acquire_writer_lease().await.expect("the first writer");
     let mut sealer = Sealer::new(old.head().await.unwrap());
     seed(&old, &mut sealer, 1, 1).await;
-    db.execute(&[
-        "CREATE FUNCTION slow_commit() RETURNS trigger LANGUAGE plpgsql AS $$ \
-         BEGIN PERFORM pg_sleep(2); RETURN NULL; END $$",
-        "CREATE CONSTRAINT TRIGGER slow_commit AFTER INSERT ON events DEFERRABLE INITIALLY DEFERRED \
-         FOR EACH ROW EXECUTE FUNCTION slow_commit()",
-    ])
-    .await
-    .unwrap();
+    let slow: &[&str] = match db.target {
+        Target::Postgres => &[
+            "CREATE FUNCTION slow_commit() RETURNS trigger LANGUAGE plpgsql AS $$ \
+             BEGIN PERFORM pg_sleep(2); RETURN NULL; END $$",
+            "CREATE CONSTRAINT TRIGGER slow_commit AFTER INSERT ON events DEFERRABLE INITIALLY DEFERRED \
+             FOR EACH ROW EXECUTE FUNCTION slow_commit()",
+        ],
+        _ => &["CREATE TRIGGER slow_append AFTER INSERT ON events FOR EACH ROW DO SLEEP(2)"],
+    };
+    db.execute(slow).await.unwrap();
     let late = sealer.seal(vec![deposit(1, 9)], metadata(50));
     let appending = tokio::spawn({
         let old = old.clone();
         async move { old.append(&[CommandAppend::new(late)]).await }
     });
-    // Wait until the COMMIT is running (inside the deferred trigger's sleep).
-    let mut watcher = <sqlx::PgConnection as sqlx::Connection>::connect(&db.url).await.unwrap();
+    // Wait until the append is inside the trigger's sleep (on PostgreSQL, inside its COMMIT).
+    let sleeping = |target: Target| match target {
+        Target::Postgres => {
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+             AND state = 'active' AND query ILIKE 'COMMIT%' AND wait_event = 'PgSleep'"
+        }
+        _ => "SELECT COUNT(*) FROM information_schema.processlist WHERE db = DATABASE() AND state = 'User sleep'",
+    };
     let mut seen = false;
     for _ in 0..200 {
-        let committing: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
-             AND state = 'active' AND query ILIKE 'COMMIT%' AND wait_event = 'PgSleep'",
-        )
-        .fetch_one(&mut watcher)
-        .await
-        .unwrap();
+        let committing: i64 = match db.target {
+            Target::Postgres => {
+                let mut c = <sqlx::PgConnection as sqlx::Connection>::connect(&db.url).await.unwrap();
+                sqlx::query_scalar(sleeping(db.target)).fetch_one(&mut c).await.unwrap()
+            }
+            _ => {
+                let mut c = <sqlx::MySqlConnection as sqlx::Connection>::connect(&db.url).await.unwrap();
+                sqlx::query_scalar(sleeping(db.target)).fetch_one(&mut c).await.unwrap()
+            }
+        };
         if committing > 0 {
             seen = true;
             break;

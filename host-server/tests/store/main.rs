@@ -54,12 +54,22 @@ for_every_backend!(
     a_writer_that_lost_its_lease_cannot_commit,
 );
 
-/// Tests that need what only PostgreSQL has (a deferred trigger that slows a COMMIT down).
-mod postgres_only {
+/// Tests that need a database server (a trigger that sleeps inside an append or its COMMIT).
+mod servers_only {
+    use crate::support::{provision, Target};
+
+    const TEST: &str = "commit_in_flight";
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn a_commit_in_flight_lands_before_the_next_writer_reads_the_head() {
-        let test = "a_commit_in_flight_lands_before_the_next_writer_reads_the_head";
-        if let Some(db) = crate::support::provision(crate::support::Target::Postgres, test).await {
+    async fn postgres_commit_in_flight_lands_before_the_next_writer_reads_the_head() {
+        if let Some(db) = provision(Target::Postgres, TEST).await {
+            crate::conformance::a_commit_in_flight_lands_before_the_next_writer_reads_the_head(db).await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn mysql_append_in_flight_lands_before_the_next_writer_reads_the_head() {
+        if let Some(db) = provision(Target::MySql, TEST).await {
             crate::conformance::a_commit_in_flight_lands_before_the_next_writer_reads_the_head(db).await;
         }
     }
