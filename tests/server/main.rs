@@ -1094,6 +1094,62 @@ async fn connections_lost_under_load(db: TestDb, backend: support::Backend) {
     server.post(&traders[0].token, "/v1/orders", limit(&traders[0].account, "BTCUSDT", "BUY", "39000", "0.001")).await;
 }
 
+/// A writer whose lease session alone is ended, and a second server started at once on the
+/// same store: the second starts (it takes the lease and fences the first), the first never
+/// acknowledges a command after that and exits non-zero, and the log is one chain.
+async fn a_second_writer_fences_the_first(db: TestDb, backend: support::Backend) {
+    use sqlx::Connection;
+    let mut first = Server::start(&db, false);
+    let trader = first.trader("t", "100000").await;
+    let name = db.url.rsplit('/').next().expect("database name").to_owned();
+    match backend {
+        support::Backend::Postgres => {
+            let admin = db.url.replace(&format!("/{name}"), "/postgres");
+            let mut conn = sqlx::PgConnection::connect(&admin).await.expect("admin connection");
+            sqlx::query(
+                "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted \
+                 AND database = (SELECT oid FROM pg_database WHERE datname = $1)",
+            )
+            .bind(&name)
+            .execute(&mut conn)
+            .await
+            .expect("end the lease's session");
+        }
+        _ => {
+            let mut conn = sqlx::MySqlConnection::connect(&db.url).await.expect("connection");
+            let id: Option<i64> =
+                sqlx::query_scalar("SELECT CAST(IS_USED_LOCK(CONCAT('perpetua.writer.', DATABASE())) AS SIGNED)")
+                    .fetch_one(&mut conn)
+                    .await
+                    .expect("the lease's holder");
+            sqlx::query(&format!("KILL {}", id.expect("a holder"))).execute(&mut conn).await.expect("KILL");
+        }
+    }
+    let second = Server::start(&db, false);
+    let head = second.head().await;
+    // Whatever the first answers now, it is not an acknowledgement.
+    let body = limit(&trader.account, "BTCUSDT", "BUY", "40000", "0.01");
+    let late =
+        first.client.post(format!("{}/v1/orders", first.base)).bearer_auth(&trader.token).json(&body).send().await;
+    if let Ok(response) = late {
+        assert_ne!(response.status(), StatusCode::CREATED, "the fenced writer acknowledged a command");
+    }
+    let mut exited = None;
+    for _ in 0..200 {
+        exited = first.child.try_wait().expect("wait");
+        if exited.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(exited.is_some_and(|status| !status.success()), "the first writer exited non-zero: {exited:?}");
+    first.kill();
+    assert_eq!(second.head().await, head, "nothing of the first writer landed after the second started");
+    let placed = second.post(&trader.token, "/v1/orders", body).await;
+    assert_eq!(placed["position"].as_u64().unwrap(), second.head().await);
+    assert_eq!(second.get(ADMIN_TOKEN, "/v1/audit/verify").await["verified"], true);
+}
+
 mod connection_faults {
     use super::support::{database, Backend};
 
@@ -1108,6 +1164,20 @@ mod connection_faults {
     async fn mysql() {
         if let Some(db) = database(Backend::MySql, "connections_lost").await {
             super::connections_lost_under_load(db, Backend::MySql).await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres_second_writer_fences_the_first() {
+        if let Some(db) = database(Backend::Postgres, "second_writer").await {
+            super::a_second_writer_fences_the_first(db, Backend::Postgres).await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn mysql_second_writer_fences_the_first() {
+        if let Some(db) = database(Backend::MySql, "second_writer").await {
+            super::a_second_writer_fences_the_first(db, Backend::MySql).await;
         }
     }
 }
