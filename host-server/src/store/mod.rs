@@ -249,6 +249,10 @@ pub struct SnapshotRecord {
     pub taken_at: Timestamp,
 }
 
+/// Longest the writer lease's session may take to answer a check before the lease counts as
+/// lost.
+pub const LEASE_SESSION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// `aggregate_type` of engine snapshots.
 pub const ENGINE_SNAPSHOT_TYPE: &str = "Engine";
 /// `aggregate_id` of engine snapshots.
@@ -479,8 +483,19 @@ impl Store {
     /// Checks that `lease` still holds: its session is alive and holds the lock, and the
     /// store's writer epoch is still the lease's. [`StoreError::LeaseLost`] when not; other
     /// errors when the database could not be asked.
+    ///
+    /// The lock's session must answer within [`LEASE_SESSION_TIMEOUT`] (a session that hangs,
+    /// on a half-open connection, cannot prove the lease); the epoch is read through the pool,
+    /// whose slowness is not a lost lease.
     pub async fn check_lease(&self, lease: &mut WriterLease) -> Result<(), StoreError> {
-        lease.check_session().await?;
+        match tokio::time::timeout(LEASE_SESSION_TIMEOUT, lease.check_session()).await {
+            Ok(checked) => checked?,
+            Err(_) => {
+                return Err(StoreError::LeaseLost(format!(
+                    "the session holding the lock did not answer within {LEASE_SESSION_TIMEOUT:?}"
+                )))
+            }
+        }
         let current = dispatch!(self, s => s.writer_epoch().await)?;
         if current != lease.epoch() {
             return Err(StoreError::LeaseLost(format!(
