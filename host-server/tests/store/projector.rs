@@ -31,7 +31,8 @@ async fn served_rows(db: &Db, projector: &Projector) -> Vec<(String, String, Str
     rows
 }
 
-pub async fn a_failed_page_is_applied_exactly_once(db: TestDb) {
+/// The demo log in a fresh store, and a projector over it that has applied nothing yet.
+async fn demo_projector(db: &TestDb) -> (u64, Db, Projector) {
     let store = db.open().await;
     let (_, events) = perpetua_core::demo::sealed_log();
     for chunk in CommandAppend::per_command(events.iter().cloned()).chunks(200) {
@@ -39,7 +40,12 @@ pub async fn a_failed_page_is_applied_exactly_once(db: TestDb) {
     }
     let head = store.head().await.unwrap().last_position;
     let tables = Db::open(&db.url, 4).await.unwrap();
-    let mut projector = Projector::open(store.clone(), tables.clone(), Arc::new(Metrics::default())).await.unwrap();
+    let projector = Projector::open(store, tables.clone(), Arc::new(Metrics::default())).await.unwrap();
+    (head, tables, projector)
+}
+
+pub async fn a_failed_page_is_applied_exactly_once(db: TestDb) {
+    let (head, tables, mut projector) = demo_projector(&db).await;
     projector.catch_up(head / 2).await.unwrap();
 
     // The accounts table is gone for a while: each try of the next page fails in its
@@ -69,14 +75,7 @@ pub async fn a_failed_page_is_applied_exactly_once(db: TestDb) {
 /// The same for a rebuild: a page of the rebuild whose transaction fails is folded again up
 /// to what the rebuild wrote, and the swapped-in tables equal the live ones.
 pub async fn a_failed_rebuild_page_is_applied_exactly_once(db: TestDb) {
-    let store = db.open().await;
-    let (_, events) = perpetua_core::demo::sealed_log();
-    for chunk in CommandAppend::per_command(events.iter().cloned()).chunks(200) {
-        store.append(chunk).await.unwrap();
-    }
-    let head = store.head().await.unwrap().last_position;
-    let tables = Db::open(&db.url, 4).await.unwrap();
-    let mut projector = Projector::open(store.clone(), tables.clone(), Arc::new(Metrics::default())).await.unwrap();
+    let (head, tables, mut projector) = demo_projector(&db).await;
     projector.catch_up(head).await.unwrap();
     let live = served_rows(&tables, &projector).await;
 
