@@ -354,11 +354,53 @@ async fn write_rows(tx: &mut DbTx, rows: &Rows, generations: &BTreeMap<String, u
 }
 
 /// Writes one page's rows and the live checkpoint in one transaction.
-async fn write_page(db: &Db, rows: &Rows, generations: &BTreeMap<String, u64>, position: u64) -> Result<(), String> {
+/// Updates the registry of read models (`UPDATE read_models SET {set}`, of the read model
+/// `name` or of all), and with a writer epoch (`fence`: the lease of the server this projector
+/// belongs to) only while the epoch in `log_head` is still that one: a server that lost its
+/// lease cannot move checkpoints or swap tables under the writer that took over.
+async fn update_registry(
+    tx: &mut DbTx,
+    set: &str,
+    mut values: Vec<Value>,
+    name: Option<&str>,
+    fence: Option<u64>,
+) -> Result<(), StoreError> {
+    let mut filters = Vec::new();
+    if let Some(name) = name {
+        filters.push("name = ?");
+        values.push(name.into());
+    }
+    if let Some(epoch) = fence {
+        filters.push("(SELECT writer_epoch FROM log_head WHERE id = 1) = ?");
+        values.push(epoch.into());
+    }
+    let filter = if filters.is_empty() { String::new() } else { format!(" WHERE {}", filters.join(" AND ")) };
+    if tx.execute(&format!("UPDATE read_models SET {set}{filter}"), &values).await? == 0 {
+        // (Every such update changes a value, so no row changed means none matched.) Dropping
+        // the transaction rolls back whatever it wrote.
+        return Err(match fence {
+            Some(epoch) => StoreError::LeaseLost(format!("the read models are another writer's, not epoch {epoch}'s")),
+            None => StoreError::InvalidBatch(format!("no read model {name:?} in the registry")),
+        });
+    }
+    Ok(())
+}
+
+/// Writes one page's rows and the live checkpoint in one transaction. With a writer epoch
+/// (`fence`: the lease of the server this projector belongs to), the checkpoint moves only
+/// while the epoch in `log_head` is still that one: a server that lost its lease cannot
+/// write its read models over those of the writer that took over.
+async fn write_page(
+    db: &Db,
+    rows: &Rows,
+    generations: &BTreeMap<String, u64>,
+    position: u64,
+    fence: Option<u64>,
+) -> Result<(), String> {
     let fail = |e: StoreError| format!("{e} ({})", e.code());
     let mut tx = db.begin().await.map_err(fail)?;
     write_rows(&mut tx, rows, generations).await.map_err(fail)?;
-    tx.execute("UPDATE read_models SET position = ?", &[position.into()]).await.map_err(fail)?;
+    update_registry(&mut tx, "position = ?", vec![position.into()], None, fence).await.map_err(fail)?;
     tx.commit().await.map_err(fail)
 }
 
@@ -544,7 +586,7 @@ impl Projector {
     pub async fn catch_up(&mut self, head: u64) -> Result<u64, String> {
         let start = self.state.position;
         if let Some((rows, position, events)) = self.unwritten.take() {
-            if let Err(e) = write_page(&self.db, &rows, &self.state.generations, position).await {
+            if let Err(e) = write_page(&self.db, &rows, &self.state.generations, position, self.store.fence()).await {
                 self.unwritten = Some((rows, position, events));
                 return Err(e);
             }
@@ -559,7 +601,7 @@ impl Projector {
             let all: BTreeSet<&str> = READ_MODELS.iter().copied().collect();
             let rows = fold_page(&mut self.models, &page, &all);
             let position = self.models.last_position();
-            if let Err(e) = write_page(&self.db, &rows, &self.state.generations, position).await {
+            if let Err(e) = write_page(&self.db, &rows, &self.state.generations, position, self.store.fence()).await {
                 self.unwritten = Some((rows, position, page.len() as u64));
                 return Err(e);
             }
@@ -610,6 +652,7 @@ impl Projector {
     /// up with the live position. Returns true when there is nothing left to do.
     pub async fn step_rebuild(&mut self, max_events: u64) -> Result<bool, String> {
         let fail = |e: StoreError| format!("{e} ({})", e.code());
+        let fence = self.store.fence();
         let Some(rebuild) = self.rebuild.as_mut() else { return Ok(true) };
         if rebuild.ahead {
             // A page's transaction failed after its fold: fold again up to what was written.
@@ -630,12 +673,9 @@ impl Projector {
                 let mut tx = self.db.begin().await.map_err(fail)?;
                 write_rows(&mut tx, &rows, &rebuild.generations).await.map_err(fail)?;
                 for name in &rebuild.read_models {
-                    tx.execute(
-                        "UPDATE read_models SET rebuild_position = ? WHERE name = ?",
-                        &[position.into(), (*name).into()],
-                    )
-                    .await
-                    .map_err(fail)?;
+                    update_registry(&mut tx, "rebuild_position = ?", vec![position.into()], Some(name), fence)
+                        .await
+                        .map_err(fail)?;
                 }
                 tx.commit().await.map_err(fail)?;
                 rebuild.ahead = false;
@@ -652,12 +692,10 @@ impl Projector {
         // generations change in memory only once it has committed.
         let mut tx = self.db.begin().await.map_err(fail)?;
         for name in &rebuild.read_models {
-            tx.execute(
-                "UPDATE read_models SET generation = ?, rebuild_generation = NULL, rebuild_position = NULL WHERE name = ?",
-                &[rebuild.generations[*name].into(), (*name).into()],
-            )
-            .await
-            .map_err(fail)?;
+            let set = "generation = ?, rebuild_generation = NULL, rebuild_position = NULL";
+            update_registry(&mut tx, set, vec![rebuild.generations[*name].into()], Some(name), fence)
+                .await
+                .map_err(fail)?;
         }
         tx.commit().await.map_err(fail)?;
         let rebuild = self.rebuild.take().expect("a rebuild is under way");

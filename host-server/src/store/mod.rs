@@ -446,6 +446,12 @@ impl Store {
         Ok(Store { inner, url: options.url.clone(), fence: Arc::new(AtomicU64::new(0)) })
     }
 
+    /// The writer epoch of the lease taken through this store (or a clone), if one was: what
+    /// the projector's writes to the same database are fenced by too.
+    pub fn fence(&self) -> Option<u64> {
+        Some(self.fence.load(Ordering::SeqCst)).filter(|&epoch| epoch != 0)
+    }
+
     /// The database URL the store was opened with.
     pub fn url(&self) -> &str {
         &self.url

@@ -693,7 +693,7 @@ pub async fn a_cut_off_tail_is_caught_by_the_verifier(db: TestDb) {
 
 /// Takes the writer lease through `store`, waiting (up to 10 s) for a holder that died to be
 /// noticed by the database.
-async fn lease_when_free(store: &Store) -> perpetua_server::store::WriterLease {
+pub async fn lease_when_free(store: &Store) -> perpetua_server::store::WriterLease {
     for _ in 0..100 {
         match store.acquire_writer_lease().await {
             Ok(lease) => return lease,

@@ -92,3 +92,26 @@ pub async fn a_failed_rebuild_page_is_applied_exactly_once(db: TestDb) {
     assert_eq!(projector.state().generations["accounts"], generation, "swapped in");
     assert_eq!(served_rows(&tables, &projector).await, live, "the rebuilt tables equal the live ones");
 }
+
+/// The projector of a writer that lost its lease (another took it over) writes no page: its
+/// checkpoint stays where it was, in memory and in the table.
+pub async fn a_fenced_projector_writes_nothing(db: TestDb) {
+    let old = db.open().await;
+    let lease = old.acquire_writer_lease().await.unwrap();
+    let (_, events) = perpetua_core::demo::sealed_log();
+    for chunk in CommandAppend::per_command(events.iter().cloned()).chunks(200) {
+        old.append(chunk).await.unwrap();
+    }
+    let head = old.head().await.unwrap().last_position;
+    let tables = Db::open(&db.url, 4).await.unwrap();
+    let mut projector = Projector::open(old.clone(), tables.clone(), Arc::new(Metrics::default())).await.unwrap();
+    projector.catch_up(head / 2).await.unwrap();
+    drop(lease);
+    let new = db.open().await;
+    let _new_lease = crate::conformance::lease_when_free(&new).await;
+    let error = projector.catch_up(head).await.unwrap_err();
+    assert!(error.contains("WRITER_LEASE_LOST"), "{error}");
+    assert_eq!(projector.state().position, head / 2);
+    let rows = tables.fetch("SELECT MIN(position), MAX(position) FROM read_models", &[]).await.unwrap();
+    assert_eq!((db::int(&rows[0], 0), db::int(&rows[0], 1)), ((head / 2) as i64, (head / 2) as i64));
+}
