@@ -353,7 +353,6 @@ async fn write_rows(tx: &mut DbTx, rows: &Rows, generations: &BTreeMap<String, u
     Ok(())
 }
 
-/// Writes one page's rows and the live checkpoint in one transaction.
 /// Updates the registry of read models (`UPDATE read_models SET {set}`, of the read model
 /// `name` or of all), and with a writer epoch (`fence`: the lease of the server this projector
 /// belongs to) only while the epoch in `log_head` is still that one: a server that lost its
@@ -386,21 +385,38 @@ async fn update_registry(
     Ok(())
 }
 
-/// Writes one page's rows and the live checkpoint in one transaction. With a writer epoch
-/// (`fence`: the lease of the server this projector belongs to), the checkpoint moves only
-/// while the epoch in `log_head` is still that one: a server that lost its lease cannot
-/// write its read models over those of the writer that took over.
+/// A page folded but not yet written: its rows (whole rows, computed from the fold after the
+/// page, so writing them again is exact), the position it reaches and its size.
+struct Unwritten {
+    rows: Rows,
+    position: u64,
+    events: u64,
+}
+
+/// Writes one page's rows and moves the checkpoint to `position` in one transaction: the live
+/// checkpoint, or with `rebuilding` the rebuild's position of those read models. With a writer
+/// epoch (`fence`), only while it is still the store's (see [`update_registry`]).
 async fn write_page(
     db: &Db,
-    rows: &Rows,
+    page: &Unwritten,
     generations: &BTreeMap<String, u64>,
-    position: u64,
+    rebuilding: Option<&BTreeSet<&'static str>>,
     fence: Option<u64>,
 ) -> Result<(), String> {
     let fail = |e: StoreError| format!("{e} ({})", e.code());
     let mut tx = db.begin().await.map_err(fail)?;
-    write_rows(&mut tx, rows, generations).await.map_err(fail)?;
-    update_registry(&mut tx, "position = ?", vec![position.into()], None, fence).await.map_err(fail)?;
+    write_rows(&mut tx, &page.rows, generations).await.map_err(fail)?;
+    let position = vec![Value::from(page.position)];
+    match rebuilding {
+        None => update_registry(&mut tx, "position = ?", position, None, fence).await.map_err(fail)?,
+        Some(names) => {
+            for name in names {
+                update_registry(&mut tx, "rebuild_position = ?", position.clone(), Some(name), fence)
+                    .await
+                    .map_err(fail)?;
+            }
+        }
+    }
     tx.commit().await.map_err(fail)
 }
 
@@ -493,8 +509,8 @@ pub async fn load_state(db: &Db) -> Result<ProjectionState, StoreError> {
 /// A rebuild in progress: its own fold, its target generation per read model.
 struct Rebuild {
     models: ReadModels,
-    /// The fold is ahead of the rebuild's tables (a page's transaction failed).
-    ahead: bool,
+    /// A page of the rebuild whose transaction failed, written before anything else.
+    unwritten: Option<Unwritten>,
     read_models: BTreeSet<&'static str>,
     generations: BTreeMap<String, u64>,
 }
@@ -505,12 +521,10 @@ pub struct Projector {
     db: Db,
     metrics: Arc<Metrics>,
     /// The live fold. Pages are folded into it before their rows are written, so when a
-    /// page's transaction fails the fold is ahead of the tables by that page: its rows, its
-    /// position and its size are kept in `unwritten`, and written before anything else. (The
-    /// rows are whole rows, computed from the fold after the page: writing them again is
-    /// exact, and the page is never folded twice.)
+    /// page's transaction fails the fold is ahead of the tables by that page: the page is kept
+    /// in `unwritten` and written before anything else, never folded twice.
     models: ReadModels,
-    unwritten: Option<(Rows, u64, u64)>,
+    unwritten: Option<Unwritten>,
     state: ProjectionState,
     rebuild: Option<Rebuild>,
     published: watch::Sender<ProjectionState>,
@@ -585,12 +599,12 @@ impl Projector {
     /// applied exactly once.
     pub async fn catch_up(&mut self, head: u64) -> Result<u64, String> {
         let start = self.state.position;
-        if let Some((rows, position, events)) = self.unwritten.take() {
-            if let Err(e) = write_page(&self.db, &rows, &self.state.generations, position, self.store.fence()).await {
-                self.unwritten = Some((rows, position, events));
+        if let Some(page) = self.unwritten.take() {
+            if let Err(e) = write_page(&self.db, &page, &self.state.generations, None, self.store.fence()).await {
+                self.unwritten = Some(page);
                 return Err(e);
             }
-            self.written(position, events);
+            self.written(page.position, page.events);
         }
         if self.state.position >= head {
             return Ok(self.state.position - start);
@@ -600,12 +614,12 @@ impl Projector {
             let page = page?;
             let all: BTreeSet<&str> = READ_MODELS.iter().copied().collect();
             let rows = fold_page(&mut self.models, &page, &all);
-            let position = self.models.last_position();
-            if let Err(e) = write_page(&self.db, &rows, &self.state.generations, position, self.store.fence()).await {
-                self.unwritten = Some((rows, position, page.len() as u64));
+            let page = Unwritten { rows, position: self.models.last_position(), events: page.len() as u64 };
+            if let Err(e) = write_page(&self.db, &page, &self.state.generations, None, self.store.fence()).await {
+                self.unwritten = Some(page);
                 return Err(e);
             }
-            self.written(position, page.len() as u64);
+            self.written(page.position, page.events);
         }
         Ok(self.state.position - start)
     }
@@ -643,7 +657,7 @@ impl Projector {
             self.state.rebuilding.insert((*name).to_owned(), (generation, 0));
         }
         tx.commit().await?;
-        self.rebuild = Some(Rebuild { models: ReadModels::new(), ahead: false, read_models: names, generations });
+        self.rebuild = Some(Rebuild { models: ReadModels::new(), unwritten: None, read_models: names, generations });
         self.published.send_replace(self.state.clone());
         Ok(())
     }
@@ -654,36 +668,30 @@ impl Projector {
         let fail = |e: StoreError| format!("{e} ({})", e.code());
         let fence = self.store.fence();
         let Some(rebuild) = self.rebuild.as_mut() else { return Ok(true) };
-        if rebuild.ahead {
-            // A page's transaction failed after its fold: fold again up to what was written.
-            let written = rebuild.read_models.iter().map(|name| self.state.rebuilding[*name].1).min().unwrap_or(0);
-            rebuild.models = fold_log(&self.store, written).await?;
-            rebuild.ahead = false;
-        }
-        let from = rebuild.models.last_position() + 1;
+        let mut pending = rebuild.unwritten.take();
+        let from = pending.as_ref().map_or(rebuild.models.last_position(), |p| p.position) + 1;
         let to = self.state.position.min(from + max_events - 1);
-        if from <= to {
-            let mut pages = read_ahead(self.store.clone(), from, to);
-            while let Some(page) = pages.recv().await {
-                let page = page?;
-                let names: BTreeSet<&str> = rebuild.read_models.iter().copied().collect();
-                rebuild.ahead = true;
-                let rows = fold_page(&mut rebuild.models, &page, &names);
-                let position = rebuild.models.last_position();
-                let mut tx = self.db.begin().await.map_err(fail)?;
-                write_rows(&mut tx, &rows, &rebuild.generations).await.map_err(fail)?;
-                for name in &rebuild.read_models {
-                    update_registry(&mut tx, "rebuild_position = ?", vec![position.into()], Some(name), fence)
-                        .await
-                        .map_err(fail)?;
+        let mut pages = (from <= to).then(|| read_ahead(self.store.clone(), from, to));
+        loop {
+            // The page that failed last time first, then the next ones.
+            let page = match pending.take() {
+                Some(page) => page,
+                None => {
+                    let Some(next) = pages.as_mut() else { break };
+                    let Some(events) = next.recv().await else { break };
+                    let events = events?;
+                    let rows = fold_page(&mut rebuild.models, &events, &rebuild.read_models);
+                    Unwritten { rows, position: rebuild.models.last_position(), events: events.len() as u64 }
                 }
-                tx.commit().await.map_err(fail)?;
-                rebuild.ahead = false;
-                for name in &rebuild.read_models {
-                    self.state.rebuilding.insert((*name).to_owned(), (rebuild.generations[*name], position));
-                }
-                self.published.send_replace(self.state.clone());
+            };
+            if let Err(e) = write_page(&self.db, &page, &rebuild.generations, Some(&rebuild.read_models), fence).await {
+                rebuild.unwritten = Some(page);
+                return Err(e);
             }
+            for name in &rebuild.read_models {
+                self.state.rebuilding.insert((*name).to_owned(), (rebuild.generations[*name], page.position));
+            }
+            self.published.send_replace(self.state.clone());
         }
         if rebuild.models.last_position() < self.state.position {
             return Ok(false);
