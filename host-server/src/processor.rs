@@ -118,34 +118,27 @@ pub struct Head {
     pub committed_at: Instant,
 }
 
-/// One committed batch, as live tails receive it. Its server-sent-events frames are made
-/// once, by the first tail that needs them, and shared by all the others: a commit costs
-/// the same however many tails follow the log.
+/// One committed batch, as live tails receive it. An encoding of its events (the live
+/// stream's frames) is made once, by the first subscriber that asks, and shared by all the
+/// others: a commit costs the same however many tails follow the log.
 #[derive(Debug)]
 pub struct Committed {
     /// The events, in position order.
     pub events: Vec<StoredEvent>,
-    frames: std::sync::OnceLock<Vec<axum::body::Bytes>>,
+    encoded: std::sync::OnceLock<Vec<axum::body::Bytes>>,
 }
 
 impl Committed {
     /// A batch just committed.
     pub fn new(events: Vec<StoredEvent>) -> Self {
-        Self { events, frames: std::sync::OnceLock::new() }
+        Self { events, encoded: std::sync::OnceLock::new() }
     }
 
-    /// Each event as a server-sent-events frame ([`event_frame`]), in the order of
-    /// [`Committed::events`].
-    pub fn frames(&self) -> &[axum::body::Bytes] {
-        self.frames.get_or_init(|| self.events.iter().map(event_frame).collect())
+    /// Each event encoded by `encode`, in the order of [`Committed::events`]; made on the
+    /// first call (every subscriber passes the same encoding).
+    pub fn encoded(&self, encode: fn(&StoredEvent) -> axum::body::Bytes) -> &[axum::body::Bytes] {
+        self.encoded.get_or_init(|| self.events.iter().map(encode).collect())
     }
-}
-
-/// An event as one server-sent-events frame: `id` its position, `event: event`, its JSON on
-/// one `data` line (JSON text never holds a raw line break).
-pub fn event_frame(event: &StoredEvent) -> axum::body::Bytes {
-    let json = serde_json::to_string(event).expect("events serialize");
-    format!("id: {}\nevent: event\ndata: {json}\n\n", event.position).into()
 }
 
 /// The processor's front door, cloned into every request handler.

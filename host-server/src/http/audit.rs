@@ -4,7 +4,6 @@
 use super::queries::Params;
 use super::{ApiError, AppState, Role, User};
 use crate::listener::{ConnectionCloser, ConnectionControl};
-use crate::processor::event_frame;
 use crate::store::{SnapshotRecord, StreamRange};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -231,7 +230,14 @@ pub(super) async fn export(
     Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], body).into_response())
 }
 
-/// The live tail's state: the next position to send, what is buffered (as JSON), and the
+/// An event as one server-sent-events frame: `id` its position, `event: event`, its JSON on
+/// one `data` line (JSON text never holds a raw line break).
+fn event_frame(event: &StoredEvent) -> Bytes {
+    let json = serde_json::to_string(event).expect("events serialize");
+    format!("id: {}\nevent: event\ndata: {json}\n\n", event.position).into()
+}
+
+/// The live tail's state: the next position to send, what is buffered (as frames), and the
 /// feed of commits.
 struct Tail {
     app: AppState,
@@ -245,7 +251,7 @@ impl Tail {
     /// buffer, else from the store, else the next commit. `None` ends the stream.
     async fn next_event(&mut self) -> Option<(u64, Bytes)> {
         loop {
-            if let Some((position, json)) = self.buffer.pop_front() {
+            if let Some((position, frame)) = self.buffer.pop_front() {
                 if position < self.next {
                     continue;
                 }
@@ -254,7 +260,7 @@ impl Tail {
                     self.buffer.clear();
                 } else {
                     self.next += 1;
-                    return Some((position, json));
+                    return Some((position, frame));
                 }
             }
             // What the feed holds first; then, caught up with the committed head, wait for it.
@@ -275,7 +281,8 @@ impl Tail {
                 Err(TryRecvError::Empty) => None,
             };
             if let Some(batch) = batch {
-                let fresh = batch.events.iter().zip(batch.frames()).filter(|(e, _)| e.position >= self.next);
+                let fresh =
+                    batch.events.iter().zip(batch.encoded(event_frame)).filter(|(e, _)| e.position >= self.next);
                 self.buffer.extend(fresh.map(|(e, frame)| (e.position, frame.clone())));
                 continue;
             }
