@@ -60,7 +60,7 @@ fn processor_error(error: ProcessorError) -> ApiError {
         }
     };
     // The database's own words stay in the server's log (the processor writes them once per
-    // failed batch); the client learns that nothing was written.
+    // failed batch); the client gets what to do.
     let message = match &error {
         // A commit whose connection failed may have landed: only the key makes a retry safe.
         ProcessorError::Store(_) => {

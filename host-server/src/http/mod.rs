@@ -261,6 +261,14 @@ impl ApiError {
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, message)
     }
+    /// 413: a body larger than [`MAX_BODY_BYTES`].
+    pub fn payload_too_large() -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "PAYLOAD_TOO_LARGE",
+            format!("the body is larger than {MAX_BODY_BYTES} bytes"),
+        )
+    }
     /// 404.
     pub fn not_found(what: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, "NOT_FOUND", what)
@@ -347,12 +355,7 @@ async fn limit_request(request: Request, next: Next) -> Response {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if announced.is_some_and(|length| length > MAX_BODY_BYTES as u64) {
-        return ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "PAYLOAD_TOO_LARGE",
-            format!("the body is larger than {MAX_BODY_BYTES} bytes"),
-        )
-        .into_response();
+        return ApiError::payload_too_large().into_response();
     }
     let size: usize = request.headers().iter().map(|(name, value)| name.as_str().len() + value.len() + 4).sum();
     if size > MAX_HEADER_BYTES {
@@ -387,11 +390,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let bytes = Bytes::from_request(req, state).await.map_err(|e| match e.status() {
-            StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "PAYLOAD_TOO_LARGE",
-                format!("the body is larger than {MAX_BODY_BYTES} bytes"),
-            ),
+            StatusCode::PAYLOAD_TOO_LARGE => ApiError::payload_too_large(),
             _ => ApiError::bad_request("INVALID_REQUEST", "the body could not be read"),
         })?;
         if bytes.is_empty() {
