@@ -36,6 +36,7 @@ pub mod vectors;
 pub mod workload;
 
 pub use command::{Command, CommandContext, PlaceOrder};
+pub use engine::receipt::Receipt;
 pub use engine::{Decision, Exchange, Outcome};
 pub use error::{CommandError, ErrorCode};
 pub use event::{Event, EventEnvelope, Metadata, StoredEvent, StreamId};

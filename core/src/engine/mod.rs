@@ -7,6 +7,7 @@ pub mod book;
 mod commands;
 pub mod hash;
 mod matching;
+pub mod receipt;
 mod risk;
 mod savepoint;
 pub mod table;
