@@ -293,7 +293,9 @@ pub async fn start(
     let (events, _) = broadcast::channel(1_024);
     let last_engine_snapshot = exchange.last_position();
     metrics.log_head.set(chain.last_position);
+    let snapshots = SnapshotWriter::start(store.clone(), metrics.clone());
     let processor = Processor {
+        snapshots,
         store,
         exchange,
         chain,
@@ -318,6 +320,7 @@ struct Processor {
     events: broadcast::Sender<Arc<Committed>>,
     last_engine_snapshot: u64,
     lease: LeaseState,
+    snapshots: SnapshotWriter,
 }
 
 /// A decided command waiting for its batch's commit.
@@ -448,8 +451,8 @@ impl Processor {
                     for pending in pending {
                         answer(pending);
                     }
-                    self.save_aggregate_snapshots(versions).await;
-                    self.maybe_snapshot_engine().await;
+                    self.save_aggregate_snapshots(versions);
+                    self.maybe_snapshot_engine();
                 } else {
                     for pending in pending {
                         answer(pending);
@@ -495,37 +498,89 @@ impl Processor {
         }
     }
 
-    async fn save_aggregate_snapshots(&self, streams: Vec<StreamId>) {
+    /// Hands the state of each stream that crossed a snapshot version to the snapshot writer
+    /// (a clone of a few records; the saves are the writer's, in their own transactions).
+    fn save_aggregate_snapshots(&self, streams: Vec<StreamId>) {
         for stream in streams {
             let Some(state) = aggregate_state(&self.exchange, stream) else { continue };
-            let snapshot = AggregateSnapshot::new(stream, state);
-            let record = SnapshotRecord {
-                aggregate_type: stream.aggregate_type.as_str().into(),
-                aggregate_id: stream.aggregate_id.to_string(),
-                version: snapshot.version,
-                position: self.exchange.last_position(),
-                format_version: SNAPSHOT_FORMAT_VERSION,
-                state: serde_json::to_string(&snapshot).expect("snapshots serialize"),
-                taken_at: self.exchange.last_timestamp(),
-            };
-            if let Err(e) = self.store.save_snapshot(&record).await {
-                eprintln!("perpetua: snapshot of {stream} not saved (time travel folds from further back): {e}");
-            }
+            let position = self.exchange.last_position();
+            let taken_at = self.exchange.last_timestamp();
+            self.snapshots.send(SnapshotJob::Aggregate { stream, state: Box::new(state), position, taken_at });
         }
     }
 
-    async fn maybe_snapshot_engine(&mut self) {
+    /// Every `engine_snapshot_every` events, hands a copy of the engine to the snapshot writer
+    /// (a memory copy on this task; serializing and saving it are the writer's).
+    fn maybe_snapshot_engine(&mut self) {
         let position = self.exchange.last_position();
         if position - self.last_engine_snapshot < self.options.engine_snapshot_every {
             return;
         }
-        match save_engine_snapshot(&self.store, &self.exchange).await {
-            Ok(()) => {
-                self.last_engine_snapshot = position;
-                self.metrics.engine_snapshots.inc();
-            }
-            Err(e) => eprintln!("perpetua: engine snapshot at {position} not saved (retried later): {e}"),
+        if self.snapshots.send(SnapshotJob::Engine(Box::new(self.exchange.clone()))) {
+            self.last_engine_snapshot = position;
         }
+    }
+}
+
+/// A snapshot to save, off the writer's path.
+enum SnapshotJob {
+    /// One stream's state at `position`.
+    Aggregate { stream: StreamId, state: Box<AggregateState>, position: u64, taken_at: Timestamp },
+    /// The whole engine at its last position.
+    Engine(Box<Exchange>),
+}
+
+/// The snapshot writer: a task of its own that serializes and saves the snapshots the
+/// processor hands it, so that no snapshot's transaction is on the commit path. Its queue is
+/// bounded; a snapshot that finds it full is skipped (a snapshot only shortens a later fold:
+/// time travel folds from the one before, start-up from the previous engine snapshot).
+#[derive(Clone)]
+struct SnapshotWriter {
+    queue: mpsc::Sender<SnapshotJob>,
+}
+
+/// Snapshots waiting to be saved, at most.
+const SNAPSHOT_QUEUE: usize = 256;
+
+impl SnapshotWriter {
+    fn start(store: Store, metrics: Arc<Metrics>) -> Self {
+        let (queue, mut jobs) = mpsc::channel::<SnapshotJob>(SNAPSHOT_QUEUE);
+        tokio::spawn(async move {
+            while let Some(job) = jobs.recv().await {
+                match job {
+                    SnapshotJob::Aggregate { stream, state, position, taken_at } => {
+                        let snapshot = AggregateSnapshot::new(stream, *state);
+                        let record = SnapshotRecord {
+                            aggregate_type: stream.aggregate_type.as_str().into(),
+                            aggregate_id: stream.aggregate_id.to_string(),
+                            version: snapshot.version,
+                            position,
+                            format_version: SNAPSHOT_FORMAT_VERSION,
+                            state: serde_json::to_string(&snapshot).expect("snapshots serialize"),
+                            taken_at,
+                        };
+                        if let Err(e) = store.save_snapshot(&record).await {
+                            eprintln!(
+                                "perpetua: snapshot of {stream} not saved (time travel folds from further back): {e}"
+                            );
+                        }
+                    }
+                    SnapshotJob::Engine(exchange) => match save_engine_snapshot(&store, &exchange).await {
+                        Ok(()) => metrics.engine_snapshots.inc(),
+                        Err(e) => eprintln!(
+                            "perpetua: engine snapshot at {} not saved (start-up folds from the previous one): {e}",
+                            exchange.last_position()
+                        ),
+                    },
+                }
+            }
+        });
+        Self { queue }
+    }
+
+    /// Queues a job; false (and the job dropped) when the queue is full.
+    fn send(&self, job: SnapshotJob) -> bool {
+        self.queue.try_send(job).is_ok()
     }
 }
 
