@@ -501,10 +501,9 @@ impl Processor {
     /// Hands the state of each stream that crossed a snapshot version to the snapshot writer
     /// (a clone of a few records; the saves are the writer's, in their own transactions).
     fn save_aggregate_snapshots(&self, streams: Vec<StreamId>) {
+        let (position, taken_at) = (self.exchange.last_position(), self.exchange.last_timestamp());
         for stream in streams {
             let Some(state) = aggregate_state(&self.exchange, stream) else { continue };
-            let position = self.exchange.last_position();
-            let taken_at = self.exchange.last_timestamp();
             self.snapshots.send(SnapshotJob::Aggregate { stream, state: Box::new(state), position, taken_at });
         }
     }
@@ -534,7 +533,6 @@ enum SnapshotJob {
 /// processor hands it, so that no snapshot's transaction is on the commit path. Its queue is
 /// bounded; a snapshot that finds it full is skipped (a snapshot only shortens a later fold:
 /// time travel folds from the one before, start-up from the previous engine snapshot).
-#[derive(Clone)]
 struct SnapshotWriter {
     queue: mpsc::Sender<SnapshotJob>,
 }
