@@ -454,7 +454,7 @@ async fn export(
 
 async fn snapshot(store: Store) -> Result<(), String> {
     let _lease = store.acquire_writer_lease().await.map_err(store_error)?;
-    let (exchange, _) = processor::load_engine(&store).await?;
+    let (exchange, _) = processor::load_engine(&store).await.map_err(|e| e.to_string())?;
     processor::save_engine_snapshot(&store, &exchange).await.map_err(store_error)?;
     say!("snapshot: engine saved at position {}", exchange.last_position());
     Ok(())

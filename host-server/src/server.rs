@@ -115,16 +115,13 @@ async fn load_demo(store: &Store, db: &Db) -> Result<(), String> {
 /// Lists the default markets on an empty store (the log's first command).
 async fn genesis(processor: &processor::ProcessorHandle) -> Result<(), String> {
     let command = perpetua_core::Command::Genesis { markets: perpetua_core::market::spec::default_markets() };
-    let render = Box::new(|_: &perpetua_core::Exchange, _: &perpetua_core::Decision| processor::Reply {
-        status: 201,
-        body: serde_json::Value::Null,
-    });
-    match processor.submit(command, Default::default(), None, render).await {
+    match processor.submit(command, Default::default(), None).await {
         Ok(processor::Outcome::Done { position, .. }) => {
             println!("perpetua: empty store: default markets listed (genesis, position {position})");
             Ok(())
         }
         Ok(processor::Outcome::Refused(e)) => Err(format!("genesis refused: {e}")),
+        Ok(processor::Outcome::Reply { .. }) => Err("genesis answered from an idempotency record".into()),
         Err(e) => Err(format!("genesis failed: {e}")),
     }
 }
@@ -167,8 +164,9 @@ pub async fn serve(store: Store, options: ServeOptions) -> Result<(), String> {
         load_demo(&store, &db).await?;
     }
     let metrics = Arc::new(Metrics::default());
-    let processor =
-        processor::start(store.clone(), metrics.clone(), options.processor.clone(), lease_state.clone()).await?;
+    let processor = processor::start(store.clone(), metrics.clone(), options.processor.clone(), lease_state.clone())
+        .await
+        .map_err(|e| e.to_string())?;
     let (stop_monitor, stop) = tokio::sync::oneshot::channel();
     let monitor = tokio::spawn(monitor_lease(store.clone(), lease, lease_state.clone(), stop));
     if store.head().await.map_err(fail)?.last_position == 0 {

@@ -55,7 +55,8 @@ on_every_backend!(
     idempotent_retries,
     crash_under_load,
     a_failed_commit_is_recovered_from,
-    money_by_hand
+    money_by_hand,
+    batch_orders
 );
 
 /// Runs SQL statements on the test's database directly, around the server.
@@ -289,7 +290,20 @@ async fn authorization(db: TestDb) {
             None,
             Rule::Roles(OWNER_AND_STAFF, (200, None), FORBIDDEN),
         ),
-        ("POST", "/v1/orders", "/v1/orders".into(), Some(order_body), Rule::Roles(OWNER, (201, None), FORBIDDEN)),
+        (
+            "POST",
+            "/v1/orders",
+            "/v1/orders".into(),
+            Some(order_body.clone()),
+            Rule::Roles(OWNER, (201, None), FORBIDDEN),
+        ),
+        (
+            "POST",
+            "/v1/orders/batch",
+            "/v1/orders/batch".into(),
+            Some(json!({ "orders": [order_body] })),
+            Rule::Roles(OWNER, (200, None), FORBIDDEN),
+        ),
         (
             "GET",
             "/v1/orders/{orderId}",
@@ -764,6 +778,76 @@ async fn a_failed_commit_is_recovered_from(db: TestDb) {
     assert!(position > head);
     let account = server.get(&trader.token, &format!("/v1/accounts/{}?minPosition={position}", trader.account)).await;
     assert_eq!(account["balance"], "900", "{account}");
+    assert_eq!(server.get(ADMIN_TOKEN, "/v1/audit/verify").await["verified"], true);
+}
+
+/// `POST /v1/orders/batch`: the orders are decided in order, each on its own (one trades, one
+/// is rejected by a rule, one is refused, one rests), in one commit; the answer has one
+/// result per order and the batch's `position`. A retry under the same key gets the same
+/// answer and writes nothing; a malformed, oversized or foreign batch writes nothing.
+async fn batch_orders(db: TestDb) {
+    let server = Server::start(&db, false);
+    let maker = server.trader("maker", "100000").await;
+    let taker = server.trader("taker", "100000").await;
+    server.post(&maker.token, "/v1/orders", limit(&maker.account, "BTCUSDT", "SELL", "40000", "0.01")).await;
+    let mut zero = limit(&taker.account, "BTCUSDT", "BUY", "39000", "0.01");
+    zero["quantity"] = json!("0");
+    let batch = json!({ "orders": [
+        limit(&taker.account, "BTCUSDT", "BUY", "40000", "0.01"),
+        limit(&taker.account, "BTCUSDT", "BUY", "39000", "1000"),
+        zero,
+        limit(&taker.account, "BTCUSDT", "BUY", "39000", "0.01"),
+    ]});
+    let head = server.head().await;
+    let send = |key: &'static str, body: Value| {
+        server
+            .client
+            .post(format!("{}/v1/orders/batch", server.base))
+            .bearer_auth(&taker.token)
+            .header("Idempotency-Key", key)
+            .json(&body)
+            .send()
+    };
+    let response = send("batch-1", batch.clone()).await.expect("response");
+    assert_eq!(response.status(), StatusCode::OK);
+    let answer: Value = response.json().await.expect("json");
+    let results = answer["results"].as_array().expect("results");
+    let statuses: Vec<u64> = results.iter().map(|r| r["status"].as_u64().unwrap()).collect();
+    assert_eq!(statuses, [201, 422, 400, 201], "{answer}");
+    assert_eq!(results[0]["trades"].as_array().map(Vec::len), Some(1), "the first order traded: {answer}");
+    assert_eq!(results[0]["order"]["status"], "FILLED", "{answer}");
+    assert_eq!(results[1]["error"]["code"], "INSUFFICIENT_BALANCE", "{answer}");
+    assert_eq!(results[2]["error"]["code"], "INVALID_ARGUMENT", "{answer}");
+    assert_eq!(results[3]["order"]["status"], "ACTIVE", "{answer}");
+    let positions: Vec<u64> = [0, 1, 3].iter().map(|&i| results[i]["position"].as_u64().unwrap()).collect();
+    assert!(positions.windows(2).all(|w| w[0] < w[1]) && positions[0] > head, "in order: {positions:?}");
+    assert_eq!(answer["position"].as_u64(), Some(positions[2]));
+    assert_eq!(server.head().await, positions[2], "nothing else was written");
+
+    let retry: Value = send("batch-1", batch.clone()).await.expect("response").json().await.expect("json");
+    assert_eq!(retry, answer, "a retry gets the same answer");
+    assert_eq!(server.head().await, positions[2], "and writes nothing");
+    let reused = send("batch-1", json!({ "orders": [limit(&taker.account, "BTCUSDT", "BUY", "38000", "0.01")] }));
+    assert_eq!(reused.await.expect("response").status(), StatusCode::CONFLICT);
+
+    let one = limit(&taker.account, "BTCUSDT", "BUY", "38000", "0.01");
+    let refused = [
+        (json!({ "orders": [] }), StatusCode::BAD_REQUEST, "INVALID_BATCH"),
+        (json!({ "orders": vec![one.clone(); 51] }), StatusCode::BAD_REQUEST, "INVALID_BATCH"),
+        (json!({ "orders": [one.clone(), {"side": "BUYY"}] }), StatusCode::BAD_REQUEST, "INVALID_REQUEST"),
+        (
+            json!({ "orders": [one, limit(&maker.account, "BTCUSDT", "BUY", "38000", "0.01")] }),
+            StatusCode::FORBIDDEN,
+            "FORBIDDEN",
+        ),
+    ];
+    for (body, status, code) in refused {
+        let (got, answer) = server.call(Some(&taker.token), Method::POST, "/v1/orders/batch", Some(body)).await;
+        assert_eq!((got, answer["error"]["code"].as_str()), (status, Some(code)), "{answer}");
+    }
+    assert_eq!(server.head().await, positions[2], "a refused batch writes nothing");
+    let active = server.get(&taker.token, &format!("/v1/orders/active?minPosition={}", positions[2])).await;
+    assert_eq!(active["data"].as_array().map(Vec::len), Some(1), "one order rests: {active}");
     assert_eq!(server.get(ADMIN_TOKEN, "/v1/audit/verify").await["verified"], true);
 }
 

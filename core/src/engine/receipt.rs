@@ -22,7 +22,7 @@ pub struct Receipt {
     /// The account a `CreateAccount` opened.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_account: Option<AccountId>,
-    /// The account after a deposit or withdrawal.
+    /// The account after a deposit or withdrawal, or as a `CreateAccount` opened it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account: Option<AccountReceipt>,
     /// The order after the command (placed, rejected, cancelled or corrected).
@@ -100,6 +100,7 @@ impl Exchange {
                     Event::AccountCreated(created) => Some(created.account_id),
                     _ => None,
                 });
+                receipt.account = receipt.created_account.and_then(|id| self.account_receipt(id));
             }
             Command::Deposit { account_id, .. } | Command::Withdraw { account_id, .. } => {
                 receipt.account = self.account_receipt(*account_id);

@@ -3,7 +3,7 @@
 //! of the command's last event.
 
 use super::{ApiError, AppState, Body, Role, User};
-use crate::processor::{IdempotencyKey, Outcome, ProcessorError, Reply};
+use crate::processor::{IdempotencyKey, Outcome, ProcessorError};
 use crate::projector::{read_model_name, READ_MODELS};
 use crate::store::StreamRange;
 use axum::extract::{Path, State};
@@ -11,13 +11,14 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use perpetua_core::audit::Hash;
-use perpetua_core::event::{Event, StreamId};
+use perpetua_core::engine::receipt::AccountReceipt;
+use perpetua_core::event::StreamId;
 use perpetua_core::ids::{AccountId, OrderId, UserId};
 use perpetua_core::order::events::FieldCorrection;
 use perpetua_core::projection::OrderView;
 use perpetua_core::symbol::Symbol;
 use perpetua_core::types::{MarginMode, OrderType, Side, StpMode, TimeInForce};
-use perpetua_core::{Command, CommandError, Decimal, Decision, ErrorCode, Exchange, Metadata, PlaceOrder};
+use perpetua_core::{Command, CommandError, Decimal, ErrorCode, Metadata, PlaceOrder, Receipt};
 use serde::{Deserialize, Deserializer};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -105,75 +106,124 @@ fn metadata(user: &User, headers: &HeaderMap) -> Result<Metadata, ApiError> {
     Ok(Metadata { user_id: Some(user.user_id), correlation_id, causation_id: None, ip_address: None })
 }
 
-/// Submits a command and turns its outcome into the response.
-#[allow(clippy::too_many_arguments)]
+/// How the answer to an accepted command is shaped from its receipt.
+type Shape = fn(&Receipt) -> (StatusCode, Value);
+
+/// An outcome as the HTTP answer: status and body (with `position`), or the refusal.
+fn shape(outcome: &Outcome, shape: Shape) -> Result<(StatusCode, Value), ApiError> {
+    match outcome {
+        Outcome::Done { receipt, position } => {
+            let (status, mut body) = shape(receipt);
+            body["position"] = json!(position);
+            Ok((status, body))
+        }
+        Outcome::Refused(error) => Err(refusal(error.clone())),
+        Outcome::Reply { status, body } => Ok((StatusCode::from_u16(*status).unwrap_or(StatusCode::OK), body.clone())),
+    }
+}
+
+/// Submits a command and shapes its outcome into the answer.
 async fn submit(
     state: &AppState,
     user: &User,
     headers: &HeaderMap,
-    what: &str,
-    body: &[u8],
+    request: (&str, &[u8]),
     command: Command,
-    render: impl FnOnce(&Exchange, &Decision) -> (StatusCode, Value) + Send + 'static,
-) -> Result<(StatusCode, Value, u64), ApiError> {
+    shape_with: Shape,
+) -> Result<(StatusCode, Value), ApiError> {
+    let (what, body) = request;
     let idempotency = idempotency(user, headers, what, body)?;
     let metadata = metadata(user, headers)?;
-    let render = Box::new(move |exchange: &Exchange, decision: &Decision| {
-        let position = decision.events.last().map_or(exchange.last_position(), |e| e.position);
-        let (status, mut body) = render(exchange, decision);
-        body["position"] = json!(position);
-        Reply { status: status.as_u16(), body }
-    });
-    match state.processor.submit(command, metadata, idempotency, render).await.map_err(processor_error)? {
-        Outcome::Done { reply, position } => {
-            let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::OK);
-            Ok((status, reply.body, position))
-        }
-        Outcome::Refused(error) => Err(refusal(error)),
-    }
+    let outcome = state.processor.submit(command, metadata, idempotency).await.map_err(processor_error)?;
+    shape(&outcome, shape_with)
 }
 
 async fn run(
     state: &AppState,
     user: &User,
     headers: &HeaderMap,
-    what: &str,
-    body: &[u8],
+    request: (&str, &[u8]),
     command: Command,
-    render: impl FnOnce(&Exchange, &Decision) -> (StatusCode, Value) + Send + 'static,
+    shape_with: Shape,
 ) -> Result<Response, ApiError> {
-    let (status, body, _) = submit(state, user, headers, what, body, command, render).await?;
+    let (status, body) = submit(state, user, headers, request, command, shape_with).await?;
     Ok((status, Json(body)).into_response())
 }
 
-fn account_json(exchange: &Exchange, account_id: AccountId) -> Value {
-    match exchange.account(account_id) {
-        Some(account) => json!({
-            "accountId": account.account_id,
-            "userId": account.user_id,
-            "balance": account.balance,
-            "locked": account.locked,
-            "available": exchange.available(account_id),
-            "positionMargin": exchange.position_margin(account_id),
+fn account_json(account: Option<&AccountReceipt>) -> Value {
+    match account {
+        Some(AccountReceipt { state, available, position_margin }) => json!({
+            "accountId": state.account_id,
+            "userId": state.user_id,
+            "balance": state.balance,
+            "locked": state.locked,
+            "available": available,
+            "positionMargin": position_margin,
         }),
         None => Value::Null,
     }
 }
 
-fn open_position_json(exchange: &Exchange, account_id: AccountId, symbol: Symbol) -> Value {
-    match exchange.position_of(account_id, symbol).filter(|p| p.is_open()) {
+fn open_position_json(receipt: &Receipt) -> Value {
+    match &receipt.position {
         Some(position) => {
-            let mut value = serde_json::to_value(position).expect("positions serialize");
-            value["unrealizedPnl"] = json!(exchange.unrealized_pnl(position));
-            value["liquidationPrice"] = json!(exchange.liquidation_price(position.position_id));
+            let mut value = serde_json::to_value(&position.state).expect("positions serialize");
+            value["unrealizedPnl"] = json!(position.unrealized_pnl);
+            value["liquidationPrice"] = json!(position.liquidation_price);
             value
         }
         None => Value::Null,
     }
 }
 
-fn order_json(exchange: &Exchange, order_id: OrderId) -> Value {
-    exchange.order(order_id).map_or(Value::Null, |o| serde_json::to_value(OrderView::from(o)).expect("views serialize"))
+fn order_json(receipt: &Receipt) -> Value {
+    receipt.order.as_ref().map_or(Value::Null, |o| serde_json::to_value(OrderView::from(o)).expect("views serialize"))
+}
+
+fn account_shape(receipt: &Receipt) -> (StatusCode, Value) {
+    (StatusCode::CREATED, json!({ "account": account_json(receipt.account.as_ref()) }))
+}
+
+fn order_shape(receipt: &Receipt) -> (StatusCode, Value) {
+    (StatusCode::OK, json!({ "order": order_json(receipt) }))
+}
+
+fn position_shape(receipt: &Receipt) -> (StatusCode, Value) {
+    (StatusCode::OK, json!({ "openPosition": open_position_json(receipt) }))
+}
+
+fn corrected_shape(receipt: &Receipt) -> (StatusCode, Value) {
+    (StatusCode::CREATED, json!({ "order": order_json(receipt) }))
+}
+
+fn market_shape(receipt: &Receipt) -> (StatusCode, Value) {
+    (StatusCode::OK, json!({ "market": receipt.market, "liquidatedPositions": receipt.liquidated }))
+}
+
+/// A placed order: 201 with its taker fills and the open position after it, or 422 with the
+/// rejection (the order is recorded as rejected).
+fn placed_shape(receipt: &Receipt) -> (StatusCode, Value) {
+    let order = order_json(receipt);
+    if let Some(code) = receipt.order.as_ref().and_then(|o| o.reject_reason) {
+        let order_id = receipt.order.as_ref().map(|o| o.order_id);
+        let error = json!({ "code": code.as_str(), "message": format!("order rejected: {code}"), "orderId": order_id });
+        return (StatusCode::UNPROCESSABLE_ENTITY, json!({ "error": error, "order": order }));
+    }
+    let trades: Vec<Value> = receipt
+        .fills
+        .iter()
+        .map(|fill| {
+            json!({
+                "tradeId": fill.trade_id,
+                "price": fill.price,
+                "quantity": fill.quantity,
+                "fee": fill.fee,
+                "realizedPnl": fill.realized_pnl,
+                "makerOrderId": fill.maker_order_id,
+            })
+        })
+        .collect();
+    (StatusCode::CREATED, json!({ "order": order, "trades": trades, "openPosition": open_position_json(receipt) }))
 }
 
 fn own_account(user: &User, account_id: AccountId) -> Result<AccountId, ApiError> {
@@ -217,20 +267,13 @@ pub(super) async fn create_user(
     let now = crate::now_ms();
     let (account_id, position) = if role == Role::Trader {
         let command = Command::CreateAccount { user_id };
-        let (_, reply, position) =
-            submit(&state, &admin, &headers, "POST /v1/users", &body.bytes, command, move |_, decision| {
-                let account = decision.events.iter().find_map(|e| match &e.event {
-                    Event::AccountCreated(created) => Some(created.account_id),
-                    _ => None,
-                });
-                (StatusCode::CREATED, json!({ "userId": user_id, "accountId": account }))
-            })
-            .await?;
+        let (_, reply) =
+            submit(&state, &admin, &headers, ("POST /v1/users", &body.bytes), command, created_shape).await?;
         if reply["userId"] != json!(user_id) {
             // A retry under an idempotency key: the user exists; its token was shown once.
             return Ok((StatusCode::OK, Json(reply)).into_response());
         }
-        (reply["accountId"].as_str().and_then(|a| a.parse().ok()), position)
+        (reply["accountId"].as_str().and_then(|a| a.parse().ok()), reply["position"].as_u64().unwrap_or_default())
     } else {
         (None, state.processor.head().borrow().position)
     };
@@ -239,6 +282,12 @@ pub(super) async fn create_user(
     state.users.write().expect("users lock").insert(super::token_digest(&token), user);
     let body = json!({ "userId": user_id, "apiToken": token, "accountId": account_id, "role": role.as_str(), "position": position });
     Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+/// A trader's account opened: its user and account.
+fn created_shape(receipt: &Receipt) -> (StatusCode, Value) {
+    let user_id = receipt.account.as_ref().map(|a| a.state.user_id);
+    (StatusCode::CREATED, json!({ "userId": user_id, "accountId": receipt.created_account }))
 }
 
 #[derive(Deserialize)]
@@ -257,10 +306,7 @@ pub(super) async fn deposit(
     let account_id: AccountId = parse_path(&account, "account id")?;
     let what = format!("POST /v1/accounts/{account_id}/deposits");
     let command = Command::Deposit { account_id, amount: body.value.amount.0 };
-    run(&state, &user, &headers, &what, &body.bytes, command, move |exchange, _| {
-        (StatusCode::CREATED, json!({ "account": account_json(exchange, account_id) }))
-    })
-    .await
+    run(&state, &user, &headers, (&what, &body.bytes), command, account_shape).await
 }
 
 pub(super) async fn withdraw(
@@ -273,10 +319,7 @@ pub(super) async fn withdraw(
     let account_id = own_account(&user, parse_path(&account, "account id")?)?;
     let what = format!("POST /v1/accounts/{account_id}/withdrawals");
     let command = Command::Withdraw { account_id, amount: body.value.amount.0 };
-    run(&state, &user, &headers, &what, &body.bytes, command, move |exchange, _| {
-        (StatusCode::CREATED, json!({ "account": account_json(exchange, account_id) }))
-    })
-    .await
+    run(&state, &user, &headers, (&what, &body.bytes), command, account_shape).await
 }
 
 #[derive(Deserialize)]
@@ -305,62 +348,89 @@ pub(super) struct NewOrder {
     client_order_id: Option<String>,
 }
 
+impl NewOrder {
+    /// The command, for the caller's own account.
+    fn command(self, user: &User) -> Result<Command, ApiError> {
+        let account_id = own_account(user, self.account_id)?;
+        Ok(Command::PlaceOrder(PlaceOrder {
+            account_id,
+            symbol: self.symbol,
+            side: self.side,
+            order_type: self.order_type,
+            price: self.price.map(|p| p.0),
+            quantity: self.quantity.0,
+            leverage: self.leverage,
+            margin_mode: self.margin_mode.unwrap_or(MarginMode::Cross),
+            time_in_force: self.time_in_force.unwrap_or(TimeInForce::Gtc),
+            reduce_only: self.reduce_only,
+            post_only: self.post_only,
+            stp_mode: self.stp_mode.unwrap_or(StpMode::ExpireTaker),
+            client_order_id: self.client_order_id,
+        }))
+    }
+}
+
 pub(super) async fn place_order(
     State(state): State<AppState>,
     Extension(user): Extension<User>,
     headers: HeaderMap,
     body: Body<NewOrder>,
 ) -> Result<Response, ApiError> {
-    let order = body.value;
-    let account_id = own_account(&user, order.account_id)?;
-    let command = Command::PlaceOrder(PlaceOrder {
-        account_id,
-        symbol: order.symbol,
-        side: order.side,
-        order_type: order.order_type,
-        price: order.price.map(|p| p.0),
-        quantity: order.quantity.0,
-        leverage: order.leverage,
-        margin_mode: order.margin_mode.unwrap_or(MarginMode::Cross),
-        time_in_force: order.time_in_force.unwrap_or(TimeInForce::Gtc),
-        reduce_only: order.reduce_only,
-        post_only: order.post_only,
-        stp_mode: order.stp_mode.unwrap_or(StpMode::ExpireTaker),
-        client_order_id: order.client_order_id,
+    let command = body.value.command(&user)?;
+    run(&state, &user, &headers, ("POST /v1/orders", &body.bytes), command, placed_shape).await
+}
+
+/// Most orders in one batch request.
+pub const MAX_BATCH_ORDERS: usize = 50;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct NewOrders {
+    orders: Vec<NewOrder>,
+}
+
+/// `POST /v1/orders/batch`: up to [`MAX_BATCH_ORDERS`] orders, decided one after another in
+/// the same commit, each on its own (one may be refused or rejected while the others trade).
+/// 200 with one result per order, in order: its status and what `POST /v1/orders` would have
+/// answered. A malformed order, or one for another account, refuses the whole request before
+/// anything is decided. An `Idempotency-Key` covers the whole request.
+pub(super) async fn place_orders(
+    State(state): State<AppState>,
+    Extension(user): Extension<User>,
+    headers: HeaderMap,
+    body: Body<NewOrders>,
+) -> Result<Response, ApiError> {
+    let orders = body.value.orders;
+    if orders.is_empty() || orders.len() > MAX_BATCH_ORDERS {
+        return Err(ApiError::bad_request(
+            "INVALID_BATCH",
+            format!("a batch holds 1 to {MAX_BATCH_ORDERS} orders, not {}", orders.len()),
+        ));
+    }
+    let commands = orders.into_iter().map(|order| order.command(&user)).collect::<Result<Vec<_>, _>>()?;
+    let idempotency = idempotency(&user, &headers, "POST /v1/orders/batch", &body.bytes)?;
+    let metadata = metadata(&user, &headers)?;
+    let answer = state.processor.submit_all(commands, metadata, idempotency).await.map_err(processor_error)?;
+    if let [Outcome::Reply { status, body }] = &*answer {
+        return Ok((StatusCode::from_u16(*status).unwrap_or(StatusCode::OK), Json(body.clone())).into_response());
+    }
+    let results: Vec<Value> = answer
+        .iter()
+        .map(|outcome| {
+            let (status, mut body) = match shape(outcome, placed_shape) {
+                Ok(shaped) => shaped,
+                Err(error) => (error.status, json!({ "error": { "code": error.code, "message": error.message } })),
+            };
+            body["status"] = json!(status.as_u16());
+            body
+        })
+        .collect();
+    let position = answer.iter().rev().find_map(|outcome| match outcome {
+        Outcome::Done { position, .. } => Some(*position),
+        _ => None,
     });
-    let symbol = order.symbol;
-    run(&state, &user, &headers, "POST /v1/orders", &body.bytes, command, move |exchange, decision| {
-        let order_id = decision.events.iter().find_map(|e| match &e.event {
-            Event::OrderPlaced(placed) => Some(placed.order_id),
-            Event::OrderRejected(rejected) => Some(rejected.order_id),
-            _ => None,
-        });
-        if let perpetua_core::Outcome::Rejected(code) = decision.outcome {
-            let error = json!({ "code": code.as_str(), "message": format!("order rejected: {code}"), "orderId": order_id });
-            return (StatusCode::UNPROCESSABLE_ENTITY, json!({ "error": error, "order": order_id.map(|id| order_json(exchange, id)) }));
-        }
-        let trades: Vec<Value> = decision
-            .events
-            .iter()
-            .filter_map(|e| match &e.event {
-                Event::OrderMatched(m) if Some(m.order_id) == order_id && !m.is_maker => Some(json!({
-                    "tradeId": m.trade_id,
-                    "price": m.price,
-                    "quantity": m.quantity,
-                    "fee": m.fee,
-                    "realizedPnl": m.realized_pnl,
-                    "makerOrderId": m.counterparty_order_id,
-                })),
-                _ => None,
-            })
-            .collect();
-        let order = order_id.map_or(Value::Null, |id| order_json(exchange, id));
-        (
-            StatusCode::CREATED,
-            json!({ "order": order, "trades": trades, "openPosition": open_position_json(exchange, account_id, symbol) }),
-        )
-    })
-    .await
+    let position = position.unwrap_or_else(|| state.processor.head().borrow().position);
+    Ok((StatusCode::OK, Json(json!({ "results": results, "position": position }))).into_response())
 }
 
 pub(super) async fn cancel_order(
@@ -373,10 +443,7 @@ pub(super) async fn cancel_order(
     let account_id = trader_account(&user)?;
     let what = format!("DELETE /v1/orders/{order_id}");
     let command = Command::CancelOrder { account_id, order_id };
-    run(&state, &user, &headers, &what, &[], command, move |exchange, _| {
-        (StatusCode::OK, json!({ "order": order_json(exchange, order_id) }))
-    })
-    .await
+    run(&state, &user, &headers, (&what, &[]), command, order_shape).await
 }
 
 #[derive(Deserialize)]
@@ -396,10 +463,7 @@ pub(super) async fn change_leverage(
     let account_id = trader_account(&user)?;
     let what = format!("POST /v1/positions/{symbol}/leverage");
     let command = Command::ChangeLeverage { account_id, symbol, leverage: body.value.leverage };
-    run(&state, &user, &headers, &what, &body.bytes, command, move |exchange, _| {
-        (StatusCode::OK, json!({ "openPosition": open_position_json(exchange, account_id, symbol) }))
-    })
-    .await
+    run(&state, &user, &headers, (&what, &body.bytes), command, position_shape).await
 }
 
 pub(super) async fn adjust_margin(
@@ -413,28 +477,13 @@ pub(super) async fn adjust_margin(
     let account_id = trader_account(&user)?;
     let what = format!("POST /v1/positions/{symbol}/margin");
     let command = Command::AdjustMargin { account_id, symbol, amount: body.value.amount.0 };
-    run(&state, &user, &headers, &what, &body.bytes, command, move |exchange, _| {
-        (StatusCode::OK, json!({ "openPosition": open_position_json(exchange, account_id, symbol) }))
-    })
-    .await
+    run(&state, &user, &headers, (&what, &body.bytes), command, position_shape).await
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct Price {
     price: Dec,
-}
-
-fn market_json(exchange: &Exchange, symbol: Symbol, decision: &Decision) -> Value {
-    let liquidated: Vec<Value> = decision
-        .events
-        .iter()
-        .filter_map(|e| match &e.event {
-            Event::PositionLiquidated(l) => Some(json!(l.position_id)),
-            _ => None,
-        })
-        .collect();
-    json!({ "market": exchange.market(symbol), "liquidatedPositions": liquidated })
 }
 
 pub(super) async fn set_mark_price(
@@ -447,10 +496,7 @@ pub(super) async fn set_mark_price(
     let symbol: Symbol = parse_path(&symbol, "symbol")?;
     let what = format!("POST /v1/markets/{symbol}/mark-price");
     let command = Command::SetMarkPrice { symbol, price: body.value.price.0 };
-    run(&state, &user, &headers, &what, &body.bytes, command, move |exchange, decision| {
-        (StatusCode::OK, market_json(exchange, symbol, decision))
-    })
-    .await
+    run(&state, &user, &headers, (&what, &body.bytes), command, market_shape).await
 }
 
 #[derive(Deserialize)]
@@ -469,10 +515,7 @@ pub(super) async fn settle_funding(
     let symbol: Symbol = parse_path(&symbol, "symbol")?;
     let what = format!("POST /v1/markets/{symbol}/funding");
     let command = Command::SettleFunding { symbol, rate: body.value.rate.0 };
-    run(&state, &user, &headers, &what, &body.bytes, command, move |exchange, decision| {
-        (StatusCode::OK, market_json(exchange, symbol, decision))
-    })
-    .await
+    run(&state, &user, &headers, (&what, &body.bytes), command, market_shape).await
 }
 
 #[derive(Deserialize)]
@@ -507,10 +550,7 @@ pub(super) async fn correct_order(
         reason: body.value.reason,
         corrected_by: user.user_id,
     };
-    run(&state, &user, &headers, &what, &body.bytes, command, move |exchange, _| {
-        (StatusCode::CREATED, json!({ "order": order_json(exchange, order_id) }))
-    })
-    .await
+    run(&state, &user, &headers, (&what, &body.bytes), command, corrected_shape).await
 }
 
 pub(super) async fn rebuild_projection(

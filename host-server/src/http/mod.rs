@@ -171,6 +171,8 @@ pub static ROUTES: &[Route] = &[
             "price": "string", "quantity": "string", "leverage": "integer", "marginMode": "string",
             "timeInForce": "string", "reduceOnly": "boolean", "postOnly": "boolean", "stpMode": "string",
             "clientOrderId": "string"], post(commands::place_order)),
+    route!(POST "/v1/orders/batch", Trader, "Place up to 50 orders for the caller's own account, each decided on its own, in one commit.",
+        query: [], body: ["orders": "array"], post(commands::place_orders)),
     route!(DELETE "/v1/orders/{orderId}", Trader, "Cancel one of the caller's open orders.",
         query: [], body: [], delete(commands::cancel_order)),
     route!(GET "/v1/orders/{orderId}", User, "One order.",

@@ -24,6 +24,7 @@ pub(super) struct Queries {
     pub read_by_type: String,
     pub read_by_correlation: String,
     pub idempotency_record: String,
+    pub idempotency_keys: String,
     pub load_snapshot: String,
     pub save_snapshot: String,
     pub checkpoint: String,
@@ -80,6 +81,9 @@ impl Queries {
             idempotency_record: sql("SELECT idempotency_key, fingerprint, outcome, position FROM idempotency_records \
                  WHERE idempotency_key = ?"
                 .into()),
+            idempotency_keys: sql(
+                "SELECT idempotency_key, fingerprint, position FROM idempotency_records WHERE position > ?".into(),
+            ),
             load_snapshot: sql(
                 "SELECT aggregate_type, aggregate_id, version, position, format_version, state, taken_at_ms \
                  FROM snapshots WHERE aggregate_type = ? AND aggregate_id = ? AND version <= ? \
@@ -251,6 +255,22 @@ macro_rules! common_queries {
             pub(super) async fn idempotency_record(&self, key: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
                 let row = sqlx::query(&Q.idempotency_record).bind(key).fetch_optional(&self.pool).await?;
                 row.as_ref().map(idempotency_of).transpose()
+            }
+
+            pub(super) async fn idempotency_keys(&self, after: u64) -> Result<Vec<super::KeyRecord>, StoreError> {
+                let rows = sqlx::query(&Q.idempotency_keys)
+                    .bind(super::to_i64(after, "position")?)
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter()
+                    .map(|row| {
+                        Ok(super::KeyRecord {
+                            key: text(row, 0)?,
+                            fingerprint: hash_of(row.try_get(1)?)?,
+                            position: super::to_u64(row.try_get(2)?, "idempotency position")?,
+                        })
+                    })
+                    .collect()
             }
 
             pub(super) async fn save_snapshot(&self, s: &SnapshotRecord) -> Result<(), StoreError> {

@@ -51,13 +51,15 @@ pub async fn a_failed_page_is_applied_exactly_once(db: TestDb) {
     // The accounts table is gone for a while: each try of the next page fails in its
     // transaction, after the page was folded.
     let accounts = projector.state().table("accounts", "accounts");
-    db.execute(&[&format!("ALTER TABLE {accounts} RENAME TO hidden_accounts")]).await.unwrap();
+    // The read models live in their own file on SQLite: altered through their pool.
+    tables.execute(&format!("ALTER TABLE {accounts} RENAME TO hidden_accounts"), &[]).await.unwrap();
     for _ in 0..3 {
         let error = projector.catch_up(head).await.unwrap_err();
         assert!(!error.is_empty());
         assert_eq!(projector.state().position, head / 2, "the checkpoint did not move");
     }
-    db.execute(&[&format!("ALTER TABLE hidden_accounts RENAME TO {accounts}")]).await.unwrap();
+    // The read models live in their own file on SQLite: altered through their pool.
+    tables.execute(&format!("ALTER TABLE hidden_accounts RENAME TO {accounts}"), &[]).await.unwrap();
     projector.catch_up(head).await.unwrap();
     assert_eq!(projector.state().position, head);
     let live = served_rows(&tables, &projector).await;
@@ -83,11 +85,13 @@ pub async fn a_failed_rebuild_page_is_applied_exactly_once(db: TestDb) {
     assert!(!projector.step_rebuild(head / 3).await.unwrap(), "a third of the log rebuilt");
     let generation = projector.state().rebuilding["accounts"].0;
     let accounts = format!("rm_accounts_{generation}");
-    db.execute(&[&format!("ALTER TABLE {accounts} RENAME TO hidden_accounts")]).await.unwrap();
+    // The read models live in their own file on SQLite: altered through their pool.
+    tables.execute(&format!("ALTER TABLE {accounts} RENAME TO hidden_accounts"), &[]).await.unwrap();
     for _ in 0..3 {
         assert!(projector.step_rebuild(head / 3).await.is_err(), "the page's transaction fails");
     }
-    db.execute(&[&format!("ALTER TABLE hidden_accounts RENAME TO {accounts}")]).await.unwrap();
+    // The read models live in their own file on SQLite: altered through their pool.
+    tables.execute(&format!("ALTER TABLE hidden_accounts RENAME TO {accounts}"), &[]).await.unwrap();
     while !projector.step_rebuild(1_000).await.unwrap() {}
     assert_eq!(projector.state().generations["accounts"], generation, "swapped in");
     assert_eq!(served_rows(&tables, &projector).await, live, "the rebuilt tables equal the live ones");

@@ -1,0 +1,140 @@
+//! Snapshots off the writer's path: the processor takes a copy of the states a committed batch
+//! leaves (a stream that crossed a snapshot version, or every so many events the whole engine)
+//! and a task of its own serializes and saves them.
+
+use super::journal::Journal;
+use crate::metrics::Metrics;
+use crate::store::{SnapshotRecord, StoreError, ENGINE_SNAPSHOT_ID, ENGINE_SNAPSHOT_TYPE};
+use perpetua_core::event::{AggregateId, AggregateType, StoredEvent, StreamId};
+use perpetua_core::ids::{AccountId, OrderId, PositionId};
+use perpetua_core::snapshot::{AggregateSnapshot, SNAPSHOT_FORMAT_VERSION};
+use perpetua_core::time::Timestamp;
+use perpetua_core::timetravel::AggregateState;
+use perpetua_core::Exchange;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+/// Every this many versions of a stream, its state is saved as a snapshot (time travel starts
+/// from the newest one at or below the version asked for).
+pub const AGGREGATE_SNAPSHOT_EVERY: u64 = 100;
+
+/// Snapshots waiting to be saved, at most.
+const SNAPSHOT_QUEUE: usize = 256;
+
+/// A snapshot to save.
+pub(super) enum SnapshotJob {
+    /// One stream's state at `position`.
+    Aggregate { stream: StreamId, state: Box<AggregateState>, position: u64, taken_at: Timestamp },
+    /// The whole engine at its last position.
+    Engine(Box<Exchange>),
+}
+
+/// The snapshot writer's queue. It is bounded; a snapshot that finds it full is skipped (a
+/// snapshot only shortens a later fold: time travel folds from the one before, start-up from
+/// the previous engine snapshot).
+pub(super) struct SnapshotWriter {
+    queue: mpsc::Sender<SnapshotJob>,
+}
+
+impl SnapshotWriter {
+    pub(super) fn start<J: Journal>(journal: J, metrics: Arc<Metrics>) -> Self {
+        let (queue, mut jobs) = mpsc::channel::<SnapshotJob>(SNAPSHOT_QUEUE);
+        tokio::spawn(async move {
+            while let Some(job) = jobs.recv().await {
+                save(&journal, &metrics, job).await;
+            }
+        });
+        Self { queue }
+    }
+
+    /// Queues jobs; those that find the queue full are dropped.
+    pub(super) fn send(&self, jobs: Vec<SnapshotJob>) {
+        for job in jobs {
+            let _ = self.queue.try_send(job);
+        }
+    }
+}
+
+async fn save<J: Journal>(journal: &J, metrics: &Metrics, job: SnapshotJob) {
+    match job {
+        SnapshotJob::Aggregate { stream, state, position, taken_at } => {
+            let snapshot = AggregateSnapshot::new(stream, *state);
+            let record = SnapshotRecord {
+                aggregate_type: stream.aggregate_type.as_str().into(),
+                aggregate_id: stream.aggregate_id.to_string(),
+                version: snapshot.version,
+                position,
+                format_version: SNAPSHOT_FORMAT_VERSION,
+                state: serde_json::to_string(&snapshot).expect("snapshots serialize"),
+                taken_at,
+            };
+            if let Err(e) = journal.save_snapshot(&record).await {
+                eprintln!("perpetua: snapshot of {stream} not saved (time travel folds from further back): {e}");
+            }
+        }
+        SnapshotJob::Engine(exchange) => match journal.save_snapshot(&engine_record(&exchange)).await {
+            Ok(()) => metrics.engine_snapshots.inc(),
+            Err(e) => eprintln!(
+                "perpetua: engine snapshot at {} not saved (start-up folds from the previous one): {e}",
+                exchange.last_position()
+            ),
+        },
+    }
+}
+
+/// The snapshot record of the whole engine at its last position.
+fn engine_record(exchange: &Exchange) -> SnapshotRecord {
+    SnapshotRecord {
+        aggregate_type: ENGINE_SNAPSHOT_TYPE.into(),
+        aggregate_id: ENGINE_SNAPSHOT_ID.into(),
+        version: exchange.last_position(),
+        position: exchange.last_position(),
+        format_version: SNAPSHOT_FORMAT_VERSION,
+        state: serde_json::to_string(&exchange.snapshot()).expect("engine snapshots serialize"),
+        taken_at: exchange.last_timestamp(),
+    }
+}
+
+/// Saves a snapshot of the whole engine at its last position.
+pub async fn save_engine_snapshot<J: Journal>(journal: &J, exchange: &Exchange) -> Result<(), StoreError> {
+    journal.save_snapshot(&engine_record(exchange)).await
+}
+
+/// The snapshots a batch of `events` calls for, taken from `exchange` right after it: each
+/// stream that reached a multiple of [`AGGREGATE_SNAPSHOT_EVERY`].
+pub(super) fn aggregate_jobs(exchange: &Exchange, events: &[StoredEvent]) -> Vec<SnapshotJob> {
+    let mut streams: Vec<StreamId> = Vec::new();
+    for event in events.iter().filter(|e| e.version % AGGREGATE_SNAPSHOT_EVERY == 0) {
+        let stream = StreamId { aggregate_type: event.aggregate_type, aggregate_id: event.aggregate_id };
+        if !streams.contains(&stream) {
+            streams.push(stream);
+        }
+    }
+    let (position, taken_at) = (exchange.last_position(), exchange.last_timestamp());
+    streams
+        .into_iter()
+        .filter_map(|stream| {
+            let state = aggregate_state(exchange, stream)?;
+            Some(SnapshotJob::Aggregate { stream, state: Box::new(state), position, taken_at })
+        })
+        .collect()
+}
+
+/// The engine's current state of one stream.
+pub fn aggregate_state(exchange: &Exchange, stream: StreamId) -> Option<AggregateState> {
+    match (stream.aggregate_type, stream.aggregate_id) {
+        (AggregateType::Order, AggregateId::Uuid(id)) => {
+            exchange.order(OrderId(id)).cloned().map(AggregateState::Order)
+        }
+        (AggregateType::Account, AggregateId::Uuid(id)) => {
+            exchange.account(AccountId(id)).cloned().map(AggregateState::Account)
+        }
+        (AggregateType::Position, AggregateId::Uuid(id)) => {
+            exchange.position(PositionId(id)).cloned().map(AggregateState::Position)
+        }
+        (AggregateType::Market, AggregateId::Symbol(symbol)) => {
+            exchange.market(symbol).cloned().map(AggregateState::Market)
+        }
+        _ => None,
+    }
+}
