@@ -584,7 +584,7 @@ impl<J: Journal> Processor<J> {
     /// Starts committing `batch` on a task of its own; a batch that writes nothing is
     /// answered at once (its decisions rest only on what is committed). Fails, answering the
     /// batch, when the sealed events do not continue the chain (the engine must be reloaded).
-    fn launch(&mut self, batch: Batch) -> Result<Option<InFlight>, ()> {
+    fn launch(&mut self, mut batch: Batch) -> Result<Option<InFlight>, ()> {
         if batch.writes.is_empty() {
             for entry in batch.entries {
                 let answer = entry.answer.clone();
@@ -592,12 +592,13 @@ impl<J: Journal> Processor<J> {
             }
             return Ok(None);
         }
-        let appends: Vec<CommandAppend> = batch
-            .writes
-            .iter()
+        let writes = std::mem::take(&mut batch.writes);
+        let answers: Vec<Answer> = writes.iter().map(|(index, _)| batch.entries[*index].answer.clone()).collect();
+        let appends: Vec<CommandAppend> = writes
+            .into_iter()
             .map(|(index, events)| CommandAppend {
-                events: events.clone(),
-                idempotency: batch.entries[*index].key.as_ref().map(|key| Idempotency {
+                events,
+                idempotency: batch.entries[index].key.as_ref().map(|key| Idempotency {
                     key: key.key.clone(),
                     fingerprint: key.fingerprint,
                     outcome: String::new(),
@@ -611,8 +612,6 @@ impl<J: Journal> Processor<J> {
             batch.fail(&ProcessorError::Store(fault));
             return Err(());
         }
-        let answers: Vec<Option<Answer>> =
-            batch.writes.iter().map(|(index, _)| Some(batch.entries[*index].answer.clone())).collect();
         let snapshots = self.snapshots_after(&appends);
         let end = self.chain;
         let journal = self.journal.clone();
@@ -621,7 +620,7 @@ impl<J: Journal> Processor<J> {
             let mut appends = appends;
             // The stored outcomes are serialized here, off the writer's task.
             for (append, answer) in appends.iter_mut().zip(answers) {
-                if let (Some(idempotency), Some(answer)) = (append.idempotency.as_mut(), answer) {
+                if let Some(idempotency) = append.idempotency.as_mut() {
                     idempotency.outcome = encode_answer(&answer);
                 }
             }
@@ -637,8 +636,7 @@ impl<J: Journal> Processor<J> {
     /// The snapshots the batch of `appends` calls for, taken now, while the engine is at its
     /// end.
     fn snapshots_after(&mut self, appends: &[CommandAppend]) -> Vec<SnapshotJob> {
-        let events: Vec<StoredEvent> = appends.iter().flat_map(|a| a.events.iter().cloned()).collect();
-        let mut jobs = snapshots::aggregate_jobs(&self.exchange, &events);
+        let mut jobs = snapshots::aggregate_jobs(&self.exchange, appends.iter().flat_map(|a| &a.events));
         let position = self.exchange.last_position();
         if position - self.last_engine_snapshot >= self.options.engine_snapshot_every {
             jobs.push(SnapshotJob::Engine(Box::new(self.exchange.clone())));

@@ -102,9 +102,12 @@ pub async fn save_engine_snapshot<J: Journal>(journal: &J, exchange: &Exchange) 
 
 /// The snapshots a batch of `events` calls for, taken from `exchange` right after it: each
 /// stream that reached a multiple of [`AGGREGATE_SNAPSHOT_EVERY`].
-pub(super) fn aggregate_jobs(exchange: &Exchange, events: &[StoredEvent]) -> Vec<SnapshotJob> {
+pub(super) fn aggregate_jobs<'a>(
+    exchange: &Exchange,
+    events: impl Iterator<Item = &'a StoredEvent>,
+) -> Vec<SnapshotJob> {
     let mut streams: Vec<StreamId> = Vec::new();
-    for event in events.iter().filter(|e| e.version % AGGREGATE_SNAPSHOT_EVERY == 0) {
+    for event in events.filter(|e| e.version % AGGREGATE_SNAPSHOT_EVERY == 0) {
         let stream = StreamId { aggregate_type: event.aggregate_type, aggregate_id: event.aggregate_id };
         if !streams.contains(&stream) {
             streams.push(stream);
