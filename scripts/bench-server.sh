@@ -20,7 +20,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CLIENTS=${CLIENTS:-64}
-SECONDS_RUN=${SECONDS:-15}
+# bash keeps its own SECONDS (time since start): read the one given in the environment.
+SECONDS_RUN=$(printenv SECONDS || echo 15)
 SWEEP=${SWEEP:-1}
 BACKENDS=${BACKENDS:-sqlite postgres}
 PG_ADMIN=${PERPETUA_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}
