@@ -34,7 +34,7 @@ pub fn check(sim: &Sim, loaded: Result<(Exchange, HashChain), LoadError>) {
     };
     let intents = guard(&sim.intents).clone();
     for refusal in refusals {
-        sim.violation(format!("the store refused a batch of the live writer: {refusal}"));
+        sim.violation(format!("the store refused a batch: {refusal}"));
     }
     check_chain(sim, &events, head);
     let mut decoded = Vec::with_capacity(events.len());
@@ -107,8 +107,11 @@ fn fold_and_check_answers(
         for again in intent.answers.iter().filter(|a| wrote(a)) {
             if &again[..] != answer {
                 sim.violation(format!(
-                    "intent {}: its key was answered differently ({again:?} after {answer:?})",
-                    intent.id
+                    "intent {}: its key was answered differently: {} after {}{}",
+                    intent.id,
+                    summary(again),
+                    summary(answer),
+                    first_difference(again, answer)
                 ));
             }
         }
@@ -138,8 +141,8 @@ fn fold_and_check_answers(
                 let expected = exchange.receipt(command, &decision);
                 if expected != *receipt {
                     sim.violation(format!(
-                        "intent {id}: the receipt answered at position {position} is not the log's \
-                         (answered {receipt:?}, the fold gives {expected:?})"
+                        "intent {id}: the receipt answered at position {position} is not the log's: {}",
+                        differences(receipt, &expected)
                     ));
                 }
             }
@@ -272,8 +275,9 @@ fn check_landings(sim: &Sim, decoded: &[EventEnvelope], intents: &[Intent]) {
             };
             if !allowed {
                 sim.violation(format!(
-                    "intent {id}, command {n} ({}): answered {outcome:?}, found {count} time(s) in the log",
-                    kind(command)
+                    "intent {id}, command {n} ({}): answered {}, found {count} time(s) in the log",
+                    kind(command),
+                    outcome.map_or("nothing".into(), |o| summary(std::slice::from_ref(o)))
                 ));
             }
         }
@@ -285,6 +289,50 @@ fn check_landings(sim: &Sim, decoded: &[EventEnvelope], intents: &[Intent]) {
     for (amount, count) in found.deposits.iter().filter(|(_, count)| **count > 0) {
         sim.violation(format!("the log holds {count} deposit(s) of {amount}, which no client asked for"));
     }
+}
+
+/// An answer in short: each command's position or refusal code.
+fn summary(answer: &[Outcome]) -> String {
+    let outcomes: Vec<String> = answer
+        .iter()
+        .map(|outcome| match outcome {
+            Outcome::Done { position, .. } => format!("done at {position}"),
+            Outcome::Refused(e) => format!("refused {}", e.code.as_str()),
+            Outcome::Reply { status, .. } => format!("reply {status}"),
+        })
+        .collect();
+    format!("[{}]", outcomes.join(", "))
+}
+
+/// Where two answers of the same shape differ first, in their receipts.
+fn first_difference(a: &[Outcome], b: &[Outcome]) -> String {
+    for pair in a.iter().zip(b) {
+        if let (Outcome::Done { receipt: x, .. }, Outcome::Done { receipt: y, .. }) = pair {
+            if x != y {
+                return format!(" (receipts differ: {})", differences(x, y));
+            }
+        }
+    }
+    String::new()
+}
+
+/// The fields in which two receipts differ, each value cut short.
+fn differences(a: &Receipt, b: &Receipt) -> String {
+    let json = |receipt: &Receipt| serde_json::to_value(receipt).expect("receipts serialize");
+    let (a, b) = (json(a), json(b));
+    let empty = serde_json::Map::new();
+    let (a, b) = (a.as_object().unwrap_or(&empty), b.as_object().unwrap_or(&empty));
+    let fields: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+    let short = |value: Option<&serde_json::Value>| {
+        let text = value.map_or("absent".to_owned(), ToString::to_string);
+        text.chars().take(160).collect::<String>()
+    };
+    let differing: Vec<String> = fields
+        .into_iter()
+        .filter(|field| a.get(*field) != b.get(*field))
+        .map(|field| format!("{field}: {} vs {}", short(a.get(field)), short(b.get(field))))
+        .collect();
+    differing.join("; ")
 }
 
 fn kind(command: &Command) -> &'static str {

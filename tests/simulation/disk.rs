@@ -44,6 +44,10 @@ pub struct Faults {
     /// Appends during which the process crashes: while the append sleeps before its commit
     /// point, or right after its batch landed.
     pub crash_in_append: u64,
+    /// Whether the reads and snapshot saves of a crashed process are refused too. The real
+    /// store fences appends only, so a writer that lost its lease still reads and may save a
+    /// snapshot late; when this is off the simulation does the same.
+    pub fence_reads: bool,
 }
 
 /// What the disk did, counted over a run.
@@ -61,6 +65,10 @@ pub struct Tally {
     pub replayed: u64,
     /// Operations through the journal of a crashed generation, refused.
     pub fenced: u64,
+    /// Reads and snapshot saves through the journal of a crashed generation, let through.
+    pub zombie_operations: u64,
+    /// Idempotency records read one by one (retries of keys whose answer is not in memory).
+    pub records_read: u64,
     /// Appends that were asleep at their await point when their generation crashed, refused
     /// at the commit point.
     pub fenced_at_commit: u64,
@@ -161,9 +169,14 @@ impl Disk {
         }))
     }
 
-    /// The error of an operation through the journal of `generation`, if it is not the live one.
-    fn fenced(&mut self, generation: u64) -> Option<StoreError> {
+    /// The error of an operation of `kind` through the journal of `generation`, if that is
+    /// not the live one and the operation is fenced.
+    fn fenced(&mut self, generation: u64, kind: Kind) -> Option<StoreError> {
         if generation == self.generation {
+            return None;
+        }
+        if kind != Kind::Append && !self.faults.fence_reads {
+            self.tally.zombie_operations += 1;
             return None;
         }
         self.tally.fenced += 1;
@@ -382,7 +395,7 @@ impl SimJournal {
     async fn begin(&self, kind: Kind) -> Result<Plan, StoreError> {
         let plan = {
             let mut disk = lock(&self.disk);
-            if let Some(fenced) = disk.fenced(self.generation) {
+            if let Some(fenced) = disk.fenced(self.generation, kind) {
                 return Err(fenced);
             }
             let plan = disk.plan(kind);
@@ -402,7 +415,7 @@ impl SimJournal {
     async fn read<T>(&self, what: &str, read: impl FnOnce(&Disk) -> T) -> Result<T, StoreError> {
         let plan = self.begin(Kind::Read).await?;
         let mut disk = lock(&self.disk);
-        if let Some(fenced) = disk.fenced(self.generation) {
+        if let Some(fenced) = disk.fenced(self.generation, Kind::Read) {
             return Err(fenced);
         }
         if plan.fate == Fate::FailBefore {
@@ -430,7 +443,7 @@ impl Journal for SimJournal {
     async fn append(&self, commands: &[CommandAppend]) -> Result<Appended, StoreError> {
         let plan = self.begin(Kind::Append).await?;
         let mut disk = lock(&self.disk);
-        if let Some(fenced) = disk.fenced(self.generation) {
+        if let Some(fenced) = disk.fenced(self.generation, Kind::Append) {
             // Asleep at its await point when the crash came: nothing lands after a crash.
             disk.tally.fenced_at_commit += 1;
             return Err(fenced);
@@ -452,7 +465,10 @@ impl Journal for SimJournal {
                 }
             }
             Ok(Appended::Replayed { command, record }) => {
-                let refusal = format!("command {command} of a batch replayed key {:?}", record.key);
+                let refusal = format!(
+                    "generation {}: command {command} of the batch was committed before under key {:?}",
+                    self.generation, record.key
+                );
                 disk.refusals.push(refusal);
             }
             Err(refused) => {
@@ -468,7 +484,9 @@ impl Journal for SimJournal {
     }
 
     async fn idempotency_record(&self, key: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
-        self.read("an idempotency record", |disk| disk.keys.get(key).cloned()).await
+        let record = self.read("an idempotency record", |disk| disk.keys.get(key).cloned()).await;
+        lock(&self.disk).tally.records_read += 1;
+        record
     }
 
     async fn load_snapshot(
@@ -483,7 +501,7 @@ impl Journal for SimJournal {
     async fn save_snapshot(&self, snapshot: &SnapshotRecord) -> Result<(), StoreError> {
         let plan = self.begin(Kind::SaveSnapshot).await?;
         let mut disk = lock(&self.disk);
-        if let Some(fenced) = disk.fenced(self.generation) {
+        if let Some(fenced) = disk.fenced(self.generation, Kind::SaveSnapshot) {
             return Err(fenced);
         }
         if plan.fate == Fate::FailBefore {

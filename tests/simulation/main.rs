@@ -75,6 +75,8 @@ struct Totals {
     duplicates: u64,
     conflicts: u64,
     snapshots: u64,
+    zombie_operations: u64,
+    records_read: u64,
 }
 
 impl Totals {
@@ -93,6 +95,8 @@ impl Totals {
         self.duplicates += report.events.duplicates;
         self.conflicts += report.events.conflicts;
         self.snapshots += report.tally.snapshots_saved;
+        self.zombie_operations += report.tally.zombie_operations;
+        self.records_read += report.tally.records_read;
     }
 }
 
@@ -129,6 +133,8 @@ fn the_writer_keeps_its_promises_under_faults_and_crashes() {
             ("unacknowledged intents", totals.unacknowledged),
             ("reused keys", totals.conflicts),
             ("snapshots", totals.snapshots),
+            ("operations of crashed processes let through", totals.zombie_operations),
+            ("idempotency records read", totals.records_read),
         ];
         for (what, count) in struck {
             assert!(count > 0, "no {what} in {} seeds: the simulation no longer injects them", seeds.len());

@@ -55,6 +55,7 @@ impl Config {
             stalls: rng.pick(&[0, 10]),
             stall_ms_max: 400,
             crash_in_append: rng.pick(&[0, 10, 40]),
+            fence_reads: rng.chance(500),
         };
         Config {
             clients: rng.between(2, 6) as usize,
