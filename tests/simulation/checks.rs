@@ -202,6 +202,7 @@ struct Found {
 }
 
 impl Found {
+    /// What `decoded` holds.
     fn of(decoded: &[EventEnvelope]) -> Found {
         let mut found = Found::default();
         for envelope in decoded {
@@ -226,6 +227,7 @@ impl Found {
         found
     }
 
+    /// How many commands of `intent` are in the log.
     fn landed(&self, intent: &Intent) -> usize {
         self.commands.get(&intent.correlation()).map_or(0, BTreeSet::len)
     }
@@ -335,6 +337,7 @@ fn differences(a: &Receipt, b: &Receipt) -> String {
     differing.join("; ")
 }
 
+/// What a command is, for messages.
 fn kind(command: &Command) -> &'static str {
     match command {
         Command::PlaceOrder(_) => "an order",

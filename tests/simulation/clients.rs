@@ -60,6 +60,7 @@ pub fn wrote(answer: &[Outcome]) -> bool {
     answer.iter().any(|outcome| matches!(outcome, Outcome::Done { .. }))
 }
 
+/// The market every order trades in.
 fn btc() -> Symbol {
     "BTCUSDT".parse().expect("a listed symbol")
 }
@@ -104,8 +105,11 @@ fn fingerprint(commands: &[Command], metadata: &Metadata) -> Hash {
 
 /// What one attempt got.
 enum Attempt {
+    /// The processor answered.
     Answered(Result<Answer, ProcessorError>),
+    /// The client stopped waiting.
     TimedOut,
+    /// The process crashed before it answered.
     Cut,
 }
 
@@ -266,13 +270,17 @@ pub async fn genesis(sim: &Arc<Sim>) {
 struct Style {
     /// Its first deposit (before the intent's cents).
     funding: i64,
+    /// Leverage of its orders.
     leverage: u32,
+    /// Margin mode of its orders.
     margin_mode: MarginMode,
     /// Largest quantity of an order, in thousandths.
     lots_max: u64,
 }
 
+/// Well funded, cross margin at 10×: trades for long.
 const STEADY: Style = Style { funding: 1_000_000, leverage: 10, margin_mode: MarginMode::Cross, lots_max: 40 };
+/// Thinly funded, isolated at 50×: a mark price move of a few per cent liquidates it.
 const RISKY: Style = Style { funding: 5_000, leverage: 50, margin_mode: MarginMode::Isolated, lots_max: 200 };
 
 /// Builds an intent's commands from its id.
@@ -341,14 +349,23 @@ fn admin(rng: &mut Rng) -> impl FnOnce(u64) -> Vec<Command> {
 
 /// An order drawn before its intent's id is known.
 struct Draft {
+    /// Buy or sell.
     side: Side,
+    /// Limit or market.
     order_type: OrderType,
+    /// GTC, IOC or FOK.
     time_in_force: TimeInForce,
+    /// The limit price, in ticks of 0.1.
     price_ticks: i64,
+    /// The quantity, in lots of 0.001.
     lots: i64,
+    /// Refused if it would take liquidity.
     post_only: bool,
+    /// Only reduces a position.
     reduce_only: bool,
+    /// What happens when it would trade with its own account.
     stp_mode: StpMode,
+    /// The client's leverage and margin mode.
     style: Style,
 }
 

@@ -126,7 +126,7 @@ pub async fn nemesis(sim: Arc<Sim>, mut rng: Rng) {
         if sim.done.load(Ordering::SeqCst) {
             return;
         }
-        crash(&sim, &mut rng);
+        crash(&sim, &mut rng).await;
         crashes += 1;
         tokio::time::sleep(Duration::from_millis(rng.between(0, sim.config.downtime_ms_max))).await;
         start_node(&sim).await;
@@ -135,7 +135,19 @@ pub async fn nemesis(sim: Arc<Sim>, mut rng: Rng) {
 
 /// The running process crashes: the disk's generation moves on, its clients lose their
 /// requests in flight, and a moment later its lease is marked lost (the zombie stops).
-fn crash(sim: &Sim, rng: &mut Rng) {
+///
+/// A third of the crashes begin with the lease lost while the process still runs (its
+/// session ended): the processor fences itself and answers what it holds, and what comes
+/// after, with an error, until the process exits a moment later.
+async fn crash(sim: &Sim, rng: &mut Rng) {
+    if rng.chance(333) {
+        let running = sim.current.borrow().clone();
+        if let Some(node) = running {
+            node.lease.lose("the lease's session ended".into());
+            sim.count(|c| c.leases_lost += 1);
+            tokio::time::sleep(Duration::from_millis(rng.between(0, 50))).await;
+        }
+    }
     let crashed = sim.current.send_replace(None);
     disk::lock(&sim.disk).generation += 1;
     sim.count(|c| c.crashes += 1);

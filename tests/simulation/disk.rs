@@ -100,7 +100,9 @@ pub struct Disk {
     pub snapshots: Vec<SnapshotRecord>,
     /// When set, no fault is drawn any more (the final checks run on a quiet disk).
     pub quiet: bool,
+    /// The fault rates of the run.
     faults: Faults,
+    /// The sequence faults are drawn from.
     rng: Rng,
     /// Counts of what happened.
     pub tally: Tally,
@@ -122,31 +124,43 @@ pub fn lock(disk: &SharedDisk) -> MutexGuard<'_, Disk> {
 /// What an operation does.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {
+    /// Any read.
     Read,
+    /// An append of a batch.
     Append,
+    /// A snapshot saved.
     SaveSnapshot,
 }
 
 /// The fault drawn for one operation.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Fate {
+    /// It does what it is asked.
     Proceed,
+    /// It fails and writes nothing.
     FailBefore,
+    /// It writes, then fails (the caller cannot tell whether it landed).
     LandThenFail,
 }
 
 /// When an append asks for a crash.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Crash {
+    /// Not during this append.
     Never,
+    /// While it sleeps before its commit point: it must then write nothing.
     WhileAsleep,
+    /// Right after its batch was written.
     AfterLanding,
 }
 
 /// The fault schedule of one operation.
 struct Plan {
+    /// Its latency.
     delay_ms: u64,
+    /// Whether it fails.
     fate: Fate,
+    /// Whether the process crashes during it.
     crash: Crash,
 }
 
@@ -220,6 +234,7 @@ impl Disk {
         Plan { delay_ms, fate, crash }
     }
 
+    /// Asks the nemesis to crash the running process now.
     fn request_crash(&mut self) {
         self.tally.crash_requests += 1;
         self.crash_requests.notify_one();
@@ -290,12 +305,14 @@ impl Disk {
         Ok(())
     }
 
+    /// Up to `limit` events from position `from`.
     fn read_all(&self, from: u64, limit: u32) -> Vec<StoredEvent> {
         let start = usize::try_from(from.max(1) - 1).unwrap_or(usize::MAX).min(self.events.len());
         let end = start.saturating_add(limit as usize).min(self.events.len());
         self.events[start..end].to_vec()
     }
 
+    /// The keys recorded after position `after`, in position order.
     fn idempotency_keys(&self, after: u64) -> Vec<KeyRecord> {
         let mut records: Vec<KeyRecord> = self
             .keys
@@ -311,6 +328,7 @@ impl Disk {
         records
     }
 
+    /// The snapshot of an aggregate with the highest version at or below `version`.
     fn load_snapshot(&self, aggregate_type: &str, aggregate_id: &str, version: Option<u64>) -> Option<SnapshotRecord> {
         self.snapshots
             .iter()
@@ -320,6 +338,7 @@ impl Disk {
             .cloned()
     }
 
+    /// Saves a snapshot, replacing one of the same aggregate and version.
     fn save_snapshot(&mut self, snapshot: &SnapshotRecord) {
         let same = |s: &SnapshotRecord| {
             s.aggregate_type == snapshot.aggregate_type
@@ -375,7 +394,9 @@ fn check_batch(commands: &[CommandAppend]) -> Result<BTreeMap<StreamId, u64>, St
 /// The disk as one generation's process sees it.
 #[derive(Clone)]
 pub struct SimJournal {
+    /// The disk.
     disk: SharedDisk,
+    /// The generation of the process it belongs to.
     generation: u64,
 }
 

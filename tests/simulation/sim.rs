@@ -77,6 +77,8 @@ impl Config {
 pub struct Events {
     /// Crashes.
     pub crashes: u64,
+    /// Crashes that began with the lease lost while the process ran.
+    pub leases_lost: u64,
     /// Processors started (the first one included).
     pub starts: u64,
     /// Starts that failed on a store fault and were tried again.
@@ -115,6 +117,7 @@ pub struct Sim {
     pub events: Mutex<Events>,
     /// Set when the clients are done: the nemesis stops.
     pub done: AtomicBool,
+    /// The sequence new tasks fork theirs from.
     rng: Mutex<Rng>,
 }
 
@@ -157,6 +160,39 @@ pub struct Report {
     /// A digest of the log without its timestamps (event types, streams, versions, payloads
     /// left out) and of every answer: equal digests mean the same run.
     pub digest: String,
+}
+
+impl Report {
+    /// The run's counts, by name.
+    pub fn counts(&self) -> Vec<(&'static str, u64)> {
+        let (tally, events) = (&self.tally, &self.events);
+        vec![
+            ("events", self.log_len),
+            ("acknowledged intents", events.acknowledged),
+            ("unacknowledged intents", events.unacknowledged),
+            ("crashes", events.crashes),
+            ("leases lost before a crash", events.leases_lost),
+            ("starts failed", events.start_failures),
+            ("client timeouts", events.timeouts),
+            ("attempts cut by a crash", events.cut),
+            ("attempts answered with an error", events.errors),
+            ("concurrent or repeated deliveries", events.duplicates),
+            ("keys reused for another request", events.conflicts),
+            ("appends", tally.appends),
+            ("batches committed", tally.committed),
+            ("appends failed before writing", tally.failed_before),
+            ("batches landed unconfirmed", tally.landed_unconfirmed),
+            ("appends fenced at their commit point", tally.fenced_at_commit),
+            ("operations of crashed processes refused", tally.fenced),
+            ("operations of crashed processes let through", tally.zombie_operations),
+            ("reads failed", tally.read_failures),
+            ("idempotency records read", tally.records_read),
+            ("snapshots saved", tally.snapshots_saved),
+            ("snapshot saves failed", tally.snapshot_failures),
+            ("operations delayed", tally.delayed),
+            ("crashes asked for by an append", tally.crash_requests),
+        ]
+    }
 }
 
 /// Runs one seed to its end and checks it; `Err` lists what broke.
@@ -222,6 +258,7 @@ async fn drive(sim: &Arc<Sim>) {
 
 /// The failure report of a run: its configuration, what broke, and what happened.
 fn describe(sim: &Sim, violations: &[String]) -> String {
+    /// Violations listed in full; the rest are counted.
     const SHOWN: usize = 20;
     let mut text = format!("{} broken promise(s)", violations.len());
     for violation in violations.iter().take(SHOWN) {
