@@ -1,0 +1,169 @@
+//! Processes over the one disk: starting a processor (the first start and every restart),
+//! watching what it publishes, and the nemesis that crashes it.
+//!
+//! A crash is abrupt for the clients (their requests in flight to the crashed process get no
+//! answer, as when its connections reset) and for the disk (its generation moves on, so the
+//! crashed process's journal writes nothing more). The crashed processor itself is not told at
+//! once: it runs on as a fenced zombie until its lease is marked lost a little later, and
+//! whatever it still tries against the disk is refused.
+
+use crate::disk;
+use crate::rng::Rng;
+use crate::sim::Sim;
+use perpetua_server::metrics::Metrics;
+use perpetua_server::processor::{self, LeaseState, LoadError, ProcessorHandle, ProcessorOptions};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{broadcast, watch};
+
+/// One process: a processor over the journal of one generation.
+pub struct Node {
+    /// Its front door.
+    pub handle: ProcessorHandle,
+    /// Set when it crashed.
+    down: watch::Sender<bool>,
+    /// Its writer lease, marked lost a little after the crash.
+    lease: LeaseState,
+}
+
+impl Node {
+    /// Waits until this process has crashed.
+    pub async fn crashed(&self) {
+        let mut down = self.down.subscribe();
+        let _ = down.wait_for(|down| *down).await;
+    }
+}
+
+/// Starts a processor over the disk's live generation (trying again after a store fault, as a
+/// supervisor restarts a server that failed to start) and makes it the running process.
+pub async fn start_node(sim: &Arc<Sim>) {
+    let journal = sim.journal();
+    let lease = LeaseState::default();
+    let options = ProcessorOptions { engine_snapshot_every: sim.config.snapshot_every };
+    let handle = loop {
+        let metrics = Arc::new(Metrics::default());
+        match processor::start(journal.clone(), metrics, options.clone(), lease.clone()).await {
+            Ok(handle) => break handle,
+            Err(LoadError::Store(_)) => {
+                sim.count(|c| c.start_failures += 1);
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            Err(e) => {
+                // Not a fault of the disk: the log does not load. Nothing can run on it.
+                sim.violation(format!("generation {}: the processor does not start: {e}", journal.generation()));
+                return std::future::pending().await;
+            }
+        }
+    };
+    sim.count(|c| c.starts += 1);
+    watch_heads(sim.clone(), journal.generation(), handle.head());
+    watch_commits(sim.clone(), journal.generation(), handle.subscribe());
+    let node = Node { handle, down: watch::channel(false).0, lease };
+    sim.current.send_replace(Some(Arc::new(node)));
+}
+
+/// Checks every head a processor publishes against the disk: never above the committed head
+/// (nothing unacknowledged is published as committed), never going back.
+fn watch_heads(sim: Arc<Sim>, generation: u64, mut heads: watch::Receiver<processor::Head>) {
+    tokio::spawn(async move {
+        let mut last = 0;
+        loop {
+            let position = heads.borrow_and_update().position;
+            let committed = disk::lock(&sim.disk).head.last_position;
+            if position > committed {
+                sim.violation(format!(
+                    "generation {generation} published head {position} while the disk's committed head is {committed}"
+                ));
+            }
+            if position < last {
+                sim.violation(format!("generation {generation} published head {position} after head {last}"));
+            }
+            last = position;
+            if heads.changed().await.is_err() {
+                return;
+            }
+        }
+    });
+}
+
+/// Checks every batch a processor announces to live tails: each event is on the disk, with the
+/// same hash, at or below the committed head.
+fn watch_commits(sim: Arc<Sim>, generation: u64, mut commits: broadcast::Receiver<Arc<processor::Committed>>) {
+    tokio::spawn(async move {
+        loop {
+            let batch = match commits.recv().await {
+                Ok(batch) => batch,
+                Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(broadcast::error::RecvError::Closed) => return,
+            };
+            let disk = disk::lock(&sim.disk);
+            for event in &batch.events {
+                let stored = disk.events.get(event.position as usize - 1);
+                if stored.is_none_or(|stored| stored.hash != event.hash) || event.position > disk.head.last_position {
+                    sim.violation(format!(
+                        "generation {generation} announced position {} ({}) which the disk does not hold",
+                        event.position, event.event_type
+                    ));
+                }
+            }
+        }
+    });
+}
+
+/// Crashes the running process now and then (after a random while, or at once when an append
+/// asks for it) and restarts it after a random downtime, until the clients are done.
+pub async fn nemesis(sim: Arc<Sim>, mut rng: Rng) {
+    let requests = disk::lock(&sim.disk).crash_requests.clone();
+    let mut crashes = 0;
+    while crashes < sim.config.crashes {
+        let (low, high) = sim.config.crash_gap_ms;
+        tokio::select! {
+            biased;
+            _ = requests.notified() => {}
+            _ = tokio::time::sleep(Duration::from_millis(rng.between(low, high))) => {}
+        }
+        if sim.done.load(Ordering::SeqCst) {
+            return;
+        }
+        crash(&sim, &mut rng).await;
+        crashes += 1;
+        tokio::time::sleep(Duration::from_millis(rng.between(0, sim.config.downtime_ms_max))).await;
+        start_node(&sim).await;
+    }
+}
+
+/// The running process crashes: the disk's generation moves on, its clients lose their
+/// requests in flight, and a moment later its lease is marked lost (the zombie stops).
+///
+/// A third of the crashes begin with the lease lost while the process still runs (its
+/// session ended): the processor fences itself and answers what it holds, and what comes
+/// after, with an error, until the process exits a moment later.
+async fn crash(sim: &Sim, rng: &mut Rng) {
+    if rng.chance(333) {
+        let running = sim.current.borrow().clone();
+        if let Some(node) = running {
+            node.lease.lose("the lease's session ended".into());
+            sim.count(|c| c.leases_lost += 1);
+            tokio::time::sleep(Duration::from_millis(rng.between(0, 50))).await;
+        }
+    }
+    let crashed = sim.current.send_replace(None);
+    disk::lock(&sim.disk).generation += 1;
+    sim.count(|c| c.crashes += 1);
+    let Some(node) = crashed else { return };
+    node.down.send_replace(true);
+    let lease = node.lease.clone();
+    let delay = Duration::from_millis(rng.between(0, 50));
+    tokio::spawn(async move {
+        tokio::time::sleep(delay).await;
+        lease.lose("the process crashed".into());
+    });
+}
+
+/// The running process, waiting while it is down.
+pub async fn running(sim: &Sim) -> Arc<Node> {
+    let mut current = sim.current.subscribe();
+    let node = current.wait_for(Option::is_some).await.expect("the simulation holds the sender").clone();
+    node.expect("waited for a running process")
+}
