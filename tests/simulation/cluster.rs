@@ -4,8 +4,9 @@
 //! A crash is abrupt for the clients (their requests in flight to the crashed process get no
 //! answer, as when its connections reset) and for the disk (its generation moves on, so the
 //! crashed process's journal writes nothing more). The crashed processor itself is not told at
-//! once: it runs on as a fenced zombie until its lease is marked lost a little later, and
-//! whatever it still tries against the disk is refused.
+//! once: it runs on as a fenced zombie until its lease is marked lost a little later; its
+//! appends are refused, and on half the seeds its reads and snapshot saves too (the real store
+//! fences appends only).
 
 use crate::disk;
 use crate::rng::Rng;
