@@ -160,7 +160,15 @@ async fn attempt(
     key: Option<IdempotencyKey>,
 ) -> Attempt {
     let timeout = Duration::from_millis(sim.config.client_timeout_ms);
-    let submitted = node.handle.submit_all(commands, metadata, key);
+    // One command goes through `submit`, several through `submit_all`, as the HTTP handlers do.
+    let submitted = async {
+        match <[Command; 1]>::try_from(commands) {
+            Ok([command]) => {
+                node.handle.submit(command, metadata, key).await.map(|outcome| Answer::from(vec![outcome]))
+            }
+            Err(commands) => node.handle.submit_all(commands, metadata, key).await,
+        }
+    };
     tokio::select! {
         biased;
         answered = tokio::time::timeout(timeout, submitted) => match answered {

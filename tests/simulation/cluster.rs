@@ -4,25 +4,26 @@
 //! A crash is abrupt for the clients (their requests in flight to the crashed process get no
 //! answer, as when its connections reset) and for the disk (its generation moves on, so the
 //! crashed process's journal writes nothing more). The crashed processor itself is not told at
-//! once: it runs on as a fenced zombie until its lease is marked lost a little later, and
-//! whatever it still tries against the disk is refused.
+//! once: it runs on as a fenced zombie until its lease is marked lost a little later; its
+//! appends are refused, and on half the seeds its reads and snapshot saves too (the real store
+//! fences appends only).
 
 use crate::disk;
 use crate::rng::Rng;
-use crate::sim::Sim;
+use crate::sim::{guard, Sim};
 use perpetua_server::metrics::Metrics;
 use perpetua_server::processor::{self, LeaseState, LoadError, ProcessorHandle, ProcessorOptions};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{broadcast, watch};
+use tokio::sync::{broadcast, watch, Notify};
 
 /// One process: a processor over the journal of one generation.
 pub struct Node {
     /// Its front door.
     pub handle: ProcessorHandle,
     /// Set when it crashed.
-    down: watch::Sender<bool>,
+    down: Flag,
     /// Its writer lease, marked lost a little after the crash.
     lease: LeaseState,
 }
@@ -30,8 +31,38 @@ pub struct Node {
 impl Node {
     /// Waits until this process has crashed.
     pub async fn crashed(&self) {
-        let mut down = self.down.subscribe();
-        let _ = down.wait_for(|down| *down).await;
+        self.down.wait().await;
+    }
+}
+
+/// A flag tasks wait for, woken in the order they began to wait. (Tokio's `watch` wakes its
+/// waiters in a random order, which would make two runs of one seed differ.)
+#[derive(Default)]
+pub struct Flag {
+    /// Whether it is set.
+    set: AtomicBool,
+    /// Wakes the waiters when it is set.
+    woken: Notify,
+}
+
+impl Flag {
+    /// Sets the flag and wakes every waiter.
+    pub fn set(&self) {
+        self.set.store(true, Ordering::SeqCst);
+        self.woken.notify_waiters();
+    }
+
+    /// Waits until the flag is set.
+    pub async fn wait(&self) {
+        loop {
+            let woken = self.woken.notified();
+            tokio::pin!(woken);
+            woken.as_mut().enable();
+            if self.set.load(Ordering::SeqCst) {
+                return;
+            }
+            woken.await;
+        }
     }
 }
 
@@ -59,8 +90,9 @@ pub async fn start_node(sim: &Arc<Sim>) {
     sim.count(|c| c.starts += 1);
     watch_heads(sim.clone(), journal.generation(), handle.head());
     watch_commits(sim.clone(), journal.generation(), handle.subscribe());
-    let node = Node { handle, down: watch::channel(false).0, lease };
-    sim.current.send_replace(Some(Arc::new(node)));
+    let node = Node { handle, down: Flag::default(), lease };
+    *guard(&sim.current) = Some(Arc::new(node));
+    sim.started.notify_waiters();
 }
 
 /// Checks every head a processor publishes against the disk: never above the committed head
@@ -141,18 +173,18 @@ pub async fn nemesis(sim: Arc<Sim>, mut rng: Rng) {
 /// after, with an error, until the process exits a moment later.
 async fn crash(sim: &Sim, rng: &mut Rng) {
     if rng.chance(333) {
-        let running = sim.current.borrow().clone();
+        let running = guard(&sim.current).clone();
         if let Some(node) = running {
             node.lease.lose("the lease's session ended".into());
             sim.count(|c| c.leases_lost += 1);
             tokio::time::sleep(Duration::from_millis(rng.between(0, 50))).await;
         }
     }
-    let crashed = sim.current.send_replace(None);
+    let crashed = guard(&sim.current).take();
     disk::lock(&sim.disk).generation += 1;
     sim.count(|c| c.crashes += 1);
     let Some(node) = crashed else { return };
-    node.down.send_replace(true);
+    node.down.set();
     let lease = node.lease.clone();
     let delay = Duration::from_millis(rng.between(0, 50));
     tokio::spawn(async move {
@@ -163,7 +195,13 @@ async fn crash(sim: &Sim, rng: &mut Rng) {
 
 /// The running process, waiting while it is down.
 pub async fn running(sim: &Sim) -> Arc<Node> {
-    let mut current = sim.current.subscribe();
-    let node = current.wait_for(Option::is_some).await.expect("the simulation holds the sender").clone();
-    node.expect("waited for a running process")
+    loop {
+        let started = sim.started.notified();
+        tokio::pin!(started);
+        started.as_mut().enable();
+        if let Some(node) = guard(&sim.current).clone() {
+            return node;
+        }
+        started.await;
+    }
 }

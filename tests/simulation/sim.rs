@@ -11,7 +11,7 @@ use perpetua_server::processor;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
-use tokio::sync::watch;
+use tokio::sync::Notify;
 
 /// Longest a run may take, in simulated time, before it counts as stuck (a writer that never
 /// answers again, a client that is never acknowledged).
@@ -108,7 +108,9 @@ pub struct Sim {
     /// The disk.
     pub disk: SharedDisk,
     /// The running process, `None` while it is down.
-    pub current: watch::Sender<Option<Arc<Node>>>,
+    pub current: Mutex<Option<Arc<Node>>>,
+    /// Woken when a process starts.
+    pub started: Notify,
     /// Every intent, by id.
     pub intents: Mutex<Vec<Intent>>,
     /// Broken promises, in the order they were seen.
@@ -204,7 +206,8 @@ pub async fn run(seed: u64) -> Result<Report, String> {
         seed,
         config: config.clone(),
         disk,
-        current: watch::channel(None).0,
+        current: Mutex::new(None),
+        started: Notify::new(),
         intents: Mutex::new(Vec::new()),
         violations: Mutex::new(Vec::new()),
         events: Mutex::new(Events::default()),
