@@ -713,11 +713,14 @@ impl<J: Journal> Processor<J> {
     async fn reload(&mut self, confirmed: u64) -> Result<(), LoadError> {
         let (exchange, chain) = load_engine(&self.journal).await?;
         self.keys.load(self.journal.idempotency_keys(confirmed).await?);
-        // A commit whose answer was lost may have landed: publish the head as the store has
-        // it, so the projector and live tails follow.
+        // A commit whose answer was lost may have landed: publish its events and the head as
+        // the store has them, so live tails and the projector follow at once.
         if chain.last_position != confirmed {
+            let landed = chain.last_position.saturating_sub(confirmed);
+            let events = self.journal.read_all(confirmed + 1, u32::try_from(landed).unwrap_or(u32::MAX)).await?;
             self.metrics.log_head.set(chain.last_position);
             let _ = self.head.send(Head { position: chain.last_position, committed_at: Instant::now() });
+            let _ = self.events.send(Arc::new(Committed::new(events)));
         }
         self.last_engine_snapshot = self.last_engine_snapshot.min(exchange.last_position());
         self.exchange = exchange;
