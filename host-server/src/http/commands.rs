@@ -411,9 +411,6 @@ pub(super) async fn place_orders(
     let idempotency = idempotency(&user, &headers, "POST /v1/orders/batch", &body.bytes)?;
     let metadata = metadata(&user, &headers)?;
     let answer = state.processor.submit_all(commands, metadata, idempotency).await.map_err(processor_error)?;
-    if let [Outcome::Reply { status, body }] = &*answer {
-        return Ok((StatusCode::from_u16(*status).unwrap_or(StatusCode::OK), Json(body.clone())).into_response());
-    }
     let results: Vec<Value> = answer
         .iter()
         .map(|outcome| {

@@ -373,6 +373,12 @@ struct Entry {
 }
 
 impl Entry {
+    /// Answers it (and its followers) with its own outcomes.
+    fn succeed(self) {
+        let answer = self.answer.clone();
+        self.answer(Ok(answer));
+    }
+
     fn answer(self, result: Result<Answer, ProcessorError>) {
         for follower in self.followers {
             let _ = follower.send(result.clone());
@@ -427,9 +433,12 @@ impl Batch {
     }
 }
 
+/// What a commit task hands back: the appends it wrote (or tried to) and the store's answer.
+type Commit = (Vec<CommandAppend>, Result<Appended, StoreError>);
+
 /// What woke the writer while a commit was running.
 enum Step {
-    Committed(Result<(Vec<CommandAppend>, Result<Appended, StoreError>), tokio::task::JoinError>),
+    Committed(Result<Commit, tokio::task::JoinError>),
     Submitted(Submission),
 }
 
@@ -440,7 +449,7 @@ struct InFlight {
     end: HashChain,
     /// Snapshots of the states the batch leaves, saved once it is durable.
     snapshots: Vec<SnapshotJob>,
-    commit: JoinHandle<(Vec<CommandAppend>, Result<Appended, StoreError>)>,
+    commit: JoinHandle<Commit>,
     started: Instant,
 }
 
@@ -586,10 +595,7 @@ impl<J: Journal> Processor<J> {
     /// batch, when the sealed events do not continue the chain (the engine must be reloaded).
     fn launch(&mut self, mut batch: Batch) -> Result<Option<InFlight>, ()> {
         if batch.writes.is_empty() {
-            for entry in batch.entries {
-                let answer = entry.answer.clone();
-                entry.answer(Ok(answer));
-            }
+            batch.entries.into_iter().for_each(Entry::succeed);
             return Ok(None);
         }
         let writes = std::mem::take(&mut batch.writes);
@@ -648,11 +654,7 @@ impl<J: Journal> Processor<J> {
     /// Handles a finished commit: on success publishes the head, answers the batch, hands
     /// its snapshots on and remembers its keys; otherwise answers the batch with the error
     /// and returns it (the caller fails the batch decided after it and recovers).
-    fn finish(
-        &mut self,
-        flight: InFlight,
-        done: Result<(Vec<CommandAppend>, Result<Appended, StoreError>), tokio::task::JoinError>,
-    ) -> Result<(), ProcessorError> {
+    fn finish(&mut self, flight: InFlight, done: Result<Commit, tokio::task::JoinError>) -> Result<(), ProcessorError> {
         let InFlight { batch, end, snapshots, started, .. } = flight;
         let (appends, result) = match done {
             Ok(done) => done,
@@ -688,8 +690,7 @@ impl<J: Journal> Processor<J> {
             if let Some(key) = &entry.key {
                 self.keys.committed(key.key.clone(), key.fingerprint, entry.answer.clone());
             }
-            let answer = entry.answer.clone();
-            entry.answer(Ok(answer));
+            entry.succeed();
         }
         self.snapshots.send(snapshots);
         Ok(())
