@@ -385,14 +385,15 @@ async fn rebuild(store: Store, read_model: String) -> Result<(), String> {
     let _lease = store.acquire_writer_lease().await.map_err(store_error)?;
     let db = Db::open(store.url(), 4).await.map_err(store_error)?;
     let started = std::time::Instant::now();
-    let mut projector = Projector::open(store.clone(), db, Arc::new(Metrics::default())).await?;
+    let mut projector =
+        Projector::open(store.clone(), db, Arc::new(Metrics::default())).await.map_err(|e| e.to_string())?;
     let head = store.head().await.map_err(store_error)?.last_position;
-    projector.catch_up(head).await?;
+    projector.catch_up(head).await.map_err(|e| e.to_string())?;
     projector.start_rebuild(&names).await.map_err(store_error)?;
     let total = projector.state().position;
     let rebuild_started = std::time::Instant::now();
     loop {
-        let done = projector.step_rebuild(50_000).await?;
+        let done = projector.step_rebuild(50_000).await.map_err(|e| e.to_string())?;
         let reached = projector.state().rebuilding.values().map(|(_, p)| *p).min().unwrap_or(total);
         progress("rebuild", if done { total } else { reached }, total);
         if done {

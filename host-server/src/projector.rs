@@ -15,7 +15,7 @@ use crate::db::{Db, DbTx, Value};
 use crate::metrics::Metrics;
 use crate::processor::Head;
 use crate::store::{Backend, Store, StoreError};
-use perpetua_core::event::{AggregateId, AggregateType, Event, EventEnvelope, StoredEvent};
+use perpetua_core::event::{AggregateId, AggregateType, DecodeError, Event, EventEnvelope, StoredEvent};
 use perpetua_core::ids::{AccountId, OrderId, PositionId};
 use perpetua_core::projection::ReadModels;
 use perpetua_core::symbol::Symbol;
@@ -31,6 +31,47 @@ pub const READ_MODELS: [&str; 5] = ["orders", "accounts", "positions", "trades",
 const PAGE: u32 = 10_000;
 /// Rows per multi-row statement.
 const ROWS_PER_STATEMENT: usize = 400;
+
+/// Why the projector could not advance. Nothing half-written stays behind any of them: a page
+/// is written with its checkpoint in one transaction, or not at all.
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectorError {
+    /// Reading the log or writing the tables failed.
+    #[error("{0} ({code})", code = .0.code())]
+    Store(#[from] StoreError),
+    /// A stored event does not decode.
+    #[error("position {position}: {source} ({code})", code = .source.code())]
+    Decode {
+        /// Its position.
+        position: u64,
+        /// Why.
+        source: DecodeError,
+    },
+    /// The registry's checkpoint is past the end of the log (the read models belong to
+    /// another log, or the log was cut).
+    #[error("the read models are at position {checkpoint} but the log ends at {log_end}")]
+    AheadOfLog {
+        /// The read models' checkpoint.
+        checkpoint: u64,
+        /// The last position in the log.
+        log_end: u64,
+    },
+    /// The projector's task, or its decoder, has stopped.
+    #[error("the projector has stopped")]
+    Stopped,
+}
+
+impl ProjectorError {
+    /// A stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ProjectorError::Store(e) => e.code(),
+            ProjectorError::Decode { source, .. } => source.code(),
+            ProjectorError::AheadOfLog { .. } => "READ_MODELS_AHEAD_OF_LOG",
+            ProjectorError::Stopped => "PROJECTOR_STOPPED",
+        }
+    }
+}
 
 /// Where the read models are: served generation and position of each, and any rebuild.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -402,27 +443,24 @@ async fn write_page(
     generations: &BTreeMap<String, u64>,
     rebuilding: Option<&BTreeSet<&'static str>>,
     fence: Option<u64>,
-) -> Result<(), String> {
-    let fail = |e: StoreError| format!("{e} ({})", e.code());
-    let mut tx = db.begin().await.map_err(fail)?;
-    write_rows(&mut tx, &page.rows, generations).await.map_err(fail)?;
+) -> Result<(), StoreError> {
+    let mut tx = db.begin().await?;
+    write_rows(&mut tx, &page.rows, generations).await?;
     let position = vec![Value::from(page.position)];
     match rebuilding {
-        None => update_registry(&mut tx, "position = ?", position, None, fence).await.map_err(fail)?,
+        None => update_registry(&mut tx, "position = ?", position, None, fence).await?,
         Some(names) => {
             for name in names {
-                update_registry(&mut tx, "rebuild_position = ?", position.clone(), Some(name), fence)
-                    .await
-                    .map_err(fail)?;
+                update_registry(&mut tx, "rebuild_position = ?", position.clone(), Some(name), fence).await?;
             }
         }
     }
-    tx.commit().await.map_err(fail)
+    tx.commit().await
 }
 
 /// Reads events from the store from `from` on, decoding them, in pages on a task of its own
 /// so that reading and folding overlap.
-fn read_ahead(store: Store, from: u64, to: u64) -> mpsc::Receiver<Result<Vec<EventEnvelope>, String>> {
+fn read_ahead(store: Store, from: u64, to: u64) -> mpsc::Receiver<Result<Vec<EventEnvelope>, ProjectorError>> {
     let (tx, rx) = mpsc::channel(4);
     tokio::spawn(async move {
         let mut next = from;
@@ -431,7 +469,7 @@ fn read_ahead(store: Store, from: u64, to: u64) -> mpsc::Receiver<Result<Vec<Eve
             let page = match store.read_all(next, limit).await {
                 Ok(page) => page,
                 Err(e) => {
-                    let _ = tx.send(Err(format!("{e} ({})", e.code()))).await;
+                    let _ = tx.send(Err(e.into())).await;
                     return;
                 }
             };
@@ -440,7 +478,7 @@ fn read_ahead(store: Store, from: u64, to: u64) -> mpsc::Receiver<Result<Vec<Eve
             }
             next = page.last().map_or(next, |e| e.position + 1);
             let decoded = tokio::task::spawn_blocking(move || decode_all(&page)).await;
-            let decoded = decoded.unwrap_or_else(|e| Err(format!("decoder stopped: {e}")));
+            let decoded = decoded.unwrap_or(Err(ProjectorError::Stopped));
             if tx.send(decoded).await.is_err() {
                 return;
             }
@@ -449,12 +487,12 @@ fn read_ahead(store: Store, from: u64, to: u64) -> mpsc::Receiver<Result<Vec<Eve
     rx
 }
 
-fn decode_all(page: &[StoredEvent]) -> Result<Vec<EventEnvelope>, String> {
-    page.iter().map(|e| e.decode().map_err(|err| format!("position {}: {err} ({})", e.position, err.code()))).collect()
+fn decode_all(page: &[StoredEvent]) -> Result<Vec<EventEnvelope>, ProjectorError> {
+    page.iter().map(|e| e.decode().map_err(|source| ProjectorError::Decode { position: e.position, source })).collect()
 }
 
 /// The read-model folds of the log from its start up to `position` (in memory only).
-async fn fold_log(store: &Store, position: u64) -> Result<ReadModels, String> {
+async fn fold_log(store: &Store, position: u64) -> Result<ReadModels, ProjectorError> {
     let mut models = ReadModels::new();
     if position > 0 {
         let mut pages = read_ahead(store.clone(), 1, position);
@@ -465,10 +503,7 @@ async fn fold_log(store: &Store, position: u64) -> Result<ReadModels, String> {
         }
     }
     if models.last_position() != position {
-        return Err(format!(
-            "the read models are at position {position} but the log ends at {}",
-            models.last_position()
-        ));
+        return Err(ProjectorError::AheadOfLog { checkpoint: position, log_end: models.last_position() });
     }
     Ok(models)
 }
@@ -546,8 +581,8 @@ pub struct ProjectorHandle {
 
 impl ProjectorHandle {
     /// Asks for a rebuild of `read_models`.
-    pub async fn rebuild(&self, read_models: Vec<&'static str>) -> Result<(), String> {
-        self.control.send(Control::Rebuild(read_models)).await.map_err(|_| "the projector has stopped".to_owned())
+    pub async fn rebuild(&self, read_models: Vec<&'static str>) -> Result<(), ProjectorError> {
+        self.control.send(Control::Rebuild(read_models)).await.map_err(|_| ProjectorError::Stopped)
     }
 
     /// Waits until the read models reflect `position`, at most `timeout`; true if they do.
@@ -567,16 +602,15 @@ impl Projector {
     /// Opens the read models: loads the registry, and folds the log in memory up to their
     /// checkpoint (without writing) so the fold continues from there. A rebuild that was in
     /// progress is started again from position 0.
-    pub async fn open(store: Store, db: Db, metrics: Arc<Metrics>) -> Result<Projector, String> {
-        let fail = |e: StoreError| format!("{e} ({})", e.code());
-        let state = load_state(&db).await.map_err(fail)?;
+    pub async fn open(store: Store, db: Db, metrics: Arc<Metrics>) -> Result<Projector, ProjectorError> {
+        let state = load_state(&db).await?;
         let models = fold_log(&store, state.position).await?;
         let (published, _) = watch::channel(state.clone());
         let mut projector = Projector { store, db, metrics, models, unwritten: None, state, rebuild: None, published };
         let interrupted: Vec<&'static str> =
             projector.state.rebuilding.keys().filter_map(|name| read_model_name(name)).collect();
         if !interrupted.is_empty() {
-            projector.start_rebuild(&interrupted).await.map_err(fail)?;
+            projector.start_rebuild(&interrupted).await?;
         }
         projector.metrics.projection_position.set(projector.state.position);
         Ok(projector)
@@ -597,12 +631,12 @@ impl Projector {
     /// transaction fails leaves the tables and the checkpoint as they were; its rows are
     /// written by the next call, before anything else: a page retried any number of times is
     /// applied exactly once.
-    pub async fn catch_up(&mut self, head: u64) -> Result<u64, String> {
+    pub async fn catch_up(&mut self, head: u64) -> Result<u64, ProjectorError> {
         let start = self.state.position;
         if let Some(page) = self.unwritten.take() {
             if let Err(e) = write_page(&self.db, &page, &self.state.generations, None, self.store.fence()).await {
                 self.unwritten = Some(page);
-                return Err(e);
+                return Err(e.into());
             }
             self.written(page.position, page.events);
         }
@@ -617,7 +651,7 @@ impl Projector {
             let page = Unwritten { rows, position: self.models.last_position(), events: page.len() as u64 };
             if let Err(e) = write_page(&self.db, &page, &self.state.generations, None, self.store.fence()).await {
                 self.unwritten = Some(page);
-                return Err(e);
+                return Err(e.into());
             }
             self.written(page.position, page.events);
         }
@@ -664,8 +698,7 @@ impl Projector {
 
     /// Advances the rebuild by up to `max_events`; swaps the new tables in once it has caught
     /// up with the live position. Returns true when there is nothing left to do.
-    pub async fn step_rebuild(&mut self, max_events: u64) -> Result<bool, String> {
-        let fail = |e: StoreError| format!("{e} ({})", e.code());
+    pub async fn step_rebuild(&mut self, max_events: u64) -> Result<bool, ProjectorError> {
         let fence = self.store.fence();
         let Some(rebuild) = self.rebuild.as_mut() else { return Ok(true) };
         let mut pending = rebuild.unwritten.take();
@@ -686,7 +719,7 @@ impl Projector {
             };
             if let Err(e) = write_page(&self.db, &page, &rebuild.generations, Some(&rebuild.read_models), fence).await {
                 rebuild.unwritten = Some(page);
-                return Err(e);
+                return Err(e.into());
             }
             for name in &rebuild.read_models {
                 self.state.rebuilding.insert((*name).to_owned(), (rebuild.generations[*name], page.position));
@@ -698,14 +731,12 @@ impl Projector {
         }
         // Caught up: the new generation replaces the old one in one transaction; the served
         // generations change in memory only once it has committed.
-        let mut tx = self.db.begin().await.map_err(fail)?;
+        let mut tx = self.db.begin().await?;
         for name in &rebuild.read_models {
             let set = "generation = ?, rebuild_generation = NULL, rebuild_position = NULL";
-            update_registry(&mut tx, set, vec![rebuild.generations[*name].into()], Some(name), fence)
-                .await
-                .map_err(fail)?;
+            update_registry(&mut tx, set, vec![rebuild.generations[*name].into()], Some(name), fence).await?;
         }
-        tx.commit().await.map_err(fail)?;
+        tx.commit().await?;
         let rebuild = self.rebuild.take().expect("a rebuild is under way");
         let mut retired = Vec::new();
         for name in &rebuild.read_models {
@@ -715,7 +746,7 @@ impl Projector {
         }
         self.published.send_replace(self.state.clone());
         for (name, generation) in retired {
-            drop_tables(&self.db, name, generation).await.map_err(fail)?;
+            drop_tables(&self.db, name, generation).await?;
         }
         Ok(true)
     }
@@ -730,7 +761,7 @@ impl Projector {
                 Ok(_) => {}
                 Err(e) => {
                     eprintln!("perpetua: projector: {e}; retrying in 1 s");
-                    self.state.failing = Some(e);
+                    self.state.failing = Some(e.to_string());
                     self.published.send_replace(self.state.clone());
                     tokio::time::sleep(Duration::from_secs(1)).await;
                     continue;

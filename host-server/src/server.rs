@@ -172,7 +172,7 @@ pub async fn serve(store: Store, options: ServeOptions) -> Result<(), String> {
     if store.head().await.map_err(fail)?.last_position == 0 {
         genesis(&processor).await?;
     }
-    let projector = Projector::open(store.clone(), db.clone(), metrics.clone()).await?;
+    let projector = Projector::open(store.clone(), db.clone(), metrics.clone()).await.map_err(|e| e.to_string())?;
     let projector = projector.spawn(processor.head());
     let users = http::load_users(&db).await.map_err(fail)?;
     let state =

@@ -565,6 +565,6 @@ pub(super) async fn rebuild_projection(
         .projector
         .rebuild(names.clone())
         .await
-        .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE", e))?;
+        .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE", e.to_string()))?;
     Ok((StatusCode::ACCEPTED, Json(json!({ "rebuilding": names }))).into_response())
 }

@@ -615,7 +615,7 @@ impl<J: Journal> Processor<J> {
             // A bug of the writer, never of the client: nothing is written.
             eprintln!("perpetua: a sealed batch failed its check and was not written: {fault}");
             self.metrics.commit_failures.inc();
-            batch.fail(&ProcessorError::Store(fault));
+            batch.fail(&ProcessorError::Store(fault.to_string()));
             return Err(());
         }
         let snapshots = self.snapshots_after(&appends);
@@ -730,17 +730,23 @@ impl<J: Journal> Processor<J> {
     }
 }
 
+/// A sealed batch that does not continue the chain it was decided after: a bug of the
+/// writer, never of a client.
+#[derive(Debug, thiserror::Error)]
+#[error("position {position} does not continue position {after} of the chain")]
+struct SealFault {
+    position: u64,
+    after: u64,
+}
+
 /// The seam between deciding and the store: the sealed batch continues the chain it was
 /// decided after, position by position and hash link by hash link (the store recomputes
 /// each hash from its bytes; this check is the writer's own, and cheap).
-fn check_sealed(start: HashChain, appends: &[CommandAppend]) -> Result<(), String> {
+fn check_sealed(start: HashChain, appends: &[CommandAppend]) -> Result<(), SealFault> {
     let mut previous = start;
     for event in appends.iter().flat_map(|a| &a.events) {
         if event.position != previous.last_position + 1 || event.prev_hash != previous.last_hash {
-            return Err(format!(
-                "position {} does not continue position {} of the chain",
-                event.position, previous.last_position
-            ));
+            return Err(SealFault { position: event.position, after: previous.last_position });
         }
         previous = HashChain { last_position: event.position, last_hash: event.hash };
     }
