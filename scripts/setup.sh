@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building and testing Perpetua needs on a fresh Debian machine and is a no-op
 # where it is already there: Debian's Rust with its std source and rust-lld (only when the
-# rustup toolchain lacks the wasm32 target), and the wasm-bindgen CLI matching Cargo.lock.
+# rustup toolchain lacks the wasm32 target), the wasm-bindgen CLI matching Cargo.lock, and promtool.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/wasm-env.sh
@@ -23,4 +23,13 @@ if [ "$installed" != "$bindgen_version" ]; then
   # in the registry (seen: webpki-roots 1.0.11), resolve afresh within its semver ranges.
   cargo install --quiet --locked wasm-bindgen-cli --version "$bindgen_version" ||
     cargo install --quiet wasm-bindgen-cli --version "$bindgen_version"
+fi
+
+# promtool (Debian's prometheus package) checks the server's /metrics in the test command.
+# Only the package's files are wanted: its service is not started.
+if ! command -v promtool >/dev/null; then
+  echo "setup: installing promtool (Debian's prometheus package)"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+  as_root systemctl disable --now prometheus >/dev/null 2>&1 || true
 fi

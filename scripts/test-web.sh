@@ -5,7 +5,8 @@
 # with screenshots in test-output/screenshots/.
 #
 # With PERPETUA_BIN pointing at a `perpetua` binary that has `serve`, the browser tests run
-# against the real server started with demo data (which serves web/dist at /), in both
+# against the real server started with demo data (with PERPETUA_WEB_BUILT, the viewer built
+# into that binary, run from another directory; else web/dist with --web-dir), in both
 # modes: a file opened offline, and connected with an auditor token, following the live
 # tail. Without it, they run offline against Vite's preview server over web/dist, with the
 # demo log written by the same core (`viewer_logs demo`, byte for byte `perpetua demo`).
@@ -22,8 +23,10 @@ if [ ! -x /usr/bin/chromium ]; then
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
 
-step "build the viewer (wasm package and app)"
-scripts/web-build.sh
+if [ -z "${PERPETUA_WEB_BUILT:-}" ]; then
+  step "build the viewer (wasm package and app)"
+  scripts/web-build.sh
+fi
 
 work=$(mktemp -d)
 server_pid=
@@ -49,8 +52,12 @@ rm -rf "$SCREENSHOT_DIR"
 if [ -n "${PERPETUA_BIN:-}" ] && "$PERPETUA_BIN" serve --help >/dev/null 2>&1; then
   step "start perpetua serve --demo"
   admin_token=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
-  PERPETUA_ADMIN_TOKEN="$admin_token" "$PERPETUA_BIN" serve --demo --listen 127.0.0.1:0 --web-dir "$repo/web/dist" \
-    --database-url "sqlite://$work/t.db" >"$work/server.log" 2>&1 &
+  # From a directory without web/ and without --web-dir: the viewer is the one built into
+  # the binary (PERPETUA_WEB_BUILT: web/dist was built before it).
+  web_dir=()
+  [ -n "${PERPETUA_WEB_BUILT:-}" ] || web_dir=(--web-dir "$repo/web/dist")
+  (cd "$work" && PERPETUA_ADMIN_TOKEN="$admin_token" exec "$PERPETUA_BIN" serve --demo --listen 127.0.0.1:0 "${web_dir[@]}" \
+    --database-url "sqlite://$work/t.db") >"$work/server.log" 2>&1 &
   server_pid=$!
   # The server prints the address it listens on (port 0 picks a free one).
   url=

@@ -27,6 +27,9 @@ step "shared vectors and demo determinism in wasm32 (wasm-bindgen-test under Nod
 CARGO_TARGET_DIR="$WASM_TARGET_DIR" CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
   "${WASM_CARGO[@]}" test -p perpetua-wasm --tests --target "$WASM_TARGET" "${WASM_BUILD_STD_TEST[@]}"
 
+step "the audit viewer's build (web/dist, built into the server binary)"
+scripts/web-build.sh
+
 step "cargo test (unit tests, shared vectors, property tests)"
 log=$(mktemp)
 skips=$(mktemp)
@@ -40,4 +43,4 @@ awk -v skipped="$skipped" '/^test result:/ { passed += $4; failed += $6 }
 
 step "audit viewer: TypeScript unit tests and browser tests (Chromium) against perpetua serve --demo"
 cargo build -p perpetua-server --bin perpetua
-PERPETUA_BIN="$PWD/target/debug/perpetua" scripts/test-web.sh
+PERPETUA_BIN="$PWD/target/debug/perpetua" PERPETUA_WEB_BUILT=1 scripts/test-web.sh

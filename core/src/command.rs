@@ -148,6 +148,25 @@ pub enum Command {
     },
 }
 
+impl Command {
+    /// The command's name, as its `command` tag on the wire (`PlaceOrder`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Genesis { .. } => "Genesis",
+            Command::CreateAccount { .. } => "CreateAccount",
+            Command::Deposit { .. } => "Deposit",
+            Command::Withdraw { .. } => "Withdraw",
+            Command::PlaceOrder(_) => "PlaceOrder",
+            Command::CancelOrder { .. } => "CancelOrder",
+            Command::ChangeLeverage { .. } => "ChangeLeverage",
+            Command::AdjustMargin { .. } => "AdjustMargin",
+            Command::SetMarkPrice { .. } => "SetMarkPrice",
+            Command::SettleFunding { .. } => "SettleFunding",
+            Command::CorrectOrder { .. } => "CorrectOrder",
+        }
+    }
+}
+
 /// What a command runs with besides itself: the time and who asked. The core never reads a
 /// clock; hosts pass `now`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -158,4 +177,49 @@ pub struct CommandContext {
     /// Who asked; causation and correlation ids default to the command's id.
     #[serde(default)]
     pub metadata: Metadata,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `Command::name` (a metrics label) is the command's `command` tag on the wire, for
+    /// every kind of command.
+    #[test]
+    fn names_are_the_wire_tags() {
+        let account_id = AccountId::derive(1);
+        let symbol: Symbol = "BTCUSDT".parse().expect("a symbol");
+        let placed = crate::workload::Setup::new(2, 4, 1)
+            .mixed_workload(200, 2)
+            .into_iter()
+            .find(|c| matches!(c, Command::PlaceOrder(_)))
+            .expect("the workload places orders");
+        let commands = [
+            Command::Genesis { markets: crate::market::spec::default_markets() },
+            Command::CreateAccount { user_id: UserId::derive(1) },
+            Command::Deposit { account_id, amount: Decimal::ONE },
+            Command::Withdraw { account_id, amount: Decimal::ONE },
+            placed,
+            Command::CancelOrder { account_id, order_id: OrderId::derive(1) },
+            Command::ChangeLeverage { account_id, symbol, leverage: 10 },
+            Command::AdjustMargin { account_id, symbol, amount: Decimal::ONE },
+            Command::SetMarkPrice { symbol, price: Decimal::ONE },
+            Command::SettleFunding { symbol, rate: Decimal::ONE },
+            Command::CorrectOrder {
+                order_id: OrderId::derive(1),
+                corrected_event_id: EventId::derive(1),
+                corrected_version: 1,
+                corrections: Vec::new(),
+                reason: "a test".into(),
+                corrected_by: UserId::derive(1),
+            },
+        ];
+        let mut names = std::collections::BTreeSet::new();
+        for command in &commands {
+            let wire = serde_json::to_value(command).expect("serializes");
+            assert_eq!(wire["command"], command.name(), "{command:?}");
+            names.insert(command.name());
+        }
+        assert_eq!(names.len(), commands.len(), "every kind, once");
+    }
 }

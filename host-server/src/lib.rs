@@ -4,6 +4,7 @@
 pub mod db;
 pub mod http;
 pub mod listener;
+pub mod logging;
 pub mod metrics;
 pub mod processor;
 pub mod projector;

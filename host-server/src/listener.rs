@@ -53,19 +53,16 @@ pub fn raise_open_file_limit(limits: ConnectionLimits) -> ConnectionLimits {
     let after = match rlimit::increase_nofile_limit(u64::MAX) {
         Ok(after) => after,
         Err(e) => {
-            eprintln!("perpetua: the open-file limit could not be raised ({e}); it stays {before}");
+            tracing::warn!(error = %e, limit = before, "the open-file limit could not be raised");
             before
         }
     };
     if after != before {
-        println!("perpetua: open-file limit raised from {before} to {after}");
+        tracing::info!("open-file limit raised from {before} to {after}");
     }
     let room = usize::try_from(after.saturating_sub(RESERVED_FILES)).unwrap_or(usize::MAX).max(1);
     if room < limits.max_connections {
-        println!(
-            "perpetua: at most {room} connections (the open-file limit is {after}), not {}",
-            limits.max_connections
-        );
+        tracing::warn!("at most {room} connections (the open-file limit is {after}), not {}", limits.max_connections);
     }
     ConnectionLimits { max_connections: limits.max_connections.min(room), ..limits }
 }
@@ -92,7 +89,7 @@ impl ConnectionControl {
         // SAFETY: the caller is the handler of a request of this connection (see above).
         let socket = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
         if let Err(e) = socket2::SockRef::from(&socket).set_send_buffer_size(bytes) {
-            eprintln!("perpetua: a stream's send buffer could not be limited: {e}");
+            tracing::warn!(error = %e, "a stream's send buffer could not be limited");
         }
     }
 
@@ -151,7 +148,7 @@ pub async fn serve(
             Ok((stream, _)) => stream,
             Err(e) => {
                 // Out of file descriptors, or a connection reset before it was accepted.
-                eprintln!("perpetua: accepting a connection failed: {e}");
+                tracing::warn!(error = %e, "accepting a connection failed");
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             }
@@ -172,7 +169,7 @@ pub async fn serve(
     let drained = tokio::time::timeout(limits.drain_timeout, permits.acquire_many(all)).await;
     if drained.is_err() {
         let open = limits.max_connections - permits.available_permits();
-        eprintln!("perpetua: {open} connections still open after {:?}; closing them", limits.drain_timeout);
+        tracing::warn!(open, "connections still open after {:?}; closing them", limits.drain_timeout);
     }
     Ok(())
 }

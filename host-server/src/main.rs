@@ -11,14 +11,16 @@ use perpetua_core::event::{parse_stored_events, StoredEvent};
 use perpetua_core::projection::ReadModels;
 use perpetua_core::{invariants, EventEnvelope, Exchange};
 use perpetua_server::db::Db;
+use perpetua_server::http::{Cors, Viewer};
 use perpetua_server::listener::ConnectionLimits;
+use perpetua_server::logging::LogFormat;
 use perpetua_server::metrics::Metrics;
 use perpetua_server::processor::{self, ProcessorOptions};
 use perpetua_server::projector::{read_model_name, Projector, READ_MODELS};
 use perpetua_server::server::{self, ServeOptions};
 use perpetua_server::store::{Appended, CommandAppend, Store, StoreOptions, StreamRange};
 use std::collections::BTreeMap;
-use std::io::Write as _;
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -44,6 +46,11 @@ macro_rules! say {
 #[derive(Parser)]
 #[command(name = "perpetua", version, about = "Perpetua: an event-sourced perpetual-futures exchange core")]
 struct Cli {
+    /// How log lines are written to stderr: `text` for people, `json` (one object per line)
+    /// for a log collector. Levels come from `RUST_LOG` (default `info`; for example
+    /// `RUST_LOG=perpetua=debug,sqlx=warn`).
+    #[arg(long, global = true, env = "PERPETUA_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Cmd,
 }
@@ -66,16 +73,27 @@ enum Cmd {
     /// Run the exchange: the HTTP API, the command processor, the projector and the audit
     /// viewer. Takes the writer lease: one server per store.
     Serve {
-        /// Address to listen on (`127.0.0.1:0` picks a free port; the address is printed).
-        #[arg(long, default_value = "127.0.0.1:8080")]
-        listen: std::net::SocketAddr,
+        /// Address to listen on, `host:port`: a host name or an address (`localhost:8080`,
+        /// `0.0.0.0:8080`, `[::]:8080`); port 0 picks a free port (the address is printed).
+        #[arg(long, env = "PERPETUA_LISTEN", default_value = "127.0.0.1:8080")]
+        listen: String,
         /// Fill an empty store with the demo story (traders, orders, fills, a liquidation, …)
         /// and print a token for each demo user.
         #[arg(long)]
         demo: bool,
-        /// The audit viewer's production build, served at `/`.
-        #[arg(long, default_value = "web/dist")]
-        web_dir: PathBuf,
+        /// Serve the audit viewer from this directory (a build of `web/`) instead of the
+        /// one built into the binary.
+        #[arg(long, env = "PERPETUA_WEB_DIR")]
+        web_dir: Option<PathBuf>,
+        /// An origin browser clients may call the API from (`https://desk.example.com`), or
+        /// `*` for any; repeat it, or give a comma-separated list. None by default.
+        #[arg(long, env = "PERPETUA_CORS_ORIGINS", value_delimiter = ',')]
+        cors_origin: Vec<String>,
+        /// Seconds the server takes at most to stop after SIGTERM or SIGINT: live streams
+        /// end at once with a last message, requests in progress and queued commands finish
+        /// within it, and then the process exits whatever its clients do.
+        #[arg(long, env = "PERPETUA_DRAIN_TIMEOUT_SECS", default_value_t = 10)]
+        drain_timeout_secs: u64,
         /// Save an engine snapshot after this many events (start-up replays only the tail).
         #[arg(long, default_value_t = 100_000)]
         snapshot_every: u64,
@@ -168,23 +186,34 @@ enum Cmd {
 }
 
 fn main() -> ExitCode {
-    let result = match Cli::parse().command {
-        Cmd::Serve { listen, demo, web_dir, snapshot_every, max_connections, header_timeout_secs, database } => {
-            with_store(&database, |store| {
-                let options = ServeOptions {
-                    listen,
-                    demo,
-                    web_dir: Some(web_dir),
-                    processor: ProcessorOptions { engine_snapshot_every: snapshot_every.max(1) },
-                    limits: ConnectionLimits {
-                        max_connections: max_connections.max(1),
-                        header_timeout: std::time::Duration::from_secs(header_timeout_secs.max(1)),
-                        ..ConnectionLimits::default()
-                    },
-                };
-                server::serve(store, options)
-            })
-        }
+    let cli = Cli::parse();
+    perpetua_server::logging::init(cli.log_format);
+    let result = match cli.command {
+        Cmd::Serve {
+            listen,
+            demo,
+            web_dir,
+            cors_origin,
+            drain_timeout_secs,
+            snapshot_every,
+            max_connections,
+            header_timeout_secs,
+            database,
+        } => with_store(&database, |store| {
+            let options = ServeOptions {
+                listen,
+                demo,
+                viewer: web_dir.map_or(Viewer::Embedded, Viewer::Directory),
+                cors: Cors { origins: cors_origin.into_iter().map(|o| o.trim().to_owned()).collect() },
+                processor: ProcessorOptions { engine_snapshot_every: snapshot_every.max(1) },
+                limits: ConnectionLimits {
+                    max_connections: max_connections.max(1),
+                    header_timeout: std::time::Duration::from_secs(header_timeout_secs.max(1)),
+                    drain_timeout: std::time::Duration::from_secs(drain_timeout_secs.max(1)),
+                },
+            };
+            server::serve(store, options)
+        }),
         Cmd::Rebuild { read_model, database } => with_store(&database, |store| rebuild(store, read_model)),
         Cmd::Export { out, from, to, stream, correlation_id, database } => {
             with_store(&database, |store| export(store, out, from, to, stream, correlation_id))
@@ -247,16 +276,51 @@ fn demo(out: &PathBuf) -> Result<(), String> {
 }
 
 fn verify(events: &[StoredEvent]) -> Result<(), String> {
-    report_chain(&audit::verify_range(events), "events")
+    let report = audit::verify_range(events);
+    let bad = report.first_bad_position.and_then(|p| events.iter().find(|e| e.position == p));
+    report_chain(&report, bad, "events")
 }
 
-/// Prints a verified chain, or turns a broken one into the error that names its position.
-fn report_chain(report: &audit::VerifyReport, what: &str) -> Result<(), String> {
+/// An id shortened for a person: its first and last four characters (`6163…0002`).
+fn short_id(id: &str) -> String {
+    let chars: Vec<char> = id.chars().filter(|c| *c != '-').collect();
+    if chars.len() <= 10 {
+        return chars.into_iter().collect();
+    }
+    let head: String = chars[..4].iter().collect();
+    let tail: String = chars[chars.len() - 4..].iter().collect();
+    format!("{head}…{tail}")
+}
+
+/// What a chain fault means, in words.
+fn fault_words(fault: &audit::ChainFault) -> String {
+    match fault {
+        audit::ChainFault::PositionGap { expected } => format!("position {expected} is missing"),
+        audit::ChainFault::PrevHashMismatch => "its prevHash is not the previous event's hash".to_owned(),
+        audit::ChainFault::HashMismatch => "the hash does not match its bytes".to_owned(),
+        audit::ChainFault::HeadMismatch => "the chain does not end at the head the store recorded".to_owned(),
+    }
+}
+
+/// Prints a verified chain, or turns a broken one into the error that names its position,
+/// what is wrong there and (when known) the event's stream and version.
+fn report_chain(report: &audit::VerifyReport, bad: Option<&StoredEvent>, what: &str) -> Result<(), String> {
     match (report.first_bad_position, &report.fault) {
-        (Some(position), Some(fault)) => Err(format!(
-            "chain broken at position {position}: {fault:?} ({} events verified before it)",
-            report.verified
-        )),
+        (Some(position), Some(fault)) => {
+            let event = bad.map_or(String::new(), |e| {
+                format!(
+                    " ({} {}, version {})",
+                    e.aggregate_type.as_str(),
+                    short_id(&e.aggregate_id.to_string()),
+                    e.version
+                )
+            });
+            Err(format!(
+                "chain broken at position {position}: {}{event}; {} events verified before it",
+                fault_words(fault),
+                report.verified
+            ))
+        }
         _ => {
             say!("verified: {} {what}, chain head {}", report.verified, report.last_hash);
             Ok(())
@@ -314,24 +378,54 @@ async fn verify_store(store: Store, from: u64, to: Option<u64>) -> Result<(), St
         Some(to) => to,
         None => store.head().await.map_err(store_error)?.last_position,
     };
+    let first = from.max(1);
+    let bar = progress_bar("verify", (last + 1).saturating_sub(first));
     let mut verified = 0;
-    let mut start = from.max(1);
-    while start + CHUNK <= last {
-        let report = store.verify(start, Some(start + CHUNK - 1)).await.map_err(store_error)?;
-        if !report.is_ok() {
-            eprintln!();
-            return report_chain(&report, "events in the store");
+    let mut start = first;
+    let mut report = loop {
+        let end = if start + CHUNK <= last { Some(start + CHUNK - 1) } else { to };
+        let report = store.verify(start, end).await.map_err(store_error)?;
+        if !report.is_ok() || end.is_none_or(|end| end >= last) {
+            break report;
         }
         verified += report.verified;
         start += CHUNK;
-        progress("verify", start - from.max(1), last + 1 - from.max(1));
-    }
-    let mut report = store.verify(start, to).await.map_err(store_error)?;
-    if verified > 0 {
-        eprintln!();
-    }
+        bar.set_position(start - first);
+    };
+    bar.finish_and_clear();
     report.verified += verified;
-    report_chain(&report, "events in the store")
+    let bad = match report.first_bad_position {
+        Some(position) => store.read_all(position, 1).await.map_err(store_error)?.into_iter().next(),
+        None => None,
+    };
+    let result = report_chain(&report, bad.as_ref(), "events in the store");
+    if result.is_ok() {
+        say!(
+            "verify: {} events in {:.2} s ({})",
+            report.verified,
+            bar.elapsed().as_secs_f64(),
+            rate(report.verified, bar.elapsed())
+        );
+    }
+    result
+}
+
+/// A progress bar on stderr with rate and ETA (drawn only on a terminal).
+fn progress_bar(label: &'static str, total: u64) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(total);
+    let style = indicatif::ProgressStyle::with_template(
+        "{prefix} [{bar:40}] {percent:>3}% {human_pos}/{human_len} events, {per_sec}, ETA {eta}",
+    )
+    .expect("a valid template")
+    .progress_chars("#>.");
+    bar.set_style(style);
+    bar.set_prefix(label);
+    bar
+}
+
+/// Events per second, in words.
+fn rate(events: u64, elapsed: std::time::Duration) -> String {
+    format!("{:.0} events/s", events as f64 / elapsed.as_secs_f64().max(1e-9))
 }
 
 async fn import(store: Store, events: Vec<StoredEvent>) -> Result<(), String> {
@@ -344,17 +438,23 @@ async fn import(store: Store, events: Vec<StoredEvent>) -> Result<(), String> {
         }
     }
     let commands = CommandAppend::per_command(events.into_iter().filter(|e| e.position > head.last_position));
+    let total: usize = commands.iter().map(|c| c.events.len()).sum();
+    let bar = progress_bar("import", total as u64);
     let mut imported = 0;
     for group in commands.chunks(100) {
         match store.append(group).await.map_err(store_error)? {
             Appended::Committed { .. } => imported += group.iter().map(|c| c.events.len()).sum::<usize>(),
             Appended::Replayed { .. } => unreachable!("imported commands carry no idempotency key"),
         }
+        bar.set_position(imported as u64);
     }
+    bar.finish_and_clear();
     let head = store.head().await.map_err(store_error)?;
     say!(
-        "import: {imported} events appended ({} store), head at position {} {}",
+        "import: {imported} events appended ({} store) in {:.2} s ({}), head at position {} {}",
         store.backend().name(),
+        bar.elapsed().as_secs_f64(),
+        rate(imported as u64, bar.elapsed()),
         head.last_position,
         head.last_hash
     );
@@ -363,16 +463,6 @@ async fn import(store: Store, events: Vec<StoredEvent>) -> Result<(), String> {
 
 fn store_error(e: perpetua_server::store::StoreError) -> String {
     format!("{e} ({})", e.code())
-}
-
-/// Draws a progress bar on stderr.
-fn progress(label: &str, done: u64, total: u64) {
-    let width = 40;
-    let filled = (done.min(total) * width).checked_div(total).unwrap_or(width);
-    let bar: String = (0..width).map(|i| if i < filled { '#' } else { '.' }).collect();
-    let percent = (done.min(total) * 100).checked_div(total).unwrap_or(100);
-    eprint!("\r{label} [{bar}] {percent:>3}% {done}/{total}");
-    let _ = std::io::stderr().flush();
 }
 
 async fn rebuild(store: Store, read_model: String) -> Result<(), String> {
@@ -392,15 +482,16 @@ async fn rebuild(store: Store, read_model: String) -> Result<(), String> {
     projector.start_rebuild(&names).await.map_err(store_error)?;
     let total = projector.state().position;
     let rebuild_started = std::time::Instant::now();
+    let bar = progress_bar("rebuild", total);
     loop {
         let done = projector.step_rebuild(50_000).await.map_err(|e| e.to_string())?;
         let reached = projector.state().rebuilding.values().map(|(_, p)| *p).min().unwrap_or(total);
-        progress("rebuild", if done { total } else { reached }, total);
+        bar.set_position(if done { total } else { reached });
         if done {
             break;
         }
     }
-    eprintln!();
+    bar.finish_and_clear();
     let seconds = rebuild_started.elapsed().as_secs_f64();
     say!(
         "rebuilt {} from {total} events in {seconds:.2} s ({:.0} events/s; {:.2} s in all with start-up)",
@@ -419,44 +510,88 @@ async fn export(
     stream: Option<String>,
     correlation_id: Option<uuid::Uuid>,
 ) -> Result<(), String> {
-    let events = if let Some(stream) = stream {
+    let started = std::time::Instant::now();
+    let mut writer: Box<dyn Write> = match &out {
+        Some(path) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(path).map_err(|e| format!("cannot write {}: {e}", path.display()))?,
+        )),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+    };
+    let written = if let Some(stream) = stream {
         let (kind, id) = stream.split_once('/').ok_or("--stream is Type/id, e.g. Market/BTCUSDT")?;
         let aggregate_type = perpetua_core::event::AggregateType::parse(kind)
             .ok_or_else(|| format!("{kind:?} is not Order, Account, Position or Market"))?;
         let aggregate_id = id.parse().map_err(|_| format!("{id:?} is not a stream id"))?;
         let stream = perpetua_core::event::StreamId { aggregate_type, aggregate_id };
-        store.read_stream(stream, StreamRange::default()).await.map_err(store_error)?
+        let events = store.read_stream(stream, StreamRange::default()).await.map_err(store_error)?;
+        write_lines(&mut writer, &events, &out)?
     } else if let Some(correlation) = correlation_id {
-        store.read_by_correlation(correlation).await.map_err(store_error)?
+        let events = store.read_by_correlation(correlation).await.map_err(store_error)?;
+        write_lines(&mut writer, &events, &out)?
     } else {
+        // A range is read and written a page at a time: memory stays bounded whatever the
+        // log's size.
+        const PAGE: u32 = 10_000;
         let to = match to {
             Some(to) => to,
             None => store.head().await.map_err(store_error)?.last_position,
         };
-        store.read_range(from, to).await.map_err(store_error)?
+        let first = from.max(1);
+        let bar = progress_bar("export", (to + 1).saturating_sub(first));
+        let mut next = first;
+        let mut written = 0;
+        while next <= to {
+            let limit = PAGE.min(u32::try_from(to - next + 1).unwrap_or(PAGE));
+            let page = store.read_all(next, limit).await.map_err(store_error)?;
+            let Some(last) = page.last() else { break };
+            next = last.position + 1;
+            written += write_lines(&mut writer, &page, &out)?;
+            bar.set_position(next - first);
+        }
+        bar.finish_and_clear();
+        written
     };
-    let text = perpetua_core::event::to_json_lines(&events);
-    match out {
-        Some(path) => {
-            std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-            say!("export: {} events written to {}", events.len(), path.display());
-        }
-        None => {
-            let mut stdout = std::io::stdout().lock();
-            if let Err(e) = stdout.write_all(text.as_bytes()) {
-                if e.kind() != std::io::ErrorKind::BrokenPipe {
-                    return Err(format!("cannot write to stdout: {e}"));
-                }
-            }
-        }
+    writer.flush().map_err(|e| write_error(&e, &out))?;
+    if let Some(path) = &out {
+        say!(
+            "export: {written} events written to {} in {:.2} s ({})",
+            path.display(),
+            started.elapsed().as_secs_f64(),
+            rate(written, started.elapsed())
+        );
     }
     Ok(())
 }
 
+/// Writes events as JSON Lines; returns how many. A reader that went away (`| head`) ends
+/// the program quietly.
+fn write_lines(writer: &mut dyn Write, events: &[StoredEvent], out: &Option<PathBuf>) -> Result<u64, String> {
+    for event in events {
+        let line = serde_json::to_string(event).expect("stored events serialize");
+        writer.write_all(line.as_bytes()).and_then(|()| writer.write_all(b"\n")).map_err(|e| write_error(&e, out))?;
+    }
+    Ok(events.len() as u64)
+}
+
+fn write_error(e: &std::io::Error, out: &Option<PathBuf>) -> String {
+    if out.is_none() && e.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(0);
+    }
+    match out {
+        Some(path) => format!("cannot write {}: {e}", path.display()),
+        None => format!("cannot write to stdout: {e}"),
+    }
+}
+
 async fn snapshot(store: Store) -> Result<(), String> {
     let _lease = store.acquire_writer_lease().await.map_err(store_error)?;
+    let started = std::time::Instant::now();
+    let spinner = indicatif::ProgressBar::new_spinner().with_message("snapshot: loading the engine from the log");
+    spinner.enable_steady_tick(std::time::Duration::from_millis(200));
     let (exchange, _) = processor::load_engine(&store).await.map_err(|e| e.to_string())?;
+    spinner.set_message("snapshot: saving");
     processor::save_engine_snapshot(&store, &exchange).await.map_err(store_error)?;
-    say!("snapshot: engine saved at position {}", exchange.last_position());
+    spinner.finish_and_clear();
+    say!("snapshot: engine saved at position {} in {:.2} s", exchange.last_position(), started.elapsed().as_secs_f64());
     Ok(())
 }

@@ -12,7 +12,7 @@
 //! active orders), `accounts`, `positions` (open ones), `trades`, `markets`.
 
 use crate::db::{Db, DbTx, Value};
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, ObserveDuration as _, SetPosition as _};
 use crate::processor::Head;
 use crate::store::{Backend, Store, StoreError};
 use perpetua_core::event::{AggregateId, AggregateType, DecodeError, Event, EventEnvelope, StoredEvent};
@@ -23,6 +23,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
+use tracing::Instrument as _;
 
 /// Every read model, by name.
 pub const READ_MODELS: [&str; 5] = ["orders", "accounts", "positions", "trades", "markets"];
@@ -577,12 +578,21 @@ pub struct ProjectorHandle {
     /// The state queries use: served generations and the position they reflect.
     pub state: watch::Receiver<ProjectionState>,
     control: mpsc::Sender<Control>,
+    /// True once the projector's task has ended.
+    finished: watch::Receiver<bool>,
 }
 
 impl ProjectorHandle {
     /// Asks for a rebuild of `read_models`.
     pub async fn rebuild(&self, read_models: Vec<&'static str>) -> Result<(), ProjectorError> {
         self.control.send(Control::Rebuild(read_models)).await.map_err(|_| ProjectorError::Stopped)
+    }
+
+    /// Waits until the projector has stopped: after the processor ended (its head channel
+    /// closed) and the last page up to that head was written with its checkpoint.
+    pub async fn stopped(&self) {
+        let mut finished = self.finished.clone();
+        let _ = finished.wait_for(|finished| *finished).await;
     }
 
     /// Waits until the read models reflect `position`, at most `timeout`; true if they do.
@@ -612,7 +622,7 @@ impl Projector {
         if !interrupted.is_empty() {
             projector.start_rebuild(&interrupted).await?;
         }
-        projector.metrics.projection_position.set(projector.state.position);
+        projector.metrics.projection_position.set_position(projector.state.position);
         Ok(projector)
     }
 
@@ -649,7 +659,9 @@ impl Projector {
             let all: BTreeSet<&str> = READ_MODELS.iter().copied().collect();
             let rows = fold_page(&mut self.models, &page, &all);
             let page = Unwritten { rows, position: self.models.last_position(), events: page.len() as u64 };
-            if let Err(e) = write_page(&self.db, &page, &self.state.generations, None, self.store.fence()).await {
+            let span = tracing::debug_span!("projector_page", position = page.position, events = page.events);
+            let written = write_page(&self.db, &page, &self.state.generations, None, self.store.fence());
+            if let Err(e) = written.instrument(span).await {
                 self.unwritten = Some(page);
                 return Err(e.into());
             }
@@ -662,8 +674,8 @@ impl Projector {
     fn written(&mut self, position: u64, events: u64) {
         self.state.position = position;
         self.state.failing = None;
-        self.metrics.projected_events.add(events);
-        self.metrics.projection_position.set(position);
+        self.metrics.projected_events.inc_by(events);
+        self.metrics.projection_position.set_position(position);
         self.published.send_replace(self.state.clone());
     }
 
@@ -760,7 +772,7 @@ impl Projector {
                 Ok(n) if n > 0 => self.metrics.projection_lag_seconds.observe_duration(target.committed_at.elapsed()),
                 Ok(_) => {}
                 Err(e) => {
-                    eprintln!("perpetua: projector: {e}; retrying in 1 s");
+                    tracing::error!(code = e.code(), error = %e, "projector: a page was not written; retrying in 1 s");
                     self.state.failing = Some(e.to_string());
                     self.published.send_replace(self.state.clone());
                     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -769,14 +781,19 @@ impl Projector {
             }
             while let Ok(Control::Rebuild(names)) = control.try_recv() {
                 if let Err(e) = self.start_rebuild(&names).await {
-                    eprintln!("perpetua: projector: cannot start the rebuild: {e}");
+                    tracing::error!(code = e.code(), error = %e, "projector: the rebuild could not start");
                 }
             }
             if self.rebuild.is_some() {
+                if head.has_changed().is_err() && self.state.position >= head.borrow().position {
+                    // The processor has stopped and the live tables are caught up: stop here,
+                    // at the rebuild's last checkpoint (it goes on at the next start).
+                    return;
+                }
                 match self.step_rebuild(50_000).await {
                     Ok(_) => continue,
                     Err(e) => {
-                        eprintln!("perpetua: projector: rebuild: {e}; retrying in 1 s");
+                        tracing::error!(code = e.code(), error = %e, "projector: a rebuild page was not written; retrying in 1 s");
                         tokio::time::sleep(Duration::from_secs(1)).await;
                         continue;
                     }
@@ -786,7 +803,7 @@ impl Projector {
                 changed = head.changed() => if changed.is_err() { return },
                 Some(Control::Rebuild(names)) = control.recv() => {
                     if let Err(e) = self.start_rebuild(&names).await {
-                        eprintln!("perpetua: projector: cannot start the rebuild: {e}");
+                        tracing::error!(code = e.code(), error = %e, "projector: the rebuild could not start");
                     }
                 }
             }
@@ -797,7 +814,11 @@ impl Projector {
     pub fn spawn(self, head: watch::Receiver<Head>) -> ProjectorHandle {
         let (control, inbox) = mpsc::channel(16);
         let state = self.published.subscribe();
-        tokio::spawn(self.run(head, inbox));
-        ProjectorHandle { state, control }
+        let (finished_tx, finished) = watch::channel(false);
+        tokio::spawn(async move {
+            self.run(head, inbox).await;
+            finished_tx.send_replace(true);
+        });
+        ProjectorHandle { state, control, finished }
     }
 }

@@ -10,8 +10,6 @@ use crate::projector::Projector;
 use crate::store::{CommandAppend, Store, StoreError, WriterLease};
 use perpetua_core::event::Event;
 use perpetua_core::ids::UserId;
-use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -22,15 +20,18 @@ const LEASE_CHECK_EVERY: Duration = Duration::from_millis(500);
 /// What `serve` needs.
 #[derive(Clone, Debug)]
 pub struct ServeOptions {
-    /// Where to listen.
-    pub listen: SocketAddr,
+    /// Where to listen: `host:port`, the host a name or an address (`localhost:8080`,
+    /// `0.0.0.0:8080`, `[::1]:8080`; port 0 picks a free one).
+    pub listen: String,
     /// Fill an empty store with the demo story and its users.
     pub demo: bool,
-    /// The viewer's production build (`web/dist`).
-    pub web_dir: Option<PathBuf>,
+    /// Where the audit viewer's files come from.
+    pub viewer: http::Viewer,
+    /// Origins browser clients may call the API from.
+    pub cors: http::Cors,
     /// The processor's settings.
     pub processor: ProcessorOptions,
-    /// Bounds on client connections.
+    /// Bounds on client connections, and on the drain at shutdown.
     pub limits: ConnectionLimits,
 }
 
@@ -58,7 +59,7 @@ async fn bootstrap_admin(db: &Db) -> Result<(), String> {
                     account_id: None,
                 };
                 http::insert_user(db, &admin, &token, crate::now_ms()).await.map_err(fail)?;
-                println!("perpetua: admin user created with the token from PERPETUA_ADMIN_TOKEN");
+                tracing::info!("admin user created with the token from PERPETUA_ADMIN_TOKEN");
             }
         }
         return Ok(());
@@ -78,7 +79,7 @@ async fn bootstrap_admin(db: &Db) -> Result<(), String> {
 /// traders, plus an auditor; prints the tokens (once).
 async fn load_demo(store: &Store, db: &Db) -> Result<(), String> {
     if store.head().await.map_err(fail)?.last_position > 0 {
-        println!("perpetua: --demo: the store already holds events; demo data not added");
+        tracing::info!("--demo: the store already holds events; demo data not added");
         return Ok(());
     }
     let (_, events) = perpetua_core::demo::sealed_log();
@@ -117,7 +118,7 @@ async fn genesis(processor: &processor::ProcessorHandle) -> Result<(), String> {
     let command = perpetua_core::Command::Genesis { markets: perpetua_core::market::spec::default_markets() };
     match processor.submit(command, Default::default(), None).await {
         Ok(processor::Outcome::Done { position, .. }) => {
-            println!("perpetua: empty store: default markets listed (genesis, position {position})");
+            tracing::info!(position, "empty store: default markets listed (genesis)");
             Ok(())
         }
         Ok(processor::Outcome::Refused(e)) => Err(format!("genesis refused: {e}")),
@@ -148,13 +149,46 @@ async fn monitor_lease(
                 state.lose(e.to_string());
                 return lease;
             }
-            Err(e) => eprintln!("perpetua: the writer lease could not be checked ({e}); checking again"),
+            Err(e) => tracing::warn!(error = %e, "the writer lease could not be checked; checking again"),
         }
     }
 }
 
-/// Runs the server until interrupted. Returns an error — and so the process exits non-zero —
-/// when the writer lease is lost: the server has then stopped committing already.
+/// Waits for SIGINT or SIGTERM.
+async fn interrupted() -> &'static str {
+    let interrupt = tokio::signal::ctrl_c();
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let terminated = async {
+        match terminate.as_mut() {
+            Some(signal) => {
+                signal.recv().await;
+            }
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = interrupt => "SIGINT",
+        () = terminated => "SIGTERM",
+    }
+}
+
+/// Ends the process if the drain has not finished `grace` after its bound: whatever a client
+/// or the database does, the server is gone within the bound it promised (the lease is a
+/// lock the operating system lets go with the process).
+fn watchdog(bound: Duration) {
+    const GRACE: Duration = Duration::from_secs(1);
+    std::thread::spawn(move || {
+        std::thread::sleep(bound + GRACE);
+        tracing::error!("the drain took longer than {bound:?}; exiting now");
+        std::process::exit(3);
+    });
+}
+
+/// Runs the server until interrupted, then drains within `options.limits.drain_timeout`:
+/// stops accepting, ends live streams with a last message, waits for requests in progress,
+/// lets queued commands commit, stops the projector at its checkpoint, releases the lease.
+/// Returns an error — and so the process exits non-zero — when the writer lease is lost: the
+/// server has then stopped committing already.
 pub async fn serve(store: Store, options: ServeOptions) -> Result<(), String> {
     let lease = store.acquire_writer_lease().await.map_err(fail)?;
     let lease_state = LeaseState::default();
@@ -167,6 +201,7 @@ pub async fn serve(store: Store, options: ServeOptions) -> Result<(), String> {
     let processor = processor::start(store.clone(), metrics.clone(), options.processor.clone(), lease_state.clone())
         .await
         .map_err(|e| e.to_string())?;
+    metrics.writer_lease_held.set(1);
     let (stop_monitor, stop) = tokio::sync::oneshot::channel();
     let monitor = tokio::spawn(monitor_lease(store.clone(), lease, lease_state.clone(), stop));
     if store.head().await.map_err(fail)?.last_position == 0 {
@@ -175,24 +210,42 @@ pub async fn serve(store: Store, options: ServeOptions) -> Result<(), String> {
     let projector = Projector::open(store.clone(), db.clone(), metrics.clone()).await.map_err(|e| e.to_string())?;
     let projector = projector.spawn(processor.head());
     let users = http::load_users(&db).await.map_err(fail)?;
-    let state =
-        AppState { store: store.clone(), db, processor, projector, metrics, users: Arc::new(RwLock::new(users)) };
-    let app = http::router(state, options.web_dir.clone());
-    let listener = tokio::net::TcpListener::bind(options.listen)
-        .await
-        .map_err(|e| format!("cannot listen on {}: {e}", options.listen))?;
+    let (drain, draining) = tokio::sync::watch::channel(false);
+    let state = AppState {
+        store: store.clone(),
+        db,
+        processor: processor.clone(),
+        projector: projector.clone(),
+        metrics: metrics.clone(),
+        users: Arc::new(RwLock::new(users)),
+        lease: lease_state.clone(),
+        draining,
+    };
+    let viewer = options.viewer.describe();
+    let app = http::router(state, options.viewer.clone(), &options.cors);
+    let listener = tokio::net::TcpListener::bind(options.listen.as_str()).await.map_err(|e| {
+        let why = match e.kind() {
+            std::io::ErrorKind::AddrInUse => "the address is in use (is another server running?)".to_owned(),
+            std::io::ErrorKind::AddrNotAvailable => "no interface of this machine has that address".to_owned(),
+            std::io::ErrorKind::PermissionDenied => "permission denied (ports below 1024 need privileges)".to_owned(),
+            _ => e.to_string(),
+        };
+        format!("cannot listen on {}: {why}", options.listen)
+    })?;
     let address = listener.local_addr().map_err(|e| e.to_string())?;
+    // On stdout, for people and scripts: the address (tests and tools read this line).
     println!("perpetua: {} store, listening on http://{address}", store.backend().name());
-    println!(
-        "perpetua: open http://{address}/ for the audit viewer; the API is described at http://{address}/openapi.json"
-    );
-    let shutdown = async {
-        let interrupt = tokio::signal::ctrl_c();
-        let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-        tokio::select! {
-            _ = interrupt => {}
-            _ = async { match terminate.as_mut() { Some(s) => { s.recv().await; } None => std::future::pending().await } } => {}
-        }
+    println!("perpetua: open http://{address}/ for {viewer}; the API is described at http://{address}/openapi.json");
+    tracing::info!(%address, backend = store.backend().name(), "serving");
+    let bound = options.limits.drain_timeout;
+    let drain_started = Arc::new(std::sync::OnceLock::new());
+    let started = drain_started.clone();
+    let shutdown = async move {
+        let signal = interrupted().await;
+        let _ = started.set(std::time::Instant::now());
+        tracing::info!(signal, "draining (at most {bound:?})");
+        watchdog(bound);
+        drain.send_replace(true);
     };
     let limits = listener::raise_open_file_limit(options.limits);
     let server = listener::serve(listener, app, limits, shutdown);
@@ -200,12 +253,27 @@ pub async fn serve(store: Store, options: ServeOptions) -> Result<(), String> {
         served = server => served.map_err(|e| format!("server error: {e}"))?,
         reason = lease_state.wait_lost() => {
             // Every commit is fenced already; stop serving at once rather than drain.
+            metrics.writer_lease_held.set(0);
             return Err(format!("stopping (WRITER_LEASE_LOST): {reason}"));
         }
+    }
+    // The HTTP side is closed (or out of time): commit what is queued, let the projector
+    // write its last page, give the lease back.
+    let spent = drain_started.get().map_or(Duration::ZERO, std::time::Instant::elapsed);
+    let rest = bound.saturating_sub(spent).max(Duration::from_millis(500));
+    if tokio::time::timeout(rest, processor.drain()).await.is_err() {
+        tracing::warn!("commands still queued after the drain's bound; they were not committed");
+    }
+    if tokio::time::timeout(Duration::from_millis(500).max(rest / 2), projector.stopped()).await.is_err() {
+        tracing::warn!(
+            "the projector did not reach the head in time; it goes on from its checkpoint at the next start"
+        );
     }
     let _ = stop_monitor.send(());
     if let Ok(lease) = monitor.await {
         lease.release().await;
     }
+    metrics.writer_lease_held.set(0);
+    tracing::info!("stopped");
     Ok(())
 }

@@ -62,3 +62,123 @@ async fn import_is_refused_while_another_writer_holds_the_store() {
     lease.release().await;
     stdout(&perpetua(&["import", log.to_str().unwrap(), "--database-url", &url]));
 }
+
+/// A failed `perpetua` run: its exit code and its error line (stderr's last line).
+fn failure(args: &[&str]) -> (i32, String) {
+    let output = perpetua(args);
+    assert!(!output.status.success(), "{args:?} should fail");
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    let line = stderr.lines().last().unwrap_or_default().to_owned();
+    (output.status.code().unwrap_or(-1), line)
+}
+
+/// Start-up failures are one line each, with what to look at, and a non-zero exit code.
+#[test]
+fn start_up_failures_say_what_is_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+
+    // A PostgreSQL or MariaDB that refuses connections: within the connect timeout (not the
+    // pool's 30 s of retries), with the address and the driver's reason.
+    for url in ["postgres://perpetua@127.0.0.1:1/perpetua", "mysql://perpetua@127.0.0.1:1/perpetua"] {
+        let started = std::time::Instant::now();
+        let (code, line) = failure(&["serve", "--database-url", url]);
+        assert_eq!(code, 1, "{line}");
+        assert!(line.contains("cannot reach the database at 127.0.0.1:1"), "{line}");
+        assert!(line.to_lowercase().contains("refused"), "the driver's reason: {line}");
+        let bound = perpetua_server::store::CONNECT_TIMEOUT + std::time::Duration::from_secs(5);
+        assert!(started.elapsed() < bound, "reported in {:?}", started.elapsed());
+    }
+
+    // A store directory the server may not write to.
+    let read_only = dir.path().join("read-only");
+    std::fs::create_dir(&read_only).unwrap();
+    let mut permissions = std::fs::metadata(&read_only).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut permissions, 0o555);
+    std::fs::set_permissions(&read_only, permissions).unwrap();
+    let probe = read_only.join("probe");
+    // (root may write anyway; then there is nothing to refuse.)
+    if std::fs::write(&probe, b"").is_err() {
+        let url = format!("sqlite://{}", read_only.join("perpetua.db").display());
+        let (code, line) = failure(&["serve", "--database-url", &url]);
+        assert_eq!(code, 1, "{line}");
+        assert!(line.contains(&read_only.display().to_string()) && line.contains("read-only"), "{line}");
+    }
+
+    // A store in a directory that does not exist.
+    let missing = dir.path().join("no-such-directory").join("perpetua.db");
+    let (code, line) = failure(&["serve", "--database-url", &format!("sqlite://{}", missing.display())]);
+    assert_eq!(code, 1, "{line}");
+    assert!(line.contains(&format!("cannot open the SQLite store {}", missing.display())), "{line}");
+    assert!(line.contains("does its directory exist"), "{line}");
+
+    // A file that is not an SQLite database.
+    let corrupt = dir.path().join("corrupt.db");
+    std::fs::write(&corrupt, vec![0x5a; 8192]).unwrap();
+    let url = format!("sqlite://{}", corrupt.display());
+    let (code, line) = failure(&["serve", "--database-url", &url]);
+    assert_eq!(code, 1, "{line}");
+    assert!(
+        line.contains(&format!("cannot open the SQLite store {}: it is not an SQLite database", corrupt.display())),
+        "{line}"
+    );
+
+    // A store written by a later version (a migration this build does not have).
+    let newer = dir.path().join("newer.db");
+    let url = format!("sqlite://{}", newer.display());
+    stdout(&perpetua(&["verify", "--database-url", &url]));
+    insert_future_migration(&newer);
+    let (code, line) = failure(&["serve", "--database-url", &url]);
+    assert_eq!(code, 1, "{line}");
+    assert!(line.contains("the store's schema has migration 999999, newer than this build knows"), "{line}");
+    assert!(line.contains("SCHEMA_TOO_NEW"), "{line}");
+
+    // A port in use.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let listen = taken.local_addr().unwrap().to_string();
+    let url = format!("sqlite://{}", dir.path().join("ok.db").display());
+    let (code, line) = failure(&["serve", "--listen", &listen, "--database-url", &url]);
+    assert_eq!(code, 1, "{line}");
+    assert!(line.contains(&format!("cannot listen on {listen}: the address is in use")), "{line}");
+
+    // A host name that does not resolve.
+    let (_, line) = failure(&["serve", "--listen", "no-such-host.invalid:8080", "--database-url", &url]);
+    assert!(line.contains("cannot listen on no-such-host.invalid:8080"), "{line}");
+}
+
+/// A chain error in plain words: the position, what is wrong, the event's stream and version.
+#[test]
+fn a_broken_chain_is_reported_in_plain_words() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("demo.jsonl");
+    stdout(&perpetua(&["demo", "--out", log.to_str().unwrap()]));
+    let text = std::fs::read_to_string(&log).unwrap();
+    let mut events = perpetua_core::event::parse_stored_events(&text).unwrap();
+    let forged = &mut events[99];
+    let payload = forged.payload.get().replacen("\"", "\" ", 1);
+    forged.payload = serde_json::value::RawValue::from_string(payload).unwrap();
+    let (stream, version) = (forged.aggregate_type.as_str(), forged.version);
+    let forged_log = dir.path().join("forged.jsonl");
+    std::fs::write(&forged_log, perpetua_core::event::to_json_lines(&events)).unwrap();
+    let (code, line) = failure(&["verify", forged_log.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(line.starts_with("perpetua: chain broken at position 100: the hash does not match its bytes ("), "{line}");
+    assert!(line.contains(&format!("{stream} ")) && line.contains(&format!("version {version})")), "{line}");
+    assert!(line.contains("99 events verified before it"), "{line}");
+    assert!(!line.contains("HashMismatch"), "no Rust names: {line}");
+}
+
+/// Records a migration no build has in an SQLite store, as a later version would.
+fn insert_future_migration(file: &std::path::Path) {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        use sqlx::{Connection as _, Executor as _};
+        let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", file.display())).await.unwrap();
+        conn.execute(
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+             VALUES (999999, 'from the future', 1, x'00', 0)",
+        )
+        .await
+        .unwrap();
+        conn.close().await.unwrap();
+    });
+}

@@ -2,8 +2,10 @@
 //! MariaDB (a database of its own per test). An unreachable server fails the test, unless it
 //! is named in `PERPETUA_SKIP_BACKENDS` (then the test says `SKIPPED:` and is counted apart).
 
+mod operations;
 mod support;
 
+use operations::{drain, operations};
 use perpetua_core::event::parse_stored_events;
 use perpetua_core::projection::ReadModels;
 use reqwest::{Method, StatusCode};
@@ -56,8 +58,33 @@ on_every_backend!(
     crash_under_load,
     a_failed_commit_is_recovered_from,
     money_by_hand,
-    batch_orders
+    batch_orders,
+    operations,
+    drain
 );
+
+mod deployment {
+    use super::support::{database, Backend};
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn embedded_viewer() {
+        let db = database(Backend::Sqlite, "embedded_viewer").await.expect("SQLite");
+        super::operations::embedded_viewer(db).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn systemd_unit_and_container_recipe() {
+        let db = database(Backend::Sqlite, "deployment_files").await.expect("SQLite");
+        super::operations::deployment_files(db).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn compose_file_on_postgres() {
+        if let Some(db) = database(Backend::Postgres, "deployment_compose").await {
+            super::operations::deployment_files(db).await;
+        }
+    }
+}
 
 /// Runs SQL statements on the test's database directly, around the server.
 async fn execute_sql(db: &TestDb, statements: &[&str]) {
@@ -415,6 +442,7 @@ async fn authorization(db: TestDb) {
             Rule::Roles(ADMIN, (201, None), FORBIDDEN),
         ),
         ("GET", "/healthz", "/healthz".into(), None, Rule::Public),
+        ("GET", "/readyz", "/readyz".into(), None, Rule::Public),
         ("GET", "/metrics", "/metrics".into(), None, Rule::Roles(STAFF, (200, None), FORBIDDEN)),
         ("GET", "/openapi.json", "/openapi.json".into(), None, Rule::Public),
         (

@@ -21,6 +21,13 @@ pub struct TestDb {
     _dir: Option<tempfile::TempDir>,
 }
 
+impl TestDb {
+    /// A database that exists already (another file of a test's database, say).
+    pub fn at(url: String) -> TestDb {
+        TestDb { url, _dir: None }
+    }
+}
+
 pub async fn database(backend: Backend, test: &str) -> Option<TestDb> {
     match backend {
         Backend::Sqlite => {
@@ -79,6 +86,24 @@ pub struct Server {
     pub base: String,
     pub child: Child,
     pub client: Client,
+    /// Its stderr (the log), when captured.
+    pub log: Option<tempfile::NamedTempFile>,
+}
+
+/// How a test server is started, beyond its database.
+#[derive(Default)]
+pub struct Launch<'a> {
+    /// Extra arguments of `serve`.
+    pub args: &'a [&'a str],
+    /// Its working directory (the test's own by default).
+    pub cwd: Option<&'a std::path::Path>,
+    /// Serve the viewer built into the binary (by default the tests name a directory that
+    /// does not exist, so `/` is a 404).
+    pub embedded_viewer: bool,
+    /// Capture stderr into [`Server::log`] instead of passing it through.
+    pub capture_log: bool,
+    /// Listen on this `host:port` instead of `127.0.0.1:0`.
+    pub listen: Option<&'a str>,
 }
 
 impl Server {
@@ -87,16 +112,38 @@ impl Server {
     }
 
     pub fn start_with(db: &TestDb, demo: bool, extra: &[&str]) -> Server {
+        Self::launch(db, demo, Launch { args: extra, ..Launch::default() })
+    }
+
+    pub fn launch(db: &TestDb, demo: bool, launch: Launch) -> Server {
         let mut command = Command::new(env!("CARGO_BIN_EXE_perpetua"));
         command
-            .args(["serve", "--listen", "127.0.0.1:0", "--web-dir", "/nonexistent", "--database-url", &db.url])
+            .args(["serve", "--listen", launch.listen.unwrap_or("127.0.0.1:0"), "--database-url", &db.url])
             .env("PERPETUA_ADMIN_TOKEN", ADMIN_TOKEN)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+            .stdout(Stdio::piped());
+        if !launch.embedded_viewer {
+            command.args(["--web-dir", "/nonexistent"]);
+        }
+        if let Some(cwd) = launch.cwd {
+            command.current_dir(cwd);
+        }
+        let log = launch.capture_log.then(|| tempfile::NamedTempFile::new().expect("a log file"));
+        // A log passed through to the test's output says only what went wrong, unless
+        // PERPETUA_TEST_SERVER_LOG asks for more (`info`: every request).
+        let level = if log.is_some() {
+            "info".to_owned()
+        } else {
+            std::env::var("PERPETUA_TEST_SERVER_LOG").unwrap_or_else(|_| "warn".to_owned())
+        };
+        command.env("RUST_LOG", level);
+        match &log {
+            Some(file) => command.stderr(file.reopen().expect("the log file")),
+            None => command.stderr(Stdio::inherit()),
+        };
         if demo {
             command.arg("--demo");
         }
-        command.args(extra);
+        command.args(launch.args);
         let mut child = command.spawn().expect("start perpetua serve");
         let stdout = child.stdout.take().expect("stdout");
         let mut lines = BufReader::new(stdout).lines();
@@ -109,7 +156,16 @@ impl Server {
         // Keep draining stdout so the server never blocks on it.
         std::thread::spawn(move || for _ in lines {});
         let client = Client::builder().timeout(Duration::from_secs(30)).build().expect("client");
-        Server { base, child, client }
+        Server { base, child, client, log }
+    }
+
+    /// The log's lines so far, each parsed as JSON (the server runs with `--log-format json`).
+    pub fn log_lines(&self) -> Vec<Value> {
+        let file = self.log.as_ref().expect("the log was captured");
+        let text = std::fs::read_to_string(file.path()).expect("the log is readable");
+        text.lines()
+            .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("a log line is not JSON ({e}): {line}")))
+            .collect()
     }
 
     pub fn kill(&mut self) {

@@ -36,9 +36,9 @@ fn decode(events: &[StoredEvent]) -> Result<Vec<EventEnvelope>, ApiError> {
     events
         .iter()
         .map(|e| {
-            e.decode().map_err(|err| {
-                eprintln!("perpetua: the stored event at position {} does not decode: {err}", e.position);
-                ApiError::new(
+            e.decode().map_err(|err| ApiError {
+                detail: Some(format!("the stored event at position {} does not decode: {err}", e.position)),
+                ..ApiError::new(
                     axum::http::StatusCode::INTERNAL_SERVER_ERROR,
                     err.code(),
                     format!("the stored event at position {} could not be read; operators have been told", e.position),
@@ -202,11 +202,12 @@ pub(super) async fn export(
     Extension(user): Extension<User>,
     params: Params,
 ) -> Result<Response, ApiError> {
-    let events = match (params.text("aggregateType"), params.text("aggregateId")) {
+    let (events, name) = match (params.text("aggregateType"), params.text("aggregateId")) {
         (Some(t), Some(id)) => {
             let stream = stream_of(t, id)?;
             check_stream_access(&app, &user, stream).await?;
-            as_seen_by(&user, app.store.read_stream(stream, StreamRange::default()).await?)
+            let events = as_seen_by(&user, app.store.read_stream(stream, StreamRange::default()).await?);
+            (events, format!("perpetua-{}-{}", stream.aggregate_type.as_str(), stream.aggregate_id))
         }
         (None, None) if user.role == Role::Trader => {
             return Err(ApiError::forbidden(
@@ -214,20 +215,25 @@ pub(super) async fn export(
             ));
         }
         (None, None) => match params.get::<uuid::Uuid>("correlationId")? {
-            Some(correlation) => app.store.read_by_correlation(correlation).await?,
+            Some(correlation) => {
+                (app.store.read_by_correlation(correlation).await?, format!("perpetua-correlation-{correlation}"))
+            }
             None => {
                 let from: u64 = params.number("fromPosition")?.unwrap_or(1).max(1);
                 let to: u64 = match params.number("toPosition")? {
                     Some(to) => to,
                     None => app.store.head().await?.last_position,
                 };
-                app.store.read_range(from, to).await?
+                (app.store.read_range(from, to).await?, format!("perpetua-{from}-{to}"))
             }
         },
         _ => return Err(ApiError::bad_request("INVALID_QUERY", "aggregateType and aggregateId go together")),
     };
     let body = perpetua_core::event::to_json_lines(&events);
-    Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], body).into_response())
+    // The name is made of ids, digits and dashes only: nothing to quote.
+    let disposition = format!("attachment; filename=\"{name}.jsonl\"");
+    Ok(([(header::CONTENT_TYPE, "application/x-ndjson".to_owned()), (header::CONTENT_DISPOSITION, disposition)], body)
+        .into_response())
 }
 
 /// An event as one server-sent-events frame: `id` its position, `event: event`, its JSON on
@@ -343,6 +349,15 @@ pub(super) async fn live(
     Ok((headers, axum::body::Body::from_stream(frames)).into_response())
 }
 
+/// Counts a live-stream client for as long as it is connected.
+struct Connected(prometheus::IntGauge);
+
+impl Drop for Connected {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
 /// A comment frame sent when a stream has had nothing to say for [`KEEP_ALIVE`].
 const KEEP_ALIVE_FRAME: &[u8] = b":\n\n";
 /// How long a live stream stays silent before a keep-alive comment.
@@ -352,10 +367,25 @@ const KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(15);
 /// falls [`STREAM_BUFFER`] events behind: a stuck consumer costs that much memory at most,
 /// and never holds up the writer or anyone else.
 async fn feed_consumer(mut tail: Tail, sender: tokio::sync::mpsc::Sender<Bytes>, connection: Option<ConnectionCloser>) {
+    let metrics = tail.app.metrics.clone();
+    let clients = metrics.stream_clients.with_label_values(&["log"]);
+    clients.inc();
+    let _connected = Connected(clients);
+    let mut draining = tail.app.draining.clone();
     loop {
         let next = tokio::select! {
             next = tokio::time::timeout(KEEP_ALIVE, tail.next_event()) => next,
             () = sender.closed() => return,
+            _ = draining.wait_for(|draining| *draining) => {
+                // The server is stopping: a last message says where to resume, and the
+                // stream ends, so the drain does not wait on this client.
+                let bye = json!({ "error": {
+                    "code": "SERVER_SHUTTING_DOWN",
+                    "message": format!("the server is shutting down; reconnect with fromPosition={} to resume", tail.next),
+                }});
+                let _ = sender.try_send(format!("event: error\ndata: {bye}\n\n").into());
+                return;
+            }
         };
         let (position, frame) = match next {
             Ok(Some(event)) => event,
@@ -363,6 +393,7 @@ async fn feed_consumer(mut tail: Tail, sender: tokio::sync::mpsc::Sender<Bytes>,
             Err(_) => (tail.next, Bytes::from_static(KEEP_ALIVE_FRAME)),
         };
         if sender.capacity() <= 1 {
+            metrics.stream_drops.with_label_values(&["log"]).inc();
             let error = json!({ "error": {
                 "code": "SLOW_CONSUMER",
                 "message": format!("this stream was {STREAM_BUFFER} events behind and is closed; \

@@ -70,7 +70,7 @@ fn processor_error(error: ProcessorError) -> ApiError {
         ProcessorError::LeaseLost(_) => "this server is no longer the writer; send the command again".to_owned(),
         other => other.to_string(),
     };
-    ApiError::new(status, error.code(), message)
+    ApiError { detail: Some(error.to_string()), ..ApiError::new(status, error.code(), message) }
 }
 
 /// The request's idempotency key, scoped to the caller, with the request's digest.
@@ -561,10 +561,8 @@ pub(super) async fn rebuild_projection(
             ApiError::not_found(format!("no read model {name:?}; they are {} (or all)", READ_MODELS.join(", ")))
         })?]
     };
-    state
-        .projector
-        .rebuild(names.clone())
-        .await
-        .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE", e.to_string()))?;
+    state.projector.rebuild(names.clone()).await.map_err(|e| {
+        ApiError::server(StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE", "the projector is not running", e.to_string())
+    })?;
     Ok((StatusCode::ACCEPTED, Json(json!({ "rebuilding": names }))).into_response())
 }

@@ -4,12 +4,17 @@
 
 mod audit;
 mod commands;
+mod observe;
 mod openapi;
 mod queries;
+mod viewer;
+
+pub use observe::{request_id, REQUEST_ID_HEADER};
+pub use viewer::Viewer;
 
 use crate::db::{self, Db, Value};
 use crate::metrics::Metrics;
-use crate::processor::ProcessorHandle;
+use crate::processor::{LeaseState, ProcessorHandle};
 use crate::projector::ProjectorHandle;
 use crate::store::{Store, StoreError};
 use axum::body::Bytes;
@@ -24,9 +29,8 @@ use serde::de::DeserializeOwned;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Longest a query waits for `minPosition`.
 pub const MIN_POSITION_WAIT: Duration = Duration::from_secs(5);
@@ -214,8 +218,10 @@ pub static ROUTES: &[Route] = &[
     route!(POST "/v1/orders/{orderId}/corrections", Admin, "Record a correction of an order's event (OrderCorrected).",
         query: [], body: ["correctedVersion": "integer", "corrections": "array", "reason": "string"],
         post(commands::correct_order)),
-    route!(GET "/healthz", Public, "Liveness: log head and read-model position.",
+    route!(GET "/healthz", Public, "Liveness: log head and read-model position (the process answers).",
         query: [], body: [], get(queries::healthz)),
+    route!(GET "/readyz", Public, "Readiness: the database answers, the writer holds its lease, the read models are within the lag bound; 503 with the reasons otherwise.",
+        query: [], body: [], get(queries::readyz)),
     route!(GET "/metrics", Staff, "Prometheus metrics.",
         query: [], body: [], get(queries::metrics)),
     route!(GET "/openapi.json", Public, "This API's description.",
@@ -241,23 +247,35 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Users by token digest.
     pub users: Arc<RwLock<HashMap<String, User>>>,
+    /// Whether this writer still holds its lease (readiness).
+    pub lease: LeaseState,
+    /// True once the server is draining: live streams end with a final message, readiness
+    /// says no.
+    pub draining: tokio::sync::watch::Receiver<bool>,
 }
 
-/// An error answer: `{"error": {"code", "message", …}}`.
+/// An error answer: `{"error": {"code", "message", "requestId"}}`.
 #[derive(Debug)]
 pub struct ApiError {
     /// HTTP status.
     pub status: StatusCode,
     /// Stable code.
     pub code: &'static str,
-    /// Human-readable.
+    /// Human-readable, for the client.
     pub message: String,
+    /// What went wrong inside, for the log only (a 5xx's driver error, say): never sent.
+    pub detail: Option<String>,
 }
 
 impl ApiError {
     /// An error with a status, code and message.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into() }
+        Self { status, code, message: message.into(), detail: None }
+    }
+    /// The server's fault (or its database's): the client gets `message`, a fixed text; the
+    /// log gets `detail` once, with the request id.
+    pub fn server(status: StatusCode, code: &'static str, message: &'static str, detail: impl Into<String>) -> Self {
+        Self { status, code, message: message.into(), detail: Some(detail.into()) }
     }
     /// 400.
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
@@ -285,14 +303,13 @@ impl From<StoreError> for ApiError {
     /// Every store error a query can meet is the server's: logged here with its detail, while
     /// the client gets the stable code and a fixed message.
     fn from(e: StoreError) -> Self {
-        eprintln!("perpetua: store error answered {}: {e}", e.code());
         let (status, message) = match e.code() {
             "LOG_GAP" | "STREAM_GAP" | "CORRUPT_ROW" => {
                 (StatusCode::INTERNAL_SERVER_ERROR, "the stored log could not be read; operators have been told")
             }
             _ => (StatusCode::SERVICE_UNAVAILABLE, "the event store is unavailable; try again"),
         };
-        ApiError::new(status, e.code(), message)
+        ApiError::server(status, e.code(), message, e.to_string())
     }
 }
 
@@ -373,7 +390,20 @@ async fn limit_request(request: Request, next: Next) -> Response {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({ "error": { "code": self.code, "message": self.message } });
+        let request_id = request_id();
+        if self.status.is_server_error() {
+            // Logged once, here, with what the client is not told.
+            let detail = self.detail.as_deref().unwrap_or(&self.message);
+            tracing::error!(
+                request_id = request_id.as_deref().unwrap_or("-"),
+                status = self.status.as_u16(),
+                code = self.code,
+                detail,
+                "answered with a server error"
+            );
+        }
+        let body =
+            json!({ "error": { "code": self.code, "message": self.message, "requestId": request_id.as_deref() } });
         (self.status, Json(body)).into_response()
     }
 }
@@ -538,61 +568,82 @@ async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<User, Api
     Ok(user)
 }
 
-async fn guard(State((state, access)): State<(AppState, Access)>, mut request: Request, next: Next) -> Response {
-    if access != Access::Public {
+async fn guard(State((state, route)): State<(AppState, &'static Route)>, mut request: Request, next: Next) -> Response {
+    let mut served = observe::Served { route: route.path, user: None };
+    if route.access != Access::Public {
         let user = match authenticate(&state, request.headers()).await {
             Ok(user) => user,
-            Err(e) => return e.into_response(),
+            Err(e) => return with_served(e.into_response(), served),
         };
-        if !access.allows(user.role) {
-            let message = format!("this route is for {} users; you are {}", access.as_str(), user.role.as_str());
-            return ApiError::forbidden(message).into_response();
+        served.user = Some(user.user_id);
+        if !route.access.allows(user.role) {
+            let message = format!("this route is for {} users; you are {}", route.access.as_str(), user.role.as_str());
+            return with_served(ApiError::forbidden(message).into_response(), served);
         }
         request.extensions_mut().insert(user);
     }
-    next.run(request).await
+    with_served(next.run(request).await, served)
 }
 
-async fn count(State(metrics): State<Arc<Metrics>>, request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let response = next.run(request).await;
-    metrics.http_requests.inc();
-    if response.status().is_client_error() || response.status().is_server_error() {
-        metrics.http_errors.inc();
-    }
-    metrics.http_seconds.observe_duration(started.elapsed());
+fn with_served(mut response: Response, served: observe::Served) -> Response {
+    response.extensions_mut().insert(served);
     response
 }
 
-/// The router: every route of [`ROUTES`] behind its access check, the viewer's files at `/`.
-pub fn router(state: AppState, web_dir: Option<PathBuf>) -> Router {
+/// What a browser client on another origin may do: nothing unless `--cors-origin` names its
+/// origin (or `*`).
+#[derive(Clone, Debug, Default)]
+pub struct Cors {
+    /// Origins allowed; `*` allows any.
+    pub origins: Vec<String>,
+}
+
+impl Cors {
+    fn layer(&self) -> Option<tower_http::cors::CorsLayer> {
+        use tower_http::cors::{AllowOrigin, CorsLayer};
+        if self.origins.is_empty() {
+            return None;
+        }
+        let origin = if self.origins.iter().any(|o| o == "*") {
+            AllowOrigin::any()
+        } else {
+            AllowOrigin::list(self.origins.iter().filter_map(|o| o.parse::<axum::http::HeaderValue>().ok()))
+        };
+        let headers = ["authorization", "content-type", "idempotency-key", "x-correlation-id", REQUEST_ID_HEADER];
+        Some(
+            CorsLayer::new()
+                .allow_origin(origin)
+                .allow_methods([Method::GET, Method::POST, Method::DELETE])
+                .allow_headers(headers.map(axum::http::HeaderName::from_static))
+                .expose_headers([axum::http::HeaderName::from_static(REQUEST_ID_HEADER)])
+                .max_age(Duration::from_secs(600)),
+        )
+    }
+}
+
+/// The router: every route of [`ROUTES`] behind its access check, the viewer at `/`.
+pub fn router(state: AppState, viewer: Viewer, cors: &Cors) -> Router {
     let mut router: Router<AppState> = Router::new();
     for route in ROUTES {
-        let guarded =
-            (route.handler)().layer(axum::middleware::from_fn_with_state((state.clone(), route.access), guard));
+        let guarded = (route.handler)().layer(axum::middleware::from_fn_with_state((state.clone(), route), guard));
         router = router.route(route.path, guarded);
     }
-    let router = match web_dir.filter(|dir| dir.join("index.html").is_file()) {
-        Some(dir) => {
-            let index = dir.join("index.html");
-            router.fallback_service(tower_http::services::ServeDir::new(dir).fallback(tower_http::services::ServeFile::new(index)))
-        }
-        None => router.fallback(|| async {
-            (
-                StatusCode::NOT_FOUND,
-                Json(json!({"error": {"code": "NOT_FOUND", "message": "no such route (the viewer is not built: run scripts/web-build.sh)"}})),
-            )
-        }),
-    };
-    router
+    let router = viewer
+        .serve(router)
         .layer(axum::middleware::from_fn(limit_request))
         .layer(axum::middleware::from_fn(json_errors))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         // A body trickling in (a byte every few seconds) holds its connection no longer than
         // this: the header timeout ends when the headers are in.
         .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(BODY_TIMEOUT))
-        .layer(axum::middleware::from_fn_with_state(state.metrics.clone(), count))
-        .with_state(state)
+        // Event-stream bodies are not compressed (tower-http leaves text/event-stream alone),
+        // so a live stream's frames are never held back in a compressor's buffer.
+        .layer(tower_http::compression::CompressionLayer::new());
+    let router = match cors.layer() {
+        Some(cors) => router.layer(cors),
+        None => router,
+    };
+    router.layer(axum::middleware::from_fn_with_state(state.metrics.clone(), observe::observe)).with_state(state)
 }
 
 /// Waits until the read models reflect `minPosition` (if given), at most [`MIN_POSITION_WAIT`].

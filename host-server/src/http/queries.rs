@@ -293,6 +293,72 @@ pub(super) async fn healthz(State(state): State<AppState>) -> Response {
     .into_response()
 }
 
+/// Most events the read models may be behind the log for the server to say it is ready.
+pub const READY_MAX_LAG_EVENTS: u64 = 10_000;
+/// Longest a readiness check waits for the database.
+const READY_DATABASE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Readiness: the database answers (the store and the read models' pool), this writer holds
+/// its lease, the read models are within [`READY_MAX_LAG_EVENTS`] of the log and not failing,
+/// and the server is not draining. 503 with every reason otherwise.
+pub(super) async fn readyz(State(state): State<AppState>) -> Response {
+    let mut reasons = Vec::new();
+    if *state.draining.borrow() {
+        reasons.push("the server is shutting down".to_owned());
+    }
+    let (store, tables) = tokio::join!(
+        tokio::time::timeout(READY_DATABASE_TIMEOUT, state.store.head()),
+        tokio::time::timeout(READY_DATABASE_TIMEOUT, state.db.fetch("SELECT 1", &[])),
+    );
+    let database = match (store, tables) {
+        (Ok(Ok(_)), Ok(Ok(_))) => "ok",
+        (Err(_), _) | (_, Err(_)) => {
+            reasons.push(format!("the database did not answer within {READY_DATABASE_TIMEOUT:?}"));
+            "timeout"
+        }
+        (Ok(Err(e)), _) | (_, Ok(Err(e))) => {
+            // The driver's words go to the log; the answer says what kind of failure it was.
+            tracing::warn!(code = e.code(), error = %e, "readiness: the database failed");
+            reasons.push(format!("the database failed ({})", e.code()));
+            "failed"
+        }
+    };
+    let lease = match state.lease.lost() {
+        None => "held",
+        Some(_) => {
+            reasons.push("this server lost the writer lease".to_owned());
+            "lost"
+        }
+    };
+    let head = state.processor.head().borrow().position;
+    let (projected, failing) = {
+        let projection = state.projector.state.borrow();
+        (projection.position, projection.failing.is_some())
+    };
+    let lag = head.saturating_sub(projected);
+    if failing {
+        reasons.push("the projector cannot write the read models (see the log)".to_owned());
+    }
+    if lag > READY_MAX_LAG_EVENTS {
+        reasons.push(format!("the read models are {lag} events behind the log (at most {READY_MAX_LAG_EVENTS})"));
+    }
+    let checks = json!({
+        "database": database,
+        "writerLease": lease,
+        "projectionLagEvents": lag,
+        "projectionFailing": failing,
+    });
+    if reasons.is_empty() {
+        return Json(json!({ "status": "ready", "checks": checks })).into_response();
+    }
+    let body = json!({
+        "status": "not ready",
+        "error": { "code": "NOT_READY", "message": reasons.join("; "), "requestId": super::request_id().as_deref() },
+        "checks": checks,
+    });
+    (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
+}
+
 pub(super) async fn metrics(State(state): State<AppState>) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render()).into_response()
 }

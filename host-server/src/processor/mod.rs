@@ -22,7 +22,7 @@ pub use journal::Journal;
 pub use keys::RECENT_ANSWERS;
 pub use snapshots::{aggregate_state, save_engine_snapshot, AGGREGATE_SNAPSHOT_EVERY};
 
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, SetPosition as _};
 use crate::store::{Appended, CommandAppend, Idempotency, StoreError, ENGINE_SNAPSHOT_ID, ENGINE_SNAPSHOT_TYPE};
 use keys::Keys;
 use perpetua_core::audit::{Hash, HashChain};
@@ -36,6 +36,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
+use tracing::Instrument as _;
 
 /// Most commands decided into one transaction.
 pub const MAX_BATCH: usize = 1_000;
@@ -190,6 +191,10 @@ pub struct ProcessorHandle {
     queue: mpsc::Sender<Submission>,
     head: watch::Receiver<Head>,
     events: broadcast::Sender<Arc<Committed>>,
+    /// Set to stop taking submissions (see [`ProcessorHandle::drain`]).
+    closing: Arc<watch::Sender<bool>>,
+    /// True once the processor's task has ended.
+    finished: watch::Receiver<bool>,
 }
 
 impl ProcessorHandle {
@@ -227,6 +232,16 @@ impl ProcessorHandle {
     /// Every committed batch of events, in order (for live tails).
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Committed>> {
         self.events.subscribe()
+    }
+
+    /// Stops taking submissions (a later one is answered [`ProcessorError::Stopped`]), lets
+    /// everything already queued be decided and committed and its callers answered, and
+    /// returns once the processor's task has ended. Its end closes the head channel, which
+    /// stops the projector after its last page.
+    pub async fn drain(&self) {
+        self.closing.send_replace(true);
+        let mut finished = self.finished.clone();
+        let _ = finished.wait_for(|finished| *finished).await;
     }
 }
 
@@ -329,7 +344,7 @@ pub async fn start<J: Journal>(
     let (queue, inbox) = mpsc::channel(8 * MAX_BATCH);
     let (head_tx, head) = watch::channel(Head { position: chain.last_position, committed_at: Instant::now() });
     let (events, _) = broadcast::channel(1_024);
-    metrics.log_head.set(chain.last_position);
+    metrics.log_head.set_position(chain.last_position);
     let processor = Processor {
         snapshots: SnapshotWriter::start(journal.clone(), metrics.clone()),
         journal,
@@ -343,8 +358,13 @@ pub async fn start<J: Journal>(
         events: events.clone(),
         lease,
     };
-    tokio::spawn(processor.run(inbox));
-    Ok(ProcessorHandle { queue, head, events })
+    let (closing, closing_rx) = watch::channel(false);
+    let (finished_tx, finished) = watch::channel(false);
+    tokio::spawn(async move {
+        processor.run(inbox, closing_rx).await;
+        finished_tx.send_replace(true);
+    });
+    Ok(ProcessorHandle { queue, head, events, closing: Arc::new(closing), finished })
 }
 
 struct Processor<J: Journal> {
@@ -440,6 +460,8 @@ type Commit = (Vec<CommandAppend>, Result<Appended, StoreError>);
 enum Step {
     Committed(Result<Commit, tokio::task::JoinError>),
     Submitted(Submission),
+    /// The server is draining: take nothing new.
+    Closing,
 }
 
 /// A batch whose commit is running, with what its success hands on.
@@ -454,19 +476,31 @@ struct InFlight {
 }
 
 impl<J: Journal> Processor<J> {
-    async fn run(mut self, mut inbox: mpsc::Receiver<Submission>) {
+    async fn run(mut self, mut inbox: mpsc::Receiver<Submission>, mut closing: watch::Receiver<bool>) {
         let mut next: Option<Batch> = None;
         let mut flight: Option<InFlight> = None;
+        // Once closed, the inbox hands out what was queued, then ends the loop.
+        let mut closed = false;
         loop {
             let Some(committing) = flight.as_mut() else {
                 // Nothing committing: the batch decided so far (or the next submission and
                 // whatever queued behind it) goes to the store now.
                 let mut batch = match next.take() {
                     Some(batch) => batch,
-                    None => match inbox.recv().await {
-                        Some(first) => self.decide(Batch::new(self.chain), None, first),
-                        None => return,
-                    },
+                    None => {
+                        let received = tokio::select! {
+                            received = inbox.recv() => received,
+                            _ = closing.wait_for(|closing| *closing), if !closed => {
+                                inbox.close();
+                                closed = true;
+                                continue;
+                            }
+                        };
+                        match received {
+                            Some(first) => self.decide(Batch::new(self.chain), None, first),
+                            None => return,
+                        }
+                    }
                 };
                 while !batch.is_full() {
                     let Ok(submission) = inbox.try_recv() else { break };
@@ -483,6 +517,7 @@ impl<J: Journal> Processor<J> {
                 biased;
                 done = &mut committing.commit => Step::Committed(done),
                 Some(submission) = inbox.recv(), if room => Step::Submitted(submission),
+                _ = closing.wait_for(|closing| *closing), if !closed => Step::Closing,
             };
             match step {
                 Step::Committed(done) => {
@@ -503,6 +538,10 @@ impl<J: Journal> Processor<J> {
                     let batch = next.take().unwrap_or_else(|| Batch::new(self.chain));
                     let committing = flight.as_mut().map(|flight| &mut flight.batch);
                     next = Some(self.decide(batch, committing, submission));
+                }
+                Step::Closing => {
+                    inbox.close();
+                    closed = true;
                 }
             }
         }
@@ -553,8 +592,12 @@ impl<J: Journal> Processor<J> {
         for command in &commands {
             let ctx = CommandContext { now: self.now(), metadata: metadata.clone() };
             outcomes.push(match self.exchange.execute(command, &ctx) {
-                Err(refusal) => Outcome::Refused(refusal),
+                Err(refusal) => {
+                    self.metrics.record_decision(command.name(), Some(refusal.code.as_str()));
+                    Outcome::Refused(refusal)
+                }
                 Ok(mut decision) => {
+                    self.metrics.record_decision(command.name(), None);
                     events.extend(self.chain.seal(&mut decision.events));
                     let receipt = Box::new(self.exchange.receipt(command, &decision));
                     Outcome::Done { receipt, position: self.chain.last_position }
@@ -613,7 +656,7 @@ impl<J: Journal> Processor<J> {
             .collect();
         if let Err(fault) = check_sealed(batch.start, &appends) {
             // A bug of the writer, never of the client: nothing is written.
-            eprintln!("perpetua: a sealed batch failed its check and was not written: {fault}");
+            tracing::error!(%fault, "a sealed batch failed its check and was not written");
             self.metrics.commit_failures.inc();
             batch.fail(&ProcessorError::Store(fault.to_string()));
             return Err(());
@@ -622,20 +665,29 @@ impl<J: Journal> Processor<J> {
         let end = self.chain;
         let journal = self.journal.clone();
         let lease = self.lease.clone();
-        let commit = tokio::spawn(async move {
-            let mut appends = appends;
-            // The stored outcomes are serialized here, off the writer's task.
-            for (append, answer) in appends.iter_mut().zip(answers) {
-                if let Some(idempotency) = append.idempotency.as_mut() {
-                    idempotency.outcome = encode_answer(&answer);
+        let span = tracing::debug_span!(
+            "processor_batch",
+            commands = batch.commands,
+            from = batch.start.last_position + 1,
+            to = end.last_position
+        );
+        let commit = tokio::spawn(
+            async move {
+                let mut appends = appends;
+                // The stored outcomes are serialized here, off the writer's task.
+                for (append, answer) in appends.iter_mut().zip(answers) {
+                    if let Some(idempotency) = append.idempotency.as_mut() {
+                        idempotency.outcome = encode_answer(&answer);
+                    }
                 }
+                if let Some(reason) = lease.lost() {
+                    return (appends, Err(StoreError::LeaseLost(reason)));
+                }
+                let result = journal.append(&appends).await;
+                (appends, result)
             }
-            if let Some(reason) = lease.lost() {
-                return (appends, Err(StoreError::LeaseLost(reason)));
-            }
-            let result = journal.append(&appends).await;
-            (appends, result)
-        });
+            .instrument(span),
+        );
         Ok(Some(InFlight { batch, end, snapshots, commit, started: Instant::now() }))
     }
 
@@ -677,12 +729,12 @@ impl<J: Journal> Processor<J> {
         };
         if let Some(error) = error {
             self.metrics.commit_failures.inc();
-            eprintln!("perpetua: a batch of {} commands was not committed: {error}", batch.commands);
+            tracing::error!(commands = batch.commands, code = error.code(), %error, "a batch was not committed");
             batch.fail(&error);
             return Err(error);
         }
         let events: Vec<StoredEvent> = appends.into_iter().flat_map(|a| a.events).collect();
-        self.metrics.log_head.set(end.last_position);
+        self.metrics.log_head.set_position(end.last_position);
         let _ = self.head.send(Head { position: end.last_position, committed_at: Instant::now() });
         self.metrics.record_commit(batch.commands as u64, events.len() as u64, started.elapsed());
         let _ = self.events.send(Arc::new(Committed::new(events)));
@@ -704,7 +756,7 @@ impl<J: Journal> Processor<J> {
             match self.reload(confirmed).await {
                 Ok(()) => return,
                 Err(e) => {
-                    eprintln!("perpetua: cannot reload the engine from the store, retrying in 1 s: {e}");
+                    tracing::error!(error = %e, "the engine could not be reloaded from the store; retrying in 1 s");
                     tokio::time::sleep(Duration::from_secs(1)).await;
                 }
             }
@@ -719,7 +771,7 @@ impl<J: Journal> Processor<J> {
         if chain.last_position != confirmed {
             let landed = chain.last_position.saturating_sub(confirmed);
             let events = self.journal.read_all(confirmed + 1, u32::try_from(landed).unwrap_or(u32::MAX)).await?;
-            self.metrics.log_head.set(chain.last_position);
+            self.metrics.log_head.set_position(chain.last_position);
             let _ = self.head.send(Head { position: chain.last_position, committed_at: Instant::now() });
             let _ = self.events.send(Arc::new(Committed::new(events)));
         }

@@ -69,14 +69,15 @@ async fn save<J: Journal>(journal: &J, metrics: &Metrics, job: SnapshotJob) {
                 taken_at,
             };
             if let Err(e) = journal.save_snapshot(&record).await {
-                eprintln!("perpetua: snapshot of {stream} not saved (time travel folds from further back): {e}");
+                tracing::warn!(%stream, error = %e, "snapshot not saved (time travel folds from further back)");
             }
         }
         SnapshotJob::Engine(exchange) => match journal.save_snapshot(&engine_record(&exchange)).await {
             Ok(()) => metrics.engine_snapshots.inc(),
-            Err(e) => eprintln!(
-                "perpetua: engine snapshot at {} not saved (start-up folds from the previous one): {e}",
-                exchange.last_position()
+            Err(e) => tracing::warn!(
+                position = exchange.last_position(),
+                error = %e,
+                "engine snapshot not saved (start-up folds from the previous one)"
             ),
         },
     }

@@ -355,18 +355,81 @@ pub enum StoreError {
     /// The URL names no supported database.
     #[error("unsupported database URL scheme {0:?}: use sqlite://, postgres:// or mysql://")]
     UnsupportedUrl(String),
+    /// The store's schema is newer than this build knows: it was written by a later version.
+    #[error(
+        "the store's schema has migration {found}, newer than this build knows (up to {known}): run the perpetua \
+         version that wrote it, or a later one"
+    )]
+    SchemaTooNew {
+        /// The unknown migration found applied.
+        found: i64,
+        /// The newest migration this build has.
+        known: i64,
+    },
     /// Applying the schema migrations failed.
     #[error("schema migration failed: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
     /// The database could not be reached.
     #[error("database unavailable: {0}")]
     Unavailable(sqlx::Error),
+    /// An SQLite file could not be opened as a store.
+    #[error("cannot open the SQLite store {path}: {reason}")]
+    CannotOpen {
+        /// The file.
+        path: String,
+        /// Why, in words.
+        reason: String,
+    },
+    /// The database could not be reached when the store was opened: where, and the driver's
+    /// reason (or that it did not answer within [`CONNECT_TIMEOUT`]).
+    #[error("cannot reach the database at {address}: {reason}")]
+    Unreachable {
+        /// `host:port`.
+        address: String,
+        /// Why.
+        reason: String,
+    },
     /// Any other database error.
     #[error("database error: {0}")]
     Database(sqlx::Error),
     /// A file beside the database (the SQLite writer lease) could not be used.
     #[error("{0}")]
     Io(#[from] std::io::Error),
+}
+
+/// Applies the schema's migrations; a store whose schema is newer than this build's (a
+/// migration it does not know was applied) is refused in words.
+async fn migrate<'a, A>(migrator: &sqlx::migrate::Migrator, pool: A) -> Result<(), StoreError>
+where
+    A: sqlx::Acquire<'a>,
+    <A::Connection as std::ops::Deref>::Target: sqlx::migrate::Migrate,
+{
+    match migrator.run(pool).await {
+        Err(sqlx::migrate::MigrateError::VersionMissing(found)) => {
+            Err(StoreError::SchemaTooNew { found, known: migrator.iter().map(|m| m.version).max().unwrap_or(0) })
+        }
+        other => Ok(other?),
+    }
+}
+
+/// How long opening a PostgreSQL or MariaDB store waits for its first connection.
+pub const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// One connection made before the pool is: a database that cannot be reached is reported
+/// within [`CONNECT_TIMEOUT`] with its address and the driver's own reason (the pool would
+/// retry in silence until its own timeout, then say only that it timed out).
+async fn reach<C: sqlx::Connection>(
+    address: String,
+    connecting: impl std::future::Future<Output = Result<C, sqlx::Error>>,
+) -> Result<(), StoreError> {
+    match tokio::time::timeout(CONNECT_TIMEOUT, connecting).await {
+        Err(_) => Err(StoreError::Unreachable { address, reason: format!("no answer within {CONNECT_TIMEOUT:?}") }),
+        Ok(Err(e)) => Err(StoreError::Unreachable { address, reason: e.to_string() }),
+        Ok(Ok(connection)) => {
+            let _ = connection.close().await;
+            Ok(())
+        }
+    }
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -410,7 +473,10 @@ impl StoreError {
             StoreError::UnsafeDurability { .. } => "UNSAFE_DURABILITY",
             StoreError::UnsupportedUrl(_) => "UNSUPPORTED_DATABASE_URL",
             StoreError::Migration(_) => "MIGRATION_FAILED",
-            StoreError::Unavailable(_) => "DATABASE_UNAVAILABLE",
+            StoreError::SchemaTooNew { .. } => "SCHEMA_TOO_NEW",
+            StoreError::Unavailable(_) | StoreError::Unreachable { .. } | StoreError::CannotOpen { .. } => {
+                "DATABASE_UNAVAILABLE"
+            }
             StoreError::Database(_) => "DATABASE_ERROR",
             StoreError::Io(_) => "IO_ERROR",
         }

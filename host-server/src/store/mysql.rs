@@ -38,6 +38,8 @@ values_insert!(MySql, 1000);
 impl MySqlStore {
     pub(super) async fn open(options: &StoreOptions) -> Result<Self, StoreError> {
         let connect = MySqlConnectOptions::from_str(&options.url)?;
+        let address = format!("{}:{}", connect.get_host(), connect.get_port());
+        super::reach(address, sqlx::MySqlConnection::connect_with(&connect)).await?;
         let pool = MySqlPoolOptions::new()
             .max_connections(options.max_connections)
             .after_connect(|conn, _| {
@@ -65,7 +67,7 @@ impl MySqlStore {
         if let (Some((setting, value)), false) = (unsafe_setting, options.allow_unsafe_durability) {
             return Err(StoreError::UnsafeDurability { setting: setting.clone(), value: value.clone() });
         }
-        MIGRATOR.run(&pool).await?;
+        super::migrate(&MIGRATOR, &pool).await?;
         Ok(MySqlStore { pool, durability: Durability { settings, durable }, connect })
     }
 

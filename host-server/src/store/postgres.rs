@@ -33,6 +33,8 @@ common_queries!(Postgres, PgStore);
 impl PgStore {
     pub(super) async fn open(options: &StoreOptions) -> Result<Self, StoreError> {
         let connect = PgConnectOptions::from_str(&options.url)?.application_name("perpetua");
+        let address = format!("{}:{}", connect.get_host(), connect.get_port());
+        super::reach(address, sqlx::PgConnection::connect_with(&connect)).await?;
         let pool = PgPoolOptions::new().max_connections(options.max_connections).connect_with(connect.clone()).await?;
         let mut settings = Vec::new();
         let mut durable = true;
@@ -46,7 +48,7 @@ impl PgStore {
             }
             settings.push((setting.to_owned(), value));
         }
-        MIGRATOR.run(&pool).await?;
+        super::migrate(&MIGRATOR, &pool).await?;
         Ok(PgStore { pool, durability: Durability { settings, durable }, connect })
     }
 

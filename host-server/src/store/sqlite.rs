@@ -53,7 +53,7 @@ impl Checkpointer {
                 }
                 if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&pool).await {
                     if !pool.is_closed() {
-                        eprintln!("perpetua: WAL checkpoint failed (retried in {CHECKPOINT_EVERY:?}): {e}");
+                        tracing::warn!(error = %e, "WAL checkpoint failed (retried in {CHECKPOINT_EVERY:?})");
                     }
                 }
             }
@@ -103,12 +103,16 @@ impl SqliteStore {
         let mut lease_path = connect.get_filename().as_os_str().to_owned();
         lease_path.push("-writer.lock");
         // A connection to a local file cannot go stale: no ping before each use.
+        let path = connect.get_filename().display().to_string();
+        let cannot_open = |e: sqlx::Error| StoreError::CannotOpen { path: path.clone(), reason: open_failure(&e) };
         let pool = SqlitePoolOptions::new()
             .max_connections(options.max_connections)
             .test_before_acquire(false)
             .connect_with(connect)
-            .await?;
-        let journal_mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&pool).await?;
+            .await
+            .map_err(cannot_open)?;
+        let journal_mode: String =
+            sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&pool).await.map_err(cannot_open)?;
         let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous").fetch_one(&pool).await?;
         // `synchronous` 2 is FULL, 3 EXTRA; below that a commit may be lost on power failure.
         let durable = journal_mode == "wal" && synchronous >= 2;
@@ -119,7 +123,7 @@ impl SqliteStore {
             };
             return Err(StoreError::UnsafeDurability { setting: setting.into(), value });
         }
-        MIGRATOR.run(&pool).await?;
+        super::migrate(&MIGRATOR, &pool).await?;
         let durability = Durability {
             settings: vec![("journal_mode".into(), journal_mode), ("synchronous".into(), synchronous.to_string())],
             durable,
@@ -143,5 +147,19 @@ impl SqliteStore {
             }
             Err(TryLockError::Error(e)) => Err(e.into()),
         }
+    }
+}
+
+/// Why an SQLite file could not be opened, in words (the driver's own when it is none of
+/// these).
+fn open_failure(error: &sqlx::Error) -> String {
+    let message = error.as_database_error().map_or_else(|| error.to_string(), |e| e.message().to_owned());
+    match message.as_str() {
+        "file is not a database" => "it is not an SQLite database (or it is damaged)".to_owned(),
+        "unable to open database file" => {
+            "the file cannot be opened or created (does its directory exist, and may this user write there?)".to_owned()
+        }
+        m if m.contains("readonly") => "the file or its directory is read-only".to_owned(),
+        _ => message,
     }
 }
