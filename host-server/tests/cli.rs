@@ -34,10 +34,16 @@ fn demo_log_into_the_store_and_verified_there() {
         "{verified}"
     );
     // Every long job ends with a summary: how much, how long, how fast.
-    assert!(verified.contains(&format!("verify: {events} events in ")) && verified.contains(" events/s)"), "{verified}");
+    assert!(
+        verified.contains(&format!("verify: {events} events in ")) && verified.contains(" events/s)"),
+        "{verified}"
+    );
     let exported_to = dir.path().join("exported.jsonl");
     let exported = stdout(&perpetua(&["export", "--out", exported_to.to_str().unwrap(), "--database-url", &url]));
-    assert!(exported.contains(&format!("export: {events} events written to")) && exported.contains(" events/s)"), "{exported}");
+    assert!(
+        exported.contains(&format!("export: {events} events written to")) && exported.contains(" events/s)"),
+        "{exported}"
+    );
     // Written a page at a time, the file is the log as imported, byte for byte.
     assert_eq!(std::fs::read_to_string(&exported_to).unwrap(), std::fs::read_to_string(log).unwrap());
     let rebuilt = stdout(&perpetua(&["rebuild", "--database-url", &url]));
