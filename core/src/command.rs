@@ -99,6 +99,15 @@ pub enum Command {
         /// The order to cancel.
         order_id: OrderId,
     },
+    /// Cancel every open order of an account in one market (a trader's "cancel all"), decided
+    /// against the engine's own book, so an order placed just before is cancelled too. No
+    /// open order is not an error: nothing is written.
+    CancelAllOrders {
+        /// The account.
+        account_id: AccountId,
+        /// The market.
+        symbol: Symbol,
+    },
     /// Change the leverage of the account's open position in `symbol`.
     ChangeLeverage {
         /// The trader account holding the position.
@@ -158,6 +167,7 @@ impl Command {
             Command::Withdraw { .. } => "Withdraw",
             Command::PlaceOrder(_) => "PlaceOrder",
             Command::CancelOrder { .. } => "CancelOrder",
+            Command::CancelAllOrders { .. } => "CancelAllOrders",
             Command::ChangeLeverage { .. } => "ChangeLeverage",
             Command::AdjustMargin { .. } => "AdjustMargin",
             Command::SetMarkPrice { .. } => "SetMarkPrice",
@@ -201,6 +211,7 @@ mod tests {
             Command::Withdraw { account_id, amount: Decimal::ONE },
             placed,
             Command::CancelOrder { account_id, order_id: OrderId::derive(1) },
+            Command::CancelAllOrders { account_id, symbol },
             Command::ChangeLeverage { account_id, symbol, leverage: 10 },
             Command::AdjustMargin { account_id, symbol, amount: Decimal::ONE },
             Command::SetMarkPrice { symbol, price: Decimal::ONE },

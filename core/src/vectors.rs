@@ -216,6 +216,7 @@ impl Run {
             "withdraw" => Command::Withdraw { account_id: self.account(args)?, amount: dec_field(args, "amount")? },
             "place" => Command::PlaceOrder(self.place(args)?),
             "cancel" => Command::CancelOrder { account_id: self.account(args)?, order_id: self.order(args)? },
+            "cancelAll" => Command::CancelAllOrders { account_id: self.account(args)?, symbol: symbol_field(args)? },
             "leverage" => Command::ChangeLeverage {
                 account_id: self.account(args)?,
                 symbol: symbol_field(args)?,

@@ -59,6 +59,7 @@ on_every_backend!(
     a_failed_commit_is_recovered_from,
     money_by_hand,
     batch_orders,
+    cancel_all,
     operations,
     drain
 );
@@ -84,6 +85,70 @@ mod deployment {
             super::operations::deployment_files(db).await;
         }
     }
+}
+
+/// `DELETE /v1/orders?symbol=`: every open order of the caller in that market, in one commit;
+/// its other markets and other traders untouched; a retry under its key answered the same;
+/// public market data and the clock without a token; an unknown API path is a JSON 404.
+async fn cancel_all(db: TestDb) {
+    let server = Server::start(&db, false);
+    let alice = server.trader("alice", "100000").await;
+    let bob = server.trader("bob", "100000").await;
+    let mut mine = BTreeSet::new();
+    for price in ["40000", "41000"] {
+        let placed =
+            server.post(&alice.token, "/v1/orders", limit(&alice.account, "BTCUSDT", "BUY", price, "0.01")).await;
+        mine.insert(placed["order"]["orderId"].as_str().expect("id").to_owned());
+    }
+    let eth = server.post(&alice.token, "/v1/orders", limit(&alice.account, "ETHUSDT", "BUY", "1000", "0.1")).await;
+    let theirs = server.post(&bob.token, "/v1/orders", limit(&bob.account, "BTCUSDT", "BUY", "39000", "0.01")).await;
+    let cancel = || {
+        server
+            .client
+            .delete(format!("{}/v1/orders?symbol=BTCUSDT", server.base))
+            .bearer_auth(&alice.token)
+            .header("idempotency-key", "cancel-all-1")
+    };
+    let response = cancel().send().await.expect("sent");
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.expect("JSON");
+    let cancelled: BTreeSet<String> =
+        body["cancelled"].as_array().expect("cancelled").iter().map(|id| id.as_str().expect("id").to_owned()).collect();
+    assert_eq!(cancelled, mine, "{body}");
+    let locked: f64 = body["account"]["locked"].as_str().expect("locked").parse().expect("a decimal");
+    assert!(locked > 0.0, "the ETH order keeps its lock: {body}");
+    let head = server.head().await;
+    let again: Value = cancel().send().await.expect("sent").json().await.expect("JSON");
+    assert_eq!(again, body, "a retry under the key is answered the same");
+    assert_eq!(server.head().await, head, "and writes nothing");
+    let active = server.get(&alice.token, &format!("/v1/orders/active?minPosition={head}")).await;
+    let open: Vec<&str> =
+        active["data"].as_array().expect("data").iter().filter_map(|o| o["orderId"].as_str()).collect();
+    assert_eq!(open, vec![eth["order"]["orderId"].as_str().expect("id")], "{active}");
+    let theirs = theirs["order"]["orderId"].as_str().expect("id");
+    let bobs = server.get(&bob.token, &format!("/v1/orders/{theirs}?minPosition={head}")).await;
+    assert_eq!(bobs["status"], "ACTIVE", "another trader's order is untouched: {bobs}");
+    // Nothing open: answered, nothing written.
+    let (status, body) = server.call(Some(&alice.token), Method::DELETE, "/v1/orders?symbol=BTCUSDT", None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["cancelled"].as_array().map_or(0, Vec::len), 0, "{body}");
+    assert_eq!(server.head().await, head);
+    for (path, code) in [("/v1/orders", "INVALID_QUERY"), ("/v1/orders?symbol=DOGEUSDT", "MARKET_NOT_FOUND")] {
+        let (status, body) = server.call(Some(&alice.token), Method::DELETE, path, None).await;
+        assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some(code)), "{path}: {body}");
+    }
+    // Public: market data and the clock, without a token.
+    for path in ["/v1/markets", "/v1/markets/BTCUSDT/book", "/v1/markets/BTCUSDT/trades", "/v1/time"] {
+        let (status, body) = server.call(None, Method::GET, path, None).await;
+        assert_eq!(status, StatusCode::OK, "{path}: {body}");
+    }
+    let (_, time) = server.call(None, Method::GET, "/v1/time", None).await;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_millis();
+    let served = u128::try_from(time["serverTime"].as_i64().expect("serverTime")).expect("after 1970");
+    assert!(served.abs_diff(now) < 60_000, "{time}");
+    // An unknown API path: JSON, not the viewer's page.
+    let (status, body) = server.call(None, Method::GET, "/v1/no-such-thing", None).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::NOT_FOUND, Some("NOT_FOUND")), "{body}");
 }
 
 /// Runs SQL statements on the test's database directly, around the server.
@@ -279,7 +344,6 @@ async fn authorization(db: TestDb) {
     let order = server.post(&owner.token, "/v1/orders", limit(&owner.account, "BTCUSDT", "BUY", "40000", "0.01")).await;
     let order_id = order["order"]["orderId"].as_str().expect("order id").to_owned();
     let account = owner.account.clone();
-    const ALL: [bool; 4] = [true, true, true, true];
     const OWNER_AND_STAFF: [bool; 4] = [true, false, true, true];
     const TRADERS: [bool; 4] = [true, true, false, false];
     const OWNER: [bool; 4] = [true, false, false, false];
@@ -373,21 +437,11 @@ async fn authorization(db: TestDb) {
             Some(json!({"amount": "1"})),
             Rule::Roles(TRADERS, (422, Some("NO_OPEN_POSITION")), FORBIDDEN),
         ),
-        ("GET", "/v1/markets", "/v1/markets".into(), None, Rule::Roles(ALL, (200, None), FORBIDDEN)),
-        (
-            "GET",
-            "/v1/markets/{symbol}/book",
-            "/v1/markets/BTCUSDT/book".into(),
-            None,
-            Rule::Roles(ALL, (200, None), FORBIDDEN),
-        ),
-        (
-            "GET",
-            "/v1/markets/{symbol}/trades",
-            "/v1/markets/BTCUSDT/trades".into(),
-            None,
-            Rule::Roles(ALL, (200, None), FORBIDDEN),
-        ),
+        // Public market data, as on every exchange.
+        ("GET", "/v1/markets", "/v1/markets".into(), None, Rule::Public),
+        ("GET", "/v1/markets/{symbol}/book", "/v1/markets/BTCUSDT/book".into(), None, Rule::Public),
+        ("GET", "/v1/markets/{symbol}/trades", "/v1/markets/BTCUSDT/trades".into(), None, Rule::Public),
+        ("GET", "/v1/time", "/v1/time".into(), None, Rule::Public),
         (
             "POST",
             "/v1/markets/{symbol}/mark-price",
@@ -466,6 +520,14 @@ async fn authorization(db: TestDb) {
             format!("/v1/orders/{order_id}"),
             None,
             Rule::Roles(OWNER, (200, None), (404, "ORDER_NOT_FOUND")),
+        ),
+        // A cancel-all cancels the caller's own orders only (the other trader has none).
+        (
+            "DELETE",
+            "/v1/orders",
+            "/v1/orders?symbol=BTCUSDT".into(),
+            None,
+            Rule::Roles(TRADERS, (200, None), FORBIDDEN),
         ),
     ];
 

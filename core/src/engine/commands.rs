@@ -15,7 +15,7 @@ use crate::order::events::{
 };
 use crate::position::decide as position_decide;
 use crate::symbol::Symbol;
-use crate::types::{AccountKind, CancelReason};
+use crate::types::{AccountKind, CancelReason, Side};
 use rust_decimal::Decimal;
 
 /// Longest note an admin may attach to an order.
@@ -110,6 +110,31 @@ impl Exchange {
             .ok_or_else(|| CommandError::new(ErrorCode::OrderNotFound, format!("order {order_id} not found")))?;
         crate::order::decide::check_cancel(order, account_id)?;
         self.end_order(order_id, Ending::Cancelled(CancelReason::UserRequested), batch);
+        Ok(Outcome::Accepted)
+    }
+
+    pub(crate) fn cancel_all_orders(
+        &mut self,
+        account_id: AccountId,
+        symbol: Symbol,
+        batch: &mut Batch<'_>,
+    ) -> Result<Outcome, CommandError> {
+        if !self.accounts.contains_key(&account_id) {
+            return Err(CommandError::new(ErrorCode::AccountNotFound, format!("account {account_id} not found")));
+        }
+        let book = self
+            .books
+            .get(&symbol)
+            .ok_or_else(|| CommandError::new(ErrorCode::MarketNotFound, format!("no market {symbol}")))?;
+        // In the book's order (by side, price, then time): the events' order is deterministic.
+        let open: Vec<OrderId> = [Side::Buy, Side::Sell]
+            .into_iter()
+            .flat_map(|side| book.levels(side).flat_map(|(_, ids)| ids.iter().copied()))
+            .filter(|id| self.orders[id].account_id == account_id)
+            .collect();
+        for order_id in open {
+            self.end_order(order_id, Ending::Cancelled(CancelReason::UserRequested), batch);
+        }
         Ok(Outcome::Accepted)
     }
 

@@ -131,6 +131,7 @@ impl Exchange {
             Command::Withdraw { account_id, amount } => self.withdraw(*account_id, *amount, batch),
             Command::PlaceOrder(order) => self.place_order(order, batch),
             Command::CancelOrder { account_id, order_id } => self.cancel_order(*account_id, *order_id, batch),
+            Command::CancelAllOrders { account_id, symbol } => self.cancel_all_orders(*account_id, *symbol, batch),
             Command::ChangeLeverage { account_id, symbol, leverage } => {
                 self.change_leverage(*account_id, *symbol, *leverage, batch)
             }

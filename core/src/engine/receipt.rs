@@ -44,6 +44,9 @@ pub struct Receipt {
     /// Positions a mark price or a funding settlement liquidated, in order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub liquidated: Vec<PositionId>,
+    /// The orders a cancel-all cancelled, in the order it cancelled them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cancelled: Vec<OrderId>,
 }
 
 /// An account and the figures derived from the whole engine.
@@ -131,6 +134,17 @@ impl Exchange {
             }
             Command::CancelOrder { order_id, .. } | Command::CorrectOrder { order_id, .. } => {
                 receipt.order = self.order(*order_id).cloned();
+            }
+            Command::CancelAllOrders { account_id, .. } => {
+                receipt.cancelled = decision
+                    .events
+                    .iter()
+                    .filter_map(|e| match &e.event {
+                        Event::OrderCancelled(cancelled) => Some(cancelled.order_id),
+                        _ => None,
+                    })
+                    .collect();
+                receipt.account = self.account_receipt(*account_id);
             }
             Command::ChangeLeverage { account_id, symbol, .. } | Command::AdjustMargin { account_id, symbol, .. } => {
                 self.position_part(&mut receipt, *account_id, *symbol);

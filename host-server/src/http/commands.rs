@@ -443,6 +443,30 @@ pub(super) async fn cancel_order(
     run(&state, &user, &headers, (&what, &[]), command, order_shape).await
 }
 
+/// A cancel-all: the orders it cancelled, in the book's order, and the account after it.
+fn cancelled_shape(receipt: &Receipt) -> (StatusCode, Value) {
+    (StatusCode::OK, json!({ "cancelled": receipt.cancelled, "account": account_json(receipt.account.as_ref()) }))
+}
+
+/// `DELETE /v1/orders?symbol=`: cancels every open order of the caller's account in one
+/// market, decided against the engine's book in one command (so an order placed a moment
+/// before is cancelled too), in one commit.
+pub(super) async fn cancel_all_orders(
+    State(state): State<AppState>,
+    Extension(user): Extension<User>,
+    params: super::queries::Params,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let symbol = params.text("symbol").ok_or_else(|| {
+        ApiError::bad_request("INVALID_QUERY", "symbol is required (the market whose orders to cancel)")
+    })?;
+    let symbol: Symbol = parse_path(symbol, "symbol")?;
+    let account_id = trader_account(&user)?;
+    let what = format!("DELETE /v1/orders?symbol={symbol}");
+    let command = Command::CancelAllOrders { account_id, symbol };
+    run(&state, &user, &headers, (&what, &[]), command, cancelled_shape).await
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct Leverage {

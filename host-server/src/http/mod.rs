@@ -179,6 +179,8 @@ pub static ROUTES: &[Route] = &[
         query: [], body: ["orders": "array"], post(commands::place_orders)),
     route!(DELETE "/v1/orders/{orderId}", Trader, "Cancel one of the caller's open orders.",
         query: [], body: [], delete(commands::cancel_order)),
+    route!(DELETE "/v1/orders", Trader, "Cancel every open order of the caller's account in one market (symbol), in one commit.",
+        query: ["symbol"], body: [], delete(commands::cancel_all_orders)),
     route!(GET "/v1/orders/{orderId}", User, "One order.",
         query: ["minPosition"], body: [], get(queries::order)),
     route!(GET "/v1/orders", User, "Order history, newest first, paged (staff: any account with accountId).",
@@ -192,11 +194,11 @@ pub static ROUTES: &[Route] = &[
         query: [], body: ["leverage": "integer"], post(commands::change_leverage)),
     route!(POST "/v1/positions/{symbol}/margin", Trader, "Add (positive) or remove (negative) isolated margin.",
         query: [], body: ["amount": "string"], post(commands::adjust_margin)),
-    route!(GET "/v1/markets", User, "Every market: spec, mark price, last funding.",
+    route!(GET "/v1/markets", Public, "Every market: spec, mark price, last funding.",
         query: ["minPosition"], body: [], get(queries::markets)),
-    route!(GET "/v1/markets/{symbol}/book", User, "The order book by price level.",
+    route!(GET "/v1/markets/{symbol}/book", Public, "The order book by price level.",
         query: ["depth", "minPosition"], body: [], get(queries::book)),
-    route!(GET "/v1/markets/{symbol}/trades", User, "Recent trades, newest first.",
+    route!(GET "/v1/markets/{symbol}/trades", Public, "Recent trades, newest first.",
         query: ["limit", "minPosition"], body: [], get(queries::trades)),
     route!(POST "/v1/markets/{symbol}/mark-price", Admin, "Set the mark price (liquidations follow).",
         query: [], body: ["price": "string"], post(commands::set_mark_price)),
@@ -218,6 +220,8 @@ pub static ROUTES: &[Route] = &[
     route!(POST "/v1/orders/{orderId}/corrections", Admin, "Record a correction of an order's event (OrderCorrected).",
         query: [], body: ["correctedVersion": "integer", "corrections": "array", "reason": "string"],
         post(commands::correct_order)),
+    route!(GET "/v1/time", Public, "The server's clock (Unix milliseconds), for a client to measure its offset.",
+        query: [], body: [], get(queries::time)),
     route!(GET "/healthz", Public, "Liveness: log head and read-model position (the process answers).",
         query: [], body: [], get(queries::healthz)),
     route!(GET "/readyz", Public, "Readiness: the database answers, the writer holds its lease, the read models are within the lag bound; 503 with the reasons otherwise.",
@@ -628,6 +632,11 @@ pub fn router(state: AppState, viewer: Viewer, cors: &Cors) -> Router {
         let guarded = (route.handler)().layer(axum::middleware::from_fn_with_state((state.clone(), route), guard));
         router = router.route(route.path, guarded);
     }
+    // Any other path under /v1 is the API's, never the viewer's page.
+    let router = router.route(
+        "/v1/{*rest}",
+        axum::routing::any(|| async { ApiError::not_found("no such route (see /openapi.json)") }),
+    );
     let router = viewer
         .serve(router)
         .layer(axum::middleware::from_fn(limit_request))

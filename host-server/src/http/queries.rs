@@ -359,6 +359,12 @@ pub(super) async fn readyz(State(state): State<AppState>) -> Response {
     (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
 }
 
+/// `GET /v1/time`: the server's clock in Unix milliseconds, with the log's head position.
+pub(super) async fn time(State(state): State<AppState>) -> Response {
+    let head = *state.processor.head().borrow();
+    Json(json!({ "serverTime": crate::now_ms(), "headPosition": head.position })).into_response()
+}
+
 pub(super) async fn metrics(State(state): State<AppState>) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render()).into_response()
 }
