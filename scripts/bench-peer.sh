@@ -52,7 +52,7 @@ grep '^peer_cqrs_es: .*committed' "$dir/peer.log" || true
 
 echo "== perpetua, ${PG_BASE}/perpetua_bench"
 fresh perpetua_bench
-PERPETUA_ADMIN_TOKEN=$ADMIN_TOKEN "$bin/perpetua" serve --listen 127.0.0.1:18190 \
+PERPETUA_RATE_LIMIT_PER_TOKEN=0 PERPETUA_ADMIN_TOKEN=$ADMIN_TOKEN "$bin/perpetua" serve --listen 127.0.0.1:18190 \
   --database-url "$PG_BASE/perpetua_bench" --web-dir /nonexistent >"$dir/server.log" 2>&1 &
 server=$!
 wait_healthy http://127.0.0.1:18190

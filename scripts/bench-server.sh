@@ -26,6 +26,9 @@ SWEEP=${SWEEP:-1}
 BACKENDS=${BACKENDS:-sqlite postgres}
 PG_ADMIN=${PERPETUA_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 export PERPETUA_ADMIN_TOKEN=bench-admin-token-0123456789
+# A load generator is one client with few tokens: the per-token rate limit is off for it
+# (an older binary ignores the variable).
+export PERPETUA_RATE_LIMIT_PER_TOKEN=0
 PORT=18190
 
 cargo build --release -p perpetua-server

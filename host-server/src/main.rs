@@ -94,6 +94,10 @@ enum Cmd {
         /// within it, and then the process exits whatever its clients do.
         #[arg(long, env = "PERPETUA_DRAIN_TIMEOUT_SECS", default_value_t = 10)]
         drain_timeout_secs: u64,
+        /// Requests per second each token may make (bursts of twice that); beyond it, 429
+        /// RATE_LIMITED with Retry-After. 0 turns the limit off.
+        #[arg(long, env = "PERPETUA_RATE_LIMIT_PER_TOKEN", default_value_t = 1_000)]
+        rate_limit_per_token: u32,
         /// Save an engine snapshot after this many events (start-up replays only the tail).
         #[arg(long, default_value_t = 100_000)]
         snapshot_every: u64,
@@ -195,6 +199,7 @@ fn main() -> ExitCode {
             web_dir,
             cors_origin,
             drain_timeout_secs,
+            rate_limit_per_token,
             snapshot_every,
             max_connections,
             header_timeout_secs,
@@ -205,6 +210,7 @@ fn main() -> ExitCode {
                 demo,
                 viewer: web_dir.map_or(Viewer::Embedded, Viewer::Directory),
                 cors: Cors { origins: cors_origin.into_iter().map(|o| o.trim().to_owned()).collect() },
+                rate_limit_per_token,
                 processor: ProcessorOptions { engine_snapshot_every: snapshot_every.max(1) },
                 limits: ConnectionLimits {
                     max_connections: max_connections.max(1),

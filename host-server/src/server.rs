@@ -29,6 +29,8 @@ pub struct ServeOptions {
     pub viewer: http::Viewer,
     /// Origins browser clients may call the API from.
     pub cors: http::Cors,
+    /// Requests per second per token (0: no limit).
+    pub rate_limit_per_token: u32,
     /// The processor's settings.
     pub processor: ProcessorOptions,
     /// Bounds on client connections, and on the drain at shutdown.
@@ -220,6 +222,7 @@ pub async fn serve(store: Store, options: ServeOptions) -> Result<(), String> {
         users: Arc::new(RwLock::new(users)),
         lease: lease_state.clone(),
         draining,
+        rate_limit: Arc::new(http::RateLimit::new(options.rate_limit_per_token)),
     };
     let viewer = options.viewer.describe();
     let app = http::router(state, options.viewer.clone(), &options.cors);

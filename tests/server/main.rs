@@ -68,6 +68,12 @@ mod deployment {
     use super::support::{database, Backend};
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn rate_limit() {
+        let db = database(Backend::Sqlite, "rate_limit").await.expect("SQLite");
+        super::operations::rate_limit(db).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn embedded_viewer() {
         let db = database(Backend::Sqlite, "embedded_viewer").await.expect("SQLite");
         super::operations::embedded_viewer(db).await;

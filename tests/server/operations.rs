@@ -517,3 +517,43 @@ pub async fn deployment_files(db: TestDb) {
         starts_as_deployed("Containerfile", container_recipe(&read("Containerfile")), &again).await;
     }
 }
+
+/// Per-token rate limits: beyond the rate (and its burst of twice that) a token gets 429
+/// `RATE_LIMITED` with `Retry-After`; another token is not held back; public routes are not
+/// limited.
+pub async fn rate_limit(db: TestDb) {
+    let server = Server::launch(&db, false, Launch { args: &["--rate-limit-per-token", "5"], ..Launch::default() });
+    let (token, _) = server.user("busy", "auditor").await;
+    let mut statuses = Vec::new();
+    let mut retry_after = None;
+    for _ in 0..30 {
+        let response = server
+            .client
+            .get(format!("{}/v1/orders/active", server.base))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .expect("sent");
+        if response.status() == StatusCode::TOO_MANY_REQUESTS {
+            retry_after = response.headers().get("retry-after").map(|v| v.to_str().unwrap_or("").to_owned());
+            let body: Value = response.json().await.expect("JSON");
+            assert_eq!(body["error"]["code"], "RATE_LIMITED", "{body}");
+            statuses.push(429);
+        } else {
+            statuses.push(response.status().as_u16());
+        }
+    }
+    let ok = statuses.iter().filter(|s| **s == 200).count();
+    let limited = statuses.iter().filter(|s| **s == 429).count();
+    assert!(ok >= 10 && limited > 0 && ok + limited == 30, "a burst of 10, then limited: {statuses:?}");
+    let seconds: u64 = retry_after.expect("Retry-After").parse().expect("whole seconds");
+    assert!(seconds >= 1, "Retry-After: {seconds}");
+    // Another token is not held back by this one; a route without a token is not limited.
+    let (other, _) = server.user("calm", "auditor").await;
+    let (status, _) = server.call(Some(&other), Method::GET, "/v1/orders/active", None).await;
+    assert_eq!(status, StatusCode::OK);
+    for _ in 0..30 {
+        let (status, _) = server.call(None, Method::GET, "/healthz", None).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+}

@@ -136,6 +136,8 @@ impl Server {
             std::env::var("PERPETUA_TEST_SERVER_LOG").unwrap_or_else(|_| "warn".to_owned())
         };
         command.env("RUST_LOG", level);
+        // Tests send bursts from one token; the limit is tested on its own (`rate_limit`).
+        command.env("PERPETUA_RATE_LIMIT_PER_TOKEN", "0");
         match &log {
             Some(file) => command.stderr(file.reopen().expect("the log file")),
             None => command.stderr(Stdio::inherit()),

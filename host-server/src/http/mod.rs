@@ -256,6 +256,46 @@ pub struct AppState {
     /// True once the server is draining: live streams end with a final message, readiness
     /// says no.
     pub draining: tokio::sync::watch::Receiver<bool>,
+    /// Requests per second each token may make.
+    pub rate_limit: Arc<RateLimit>,
+}
+
+/// Requests per second per token (per user: a user has one token), with bursts of twice
+/// that; beyond it a request is answered 429 `RATE_LIMITED` with `Retry-After`. Routes that
+/// need no token are not limited here.
+pub struct RateLimit {
+    per_second: u32,
+    limiter: Option<governor::DefaultKeyedRateLimiter<UserId>>,
+}
+
+impl RateLimit {
+    /// `per_second` requests per second per token; 0 for no limit.
+    pub fn new(per_second: u32) -> Self {
+        let limiter = std::num::NonZeroU32::new(per_second).map(|rate| {
+            let burst = rate.saturating_mul(std::num::NonZeroU32::new(2).expect("2 is not 0"));
+            governor::RateLimiter::keyed(governor::Quota::per_second(rate).allow_burst(burst))
+        });
+        Self { per_second, limiter }
+    }
+
+    /// `None` when `user` may go on; otherwise how long it should wait.
+    fn check(&self, user: UserId) -> Option<Duration> {
+        use governor::clock::Clock as _;
+        let limiter = self.limiter.as_ref()?;
+        let refused = limiter.check_key(&user).err()?;
+        Some(refused.wait_time_from(governor::clock::DefaultClock::default().now()))
+    }
+
+    fn refusal(&self, wait: Duration) -> Response {
+        let message =
+            format!("at most {} requests per second per token; retry after the Retry-After seconds", self.per_second);
+        let mut response = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED", message).into_response();
+        let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        if let Ok(value) = axum::http::HeaderValue::from_str(&seconds.max(1).to_string()) {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, value);
+        }
+        response
+    }
 }
 
 /// An error answer: `{"error": {"code", "message", "requestId"}}`.
@@ -580,6 +620,9 @@ async fn guard(State((state, route)): State<(AppState, &'static Route)>, mut req
             Err(e) => return with_served(e.into_response(), served),
         };
         served.user = Some(user.user_id);
+        if let Some(wait) = state.rate_limit.check(user.user_id) {
+            return with_served(state.rate_limit.refusal(wait), served);
+        }
         if !route.access.allows(user.role) {
             let message = format!("this route is for {} users; you are {}", route.access.as_str(), user.role.as_str());
             return with_served(ApiError::forbidden(message).into_response(), served);
