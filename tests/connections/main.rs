@@ -158,10 +158,13 @@ async fn connections_cannot_exhaust_the_server() {
     let p99 = |mut samples: Vec<Duration>| quantile(&mut samples, 0.99);
     let (w0, r0, w1, r1) = (p99(writes_alone), p99(reads_alone), p99(writes_beside), p99(reads_beside));
     println!("p99 without / beside 200 stuck streams: writes {w0:?} / {w1:?}, queries {r0:?} / {r1:?}");
-    // (A floor of 2 ms keeps a sub-millisecond p99 from turning noise into a failure.)
-    let floor = Duration::from_millis(2);
-    assert!(w1 <= 2 * w0.max(floor), "writes kept their p99 within 2×: {w0:?} → {w1:?}");
-    assert!(r1 <= 2 * r0.max(floor), "queries kept their p99 within 2×: {r0:?} → {r1:?}");
+    // The fault this reproduces held queries for 1.1–1.6 s (docs/FAULTS.md). A bound far
+    // above any healthy figure (tens of ms here) and far below the fault's tells them apart on
+    // a machine shared with other tests; the ratio itself is a figure for docs/FAULTS.md, not
+    // an assertion (a 2× ratio failed on noise alone: 16.7 → 35.9 ms).
+    let starved = Duration::from_millis(500);
+    assert!(w1 < starved, "writes beside stuck streams were not held up: p99 {w0:?} → {w1:?}");
+    assert!(r1 < starved, "queries beside stuck streams were not held up: p99 {r0:?} → {r1:?}");
     let mut dropped = 0;
     for socket in &mut stuck {
         dropped += usize::from(closed_by_server(socket, Duration::from_secs(10)).await);
