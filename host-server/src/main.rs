@@ -400,8 +400,15 @@ async fn verify_store(store: Store, from: u64, to: Option<u64>) -> Result<(), St
     };
     bar.finish_and_clear();
     report.verified += verified;
+    // The bad event itself, to name its stream; there is none to read at a missing position
+    // (a gap), and failing to read it must not hide the report.
     let bad = match report.first_bad_position {
-        Some(position) => store.read_all(position, 1).await.map_err(store_error)?.into_iter().next(),
+        Some(position) => store
+            .read_all(position, 1)
+            .await
+            .ok()
+            .and_then(|events| events.into_iter().next())
+            .filter(|event| event.position == position),
         None => None,
     };
     let result = report_chain(&report, bad.as_ref(), "events in the store");
@@ -517,12 +524,52 @@ async fn export(
     correlation_id: Option<uuid::Uuid>,
 ) -> Result<(), String> {
     let started = std::time::Instant::now();
-    let mut writer: Box<dyn Write> = match &out {
+    // A file is written beside its name and renamed into place once complete, so a failure
+    // half-way leaves no partial export under the name asked for.
+    let partial = out.as_ref().map(|path| partial_path(path));
+    let mut writer: Box<dyn Write> = match &partial {
         Some(path) => Box::new(std::io::BufWriter::new(
             std::fs::File::create(path).map_err(|e| format!("cannot write {}: {e}", path.display()))?,
         )),
         None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
     };
+    let written = export_into(&store, &mut *writer, &out, (from, to), stream, correlation_id).await;
+    let written = written.and_then(|written| writer.flush().map(|()| written).map_err(|e| write_error(&e, &out)));
+    drop(writer);
+    let (Some(path), Some(partial)) = (&out, &partial) else { return written.map(|_| ()) };
+    let written = match written {
+        Ok(written) => written,
+        Err(e) => {
+            let _ = std::fs::remove_file(partial);
+            return Err(e);
+        }
+    };
+    std::fs::rename(partial, path).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    say!(
+        "export: {written} events written to {} in {:.2} s ({})",
+        path.display(),
+        started.elapsed().as_secs_f64(),
+        rate(written, started.elapsed())
+    );
+    Ok(())
+}
+
+/// `<file>.partial`, beside `path`.
+fn partial_path(path: &std::path::Path) -> PathBuf {
+    let mut name = path.file_name().map(std::ffi::OsString::from).unwrap_or_default();
+    name.push(".partial");
+    path.with_file_name(name)
+}
+
+/// Writes the export's events; returns how many.
+async fn export_into(
+    store: &Store,
+    writer: &mut dyn Write,
+    out: &Option<PathBuf>,
+    (from, to): (u64, Option<u64>),
+    stream: Option<String>,
+    correlation_id: Option<uuid::Uuid>,
+) -> Result<u64, String> {
     let written = if let Some(stream) = stream {
         let (kind, id) = stream.split_once('/').ok_or("--stream is Type/id, e.g. Market/BTCUSDT")?;
         let aggregate_type = perpetua_core::event::AggregateType::parse(kind)
@@ -530,10 +577,10 @@ async fn export(
         let aggregate_id = id.parse().map_err(|_| format!("{id:?} is not a stream id"))?;
         let stream = perpetua_core::event::StreamId { aggregate_type, aggregate_id };
         let events = store.read_stream(stream, StreamRange::default()).await.map_err(store_error)?;
-        write_lines(&mut writer, &events, &out)?
+        write_lines(writer, &events, out)?
     } else if let Some(correlation) = correlation_id {
         let events = store.read_by_correlation(correlation).await.map_err(store_error)?;
-        write_lines(&mut writer, &events, &out)?
+        write_lines(writer, &events, out)?
     } else {
         // A range is read and written a page at a time: memory stays bounded whatever the
         // log's size.
@@ -543,7 +590,7 @@ async fn export(
             None => store.head().await.map_err(store_error)?.last_position,
         };
         let first = from.max(1);
-        let bar = progress_bar("export", (to + 1).saturating_sub(first));
+        let bar = progress_bar("export", to.saturating_add(1).saturating_sub(first));
         let mut next = first;
         let mut written = 0;
         while next <= to {
@@ -551,22 +598,13 @@ async fn export(
             let page = store.read_all(next, limit).await.map_err(store_error)?;
             let Some(last) = page.last() else { break };
             next = last.position + 1;
-            written += write_lines(&mut writer, &page, &out)?;
+            written += write_lines(writer, &page, out)?;
             bar.set_position(next - first);
         }
         bar.finish_and_clear();
         written
     };
-    writer.flush().map_err(|e| write_error(&e, &out))?;
-    if let Some(path) = &out {
-        say!(
-            "export: {written} events written to {} in {:.2} s ({})",
-            path.display(),
-            started.elapsed().as_secs_f64(),
-            rate(written, started.elapsed())
-        );
-    }
-    Ok(())
+    Ok(written)
 }
 
 /// Writes events as JSON Lines; returns how many. A reader that went away (`| head`) ends

@@ -479,7 +479,11 @@ fn read_ahead(store: Store, from: u64, to: u64) -> mpsc::Receiver<Result<Vec<Eve
             }
             next = page.last().map_or(next, |e| e.position + 1);
             let decoded = tokio::task::spawn_blocking(move || decode_all(&page)).await;
-            let decoded = decoded.unwrap_or(Err(ProjectorError::Stopped));
+            let decoded = decoded.unwrap_or_else(|e| {
+                // The decoding task panicked or was cancelled: said here, where it is known.
+                tracing::error!(error = %e, "the projector's decoding task failed");
+                Err(ProjectorError::Stopped)
+            });
             if tx.send(decoded).await.is_err() {
                 return;
             }

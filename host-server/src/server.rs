@@ -177,8 +177,12 @@ async fn interrupted() -> &'static str {
 /// Ends the process if the drain has not finished `grace` after its bound: whatever a client
 /// or the database does, the server is gone within the bound it promised (the lease is a
 /// lock the operating system lets go with the process).
+/// Longest the lease's monitor, then its release, may take once the drain is over.
+const LEASE_RELEASE_TIMEOUT: Duration = Duration::from_millis(750);
+
 fn watchdog(bound: Duration) {
-    const GRACE: Duration = Duration::from_secs(1);
+    // Longer than the lease's release after the deadline (twice LEASE_RELEASE_TIMEOUT at most).
+    const GRACE: Duration = Duration::from_secs(2);
     std::thread::spawn(move || {
         std::thread::sleep(bound + GRACE);
         tracing::error!("the drain took longer than {bound:?}; exiting now");
@@ -261,20 +265,27 @@ pub async fn serve(store: Store, options: ServeOptions) -> Result<(), String> {
         }
     }
     // The HTTP side is closed (or out of time): commit what is queued, let the projector
-    // write its last page, give the lease back.
-    let spent = drain_started.get().map_or(Duration::ZERO, std::time::Instant::elapsed);
-    let rest = bound.saturating_sub(spent).max(Duration::from_millis(500));
-    if tokio::time::timeout(rest, processor.drain()).await.is_err() {
+    // write its last page, give the lease back — every step within the one deadline, so the
+    // watchdog (deadline + its grace) never cuts a step short that was still in time.
+    let started = drain_started.get().copied().unwrap_or_else(std::time::Instant::now);
+    let deadline = tokio::time::Instant::from_std(started + bound);
+    let drained = tokio::time::timeout_at(deadline, processor.drain()).await.is_ok();
+    if !drained {
         tracing::warn!("commands still queued after the drain's bound; they were not committed");
-    }
-    if tokio::time::timeout(Duration::from_millis(500).max(rest / 2), projector.stopped()).await.is_err() {
+    } else if tokio::time::timeout_at(deadline, projector.stopped()).await.is_err() {
         tracing::warn!(
             "the projector did not reach the head in time; it goes on from its checkpoint at the next start"
         );
     }
     let _ = stop_monitor.send(());
-    if let Ok(lease) = monitor.await {
-        lease.release().await;
+    match tokio::time::timeout(LEASE_RELEASE_TIMEOUT, monitor).await {
+        Ok(Ok(lease)) => {
+            if tokio::time::timeout(LEASE_RELEASE_TIMEOUT, lease.release()).await.is_err() {
+                tracing::warn!("the writer lease was not released in time; it expires on its own");
+            }
+        }
+        Ok(Err(e)) => tracing::warn!(error = %e, "the lease monitor ended abnormally"),
+        Err(_) => tracing::warn!("the lease monitor did not stop in time; the lease expires on its own"),
     }
     metrics.writer_lease_held.set(0);
     tracing::info!("stopped");

@@ -199,3 +199,36 @@ fn insert_future_migration(file: &std::path::Path) {
         conn.close().await.unwrap();
     });
 }
+
+/// A store with an event missing in the middle: `verify` reports the gap as a broken chain
+/// (exit 1, the position named), not as a failure to read the store.
+#[test]
+fn a_gap_in_the_store_is_reported_as_a_broken_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("demo.jsonl");
+    let file = dir.path().join("perpetua.db");
+    let url = format!("sqlite://{}", file.display());
+    stdout(&perpetua(&["demo", "--out", log.to_str().unwrap()]));
+    stdout(&perpetua(&["import", log.to_str().unwrap(), "--database-url", &url]));
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        use sqlx::{Connection as _, Executor as _};
+        let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", file.display())).await.unwrap();
+        // What an operator's mistake or an attacker with the file would do: the guard first.
+        conn.execute("PRAGMA foreign_keys = OFF").await.unwrap();
+        conn.execute("DROP TRIGGER events_no_delete").await.unwrap();
+        conn.execute("DELETE FROM events WHERE position = 50").await.unwrap();
+        conn.close().await.unwrap();
+    });
+    let (code, line) = failure(&["verify", "--database-url", &url]);
+    assert_eq!(code, 1, "{line}");
+    assert!(line.starts_with("perpetua: chain broken at position 50"), "{line}");
+    assert!(line.contains("49 events verified before it"), "{line}");
+
+    // An export of that store fails where the gap is and leaves no file under its name.
+    let out = dir.path().join("export.jsonl");
+    let (code, line) = failure(&["export", "--out", out.to_str().unwrap(), "--database-url", &url]);
+    assert_eq!(code, 1, "{line}");
+    assert!(!out.exists(), "no partial export: {line}");
+    assert!(!dir.path().join("export.jsonl.partial").exists(), "the partial file is removed");
+}

@@ -374,18 +374,20 @@ async fn feed_consumer(mut tail: Tail, sender: tokio::sync::mpsc::Sender<Bytes>,
     let mut draining = tail.app.draining.clone();
     loop {
         let next = tokio::select! {
-            next = tokio::time::timeout(KEEP_ALIVE, tail.next_event()) => next,
+            next = tokio::time::timeout(KEEP_ALIVE, tail.next_event()) => Some(next),
             () = sender.closed() => return,
-            _ = draining.wait_for(|draining| *draining) => {
-                // The server is stopping: a last message says where to resume, and the
-                // stream ends, so the drain does not wait on this client.
-                let bye = json!({ "error": {
-                    "code": "SERVER_SHUTTING_DOWN",
-                    "message": format!("the server is shutting down; reconnect with fromPosition={} to resume", tail.next),
-                }});
-                let _ = sender.try_send(format!("event: error\ndata: {bye}\n\n").into());
-                return;
-            }
+            _ = draining.wait_for(|draining| *draining) => None,
+        };
+        let Some(next) = next else {
+            // The server is stopping: a last message says where to resume, and the stream
+            // ends, so the drain does not wait on this client.
+            let bye = json!({ "error": {
+                "code": "SERVER_SHUTTING_DOWN",
+                "message": format!("the server is shutting down; reconnect with fromPosition={} to resume", tail.next),
+            }});
+            let _ = sender.try_send(format!("event: error\ndata: {bye}\n\n").into());
+            close_unless_read(&sender, connection.as_ref()).await;
+            return;
         };
         let (position, frame) = match next {
             Ok(Some(event)) => event,
@@ -400,20 +402,27 @@ async fn feed_consumer(mut tail: Tail, sender: tokio::sync::mpsc::Sender<Bytes>,
                     reconnect with fromPosition={} to resume", position.min(tail.next)),
             }});
             let _ = sender.try_send(format!("event: error\ndata: {error}\n\n").into());
-            let read = tokio::time::timeout(SLOW_CONSUMER_GRACE, async {
-                while sender.capacity() < STREAM_BUFFER + 1 {
-                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                }
-            });
-            if read.await.is_err() {
-                if let Some(connection) = &connection {
-                    connection.close();
-                }
-            }
+            close_unless_read(&sender, connection.as_ref()).await;
             return;
         }
         if sender.try_send(frame).is_err() {
             return;
+        }
+    }
+}
+
+/// Closes the consumer's connection unless it reads what is buffered for it (its final
+/// message) within [`SLOW_CONSUMER_GRACE`]: a stuck consumer holds neither its memory nor,
+/// during a drain, the server's shutdown.
+async fn close_unless_read(sender: &tokio::sync::mpsc::Sender<Bytes>, connection: Option<&ConnectionCloser>) {
+    let read = tokio::time::timeout(SLOW_CONSUMER_GRACE, async {
+        while sender.capacity() < STREAM_BUFFER + 1 {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    });
+    if read.await.is_err() {
+        if let Some(connection) = connection {
+            connection.close();
         }
     }
 }

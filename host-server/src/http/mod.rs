@@ -662,7 +662,10 @@ impl Cors {
                 .allow_origin(origin)
                 .allow_methods([Method::GET, Method::POST, Method::DELETE])
                 .allow_headers(headers.map(axum::http::HeaderName::from_static))
-                .expose_headers([axum::http::HeaderName::from_static(REQUEST_ID_HEADER)])
+                .expose_headers(
+                    [REQUEST_ID_HEADER, "retry-after", "content-disposition", "x-perpetua-position"]
+                        .map(axum::http::HeaderName::from_static),
+                )
                 .max_age(Duration::from_secs(600)),
         )
     }

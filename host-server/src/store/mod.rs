@@ -773,6 +773,19 @@ impl Store {
             let limit = to.map_or(PAGE, |to| PAGE.min(u32::try_from(to - next + 1).unwrap_or(PAGE)));
             let page = match self.read_all(next, limit).await {
                 Ok(page) => page,
+                // The events of the page before the gap are verified first, so the report
+                // counts them and a fault among them comes first.
+                Err(StoreError::LogGap { missing }) if missing > next => {
+                    let before = u32::try_from(missing - next).unwrap_or(limit);
+                    let page = self.read_all(next, before).await?;
+                    let mut report = audit::verify(&page, head);
+                    report.verified += verified;
+                    if !report.is_ok() {
+                        return Ok(report);
+                    }
+                    let head = page.last().map_or(head, |e| HashChain { last_position: e.position, last_hash: e.hash });
+                    return Ok(gap(report.verified, missing, head));
+                }
                 Err(StoreError::LogGap { missing }) => return Ok(gap(verified, missing, head)),
                 Err(e) => return Err(e),
             };
