@@ -155,6 +155,9 @@ enum Cmd {
         #[arg(long, default_value = "perpetua-demo.jsonl")]
         out: PathBuf,
     },
+    /// Print the API's description (OpenAPI 3.1, as `/openapi.json` serves it), for client
+    /// generators, without a server.
+    Openapi,
     /// Verify the hash chain of an exported log (JSON Lines or a JSON array), or of the event
     /// store when no file is given.
     Verify {
@@ -226,6 +229,10 @@ fn main() -> ExitCode {
         }
         Cmd::Snapshot { database } => with_store(&database, snapshot),
         Cmd::Demo { out } => demo(&out),
+        Cmd::Openapi => {
+            println!("{}", serde_json::to_string_pretty(perpetua_server::http::openapi_document()).expect("JSON"));
+            Ok(())
+        }
         Cmd::Verify { file: Some(file), .. } => read_log(&file).and_then(|events| verify(&events)),
         Cmd::Verify { file: None, from, to, database } => with_store(&database, |store| verify_store(store, from, to)),
         Cmd::Import { file, database } => {

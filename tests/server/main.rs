@@ -212,8 +212,14 @@ async fn scenario(db: TestDb) {
     let ask_id = ask["order"]["orderId"].as_str().expect("order id").to_owned();
     remember(&server, &mut seen).await;
     let bid = server.post(&bob.token, "/v1/orders", limit(&bob.account, "BTCUSDT", "BUY", "50100", "0.8")).await;
-    assert!(!bid["trades"].as_array().expect("trades").is_empty(), "the bid trades: {bid}");
+    assert!(!bid["fills"].as_array().expect("fills").is_empty(), "the bid trades: {bid}");
     assert!(bid["position"].as_u64().expect("position") > ask["position"].as_u64().expect("position"));
+    // One shape for each thing: the position the order's answer shows is the one the
+    // positions query shows at that log position, field for field and figure for figure.
+    let at = bid["position"].as_u64().expect("position");
+    let positions = server.get(&bob.token, &format!("/v1/positions?minPosition={at}")).await;
+    let served = positions["data"].as_array().expect("positions").iter().find(|p| p["symbol"] == "BTCUSDT");
+    assert_eq!(Some(&bid["openPosition"]), served, "{bid} / {positions}");
     remember(&server, &mut seen).await;
     // A resting bid, then cancelled.
     let rest = server.post(&bob.token, "/v1/orders", limit(&bob.account, "BTCUSDT", "BUY", "40000", "0.1")).await;
@@ -223,7 +229,12 @@ async fn scenario(db: TestDb) {
     assert_eq!(status, StatusCode::OK, "{cancelled}");
     assert_eq!(cancelled["order"]["status"], "CANCELLED");
     remember(&server, &mut seen).await;
-    server.post(&alice.token, &format!("/v1/accounts/{}/withdrawals", alice.account), json!({ "amount": "100" })).await;
+    let withdrawn = server
+        .post(&alice.token, &format!("/v1/accounts/{}/withdrawals", alice.account), json!({ "amount": "100" }))
+        .await;
+    let at = withdrawn["position"].as_u64().expect("position");
+    let account = server.get(&alice.token, &format!("/v1/accounts/{}?minPosition={at}", alice.account)).await;
+    assert_eq!(withdrawn["account"], account, "the account answered is the account queried");
     server.post(ADMIN_TOKEN, "/v1/markets/BTCUSDT/mark-price", json!({ "price": "50050" })).await;
     server.post(ADMIN_TOKEN, "/v1/markets/BTCUSDT/funding", json!({ "rate": "0.0001" })).await;
     remember(&server, &mut seen).await;
@@ -324,8 +335,7 @@ async fn scenario(db: TestDb) {
         assert_eq!(&account_state(&server, account, &format!("?version={version}")).await, state);
     }
     let (account, first) = &seen[0];
-    // (The state is tagged: {"aggregateType": "Account", "state": {...}}.)
-    let created = first["state"]["state"]["updatedAt"].as_str().expect("time");
+    let created = first["state"]["updatedAt"].as_str().expect("time");
     let then = account_state(&server, account, &format!("?at={created}")).await;
     assert_eq!(then["state"], first["state"], "the state as of its time");
 }
@@ -910,7 +920,7 @@ async fn batch_orders(db: TestDb) {
     let results = answer["results"].as_array().expect("results");
     let statuses: Vec<u64> = results.iter().map(|r| r["status"].as_u64().unwrap()).collect();
     assert_eq!(statuses, [201, 422, 400, 201], "{answer}");
-    assert_eq!(results[0]["trades"].as_array().map(Vec::len), Some(1), "the first order traded: {answer}");
+    assert_eq!(results[0]["fills"].as_array().map(Vec::len), Some(1), "the first order traded: {answer}");
     assert_eq!(results[0]["order"]["status"], "FILLED", "{answer}");
     assert_eq!(results[1]["error"]["code"], "INSUFFICIENT_BALANCE", "{answer}");
     assert_eq!(results[2]["error"]["code"], "INVALID_ARGUMENT", "{answer}");
@@ -1139,7 +1149,10 @@ async fn crash_under_load(db: TestDb) {
                 version,
             );
             let served = account_state(&server, &trader.account, &format!("?version={version}")).await;
-            assert_eq!(served["state"], serde_json::to_value(folded).unwrap(), "account state at version {version}");
+            // The fold's state is tagged ({"aggregateType", "state"}); the answer says the type once.
+            let folded = serde_json::to_value(folded).unwrap();
+            assert_eq!(served["aggregateType"], folded["aggregateType"]);
+            assert_eq!(served["state"], folded["state"], "account state at version {version}");
         }
     }
 }

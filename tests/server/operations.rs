@@ -102,6 +102,8 @@ pub async fn operations(db: TestDb) {
     let launch = Launch { args: &args, capture_log: true, listen: Some("localhost:0"), ..Launch::default() };
     let server = Server::launch(&db, false, launch);
     let trader = server.trader("olive", "1000").await;
+    // The account is read below without minPosition: the read models must have it first.
+    server.settle().await;
     let account_path = format!("/v1/accounts/{}", trader.account);
 
     // A request id is taken from the client, or made, and echoed.

@@ -259,7 +259,7 @@ impl Server {
         let mut trades = Vec::new();
         let mut books = Vec::new();
         for market in markets["data"].as_array().expect("markets") {
-            let symbol = market["spec"]["symbol"].as_str().expect("symbol");
+            let symbol = market["symbol"].as_str().expect("symbol");
             trades.push(self.get(a, &format!("/v1/markets/{symbol}/trades?limit=1000")).await);
             books.push(self.get(a, &format!("/v1/markets/{symbol}/book?depth=500")).await);
         }

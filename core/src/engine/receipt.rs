@@ -11,6 +11,7 @@ use crate::ids::{AccountId, OrderId, PositionId, TradeId};
 use crate::market::MarketState;
 use crate::order::OrderState;
 use crate::position::PositionState;
+use crate::projection::{AccountSummary, PositionView};
 use crate::symbol::Symbol;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -59,6 +60,26 @@ pub struct AccountReceipt {
     pub available: Decimal,
     /// `Exchange::position_margin`.
     pub position_margin: Decimal,
+    /// Σ unrealized PnL of the account's open CROSS positions at their marks (0 in receipts
+    /// stored before this field existed).
+    #[serde(default)]
+    pub unrealized_pnl: Decimal,
+}
+
+impl AccountReceipt {
+    /// The account as the read models show it: the same figures, the same shape.
+    pub fn summary(&self) -> AccountSummary {
+        AccountSummary {
+            account_id: self.state.account_id,
+            user_id: self.state.user_id,
+            kind: self.state.kind,
+            balance: self.state.balance,
+            locked: self.state.locked,
+            available: self.available,
+            position_margin: self.position_margin,
+            unrealized_pnl: self.unrealized_pnl,
+        }
+    }
 }
 
 /// An open position and its figures at the mark.
@@ -71,6 +92,33 @@ pub struct PositionReceipt {
     pub unrealized_pnl: Decimal,
     /// `Exchange::liquidation_price`.
     pub liquidation_price: Option<Decimal>,
+    /// The market's mark price (`None` before the first, and in receipts stored before this
+    /// field existed).
+    #[serde(default)]
+    pub mark_price: Option<Decimal>,
+}
+
+impl PositionReceipt {
+    /// The position as the read models show it: the same figures, the same shape.
+    pub fn view(&self) -> PositionView {
+        let state = &self.state;
+        PositionView {
+            position_id: state.position_id,
+            account_id: state.account_id,
+            symbol: state.symbol,
+            side: state.side,
+            size: state.size,
+            entry_price: state.entry_price(),
+            margin: state.margin,
+            leverage: state.leverage,
+            margin_mode: state.margin_mode,
+            mark_price: self.mark_price,
+            unrealized_pnl: self.unrealized_pnl,
+            liquidation_price: self.liquidation_price,
+            realized_pnl: state.realized_pnl,
+            updated_at: state.updated_at,
+        }
+    }
 }
 
 /// One fill of the placed order, as taker.
@@ -165,10 +213,14 @@ impl Exchange {
     }
 
     fn account_receipt(&self, account_id: AccountId) -> Option<AccountReceipt> {
-        self.account(account_id).map(|state| AccountReceipt {
-            state: state.clone(),
-            available: self.available(account_id),
-            position_margin: self.position_margin(account_id),
+        self.account(account_id).map(|state| {
+            let (position_margin, unrealized_pnl) = self.margin_totals(account_id, None);
+            AccountReceipt {
+                state: state.clone(),
+                available: self.available(account_id),
+                position_margin,
+                unrealized_pnl,
+            }
         })
     }
 
@@ -179,6 +231,7 @@ impl Exchange {
                 state: position.clone(),
                 unrealized_pnl: self.unrealized_pnl(position),
                 liquidation_price: self.liquidation_price(position.position_id),
+                mark_price: self.mark_price(symbol),
             });
     }
 }
@@ -220,5 +273,41 @@ mod tests {
             }
         }
         assert!(orders > 100, "the workload placed {orders} orders");
+    }
+
+    /// The account and position a receipt carries are the read models' own views after the
+    /// same events, figure for figure (a client sees one shape and one value for each).
+    #[test]
+    fn receipts_show_what_the_read_models_show() {
+        let mut setup = Setup::new(4, 1_000, 3);
+        let (mut exchange, start) = (setup.exchange.clone(), setup.now);
+        let mut models = crate::projection::ReadModels::new();
+        setup.log.iter().for_each(|e| models.apply(e));
+        // Every 20th command a deposit too, so accounts with open positions and locks are compared.
+        let traders = setup.accounts.clone();
+        let commands = setup.mixed_workload(400, 5).into_iter().enumerate().flat_map(|(n, command)| {
+            let deposit = Command::Deposit { account_id: traders[n % traders.len()], amount: Decimal::ONE };
+            std::iter::once(command).chain((n % 20 == 0).then_some(deposit))
+        });
+        let (mut accounts, mut positions) = (0, 0);
+        for (n, command) in commands.enumerate() {
+            let ctx = crate::command::CommandContext {
+                now: crate::time::Timestamp(start.0 + 1 + n as i64),
+                ..Default::default()
+            };
+            let Ok(decision) = exchange.execute(&command, &ctx) else { continue };
+            decision.events.iter().for_each(|e| models.apply(e));
+            let receipt = exchange.receipt(&command, &decision);
+            if let Some(account) = &receipt.account {
+                accounts += 1;
+                assert_eq!(Some(account.summary()), models.accounts().summary(account.state.account_id));
+            }
+            if let Some(position) = &receipt.position {
+                positions += 1;
+                let view = models.positions().open_view(position.state.position_id, models.accounts());
+                assert_eq!(Some(position.view()), view);
+            }
+        }
+        assert!(accounts > 10 && positions > 100, "{accounts} accounts, {positions} positions compared");
     }
 }

@@ -2,6 +2,7 @@
 //! version or time, the global log, a live tail, chain verification and export.
 
 use super::queries::Params;
+use super::wire;
 use super::{ApiError, AppState, Role, User};
 use crate::listener::{ConnectionCloser, ConnectionControl};
 use crate::store::{SnapshotRecord, StreamRange};
@@ -19,8 +20,19 @@ use serde_json::json;
 use std::collections::VecDeque;
 use std::convert::Infallible;
 
-/// Most events one page of `/v1/events` returns.
+/// Most events one page of `/v1/events` or of a stream's events returns.
 const MAX_PAGE: u32 = 10_000;
+/// Events a page holds unless `limit` says otherwise.
+const DEFAULT_PAGE: u32 = 1_000;
+
+/// The `limit` of a page: [`DEFAULT_PAGE`] unless given, at most [`MAX_PAGE`].
+fn page_limit(params: &Params) -> Result<u32, ApiError> {
+    Ok(params.number("limit")?.unwrap_or(u64::from(DEFAULT_PAGE)).clamp(1, u64::from(MAX_PAGE)) as u32)
+}
+
+fn wire_events(events: Vec<StoredEvent>) -> Vec<wire::Event> {
+    events.into_iter().map(wire::Event::from).collect()
+}
 
 fn stream_of(aggregate_type: &str, aggregate_id: &str) -> Result<StreamId, ApiError> {
     let aggregate_type = AggregateType::parse(aggregate_type).ok_or_else(|| {
@@ -89,18 +101,27 @@ pub(super) async fn stream_events(
     params: Params,
 ) -> Result<Response, ApiError> {
     let stream = stream_of(&aggregate_type, &aggregate_id)?;
-    let range = StreamRange {
-        from_version: params.number("fromVersion")?.unwrap_or(1).max(1),
-        to_version: params.number("toVersion")?,
-        until: params.get::<Timestamp>("until")?,
-    };
+    let from_version = params.number("fromVersion")?.unwrap_or(1).max(1);
+    let limit = page_limit(&params)?;
+    // A page: at most `limit` versions from `fromVersion`, and not past `toVersion`.
+    let last = from_version.saturating_add(u64::from(limit) - 1);
+    let to_version = Some(params.number("toVersion")?.map_or(last, |to| to.min(last)));
+    let range = StreamRange { from_version, to_version, until: params.get::<Timestamp>("until")? };
     check_stream_access(&app, &user, stream).await?;
     let events = as_seen_by(&user, app.store.read_stream(stream, range).await?);
     let version = app.store.stream_version(stream).await?;
     if version == 0 {
         return Err(ApiError::not_found(format!("no stream {stream}")));
     }
-    Ok(Json(json!({ "aggregateType": stream.aggregate_type, "aggregateId": stream.aggregate_id, "version": version, "data": events })).into_response())
+    let next_version = events.last().map_or(from_version, |e| e.version + 1);
+    let page = wire::StreamEvents {
+        aggregate_type: stream.aggregate_type.into(),
+        aggregate_id: stream.aggregate_id,
+        version,
+        data: wire_events(events),
+        next_version,
+    };
+    Ok(Json(page).into_response())
 }
 
 pub(super) async fn stream_state(
@@ -138,18 +159,18 @@ pub(super) async fn stream_state(
     if version.is_some_and(|v| state.version() < v) {
         return Err(ApiError::not_found(format!("stream {stream} has no version {}", version.unwrap_or_default())));
     }
-    Ok(Json(json!({
-        "aggregateType": stream.aggregate_type,
-        "aggregateId": stream.aggregate_id,
-        "version": state.version(),
-        "state": state,
-    }))
+    Ok(Json(wire::StreamState {
+        aggregate_type: stream.aggregate_type.into(),
+        aggregate_id: stream.aggregate_id,
+        version: state.version(),
+        state: (&state).into(),
+    })
     .into_response())
 }
 
 pub(super) async fn events(State(app): State<AppState>, params: Params) -> Result<Response, ApiError> {
     let from: u64 = params.number("fromPosition")?.unwrap_or(1).max(1);
-    let limit = params.number("limit")?.unwrap_or(1_000).clamp(1, u64::from(MAX_PAGE)) as u32;
+    let limit = page_limit(&params)?;
     let head = app.store.head().await?.last_position;
     let data = if let Some(correlation) = params.get::<uuid::Uuid>("correlationId")? {
         let all = app.store.read_by_correlation(correlation).await?;
@@ -159,8 +180,8 @@ pub(super) async fn events(State(app): State<AppState>, params: Params) -> Resul
     } else {
         app.store.read_all(from, limit).await?
     };
-    let next = data.last().map_or(from, |e: &StoredEvent| e.position + 1);
-    Ok(Json(json!({ "data": data, "nextPosition": next, "headPosition": head })).into_response())
+    let next_position = data.last().map_or(from, |e: &StoredEvent| e.position + 1);
+    Ok(Json(wire::EventPage { data: wire_events(data), next_position, head_position: head }).into_response())
 }
 
 pub(super) async fn verify(State(app): State<AppState>, params: Params) -> Result<Response, ApiError> {
@@ -185,13 +206,13 @@ pub(super) async fn verify(State(app): State<AppState>, params: Params) -> Resul
         return Err(beyond("from", from));
     }
     let report = app.store.verify(from, to).await?;
-    Ok(Json(json!({
-        "verified": report.is_ok(),
-        "checked": report.verified,
-        "firstBadPosition": report.first_bad_position,
-        "fault": report.fault,
-        "lastHash": report.last_hash,
-    }))
+    Ok(Json(wire::Verification {
+        verified: report.is_ok(),
+        checked: report.verified,
+        first_bad_position: report.first_bad_position,
+        fault: report.fault.as_ref().map(wire::ChainFault::from),
+        last_hash: report.last_hash,
+    })
     .into_response())
 }
 

@@ -2,6 +2,7 @@
 //! answer once its batch is committed. Every answer carries `position`, the global position
 //! of the command's last event.
 
+use super::wire::{self, Amount, Correction, FundingRate, Leverage, MarkPrice, NewOrder, NewOrders};
 use super::{ApiError, AppState, Body, Role, User};
 use crate::processor::{IdempotencyKey, Outcome, ProcessorError};
 use crate::projector::{read_model_name, READ_MODELS};
@@ -11,34 +12,14 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use perpetua_core::audit::Hash;
-use perpetua_core::engine::receipt::AccountReceipt;
 use perpetua_core::event::StreamId;
 use perpetua_core::ids::{AccountId, OrderId, UserId};
-use perpetua_core::order::events::FieldCorrection;
-use perpetua_core::projection::OrderView;
 use perpetua_core::symbol::Symbol;
-use perpetua_core::types::{MarginMode, OrderType, Side, StpMode, TimeInForce};
-use perpetua_core::{Command, CommandError, Decimal, ErrorCode, Metadata, PlaceOrder, Receipt};
-use serde::{Deserialize, Deserializer};
+use perpetua_core::types::{MarginMode, StpMode, TimeInForce};
+use perpetua_core::{Command, CommandError, ErrorCode, Metadata, PlaceOrder, Receipt};
+use serde::Serialize;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-
-/// A decimal sent as a JSON string (`"100.5"`); numbers are refused, so no precision is lost
-/// on the way in.
-#[derive(Clone, Copy, Debug)]
-pub struct Dec(pub Decimal);
-
-impl<'de> Deserialize<'de> for Dec {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        use serde::de::Error;
-        let text = String::deserialize(deserializer)?;
-        text.parse::<Decimal>()
-            .ok()
-            .filter(|_| !text.is_empty() && text.trim() == text && !text.contains(['e', 'E']))
-            .map(Dec)
-            .ok_or_else(|| D::Error::custom(format!("{text:?} is not a decimal number (at most 28 digits)")))
-    }
-}
 
 /// The stable HTTP status of a command the engine refused.
 fn refusal(error: CommandError) -> ApiError {
@@ -106,18 +87,20 @@ fn metadata(user: &User, headers: &HeaderMap) -> Result<Metadata, ApiError> {
     Ok(Metadata { user_id: Some(user.user_id), correlation_id, causation_id: None, ip_address: None })
 }
 
-/// How the answer to an accepted command is shaped from its receipt.
-type Shape = fn(&Receipt) -> (StatusCode, Value);
+/// How the answer to an accepted command is shaped from its receipt and its position.
+type Shape = fn(&Receipt, u64) -> (StatusCode, Value);
+
+/// A wire answer as JSON.
+fn body(answer: impl Serialize) -> Value {
+    serde_json::to_value(answer).expect("wire types serialize")
+}
 
 /// An outcome as the HTTP answer: status and body (with `position`), or the refusal.
 fn shape(outcome: &Outcome, shape: Shape) -> Result<(StatusCode, Value), ApiError> {
     match outcome {
-        Outcome::Done { receipt, position } => {
-            let (status, mut body) = shape(receipt);
-            body["position"] = json!(position);
-            Ok((status, body))
-        }
+        Outcome::Done { receipt, position } => Ok(shape(receipt, *position)),
         Outcome::Refused(error) => Err(refusal(error.clone())),
+        // Stored by an earlier version: answered as stored.
         Outcome::Reply { status, body } => Ok((StatusCode::from_u16(*status).unwrap_or(StatusCode::OK), body.clone())),
     }
 }
@@ -150,80 +133,53 @@ async fn run(
     Ok((status, Json(body)).into_response())
 }
 
-fn account_json(account: Option<&AccountReceipt>) -> Value {
-    match account {
-        Some(AccountReceipt { state, available, position_margin }) => json!({
-            "accountId": state.account_id,
-            "userId": state.user_id,
-            "balance": state.balance,
-            "locked": state.locked,
-            "available": available,
-            "positionMargin": position_margin,
-        }),
-        None => Value::Null,
-    }
+fn account_of(receipt: &Receipt) -> wire::Account {
+    wire::Account::from(receipt.account.as_ref().expect("an account command's receipt has its account"))
 }
 
-fn open_position_json(receipt: &Receipt) -> Value {
-    match &receipt.position {
-        Some(position) => {
-            let mut value = serde_json::to_value(&position.state).expect("positions serialize");
-            value["unrealizedPnl"] = json!(position.unrealized_pnl);
-            value["liquidationPrice"] = json!(position.liquidation_price);
-            value
-        }
-        None => Value::Null,
-    }
+fn order_of(receipt: &Receipt) -> wire::Order {
+    wire::Order::from(receipt.order.as_ref().expect("an order command's receipt has its order"))
 }
 
-fn order_json(receipt: &Receipt) -> Value {
-    receipt.order.as_ref().map_or(Value::Null, |o| serde_json::to_value(OrderView::from(o)).expect("views serialize"))
+fn open_position_of(receipt: &Receipt) -> Option<wire::Position> {
+    receipt.position.as_ref().map(wire::Position::from)
 }
 
-fn account_shape(receipt: &Receipt) -> (StatusCode, Value) {
-    (StatusCode::CREATED, json!({ "account": account_json(receipt.account.as_ref()) }))
+fn account_shape(receipt: &Receipt, position: u64) -> (StatusCode, Value) {
+    (StatusCode::CREATED, body(wire::AccountAnswer { account: account_of(receipt), position }))
 }
 
-fn order_shape(receipt: &Receipt) -> (StatusCode, Value) {
-    (StatusCode::OK, json!({ "order": order_json(receipt) }))
+fn order_shape(receipt: &Receipt, position: u64) -> (StatusCode, Value) {
+    (StatusCode::OK, body(wire::OrderAnswer { order: order_of(receipt), position }))
 }
 
-fn position_shape(receipt: &Receipt) -> (StatusCode, Value) {
-    (StatusCode::OK, json!({ "openPosition": open_position_json(receipt) }))
+fn position_shape(receipt: &Receipt, position: u64) -> (StatusCode, Value) {
+    (StatusCode::OK, body(wire::PositionAnswer { open_position: open_position_of(receipt), position }))
 }
 
-fn corrected_shape(receipt: &Receipt) -> (StatusCode, Value) {
-    (StatusCode::CREATED, json!({ "order": order_json(receipt) }))
+fn corrected_shape(receipt: &Receipt, position: u64) -> (StatusCode, Value) {
+    (StatusCode::CREATED, body(wire::OrderAnswer { order: order_of(receipt), position }))
 }
 
-fn market_shape(receipt: &Receipt) -> (StatusCode, Value) {
-    (StatusCode::OK, json!({ "market": receipt.market, "liquidatedPositions": receipt.liquidated }))
+fn market_shape(receipt: &Receipt, position: u64) -> (StatusCode, Value) {
+    let market = wire::Market::from(receipt.market.as_ref().expect("a market command's receipt has its market"));
+    (StatusCode::OK, body(wire::MarketAnswer { market, liquidated_positions: receipt.liquidated.clone(), position }))
 }
 
 /// A placed order: 201 with its taker fills and the open position after it, or 422 with the
 /// rejection (the order is recorded as rejected).
-fn placed_shape(receipt: &Receipt) -> (StatusCode, Value) {
-    let order = order_json(receipt);
+fn placed_shape(receipt: &Receipt, position: u64) -> (StatusCode, Value) {
+    let order = order_of(receipt);
     if let Some(code) = receipt.order.as_ref().and_then(|o| o.reject_reason) {
-        let order_id = receipt.order.as_ref().map(|o| o.order_id);
-        let error = json!({ "code": code.as_str(), "message": format!("order rejected: {code}"), "orderId": order_id });
-        return (StatusCode::UNPROCESSABLE_ENTITY, json!({ "error": error, "order": order }));
+        let error = wire::RejectionDetail {
+            code: code.into(),
+            message: format!("order rejected: {code}"),
+            order_id: order.order_id,
+        };
+        return (StatusCode::UNPROCESSABLE_ENTITY, body(wire::OrderRejected { error, order, position }));
     }
-    let trades: Vec<Value> = receipt
-        .fills
-        .iter()
-        .map(|fill| {
-            json!({
-                "tradeId": fill.trade_id,
-                "price": fill.price,
-                "quantity": fill.quantity,
-                "fee": fill.fee,
-                "realizedPnl": fill.realized_pnl,
-                "makerOrderId": fill.maker_order_id,
-            })
-        })
-        .collect();
-    (StatusCode::CREATED, json!({ "order": order, "trades": trades, "openPosition": open_position_json(receipt) }))
+    let fills = receipt.fills.iter().map(wire::Fill::from).collect();
+    (StatusCode::CREATED, body(wire::OrderPlaced { order, fills, open_position: open_position_of(receipt), position }))
 }
 
 fn own_account(user: &User, account_id: AccountId) -> Result<AccountId, ApiError> {
@@ -242,20 +198,13 @@ fn parse_path<T: std::str::FromStr>(text: &str, what: &str) -> Result<T, ApiErro
     text.parse().map_err(|_| ApiError::bad_request("INVALID_PATH", format!("{text:?} is not a valid {what}")))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct CreateUser {
-    name: String,
-    role: String,
-}
-
 pub(super) async fn create_user(
     State(state): State<AppState>,
     Extension(admin): Extension<User>,
     headers: HeaderMap,
-    body: Body<CreateUser>,
+    body: Body<wire::CreateUser>,
 ) -> Result<Response, ApiError> {
-    let CreateUser { name, role } = body.value;
+    let wire::CreateUser { name, role } = body.value;
     let name = name.trim().to_owned();
     if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
         return Err(ApiError::bad_request("INVALID_NAME", "name must be 1 to 200 printable characters"));
@@ -280,20 +229,16 @@ pub(super) async fn create_user(
     let user = User { user_id, name, role, account_id };
     super::insert_user(&state.db, &user, &token, now).await?;
     state.users.write().expect("users lock").insert(super::token_digest(&token), user);
-    let body = json!({ "userId": user_id, "apiToken": token, "accountId": account_id, "role": role.as_str(), "position": position });
-    Ok((StatusCode::CREATED, Json(body)).into_response())
+    let created = wire::UserCreated { user_id, api_token: Some(token), account_id, role: Some(role.into()), position };
+    Ok((StatusCode::CREATED, Json(created)).into_response())
 }
 
-/// A trader's account opened: its user and account.
-fn created_shape(receipt: &Receipt) -> (StatusCode, Value) {
-    let user_id = receipt.account.as_ref().map(|a| a.state.user_id);
-    (StatusCode::CREATED, json!({ "userId": user_id, "accountId": receipt.created_account }))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct Amount {
-    amount: Dec,
+/// A trader's account opened: its user and account (what a retry under the key is told).
+fn created_shape(receipt: &Receipt, position: u64) -> (StatusCode, Value) {
+    let user_id = receipt.account.as_ref().map_or(UserId(uuid::Uuid::nil()), |a| a.state.user_id);
+    let created =
+        wire::UserCreated { user_id, api_token: None, account_id: receipt.created_account, role: None, position };
+    (StatusCode::CREATED, body(created))
 }
 
 pub(super) async fn deposit(
@@ -322,52 +267,24 @@ pub(super) async fn withdraw(
     run(&state, &user, &headers, (&what, &body.bytes), command, account_shape).await
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub(super) struct NewOrder {
-    account_id: AccountId,
-    symbol: Symbol,
-    side: Side,
-    #[serde(rename = "type")]
-    order_type: OrderType,
-    #[serde(default)]
-    price: Option<Dec>,
-    quantity: Dec,
-    leverage: u32,
-    #[serde(default)]
-    margin_mode: Option<MarginMode>,
-    #[serde(default)]
-    time_in_force: Option<TimeInForce>,
-    #[serde(default)]
-    reduce_only: bool,
-    #[serde(default)]
-    post_only: bool,
-    #[serde(default)]
-    stp_mode: Option<StpMode>,
-    #[serde(default)]
-    client_order_id: Option<String>,
-}
-
-impl NewOrder {
-    /// The command, for the caller's own account.
-    fn command(self, user: &User) -> Result<Command, ApiError> {
-        let account_id = own_account(user, self.account_id)?;
-        Ok(Command::PlaceOrder(PlaceOrder {
-            account_id,
-            symbol: self.symbol,
-            side: self.side,
-            order_type: self.order_type,
-            price: self.price.map(|p| p.0),
-            quantity: self.quantity.0,
-            leverage: self.leverage,
-            margin_mode: self.margin_mode.unwrap_or(MarginMode::Cross),
-            time_in_force: self.time_in_force.unwrap_or(TimeInForce::Gtc),
-            reduce_only: self.reduce_only,
-            post_only: self.post_only,
-            stp_mode: self.stp_mode.unwrap_or(StpMode::ExpireTaker),
-            client_order_id: self.client_order_id,
-        }))
-    }
+/// The command of a new order, for the caller's own account.
+fn place_command(order: NewOrder, user: &User) -> Result<Command, ApiError> {
+    let account_id = own_account(user, order.account_id)?;
+    Ok(Command::PlaceOrder(PlaceOrder {
+        account_id,
+        symbol: order.symbol,
+        side: order.side.into(),
+        order_type: order.order_type.into(),
+        price: order.price.map(|p| p.0),
+        quantity: order.quantity.0,
+        leverage: order.leverage,
+        margin_mode: order.margin_mode.map_or(MarginMode::Cross, Into::into),
+        time_in_force: order.time_in_force.map_or(TimeInForce::Gtc, Into::into),
+        reduce_only: order.reduce_only,
+        post_only: order.post_only,
+        stp_mode: order.stp_mode.map_or(StpMode::ExpireTaker, Into::into),
+        client_order_id: order.client_order_id,
+    }))
 }
 
 pub(super) async fn place_order(
@@ -376,18 +293,12 @@ pub(super) async fn place_order(
     headers: HeaderMap,
     body: Body<NewOrder>,
 ) -> Result<Response, ApiError> {
-    let command = body.value.command(&user)?;
+    let command = place_command(body.value, &user)?;
     run(&state, &user, &headers, ("POST /v1/orders", &body.bytes), command, placed_shape).await
 }
 
 /// Most orders in one batch request.
 pub const MAX_BATCH_ORDERS: usize = 50;
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct NewOrders {
-    orders: Vec<NewOrder>,
-}
 
 /// `POST /v1/orders/batch`: up to [`MAX_BATCH_ORDERS`] orders, decided one after another in
 /// the same commit, each on its own (one may be refused or rejected while the others trade).
@@ -407,27 +318,43 @@ pub(super) async fn place_orders(
             format!("a batch holds 1 to {MAX_BATCH_ORDERS} orders, not {}", orders.len()),
         ));
     }
-    let commands = orders.into_iter().map(|order| order.command(&user)).collect::<Result<Vec<_>, _>>()?;
+    let commands = orders.into_iter().map(|order| place_command(order, &user)).collect::<Result<Vec<_>, _>>()?;
     let idempotency = idempotency(&user, &headers, "POST /v1/orders/batch", &body.bytes)?;
     let metadata = metadata(&user, &headers)?;
     let answer = state.processor.submit_all(commands, metadata, idempotency).await.map_err(processor_error)?;
-    let results: Vec<Value> = answer
-        .iter()
-        .map(|outcome| {
-            let (status, mut body) = match shape(outcome, placed_shape) {
-                Ok(shaped) => shaped,
-                Err(error) => (error.status, json!({ "error": { "code": error.code, "message": error.message } })),
-            };
-            body["status"] = json!(status.as_u16());
-            body
-        })
-        .collect();
+    let results: Vec<wire::BatchResult> = answer.iter().map(batch_result).collect();
     let position = answer.iter().rev().find_map(|outcome| match outcome {
         Outcome::Done { position, .. } => Some(*position),
         _ => None,
     });
     let position = position.unwrap_or_else(|| state.processor.head().borrow().position);
-    Ok((StatusCode::OK, Json(json!({ "results": results, "position": position }))).into_response())
+    Ok((StatusCode::OK, Json(wire::BatchAnswer { results, position })).into_response())
+}
+
+/// One order's result in a batch: what `POST /v1/orders` would have answered, with its status.
+fn batch_result(outcome: &Outcome) -> wire::BatchResult {
+    let mut result =
+        wire::BatchResult { status: 0, order: None, fills: None, open_position: None, error: None, position: None };
+    let (status, value) = match shape(outcome, placed_shape) {
+        Ok(shaped) => shaped,
+        Err(error) => {
+            result.status = error.status.as_u16();
+            result.error =
+                Some(wire::ErrorDetail { code: error.code.to_owned(), message: error.message, request_id: None });
+            return result;
+        }
+    };
+    result.status = status.as_u16();
+    // Read back from its JSON: the same answer whether it was just decided or stored.
+    result.order = serde_json::from_value(value["order"].clone()).ok();
+    result.position = value["position"].as_u64();
+    if let Ok(error) = serde_json::from_value::<wire::ErrorDetail>(value["error"].clone()) {
+        result.error = Some(error);
+    } else {
+        result.fills = serde_json::from_value(value["fills"].clone()).ok();
+        result.open_position = serde_json::from_value(value["openPosition"].clone()).ok();
+    }
+    result
 }
 
 pub(super) async fn cancel_order(
@@ -444,8 +371,9 @@ pub(super) async fn cancel_order(
 }
 
 /// A cancel-all: the orders it cancelled, in the book's order, and the account after it.
-fn cancelled_shape(receipt: &Receipt) -> (StatusCode, Value) {
-    (StatusCode::OK, json!({ "cancelled": receipt.cancelled, "account": account_json(receipt.account.as_ref()) }))
+fn cancelled_shape(receipt: &Receipt, position: u64) -> (StatusCode, Value) {
+    let answer = wire::CancelledOrders { cancelled: receipt.cancelled.clone(), account: account_of(receipt), position };
+    (StatusCode::OK, body(answer))
 }
 
 /// `DELETE /v1/orders?symbol=`: cancels every open order of the caller's account in one
@@ -465,12 +393,6 @@ pub(super) async fn cancel_all_orders(
     let what = format!("DELETE /v1/orders?symbol={symbol}");
     let command = Command::CancelAllOrders { account_id, symbol };
     run(&state, &user, &headers, (&what, &[]), command, cancelled_shape).await
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct Leverage {
-    leverage: u32,
 }
 
 pub(super) async fn change_leverage(
@@ -501,18 +423,12 @@ pub(super) async fn adjust_margin(
     run(&state, &user, &headers, (&what, &body.bytes), command, position_shape).await
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct Price {
-    price: Dec,
-}
-
 pub(super) async fn set_mark_price(
     State(state): State<AppState>,
     Extension(user): Extension<User>,
     Path(symbol): Path<String>,
     headers: HeaderMap,
-    body: Body<Price>,
+    body: Body<MarkPrice>,
 ) -> Result<Response, ApiError> {
     let symbol: Symbol = parse_path(&symbol, "symbol")?;
     let what = format!("POST /v1/markets/{symbol}/mark-price");
@@ -520,31 +436,17 @@ pub(super) async fn set_mark_price(
     run(&state, &user, &headers, (&what, &body.bytes), command, market_shape).await
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct Rate {
-    rate: Dec,
-}
-
 pub(super) async fn settle_funding(
     State(state): State<AppState>,
     Extension(user): Extension<User>,
     Path(symbol): Path<String>,
     headers: HeaderMap,
-    body: Body<Rate>,
+    body: Body<FundingRate>,
 ) -> Result<Response, ApiError> {
     let symbol: Symbol = parse_path(&symbol, "symbol")?;
     let what = format!("POST /v1/markets/{symbol}/funding");
     let command = Command::SettleFunding { symbol, rate: body.value.rate.0 };
     run(&state, &user, &headers, (&what, &body.bytes), command, market_shape).await
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub(super) struct Correction {
-    corrected_version: u64,
-    corrections: Vec<FieldCorrection>,
-    reason: String,
 }
 
 pub(super) async fn correct_order(
@@ -567,7 +469,7 @@ pub(super) async fn correct_order(
         order_id,
         corrected_event_id: event.event_id,
         corrected_version: version,
-        corrections: body.value.corrections,
+        corrections: body.value.corrections.into_iter().map(Into::into).collect(),
         reason: body.value.reason,
         corrected_by: user.user_id,
     };
@@ -588,5 +490,6 @@ pub(super) async fn rebuild_projection(
     state.projector.rebuild(names.clone()).await.map_err(|e| {
         ApiError::server(StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE", "the projector is not running", e.to_string())
     })?;
-    Ok((StatusCode::ACCEPTED, Json(json!({ "rebuilding": names }))).into_response())
+    let rebuilding = names.iter().map(|name| (*name).to_owned()).collect();
+    Ok((StatusCode::ACCEPTED, Json(wire::Rebuilding { rebuilding })).into_response())
 }

@@ -8,8 +8,10 @@ mod observe;
 mod openapi;
 mod queries;
 mod viewer;
+pub mod wire;
 
 pub use observe::{request_id, REQUEST_ID_HEADER};
+pub use openapi::document as openapi_document;
 pub use viewer::Viewer;
 
 use crate::db::{self, Db, Value};
@@ -26,7 +28,6 @@ use axum::routing::{delete, get, post, MethodRouter};
 use axum::{Json, Router};
 use perpetua_core::ids::{AccountId, UserId};
 use serde::de::DeserializeOwned;
-use serde_json::json;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -128,6 +129,61 @@ impl Access {
     }
 }
 
+/// The schema of a wire type, by name (`<T as ToSchema>::name`): what `/openapi.json` refers to.
+pub type SchemaName = fn() -> std::borrow::Cow<'static, str>;
+
+/// What a query parameter holds (its schema in `/openapi.json`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// A log position or a stream version: an integer from 0 to 2^63 − 1.
+    Position,
+    /// A count (a page size, a depth): a positive integer.
+    Count,
+    /// A market symbol.
+    Symbol,
+    /// A UUID.
+    Uuid,
+    /// A time, RFC 3339 in UTC.
+    Time,
+    /// An order status.
+    OrderStatus,
+    /// An aggregate type (`Order`, `Account`, `Position`, `Market`).
+    AggregateType,
+    /// Free text.
+    Text,
+}
+
+/// One query parameter of a route.
+#[derive(Clone, Copy, Debug)]
+pub struct Param {
+    /// Its name.
+    pub name: &'static str,
+    /// What it holds.
+    pub kind: Kind,
+    /// Whether the route refuses a request without it.
+    pub required: bool,
+}
+
+/// The body of one answer of a route.
+#[derive(Clone, Copy)]
+pub enum Reply {
+    /// JSON of a wire type.
+    Json(SchemaName),
+    /// Another media type (a live stream, JSON Lines, metrics text), described in words.
+    Text(&'static str),
+}
+
+/// What a route does with the request: a command goes to the writer (and takes the
+/// `Idempotency-Key` and `X-Correlation-Id` headers); a read answers from the read models or
+/// the log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Effect {
+    /// Decided by the writer, in the log.
+    Command,
+    /// Read only.
+    Read,
+}
+
 /// One route of the API.
 pub struct Route {
     /// HTTP method.
@@ -136,25 +192,59 @@ pub struct Route {
     pub path: &'static str,
     /// Who may call it.
     pub access: Access,
+    /// The operation's id in `/openapi.json` (a generated client's method name).
+    pub operation_id: &'static str,
     /// One line on what it does.
     pub summary: &'static str,
     /// Query parameters.
-    pub query: &'static [&'static str],
-    /// Request body fields: name and JSON type (`string`, `integer`, `boolean`, `array`).
-    pub body: &'static [(&'static str, &'static str)],
+    pub query: &'static [Param],
+    /// The request body's schema, if it takes one.
+    pub body: Option<SchemaName>,
+    /// Its answers by status, besides errors.
+    pub answers: &'static [(u16, Reply)],
+    /// The error codes of this route's own, by status (the codes every route of its kind
+    /// shares are added by `/openapi.json`: see `openapi::common_errors`).
+    pub errors: &'static [(u16, &'static str)],
+    /// Command or read.
+    pub effect: Effect,
     /// Builds the handler.
     pub handler: fn() -> MethodRouter<AppState>,
 }
 
+macro_rules! schema_of {
+    (-) => {
+        None
+    };
+    ($name:ident) => {
+        Some(<wire::$name as utoipa::ToSchema>::name as SchemaName)
+    };
+}
+
+macro_rules! reply {
+    ($name:ident) => {
+        Reply::Json(<wire::$name as utoipa::ToSchema>::name)
+    };
+    ($media:literal) => {
+        Reply::Text($media)
+    };
+}
+
 macro_rules! route {
-    ($method:ident $path:literal, $access:ident, $summary:literal, query: [$($q:literal),*], body: [$($b:literal: $t:literal),*], $handler:expr) => {
+    ($method:ident $path:literal, $access:ident, $effect:ident, $op:literal, $summary:literal,
+     query: [$($q:literal: $kind:ident $($required:ident)?),*], body: $body:tt,
+     answers: [$($status:literal => $reply:tt),*], errors: [$($estatus:literal: $code:literal),*],
+     $handler:expr) => {
         Route {
             method: Method::$method,
             path: $path,
             access: Access::$access,
+            operation_id: $op,
             summary: $summary,
-            query: &[$($q),*],
-            body: &[$(($b, $t)),*],
+            query: &[$(Param { name: $q, kind: Kind::$kind, required: false $(|| stringify!($required).len() > 0)? }),*],
+            body: schema_of!($body),
+            answers: &[$(($status, reply!($reply))),*],
+            errors: &[$(($estatus, $code)),*],
+            effect: Effect::$effect,
             handler: || $handler,
         }
     };
@@ -162,78 +252,118 @@ macro_rules! route {
 
 /// Every route, with its access rule: the role table.
 pub static ROUTES: &[Route] = &[
-    route!(POST "/v1/users", Admin, "Create a user (a trader gets an account); the token is shown once.",
-        query: [], body: ["name": "string", "role": "string"], post(commands::create_user)),
-    route!(POST "/v1/accounts/{accountId}/deposits", Admin, "Credit an account.",
-        query: [], body: ["amount": "string"], post(commands::deposit)),
-    route!(POST "/v1/accounts/{accountId}/withdrawals", Trader, "Withdraw from the caller's own account.",
-        query: [], body: ["amount": "string"], post(commands::withdraw)),
-    route!(GET "/v1/accounts/{accountId}", User, "An account's balance, locked, available and position margin.",
-        query: ["minPosition"], body: [], get(queries::account)),
-    route!(POST "/v1/orders", Trader, "Place an order for the caller's own account.",
-        query: [], body: ["accountId": "string", "symbol": "string", "side": "string", "type": "string",
-            "price": "string", "quantity": "string", "leverage": "integer", "marginMode": "string",
-            "timeInForce": "string", "reduceOnly": "boolean", "postOnly": "boolean", "stpMode": "string",
-            "clientOrderId": "string"], post(commands::place_order)),
-    route!(POST "/v1/orders/batch", Trader, "Place up to 50 orders for the caller's own account, each decided on its own, in one commit.",
-        query: [], body: ["orders": "array"], post(commands::place_orders)),
-    route!(DELETE "/v1/orders/{orderId}", Trader, "Cancel one of the caller's open orders.",
-        query: [], body: [], delete(commands::cancel_order)),
-    route!(DELETE "/v1/orders", Trader, "Cancel every open order of the caller's account in one market (symbol), in one commit.",
-        query: ["symbol"], body: [], delete(commands::cancel_all_orders)),
-    route!(GET "/v1/orders/{orderId}", User, "One order.",
-        query: ["minPosition"], body: [], get(queries::order)),
-    route!(GET "/v1/orders", User, "Order history, newest first, paged (staff: any account with accountId).",
-        query: ["symbol", "status", "startTime", "endTime", "page", "limit", "accountId", "minPosition"], body: [],
-        get(queries::orders)),
-    route!(GET "/v1/orders/active", User, "Open orders (staff: any account with accountId).",
-        query: ["accountId", "minPosition"], body: [], get(queries::active_orders)),
-    route!(GET "/v1/positions", User, "Open positions (staff: any account with accountId).",
-        query: ["accountId", "minPosition"], body: [], get(queries::positions)),
-    route!(POST "/v1/positions/{symbol}/leverage", Trader, "Change the leverage of the caller's open position.",
-        query: [], body: ["leverage": "integer"], post(commands::change_leverage)),
-    route!(POST "/v1/positions/{symbol}/margin", Trader, "Add (positive) or remove (negative) isolated margin.",
-        query: [], body: ["amount": "string"], post(commands::adjust_margin)),
-    route!(GET "/v1/markets", Public, "Every market: spec, mark price, last funding.",
-        query: ["minPosition"], body: [], get(queries::markets)),
-    route!(GET "/v1/markets/{symbol}/book", Public, "The order book by price level.",
-        query: ["depth", "minPosition"], body: [], get(queries::book)),
-    route!(GET "/v1/markets/{symbol}/trades", Public, "Recent trades, newest first.",
-        query: ["limit", "minPosition"], body: [], get(queries::trades)),
-    route!(POST "/v1/markets/{symbol}/mark-price", Admin, "Set the mark price (liquidations follow).",
-        query: [], body: ["price": "string"], post(commands::set_mark_price)),
-    route!(POST "/v1/markets/{symbol}/funding", Admin, "Settle funding at a rate.",
-        query: [], body: ["rate": "string"], post(commands::settle_funding)),
-    route!(GET "/v1/streams/{aggregateType}/{aggregateId}/events", User, "A stream's events (traders: own streams).",
-        query: ["fromVersion", "toVersion", "until"], body: [], get(audit::stream_events)),
-    route!(GET "/v1/streams/{aggregateType}/{aggregateId}/state", User, "A stream's state at a version or time (traders: own streams).",
-        query: ["version", "at"], body: [], get(audit::stream_state)),
-    route!(GET "/v1/events", Staff, "The global log from a position, filtered by type or correlation id.",
-        query: ["fromPosition", "limit", "eventType", "correlationId"], body: [], get(audit::events)),
-    route!(GET "/v1/events/live", Staff, "New events as server-sent events, from a position.",
-        query: ["fromPosition"], body: [], get(audit::live)),
-    route!(GET "/v1/audit/verify", Staff, "Verify the hash chain over a range.",
-        query: ["from", "to"], body: [], get(audit::verify)),
-    route!(GET "/v1/export", User, "JSON Lines of a range, a stream or a correlation id (traders: own streams).",
-        query: ["fromPosition", "toPosition", "aggregateType", "aggregateId", "correlationId"], body: [],
-        get(audit::export)),
-    route!(POST "/v1/orders/{orderId}/corrections", Admin, "Record a correction of an order's event (OrderCorrected).",
-        query: [], body: ["correctedVersion": "integer", "corrections": "array", "reason": "string"],
+    route!(POST "/v1/users", Admin, Command, "createUser", "Create a user (a trader gets an account); the token is shown once.",
+        query: [], body: CreateUser, answers: [201 => UserCreated, 200 => UserCreated],
+        errors: [400: "INVALID_NAME", 400: "INVALID_ROLE"], post(commands::create_user)),
+    route!(POST "/v1/accounts/{accountId}/deposits", Admin, Command, "deposit", "Credit an account.",
+        query: [], body: Amount, answers: [201 => AccountAnswer],
+        errors: [400: "INVALID_PATH", 400: "INVALID_ARGUMENT", 400: "AMOUNT_OUT_OF_RANGE", 404: "ACCOUNT_NOT_FOUND"],
+        post(commands::deposit)),
+    route!(POST "/v1/accounts/{accountId}/withdrawals", Trader, Command, "withdraw", "Withdraw from the caller's own account.",
+        query: [], body: Amount, answers: [201 => AccountAnswer],
+        errors: [400: "INVALID_PATH", 400: "INVALID_ARGUMENT", 400: "AMOUNT_OUT_OF_RANGE", 404: "ACCOUNT_NOT_FOUND",
+            422: "INSUFFICIENT_BALANCE"],
+        post(commands::withdraw)),
+    route!(GET "/v1/accounts/{accountId}", User, Read, "getAccount", "An account's balance, locked, available and position margin.",
+        query: ["minPosition": Position], body: -, answers: [200 => Account],
+        errors: [404: "NOT_FOUND"], get(queries::account)),
+    route!(POST "/v1/orders", Trader, Command, "placeOrder", "Place an order for the caller's own account.",
+        query: [], body: NewOrder, answers: [201 => OrderPlaced, 422 => OrderRejected],
+        errors: [400: "INVALID_ARGUMENT", 400: "AMOUNT_OUT_OF_RANGE", 400: "MARKET_NOT_FOUND", 404: "ACCOUNT_NOT_FOUND",
+            422: "ACCOUNT_NOT_TRADABLE"],
+        post(commands::place_order)),
+    route!(POST "/v1/orders/batch", Trader, Command, "placeOrders", "Place up to 50 orders for the caller's own account, each decided on its own, in one commit.",
+        query: [], body: NewOrders, answers: [200 => BatchAnswer],
+        errors: [400: "INVALID_BATCH"], post(commands::place_orders)),
+    route!(DELETE "/v1/orders/{orderId}", Trader, Command, "cancelOrder", "Cancel one of the caller's open orders.",
+        query: [], body: -, answers: [200 => OrderAnswer],
+        errors: [400: "INVALID_PATH", 404: "ORDER_NOT_FOUND", 422: "ORDER_NOT_CANCELLABLE"], delete(commands::cancel_order)),
+    route!(DELETE "/v1/orders", Trader, Command, "cancelAllOrders", "Cancel every open order of the caller's account in one market (symbol), in one commit.",
+        query: ["symbol": Symbol required], body: -, answers: [200 => CancelledOrders],
+        errors: [400: "INVALID_PATH", 400: "MARKET_NOT_FOUND"], delete(commands::cancel_all_orders)),
+    route!(GET "/v1/orders/{orderId}", User, Read, "getOrder", "One order.",
+        query: ["minPosition": Position], body: -, answers: [200 => Order],
+        errors: [404: "NOT_FOUND"], get(queries::order)),
+    route!(GET "/v1/orders", User, Read, "listOrders", "Order history, newest first, paged (staff: any account with accountId).",
+        query: ["symbol": Symbol, "status": OrderStatus, "startTime": Time, "endTime": Time, "page": Count, "limit": Count,
+            "accountId": Uuid, "minPosition": Position],
+        body: -, answers: [200 => OrderPage], errors: [], get(queries::orders)),
+    route!(GET "/v1/orders/active", User, Read, "listActiveOrders", "Open orders (staff: any account with accountId).",
+        query: ["accountId": Uuid, "minPosition": Position], body: -, answers: [200 => OrderList], errors: [],
+        get(queries::active_orders)),
+    route!(GET "/v1/positions", User, Read, "listPositions", "Open positions (staff: any account with accountId).",
+        query: ["accountId": Uuid, "minPosition": Position], body: -, answers: [200 => PositionList], errors: [],
+        get(queries::positions)),
+    route!(POST "/v1/positions/{symbol}/leverage", Trader, Command, "changeLeverage", "Change the leverage of the caller's open position.",
+        query: [], body: Leverage, answers: [200 => PositionAnswer],
+        errors: [400: "INVALID_PATH", 400: "INVALID_ARGUMENT", 400: "MARKET_NOT_FOUND", 404: "ACCOUNT_NOT_FOUND",
+            422: "NO_OPEN_POSITION", 422: "LEVERAGE_TOO_HIGH", 422: "INSUFFICIENT_BALANCE"],
+        post(commands::change_leverage)),
+    route!(POST "/v1/positions/{symbol}/margin", Trader, Command, "adjustMargin", "Add (positive) or remove (negative) isolated margin.",
+        query: [], body: Amount, answers: [200 => PositionAnswer],
+        errors: [400: "INVALID_PATH", 400: "INVALID_ARGUMENT", 400: "AMOUNT_OUT_OF_RANGE", 400: "MARKET_NOT_FOUND",
+            404: "ACCOUNT_NOT_FOUND", 422: "NO_OPEN_POSITION", 422: "NOT_ISOLATED", 422: "MARGIN_REMOVAL_TOO_LARGE",
+            422: "INSUFFICIENT_BALANCE"],
+        post(commands::adjust_margin)),
+    route!(GET "/v1/markets", Public, Read, "listMarkets", "Every market: its rules, mark price, last funding.",
+        query: ["minPosition": Position], body: -, answers: [200 => MarketList], errors: [], get(queries::markets)),
+    route!(GET "/v1/markets/{symbol}/book", Public, Read, "getBook", "The order book by price level.",
+        query: ["depth": Count, "minPosition": Position], body: -, answers: [200 => Book],
+        errors: [404: "NOT_FOUND"], get(queries::book)),
+    route!(GET "/v1/markets/{symbol}/trades", Public, Read, "listTrades", "Recent trades, newest first.",
+        query: ["limit": Count, "minPosition": Position], body: -, answers: [200 => TradeList],
+        errors: [404: "NOT_FOUND"], get(queries::trades)),
+    route!(POST "/v1/markets/{symbol}/mark-price", Admin, Command, "setMarkPrice", "Set the mark price (liquidations follow).",
+        query: [], body: MarkPrice, answers: [200 => MarketAnswer],
+        errors: [400: "INVALID_PATH", 400: "INVALID_ARGUMENT", 400: "AMOUNT_OUT_OF_RANGE", 400: "MARKET_NOT_FOUND"],
+        post(commands::set_mark_price)),
+    route!(POST "/v1/markets/{symbol}/funding", Admin, Command, "settleFunding", "Settle funding at a rate.",
+        query: [], body: FundingRate, answers: [200 => MarketAnswer],
+        errors: [400: "INVALID_PATH", 400: "INVALID_ARGUMENT", 400: "AMOUNT_OUT_OF_RANGE", 400: "MARKET_NOT_FOUND",
+            422: "MARK_PRICE_NOT_SET"],
+        post(commands::settle_funding)),
+    route!(GET "/v1/streams/{aggregateType}/{aggregateId}/events", User, Read, "getStreamEvents", "A stream's events from a version, a page at a time (traders: own streams).",
+        query: ["fromVersion": Position, "toVersion": Position, "until": Time, "limit": Count], body: -,
+        answers: [200 => StreamEvents], errors: [400: "INVALID_PATH", 404: "NOT_FOUND"], get(audit::stream_events)),
+    route!(GET "/v1/streams/{aggregateType}/{aggregateId}/state", User, Read, "getStreamState", "A stream's state at a version or time (traders: own streams).",
+        query: ["version": Position, "at": Time], body: -, answers: [200 => StreamState],
+        errors: [400: "INVALID_PATH", 404: "NOT_FOUND"], get(audit::stream_state)),
+    route!(GET "/v1/events", Staff, Read, "listEvents", "The global log from a position, a page at a time, filtered by type or correlation id.",
+        query: ["fromPosition": Position, "limit": Count, "eventType": Text, "correlationId": Uuid], body: -,
+        answers: [200 => EventPage], errors: [], get(audit::events)),
+    route!(GET "/v1/events/live", Staff, Read, "streamEvents", "New events as server-sent events, from a position.",
+        query: ["fromPosition": Position], body: -,
+        answers: [200 => "text/event-stream: one `event` message per event (its data an Event, its id the position), an `error` message (SLOW_CONSUMER, SERVER_SHUTTING_DOWN) before the stream ends"],
+        errors: [], get(audit::live)),
+    route!(GET "/v1/audit/verify", Staff, Read, "verifyChain", "Verify the hash chain over a range.",
+        query: ["from": Position, "to": Position], body: -, answers: [200 => Verification],
+        errors: [400: "RANGE_BEYOND_HEAD", 400: "INVALID_RANGE"], get(audit::verify)),
+    route!(GET "/v1/export", User, Read, "exportEvents", "JSON Lines of a range, a stream or a correlation id (traders: own streams).",
+        query: ["fromPosition": Position, "toPosition": Position, "aggregateType": AggregateType, "aggregateId": Text,
+            "correlationId": Uuid], body: -,
+        answers: [200 => "application/x-ndjson: one Event per line, exactly as stored"],
+        errors: [400: "INVALID_PATH", 404: "NOT_FOUND"], get(audit::export)),
+    route!(POST "/v1/orders/{orderId}/corrections", Admin, Command, "correctOrder", "Record a correction of an order's event (OrderCorrected).",
+        query: [], body: Correction, answers: [201 => OrderAnswer],
+        errors: [400: "INVALID_PATH", 404: "NOT_FOUND", 404: "ORDER_NOT_FOUND", 422: "INVALID_CORRECTION"],
         post(commands::correct_order)),
-    route!(GET "/v1/time", Public, "The server's clock (Unix milliseconds), for a client to measure its offset.",
-        query: [], body: [], get(queries::time)),
-    route!(GET "/healthz", Public, "Liveness: log head and read-model position (the process answers).",
-        query: [], body: [], get(queries::healthz)),
-    route!(GET "/readyz", Public, "Readiness: the database answers, the writer holds its lease, the read models are within the lag bound; 503 with the reasons otherwise.",
-        query: [], body: [], get(queries::readyz)),
-    route!(GET "/metrics", Staff, "Prometheus metrics.",
-        query: [], body: [], get(queries::metrics)),
-    route!(GET "/openapi.json", Public, "This API's description.",
-        query: [], body: [], get(openapi::openapi)),
-    route!(GET "/v1/admin/projections", Admin, "Read models: generation, position, rebuilds.",
-        query: [], body: [], get(queries::projections)),
-    route!(POST "/v1/admin/projections/{name}/rebuild", Admin, "Rebuild a read model (or `all`) into fresh tables, then swap.",
-        query: [], body: [], post(commands::rebuild_projection)),
+    route!(GET "/v1/time", Public, Read, "getServerTime", "The server's clock (Unix milliseconds), for a client to measure its offset.",
+        query: [], body: -, answers: [200 => ServerTime], errors: [], get(queries::time)),
+    route!(GET "/healthz", Public, Read, "getHealth", "Liveness: log head and read-model position (the process answers).",
+        query: [], body: -, answers: [200 => Health], errors: [], get(queries::healthz)),
+    route!(GET "/readyz", Public, Read, "getReadiness", "Readiness: the database answers, the writer holds its lease, the read models are within the lag bound; 503 with the reasons otherwise.",
+        query: [], body: -, answers: [200 => Ready, 503 => Ready], errors: [], get(queries::readyz)),
+    route!(GET "/metrics", Staff, Read, "getMetrics", "Prometheus metrics.",
+        query: [], body: -, answers: [200 => "text/plain: the Prometheus text format, version 0.0.4"], errors: [],
+        get(queries::metrics)),
+    route!(GET "/openapi.json", Public, Read, "getOpenApi", "This API's description.",
+        query: [], body: -, answers: [200 => "application/json: this document (OpenAPI 3.1)"], errors: [],
+        get(openapi::openapi)),
+    route!(GET "/v1/admin/projections", Admin, Read, "getProjections", "Read models: generation, position, rebuilds.",
+        query: [], body: -, answers: [200 => Projections], errors: [], get(queries::projections)),
+    route!(POST "/v1/admin/projections/{name}/rebuild", Admin, Read, "rebuildProjection", "Rebuild a read model (or `all`) into fresh tables, then swap.",
+        query: [], body: -, answers: [202 => Rebuilding], errors: [404: "NOT_FOUND", 503: "UNAVAILABLE"],
+        post(commands::rebuild_projection)),
 ];
 
 /// Everything a handler needs.
@@ -446,9 +576,12 @@ impl IntoResponse for ApiError {
                 "answered with a server error"
             );
         }
-        let body =
-            json!({ "error": { "code": self.code, "message": self.message, "requestId": request_id.as_deref() } });
-        (self.status, Json(body)).into_response()
+        let error = wire::ErrorDetail {
+            code: self.code.to_owned(),
+            message: self.message,
+            request_id: request_id.map(|id| id.to_string()),
+        };
+        (self.status, Json(wire::Error { error })).into_response()
     }
 }
 

@@ -1,6 +1,7 @@
 //! Query routes: answered from the read-model tables (never from the writer's memory). Each
 //! accepts `minPosition` and first waits, bounded, until the read models have reached it.
 
+use super::wire;
 use super::{wait_min_position, ApiError, AppState, User};
 use crate::db::{self, Value};
 use axum::extract::{Path, Query, State};
@@ -11,7 +12,8 @@ use perpetua_core::ids::AccountId;
 use perpetua_core::symbol::Symbol;
 use perpetua_core::types::OrderStatus;
 use perpetua_core::Decimal;
-use serde_json::{json, Value as Json_};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 
 /// Query parameters, parsed one by one so a bad value gets a 400 naming it.
@@ -56,17 +58,31 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Params {
     }
 }
 
-fn docs(rows: &[sqlx::any::AnyRow], column: usize) -> Vec<Json_> {
-    rows.iter().filter_map(|row| serde_json::from_str(&db::text(row, column)).ok()).collect()
+/// The documents of `rows` (in `column`), read as `T`. A document that does not read is the
+/// server's fault: a 500, logged with the row's text.
+fn docs<T: DeserializeOwned>(rows: &[sqlx::any::AnyRow], column: usize) -> Result<Vec<T>, ApiError> {
+    rows.iter()
+        .map(|row| {
+            let text = db::text(row, column);
+            serde_json::from_str(&text).map_err(|e| {
+                ApiError::server(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "CORRUPT_ROW",
+                    "a read-model row could not be read; operators have been told",
+                    format!("a read-model document does not read as {}: {e}: {text}", std::any::type_name::<T>()),
+                )
+            })
+        })
+        .collect()
 }
 
 /// The documents of `table`, of one account or of all, in `order`.
-async fn docs_of(
+async fn docs_of<T: DeserializeOwned>(
     state: &AppState,
     table: &str,
     account: Option<AccountId>,
     order: &str,
-) -> Result<Vec<Json_>, ApiError> {
+) -> Result<Vec<T>, ApiError> {
     let rows = match account {
         Some(account) => {
             let sql = format!("SELECT doc FROM {table} WHERE account_id = ? ORDER BY {order}");
@@ -74,11 +90,11 @@ async fn docs_of(
         }
         None => state.db.fetch(&format!("SELECT doc FROM {table} ORDER BY {order}"), &[]).await?,
     };
-    Ok(docs(&rows, 0))
+    docs(&rows, 0)
 }
 
 /// With the read models' position as a header.
-fn answer(state: &AppState, body: Json_) -> Response {
+fn answer(state: &AppState, body: impl Serialize) -> Response {
     let position = state.projector.state.borrow().position;
     ([("x-perpetua-position", position.to_string())], Json(body)).into_response()
 }
@@ -117,8 +133,8 @@ pub(super) async fn account(
     ready(&state, &params).await?;
     let sql = format!("SELECT doc FROM {} WHERE account_id = ?", table(&state, "accounts", "accounts"));
     let rows = state.db.fetch(&sql, &[account_id.to_string().into()]).await?;
-    let doc = docs(&rows, 0).pop().ok_or_else(|| ApiError::not_found("no such account"))?;
-    Ok(answer(&state, doc))
+    let account: wire::Account = docs(&rows, 0)?.pop().ok_or_else(|| ApiError::not_found("no such account"))?;
+    Ok(answer(&state, account))
 }
 
 pub(super) async fn order(
@@ -137,7 +153,8 @@ pub(super) async fn order(
     if !owner.is_some_and(|a| user.may_read(a)) {
         return Err(ApiError::not_found("no such order"));
     }
-    Ok(answer(&state, docs(&rows, 1).pop().unwrap_or_default()))
+    let order: wire::Order = docs(&rows, 1)?.pop().ok_or_else(|| ApiError::not_found("no such order"))?;
+    Ok(answer(&state, order))
 }
 
 pub(super) async fn orders(
@@ -184,10 +201,7 @@ pub(super) async fn orders(
     );
     let rows = state.db.fetch(&sql, &values).await?;
     let total_pages = total.div_ceil(u64::from(limit));
-    Ok(answer(
-        &state,
-        json!({ "data": docs(&rows, 0), "total": total, "page": page, "limit": limit, "totalPages": total_pages }),
-    ))
+    Ok(answer(&state, wire::OrderPage { data: docs(&rows, 0)?, total, page, limit, total_pages }))
 }
 
 pub(super) async fn active_orders(
@@ -199,7 +213,7 @@ pub(super) async fn active_orders(
     ready(&state, &params).await?;
     let table = table(&state, "orders", "active_orders");
     let data = docs_of(&state, &table, scope, "created_at DESC, order_id DESC").await?;
-    Ok(answer(&state, json!({ "data": data })))
+    Ok(answer(&state, wire::OrderList { data }))
 }
 
 pub(super) async fn positions(
@@ -211,14 +225,16 @@ pub(super) async fn positions(
     ready(&state, &params).await?;
     let table = table(&state, "positions", "positions");
     let data = docs_of(&state, &table, scope, "opened").await?;
-    Ok(answer(&state, json!({ "data": data })))
+    Ok(answer(&state, wire::PositionList { data }))
 }
 
 pub(super) async fn markets(State(state): State<AppState>, params: Params) -> Result<Response, ApiError> {
     ready(&state, &params).await?;
     let sql = format!("SELECT doc FROM {} ORDER BY symbol", table(&state, "markets", "markets"));
     let rows = state.db.fetch(&sql, &[]).await?;
-    Ok(answer(&state, json!({ "data": docs(&rows, 0) })))
+    // Stored as the core's market state; shown in the wire's one shape of a market.
+    let markets: Vec<perpetua_core::market::MarketState> = docs(&rows, 0)?;
+    Ok(answer(&state, wire::MarketList { data: markets.iter().map(wire::Market::from).collect() }))
 }
 
 async fn known_symbol(state: &AppState, symbol: &str) -> Result<Symbol, ApiError> {
@@ -254,10 +270,14 @@ pub(super) async fn book(
         level.0 += remaining;
         level.1 += 1;
     }
-    let level = |(price, (quantity, orders)): (&Decimal, &(Decimal, u32))| json!({ "price": price, "quantity": quantity, "orders": orders });
-    let bids: Vec<_> = bids.iter().rev().take(depth).map(level).collect();
-    let asks: Vec<_> = asks.iter().take(depth).map(level).collect();
-    Ok(answer(&state, json!({ "symbol": symbol, "bids": bids, "asks": asks })))
+    let level = |(price, (quantity, orders)): (&Decimal, &(Decimal, u32))| wire::BookLevel {
+        price: wire::Dec(*price),
+        quantity: wire::Dec(*quantity),
+        orders: *orders,
+    };
+    let bids = bids.iter().rev().take(depth).map(level).collect();
+    let asks = asks.iter().take(depth).map(level).collect();
+    Ok(answer(&state, wire::Book { symbol, bids, asks }))
 }
 
 pub(super) async fn trades(
@@ -273,7 +293,7 @@ pub(super) async fn trades(
         table(&state, "trades", "trades")
     );
     let rows = state.db.fetch(&sql, &[symbol.to_string().into()]).await?;
-    Ok(answer(&state, json!({ "data": docs(&rows, 0) })))
+    Ok(answer(&state, wire::TradeList { data: docs(&rows, 0)? }))
 }
 
 pub(super) async fn healthz(State(state): State<AppState>) -> Response {
@@ -282,14 +302,13 @@ pub(super) async fn healthz(State(state): State<AppState>) -> Response {
         let projection = state.projector.state.borrow();
         (projection.position, projection.failing.is_some())
     };
-    Json(json!({
-        "status": "ok",
-        "backend": state.store.backend().name(),
-        "headPosition": head,
-        "projectionPosition": projected,
-        // The projector's last page failed and is being retried (the detail is in the log).
-        "projectionFailing": failing,
-    }))
+    Json(wire::Health {
+        status: "ok".to_owned(),
+        backend: state.store.backend().name().to_owned(),
+        head_position: head,
+        projection_position: projected,
+        projection_failing: failing,
+    })
     .into_response()
 }
 
@@ -342,27 +361,28 @@ pub(super) async fn readyz(State(state): State<AppState>) -> Response {
     if lag > READY_MAX_LAG_EVENTS {
         reasons.push(format!("the read models are {lag} events behind the log (at most {READY_MAX_LAG_EVENTS})"));
     }
-    let checks = json!({
-        "database": database,
-        "writerLease": lease,
-        "projectionLagEvents": lag,
-        "projectionFailing": failing,
-    });
+    let checks = wire::ReadyChecks {
+        database: database.to_owned(),
+        writer_lease: lease.to_owned(),
+        projection_lag_events: lag,
+        projection_failing: failing,
+    };
     if reasons.is_empty() {
-        return Json(json!({ "status": "ready", "checks": checks })).into_response();
+        return Json(wire::Ready { status: "ready".to_owned(), error: None, checks }).into_response();
     }
-    let body = json!({
-        "status": "not ready",
-        "error": { "code": "NOT_READY", "message": reasons.join("; "), "requestId": super::request_id().as_deref() },
-        "checks": checks,
-    });
+    let error = wire::ErrorDetail {
+        code: "NOT_READY".to_owned(),
+        message: reasons.join("; "),
+        request_id: super::request_id().map(|id| id.to_string()),
+    };
+    let body = wire::Ready { status: "not ready".to_owned(), error: Some(error), checks };
     (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
 }
 
 /// `GET /v1/time`: the server's clock in Unix milliseconds, with the log's head position.
 pub(super) async fn time(State(state): State<AppState>) -> Response {
     let head = *state.processor.head().borrow();
-    Json(json!({ "serverTime": crate::now_ms(), "headPosition": head.position })).into_response()
+    Json(wire::ServerTime { server_time: crate::now_ms(), head_position: head.position }).into_response()
 }
 
 pub(super) async fn metrics(State(state): State<AppState>) -> Response {
@@ -372,17 +392,20 @@ pub(super) async fn metrics(State(state): State<AppState>) -> Response {
 pub(super) async fn projections(State(state): State<AppState>) -> Response {
     let head = state.processor.head().borrow().position;
     let projection = state.projector.state.borrow().clone();
-    let read_models: Vec<Json_> = projection
+    let read_models = projection
         .generations
         .iter()
-        .map(|(name, generation)| {
-            let rebuilding = projection
+        .map(|(name, generation)| wire::ReadModel {
+            name: name.clone(),
+            generation: *generation,
+            position: projection.position,
+            rebuilding: projection
                 .rebuilding
                 .get(name)
-                .map(|(generation, position)| json!({ "generation": generation, "position": position }));
-            json!({ "name": name, "generation": generation, "position": projection.position, "rebuilding": rebuilding })
+                .map(|(generation, position)| wire::RebuildProgress { generation: *generation, position: *position }),
         })
         .collect();
-    let body = json!({ "headPosition": head, "lagEvents": head.saturating_sub(projection.position), "readModels": read_models });
+    let body =
+        wire::Projections { head_position: head, lag_events: head.saturating_sub(projection.position), read_models };
     (StatusCode::OK, Json(body)).into_response()
 }
