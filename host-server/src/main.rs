@@ -157,7 +157,14 @@ enum Cmd {
     },
     /// Print the API's description (OpenAPI 3.1, as `/openapi.json` serves it), for client
     /// generators, without a server.
-    Openapi,
+    Openapi {
+        /// The route table in Markdown instead (the README's API section).
+        #[arg(long)]
+        markdown: bool,
+        /// Every route with its parameters and error codes in Markdown (docs/API.md).
+        #[arg(long, conflicts_with = "markdown")]
+        markdown_detail: bool,
+    },
     /// Verify the hash chain of an exported log (JSON Lines or a JSON array), or of the event
     /// store when no file is given.
     Verify {
@@ -229,8 +236,12 @@ fn main() -> ExitCode {
         }
         Cmd::Snapshot { database } => with_store(&database, snapshot),
         Cmd::Demo { out } => demo(&out),
-        Cmd::Openapi => {
-            println!("{}", serde_json::to_string_pretty(perpetua_server::http::openapi_document()).expect("JSON"));
+        Cmd::Openapi { markdown, markdown_detail } => {
+            if markdown || markdown_detail {
+                print!("{}", perpetua_server::http::openapi_markdown(markdown_detail));
+            } else {
+                println!("{}", serde_json::to_string_pretty(perpetua_server::http::openapi_document()).expect("JSON"));
+            }
             Ok(())
         }
         Cmd::Verify { file: Some(file), .. } => read_log(&file).and_then(|events| verify(&events)),

@@ -517,6 +517,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/fake": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The server's clock (Unix milliseconds), for a client to measure its offset. */
+        get: operations["getServerTime"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -705,8 +722,9 @@ export interface components {
              *     (the hash still covers the stored metadata).
              */
             metadataRedacted?: boolean;
-            /** @description The payload exactly as stored; its fields depend on `eventType`. */
-            payload: Record<string, never>;
+            payload: {
+                [key: string]: unknown;
+            };
             /**
              * Format: int64
              * @description Global position in the log (from 1, contiguous).
@@ -1119,11 +1137,7 @@ export interface components {
              */
             serverTime: number;
         };
-        /**
-         * @description BUY opens or increases a long (or reduces a short); SELL the opposite.
-         * @enum {string}
-         */
-        Side: "BUY" | "SELL";
+        Side: string;
         /**
          * @description Self-trade prevention: which side is cancelled when an order would match its own account.
          * @enum {string}
@@ -1430,7 +1444,9 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": Record<string, never>;
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
                 };
             };
             /** @description Headers too large: HEADERS_TOO_LARGE */
@@ -5615,6 +5631,68 @@ export interface operations {
                         error?: {
                             /** @enum {string} */
                             code?: "STORE_UNAVAILABLE" | "UNAVAILABLE" | "WRITER_LEASE_LOST" | "DATABASE_UNAVAILABLE" | "DATABASE_ERROR";
+                        };
+                    };
+                };
+            };
+        };
+    };
+    getServerTime: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ServerTime"];
+                };
+            };
+            /** @description Headers too large: HEADERS_TOO_LARGE */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "HEADERS_TOO_LARGE";
+                        };
+                    };
+                };
+            };
+            /** @description The server's fault (logged; the answer says nothing of its cause): INTERNAL, LOG_GAP, STREAM_GAP, CORRUPT_ROW */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "INTERNAL" | "LOG_GAP" | "STREAM_GAP" | "CORRUPT_ROW";
+                        };
+                    };
+                };
+            };
+            /** @description Unavailable for now; retry (a command with its Idempotency-Key): DATABASE_UNAVAILABLE, DATABASE_ERROR */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "DATABASE_UNAVAILABLE" | "DATABASE_ERROR";
                         };
                     };
                 };

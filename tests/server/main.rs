@@ -60,6 +60,7 @@ on_every_backend!(
     money_by_hand,
     batch_orders,
     cancel_all,
+    client_order_ids,
     operations,
     drain
 );
@@ -91,6 +92,68 @@ mod deployment {
             super::operations::deployment_files(db).await;
         }
     }
+}
+
+/// Orders found and cancelled by the client's own id: the newest with that id, history
+/// filtered by it, a cancel of the open one; ids with the SQL pattern's wildcards match only
+/// themselves; two open orders with one id are refused by name; another trader's ids are not
+/// seen.
+async fn client_order_ids(db: TestDb) {
+    let server = Server::start(&db, false);
+    let alice = server.trader("alice", "100000").await;
+    let bob = server.trader("bob", "100000").await;
+    let place = async |trader: &support::Trader, price: &str, id: &str| {
+        let mut order = limit(&trader.account, "BTCUSDT", "BUY", price, "0.01");
+        order["clientOrderId"] = json!(id);
+        let placed = server.post(&trader.token, "/v1/orders", order).await;
+        (placed["order"]["orderId"].as_str().expect("id").to_owned(), placed["position"].as_u64().expect("position"))
+    };
+    let (first, _) = place(&alice, "40000", "grid-1").await;
+    let (wild, _) = place(&alice, "40100", "a%_!b").await;
+    place(&alice, "40200", "aXYZb").await;
+    place(&bob, "40300", "grid-1").await;
+    place(&alice, "40400", "dup").await;
+    let (_, at) = place(&alice, "40500", "dup").await;
+    let by_id = |id: &str| format!("/v1/orders/by-client-id/{id}?minPosition={at}");
+    let found = server.get(&alice.token, &by_id("grid-1")).await;
+    assert_eq!(found["orderId"], json!(first), "{found}");
+    let (status, body) = server.call(Some(&alice.token), Method::GET, &by_id("a%25_!b"), None).await;
+    assert_eq!((status, &body["orderId"]), (StatusCode::OK, &json!(wild)), "wildcards match only themselves: {body}");
+    let (status, body) = server.call(Some(&alice.token), Method::GET, &by_id("a%25b"), None).await;
+    assert_eq!((status, &body["error"]["code"]), (StatusCode::NOT_FOUND, &json!("NOT_FOUND")), "{body}");
+    let history = server.get(&alice.token, &format!("/v1/orders?clientOrderId=dup&minPosition={at}")).await;
+    assert_eq!(history["total"], 2, "{history}");
+    // Staff name the account; a trader asking for another's gets 403.
+    let staff = server.get(ADMIN_TOKEN, &format!("/v1/orders/by-client-id/grid-1?accountId={}", bob.account)).await;
+    assert_ne!(staff["orderId"], json!(first));
+    let (status, _) = server
+        .call(
+            Some(&alice.token),
+            Method::GET,
+            &format!("/v1/orders/by-client-id/grid-1?accountId={}", bob.account),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, body) = server.call(Some(&alice.token), Method::GET, &by_id(&"x".repeat(65)), None).await;
+    assert_eq!((status, &body["error"]["code"]), (StatusCode::BAD_REQUEST, &json!("INVALID_CLIENT_ORDER_ID")));
+
+    // Cancel by the client's id: the open order with it, once.
+    let (status, cancelled) = server.call(Some(&alice.token), Method::DELETE, &by_id("grid-1"), None).await;
+    assert_eq!(status, StatusCode::OK, "{cancelled}");
+    assert_eq!((&cancelled["order"]["orderId"], &cancelled["order"]["status"]), (&json!(first), &json!("CANCELLED")));
+    let at = cancelled["position"].as_u64().expect("position");
+    let again = format!("/v1/orders/by-client-id/grid-1?minPosition={at}");
+    let (status, body) = server.call(Some(&alice.token), Method::DELETE, &again, None).await;
+    assert_eq!((status, &body["error"]["code"]), (StatusCode::NOT_FOUND, &json!("NOT_FOUND")), "{body}");
+    let (status, body) = server.call(Some(&alice.token), Method::DELETE, &by_id("dup"), None).await;
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (StatusCode::CONFLICT, &json!("CLIENT_ORDER_ID_AMBIGUOUS")),
+        "two open orders with one id: {body}"
+    );
+    let bobs = server.get(&bob.token, "/v1/orders/by-client-id/grid-1").await;
+    assert_eq!(bobs["status"], "ACTIVE", "bob's order of the same id is untouched: {bobs}");
 }
 
 /// `DELETE /v1/orders?symbol=`: every open order of the caller in that market, in one commit;
@@ -359,6 +422,10 @@ async fn authorization(db: TestDb) {
     let (auditor, _) = server.user("auditor", "auditor").await;
     let order = server.post(&owner.token, "/v1/orders", limit(&owner.account, "BTCUSDT", "BUY", "40000", "0.01")).await;
     let order_id = order["order"]["orderId"].as_str().expect("order id").to_owned();
+    let mut tagged = limit(&owner.account, "BTCUSDT", "BUY", "40000", "0.01");
+    tagged["clientOrderId"] = json!("auth-1");
+    let tagged = server.post(&owner.token, "/v1/orders", tagged).await;
+    let tagged_at = tagged["position"].as_u64().expect("position");
     let account = owner.account.clone();
     const OWNER_AND_STAFF: [bool; 4] = [true, false, true, true];
     const TRADERS: [bool; 4] = [true, true, false, false];
@@ -417,6 +484,20 @@ async fn authorization(db: TestDb) {
             format!("/v1/orders/{order_id}"),
             None,
             Rule::Roles(OWNER_AND_STAFF, (200, None), NOT_FOUND),
+        ),
+        (
+            "GET",
+            "/v1/orders/by-client-id/{clientOrderId}",
+            format!("/v1/orders/by-client-id/auth-1?accountId={account}&minPosition={tagged_at}"),
+            None,
+            Rule::Roles(OWNER_AND_STAFF, (200, None), FORBIDDEN),
+        ),
+        (
+            "DELETE",
+            "/v1/orders/by-client-id/{clientOrderId}",
+            format!("/v1/orders/by-client-id/auth-1?minPosition={tagged_at}"),
+            None,
+            Rule::Roles(OWNER, (200, None), NOT_FOUND),
         ),
         (
             "GET",

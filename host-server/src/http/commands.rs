@@ -370,6 +370,34 @@ pub(super) async fn cancel_order(
     run(&state, &user, &headers, (&what, &[]), command, order_shape).await
 }
 
+/// `DELETE /v1/orders/by-client-id/{clientOrderId}`: cancels the caller's open order with that
+/// `clientOrderId`, found in the read models (with `minPosition`, once they have reached the
+/// order's placement). Several open orders with the same id are refused: name one by its id.
+pub(super) async fn cancel_order_by_client_id(
+    State(state): State<AppState>,
+    Extension(user): Extension<User>,
+    Path(client_order_id): Path<String>,
+    params: super::queries::Params,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let account_id = trader_account(&user)?;
+    let open = super::queries::orders_by_client_id(&state, &user, &params, "active_orders", &client_order_id).await?;
+    let order_id = match open.as_slice() {
+        [] => return Err(ApiError::not_found("no open order with that clientOrderId")),
+        [order] => order.order_id,
+        several => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "CLIENT_ORDER_ID_AMBIGUOUS",
+                format!("{} open orders have that clientOrderId; cancel one by its orderId", several.len()),
+            ))
+        }
+    };
+    let what = format!("DELETE /v1/orders/{order_id}");
+    let command = Command::CancelOrder { account_id, order_id };
+    run(&state, &user, &headers, (&what, &[]), command, order_shape).await
+}
+
 /// A cancel-all: the orders it cancelled, in the book's order, and the account after it.
 fn cancelled_shape(receipt: &Receipt, position: u64) -> (StatusCode, Value) {
     let answer = wire::CancelledOrders { cancelled: receipt.cancelled.clone(), account: account_of(receipt), position };

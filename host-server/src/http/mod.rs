@@ -11,7 +11,7 @@ mod viewer;
 pub mod wire;
 
 pub use observe::{request_id, REQUEST_ID_HEADER};
-pub use openapi::document as openapi_document;
+pub use openapi::{document as openapi_document, markdown as openapi_markdown};
 pub use viewer::Viewer;
 
 use crate::db::{self, Db, Value};
@@ -281,13 +281,21 @@ pub static ROUTES: &[Route] = &[
     route!(DELETE "/v1/orders", Trader, Command, "cancelAllOrders", "Cancel every open order of the caller's account in one market (symbol), in one commit.",
         query: ["symbol": Symbol required], body: -, answers: [200 => CancelledOrders],
         errors: [400: "INVALID_PATH", 400: "MARKET_NOT_FOUND"], delete(commands::cancel_all_orders)),
+    route!(GET "/v1/orders/by-client-id/{clientOrderId}", User, Read, "getOrderByClientId", "The caller's newest order with a clientOrderId (staff: of the account named by accountId).",
+        query: ["accountId": Uuid, "minPosition": Position], body: -, answers: [200 => Order],
+        errors: [400: "INVALID_CLIENT_ORDER_ID", 404: "NOT_FOUND"], get(queries::order_by_client_id)),
+    route!(DELETE "/v1/orders/by-client-id/{clientOrderId}", Trader, Command, "cancelOrderByClientId", "Cancel the caller's open order with a clientOrderId (minPosition: once the read models have its placement).",
+        query: ["minPosition": Position], body: -, answers: [200 => OrderAnswer],
+        errors: [400: "INVALID_CLIENT_ORDER_ID", 404: "NOT_FOUND", 404: "ORDER_NOT_FOUND", 409: "CLIENT_ORDER_ID_AMBIGUOUS",
+            422: "ORDER_NOT_CANCELLABLE"],
+        delete(commands::cancel_order_by_client_id)),
     route!(GET "/v1/orders/{orderId}", User, Read, "getOrder", "One order.",
         query: ["minPosition": Position], body: -, answers: [200 => Order],
         errors: [404: "NOT_FOUND"], get(queries::order)),
     route!(GET "/v1/orders", User, Read, "listOrders", "Order history, newest first, paged (staff: any account with accountId).",
-        query: ["symbol": Symbol, "status": OrderStatus, "startTime": Time, "endTime": Time, "page": Count, "limit": Count,
-            "accountId": Uuid, "minPosition": Position],
-        body: -, answers: [200 => OrderPage], errors: [], get(queries::orders)),
+        query: ["symbol": Symbol, "status": OrderStatus, "clientOrderId": Text, "startTime": Time, "endTime": Time,
+            "page": Count, "limit": Count, "accountId": Uuid, "minPosition": Position],
+        body: -, answers: [200 => OrderPage], errors: [400: "INVALID_CLIENT_ORDER_ID"], get(queries::orders)),
     route!(GET "/v1/orders/active", User, Read, "listActiveOrders", "Open orders (staff: any account with accountId).",
         query: ["accountId": Uuid, "minPosition": Position], body: -, answers: [200 => OrderList], errors: [],
         get(queries::active_orders)),

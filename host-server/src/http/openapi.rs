@@ -234,6 +234,63 @@ fn path_params(path: &str) -> impl Iterator<Item = &str> {
     path.split('/').filter_map(|segment| segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
 }
 
+/// The route table in Markdown, from the document: for the README's API section (`detail`
+/// false) and `docs/API.md` (`detail` true: with parameters and every error code).
+pub fn markdown(detail: bool) -> String {
+    let document = document();
+    let mut out = String::new();
+    if !detail {
+        out.push_str("| Route | Who | Body → answer | What |\n|---|---|---|---|\n");
+    }
+    for route in ROUTES {
+        let operation = &document["paths"][route.path][route.method.as_str().to_ascii_lowercase()];
+        let body = route.body.map(|name| format!("`{}` → ", name())).unwrap_or_default();
+        let answers: Vec<String> = route
+            .answers
+            .iter()
+            .map(|(status, reply)| match reply {
+                Reply::Json(name) => format!("{status} `{}`", name()),
+                Reply::Text(text) => format!("{status} {}", text.split_once(':').map_or(*text, |(media, _)| media)),
+            })
+            .collect();
+        if !detail {
+            out.push_str(&format!(
+                "| `{} {}` | {} | {body}{} | {} |\n",
+                route.method,
+                route.path,
+                route.access.as_str(),
+                answers.join(", "),
+                route.summary.replace('|', "\\|"),
+            ));
+            continue;
+        }
+        out.push_str(&format!(
+            "### `{} {}` — `{}`\n\n{}\n\n",
+            route.method, route.path, route.operation_id, route.summary
+        ));
+        out.push_str(&format!("- Who: {}\n", route.access.as_str()));
+        let params: Vec<String> = operation["parameters"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|p| {
+                let required = if p["required"] == json!(true) { ", required" } else { "" };
+                format!("`{}` ({}{required})", p["name"].as_str().unwrap_or(""), p["in"].as_str().unwrap_or(""))
+            })
+            .collect();
+        if !params.is_empty() {
+            out.push_str(&format!("- Parameters: {}\n", params.join(", ")));
+        }
+        out.push_str(&format!("- Answers: {body}{}\n", answers.join(", ")));
+        for (status, codes) in error_codes(route) {
+            let codes: Vec<String> = codes.iter().map(|c| format!("`{c}`")).collect();
+            out.push_str(&format!("- {status}: {}\n", codes.join(", ")));
+        }
+        out.push('\n');
+    }
+    out
+}
+
 pub(super) async fn openapi() -> Response {
     Json(document()).into_response()
 }
@@ -241,6 +298,24 @@ pub(super) async fn openapi() -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The README's API section and docs/API.md are the route table as generated now
+    /// (`perpetua openapi --markdown` and `--markdown-detail` print them).
+    #[test]
+    fn the_api_docs_are_generated_from_the_document() {
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+        let readme = std::fs::read_to_string(format!("{root}/README.md")).expect("README.md");
+        let (begin, end) = ("<!-- routes: perpetua openapi --markdown -->\n", "<!-- /routes -->");
+        let start = readme.find(begin).expect("the README marks its route table") + begin.len();
+        let stop = readme[start..].find(end).expect("the route table ends") + start;
+        assert_eq!(readme[start..stop], markdown(false), "README.md's route table: run `perpetua openapi --markdown`");
+        let api = std::fs::read_to_string(format!("{root}/docs/API.md")).expect("docs/API.md");
+        let start = api.find(API_MD_HEADER_END).expect("docs/API.md's header") + API_MD_HEADER_END.len();
+        assert_eq!(api[start..], markdown(true), "docs/API.md: run `perpetua openapi --markdown-detail`");
+    }
+
+    /// Where docs/API.md's generated part begins.
+    const API_MD_HEADER_END: &str = "<!-- generated: perpetua openapi --markdown-detail -->\n\n";
 
     /// Every `$ref` of the document names a schema it holds, and every route has a unique
     /// operation id, a schema for each JSON answer and the error codes it can answer.

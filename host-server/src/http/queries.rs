@@ -157,6 +157,62 @@ pub(super) async fn order(
     Ok(answer(&state, order))
 }
 
+/// A `clientOrderId` as a client may send it: 1 to 64 bytes (what an order may carry).
+fn client_order_id(text: &str) -> Result<&str, ApiError> {
+    if text.is_empty() || text.len() > perpetua_core::order::decide::CLIENT_ORDER_ID_MAX_LEN {
+        return Err(ApiError::bad_request("INVALID_CLIENT_ORDER_ID", "clientOrderId must be 1 to 64 bytes"));
+    }
+    Ok(text)
+}
+
+/// A filter on the stored documents' `clientOrderId`: `doc LIKE` the field as the document
+/// spells it (with `!` escaping the pattern's wildcards), for the account's rows. The caller
+/// still compares the parsed field, so the filter only narrows.
+fn client_order_id_filter(id: &str) -> (&'static str, Value) {
+    let field = format!("\"clientOrderId\":{}", serde_json::Value::from(id));
+    let escaped: String =
+        field.chars().flat_map(|c| if matches!(c, '!' | '%' | '_') { vec!['!', c] } else { vec![c] }).collect();
+    ("doc LIKE ? ESCAPE '!'", format!("%{escaped}%").into())
+}
+
+/// The caller's orders (in `table`) whose `clientOrderId` is `id`, newest first. Staff name
+/// the account with `accountId`.
+pub(super) async fn orders_by_client_id(
+    state: &AppState,
+    user: &User,
+    params: &Params,
+    table: &str,
+    id: &str,
+) -> Result<Vec<wire::Order>, ApiError> {
+    let id = client_order_id(id)?;
+    let account = account_scope(user, params)?.ok_or_else(|| {
+        ApiError::bad_request(
+            "INVALID_QUERY",
+            "accountId is required: a clientOrderId is unique only within an account",
+        )
+    })?;
+    ready(state, params).await?;
+    let (filter, pattern) = client_order_id_filter(id);
+    let sql = format!(
+        "SELECT doc FROM {} WHERE account_id = ? AND {filter} ORDER BY created_at DESC, order_id DESC LIMIT 100",
+        self::table(state, "orders", table)
+    );
+    let orders: Vec<wire::Order> = docs(&state.db.fetch(&sql, &[account.to_string().into(), pattern]).await?, 0)?;
+    Ok(orders.into_iter().filter(|o| o.client_order_id.as_deref() == Some(id)).collect())
+}
+
+/// `GET /v1/orders/by-client-id/{clientOrderId}`: the caller's newest order with that id.
+pub(super) async fn order_by_client_id(
+    State(state): State<AppState>,
+    Extension(user): Extension<User>,
+    Path(id): Path<String>,
+    params: Params,
+) -> Result<Response, ApiError> {
+    let orders = orders_by_client_id(&state, &user, &params, "orders", &id).await?;
+    let order = orders.into_iter().next().ok_or_else(|| ApiError::not_found("no order with that clientOrderId"))?;
+    Ok(answer(&state, order))
+}
+
 pub(super) async fn orders(
     State(state): State<AppState>,
     Extension(user): Extension<User>,
@@ -168,6 +224,11 @@ pub(super) async fn orders(
     if let Some(account) = scope {
         filters.push("account_id = ?");
         values.push(account.to_string().into());
+    }
+    if let Some(id) = params.text("clientOrderId") {
+        let (filter, pattern) = client_order_id_filter(client_order_id(id)?);
+        filters.push(filter);
+        values.push(pattern);
     }
     if let Some(symbol) = params.get::<Symbol>("symbol")? {
         filters.push("symbol = ?");

@@ -1,4 +1,5 @@
 // expect: TS2322
+// expect-text: Type 'number' is not assignable to type 'string'
 // Decimals travel as strings: a deposit of the number 100 must not compile.
 import createClient from "openapi-fetch";
 import type { paths } from "../api";

@@ -1,4 +1,5 @@
 // expect: TS2322
+// expect-text: Type 'string' is not assignable to type 'number'
 // minPosition is an integer log position, not text.
 import createClient from "openapi-fetch";
 import type { paths } from "../api";

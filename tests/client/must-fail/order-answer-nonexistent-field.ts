@@ -1,4 +1,5 @@
 // expect: TS2339
+// expect-text: Property 'nonexistent' does not exist
 // The answer to POST /v1/orders has no order.nonexistent.
 import createClient from "openapi-fetch";
 import type { paths } from "../api";

@@ -1,4 +1,5 @@
-// expect: TS2741
+// expect: TS2322
+// expect-text: Property 'quantity' is missing
 // quantity is required on a new order.
 import createClient from "openapi-fetch";
 import type { paths } from "../api";

@@ -1,4 +1,5 @@
-// expect: TS2322
+// expect: TS2820
+// expect-text: '"BUYY"' is not assignable
 // An order's side is the enum BUY | SELL: "BUYY" must not compile.
 import createClient from "openapi-fetch";
 import type { paths } from "../api";

@@ -1,0 +1,12 @@
+// expect: TS2741
+// expect-text: Property 'orderId' is missing
+// orderId is a required path parameter.
+import createClient from "openapi-fetch";
+import type { paths } from "../api";
+
+const client = createClient<paths>({ baseUrl: "http://127.0.0.1:8080" });
+const accountId = "00000000-0000-4000-8000-000000000001";
+
+export async function f(): Promise<void> {
+  await client.GET("/v1/orders/{orderId}", { params: { path: {} } });
+}

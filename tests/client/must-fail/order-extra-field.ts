@@ -1,0 +1,14 @@
+// expect: TS2353
+// expect-text: 'stopPrice' does not exist
+// NewOrder is closed (additionalProperties: false): an unknown field must not compile.
+import createClient from "openapi-fetch";
+import type { paths } from "../api";
+
+const client = createClient<paths>({ baseUrl: "http://127.0.0.1:8080" });
+const accountId = "00000000-0000-4000-8000-000000000001";
+
+export async function f(): Promise<void> {
+  await client.POST("/v1/orders", {
+    body: { accountId, symbol: "BTCUSDT", side: "BUY", type: "MARKET", quantity: "0.01", leverage: 10, stopPrice: "1" },
+  });
+}

@@ -1,0 +1,12 @@
+// expect: TS2322
+// expect-text: '"superuser"' is not assignable
+// A user's role is trader | auditor | admin.
+import createClient from "openapi-fetch";
+import type { paths } from "../api";
+
+const client = createClient<paths>({ baseUrl: "http://127.0.0.1:8080" });
+const accountId = "00000000-0000-4000-8000-000000000001";
+
+export async function f(): Promise<void> {
+  await client.POST("/v1/users", { body: { name: "mallory", role: "superuser" } });
+}
