@@ -227,6 +227,7 @@ fn main() -> ExitCode {
                     header_timeout: std::time::Duration::from_secs(header_timeout_secs.max(1)),
                     drain_timeout: std::time::Duration::from_secs(drain_timeout_secs.max(1)),
                 },
+                admin_token: std::env::var("PERPETUA_ADMIN_TOKEN").ok().map(|t| t.trim().to_owned()),
             };
             server::serve(store, options)
         }),

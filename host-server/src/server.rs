@@ -35,6 +35,9 @@ pub struct ServeOptions {
     pub processor: ProcessorOptions,
     /// Bounds on client connections, and on the drain at shutdown.
     pub limits: ConnectionLimits,
+    /// The admin's token (`PERPETUA_ADMIN_TOKEN`); without one, a first start makes one and
+    /// prints it once.
+    pub admin_token: Option<String>,
 }
 
 fn fail(e: StoreError) -> String {
@@ -43,8 +46,8 @@ fn fail(e: StoreError) -> String {
 
 /// Makes sure an admin can log in: with `PERPETUA_ADMIN_TOKEN`, a user holding that token;
 /// otherwise, on first start (no admin yet), a generated token printed once.
-async fn bootstrap_admin(db: &Db) -> Result<(), String> {
-    if let Ok(token) = std::env::var("PERPETUA_ADMIN_TOKEN") {
+async fn bootstrap_admin(db: &Db, admin_token: Option<&str>) -> Result<(), String> {
+    if let Some(token) = admin_token {
         let token = token.trim().to_owned();
         if token.len() < 16 {
             return Err("PERPETUA_ADMIN_TOKEN must be at least 16 characters".into());
@@ -190,16 +193,49 @@ fn watchdog(bound: Duration) {
     });
 }
 
-/// Runs the server until interrupted, then drains within `options.limits.drain_timeout`:
-/// stops accepting, ends live streams with a last message, waits for requests in progress,
-/// lets queued commands commit, stops the projector at its checkpoint, releases the lease.
-/// Returns an error — and so the process exits non-zero — when the writer lease is lost: the
-/// server has then stopped committing already.
-pub async fn serve(store: Store, options: ServeOptions) -> Result<(), String> {
+/// A server assembled but not yet listening: its router and the parts its shutdown drains.
+pub struct Started {
+    /// The HTTP API and the viewer, ready to serve.
+    pub app: axum::Router,
+    /// The single writer.
+    pub processor: processor::ProcessorHandle,
+    /// The read models' projector.
+    pub projector: crate::projector::ProjectorHandle,
+    /// Whether this writer still holds its lease.
+    pub lease: LeaseState,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Set to true to drain: live streams end with a final message, readiness says no.
+    pub drain: tokio::sync::watch::Sender<bool>,
+    monitor: tokio::task::JoinHandle<WriterLease>,
+    stop_monitor: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Started {
+    /// Stops the lease's monitor and gives the lease back (each step bounded).
+    pub async fn release_lease(self) {
+        let _ = self.stop_monitor.send(());
+        match tokio::time::timeout(LEASE_RELEASE_TIMEOUT, self.monitor).await {
+            Ok(Ok(lease)) => {
+                if tokio::time::timeout(LEASE_RELEASE_TIMEOUT, lease.release()).await.is_err() {
+                    tracing::warn!("the writer lease was not released in time; it expires on its own");
+                }
+            }
+            Ok(Err(e)) => tracing::warn!(error = %e, "the lease monitor ended abnormally"),
+            Err(_) => tracing::warn!("the lease monitor did not stop in time; the lease expires on its own"),
+        }
+        self.metrics.writer_lease_held.set(0);
+    }
+}
+
+/// Assembles a server on `store`: takes the writer lease, makes sure an admin exists (and the
+/// demo story, if asked), starts the processor and the projector, and builds the router. The
+/// in-process tests drive the router it returns; [`serve`] puts it behind a listener.
+pub async fn start(store: Store, options: &ServeOptions) -> Result<Started, String> {
     let lease = store.acquire_writer_lease().await.map_err(fail)?;
     let lease_state = LeaseState::default();
     let db = Db::open(store.url(), 8).await.map_err(fail)?;
-    bootstrap_admin(&db).await?;
+    bootstrap_admin(&db, options.admin_token.as_deref()).await?;
     if options.demo {
         load_demo(&store, &db).await?;
     }
@@ -228,8 +264,18 @@ pub async fn serve(store: Store, options: ServeOptions) -> Result<(), String> {
         draining,
         rate_limit: Arc::new(http::RateLimit::new(options.rate_limit_per_token)),
     };
-    let viewer = options.viewer.describe();
     let app = http::router(state, options.viewer.clone(), &options.cors);
+    Ok(Started { app, processor, projector, lease: lease_state, metrics, drain, monitor, stop_monitor })
+}
+
+/// Runs the server until interrupted, then drains within `options.limits.drain_timeout`:
+/// stops accepting, ends live streams with a last message, waits for requests in progress,
+/// lets queued commands commit, stops the projector at its checkpoint, releases the lease.
+/// Returns an error — and so the process exits non-zero — when the writer lease is lost: the
+/// server has then stopped committing already.
+pub async fn serve(store: Store, options: ServeOptions) -> Result<(), String> {
+    let started = start(store.clone(), &options).await?;
+    let viewer = options.viewer.describe();
     let listener = tokio::net::TcpListener::bind(options.listen.as_str()).await.map_err(|e| {
         let why = match e.kind() {
             std::io::ErrorKind::AddrInUse => "the address is in use (is another server running?)".to_owned(),
@@ -246,48 +292,39 @@ pub async fn serve(store: Store, options: ServeOptions) -> Result<(), String> {
     tracing::info!(%address, backend = store.backend().name(), "serving");
     let bound = options.limits.drain_timeout;
     let drain_started = Arc::new(std::sync::OnceLock::new());
-    let started = drain_started.clone();
+    let signalled = drain_started.clone();
+    let drain = started.drain.clone();
     let shutdown = async move {
         let signal = interrupted().await;
-        let _ = started.set(std::time::Instant::now());
+        let _ = signalled.set(std::time::Instant::now());
         tracing::info!(signal, "draining (at most {bound:?})");
         watchdog(bound);
         drain.send_replace(true);
     };
     let limits = listener::raise_open_file_limit(options.limits);
-    let server = listener::serve(listener, app, limits, shutdown);
+    let server = listener::serve(listener, started.app.clone(), limits, shutdown);
     tokio::select! {
         served = server => served.map_err(|e| format!("server error: {e}"))?,
-        reason = lease_state.wait_lost() => {
+        reason = started.lease.wait_lost() => {
             // Every commit is fenced already; stop serving at once rather than drain.
-            metrics.writer_lease_held.set(0);
+            started.metrics.writer_lease_held.set(0);
             return Err(format!("stopping (WRITER_LEASE_LOST): {reason}"));
         }
     }
     // The HTTP side is closed (or out of time): commit what is queued, let the projector
     // write its last page, give the lease back — every step within the one deadline, so the
     // watchdog (deadline + its grace) never cuts a step short that was still in time.
-    let started = drain_started.get().copied().unwrap_or_else(std::time::Instant::now);
-    let deadline = tokio::time::Instant::from_std(started + bound);
-    let drained = tokio::time::timeout_at(deadline, processor.drain()).await.is_ok();
+    let signalled = drain_started.get().copied().unwrap_or_else(std::time::Instant::now);
+    let deadline = tokio::time::Instant::from_std(signalled + bound);
+    let drained = tokio::time::timeout_at(deadline, started.processor.drain()).await.is_ok();
     if !drained {
         tracing::warn!("commands still queued after the drain's bound; they were not committed");
-    } else if tokio::time::timeout_at(deadline, projector.stopped()).await.is_err() {
+    } else if tokio::time::timeout_at(deadline, started.projector.stopped()).await.is_err() {
         tracing::warn!(
             "the projector did not reach the head in time; it goes on from its checkpoint at the next start"
         );
     }
-    let _ = stop_monitor.send(());
-    match tokio::time::timeout(LEASE_RELEASE_TIMEOUT, monitor).await {
-        Ok(Ok(lease)) => {
-            if tokio::time::timeout(LEASE_RELEASE_TIMEOUT, lease.release()).await.is_err() {
-                tracing::warn!("the writer lease was not released in time; it expires on its own");
-            }
-        }
-        Ok(Err(e)) => tracing::warn!(error = %e, "the lease monitor ended abnormally"),
-        Err(_) => tracing::warn!("the lease monitor did not stop in time; the lease expires on its own"),
-    }
-    metrics.writer_lease_held.set(0);
+    started.release_lease().await;
     tracing::info!("stopped");
     Ok(())
 }

@@ -525,7 +525,7 @@ export interface paths {
             cookie?: never;
         };
         /** The server's clock (Unix milliseconds), for a client to measure its offset. */
-        get: operations["getServerTime"];
+        get: operations["fake"];
         put?: never;
         post?: never;
         delete?: never;
@@ -5637,7 +5637,7 @@ export interface operations {
             };
         };
     };
-    getServerTime: {
+    fake: {
         parameters: {
             query?: never;
             header?: never;
