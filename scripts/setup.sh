@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building and testing Perpetua needs on a fresh Debian machine and is a no-op
 # where it is already there: Debian's Rust with its std source and rust-lld (only when the
-# rustup toolchain lacks the wasm32 target), the wasm-bindgen CLI matching Cargo.lock, and promtool.
+# rustup toolchain lacks the wasm32 target), the wasm-bindgen CLI matching Cargo.lock, promtool,
+# and the API's client tools (tests/client).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/wasm-env.sh
@@ -32,4 +33,19 @@ if ! command -v promtool >/dev/null; then
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
   as_root systemctl disable --now prometheus >/dev/null 2>&1 || true
+fi
+
+# The API's client tools (tests/client): openapi-spec-validator and schemathesis from PyPI, in
+# a virtual environment of the project's own (remade when requirements.txt changes), and
+# openapi-typescript, openapi-fetch and TypeScript from the npm lock file.
+client_venv="${PERPETUA_CLIENT_VENV:-$HOME/.cache/perpetua/client-venv}"
+wanted=$(sha256sum tests/client/requirements.txt | cut -d' ' -f1)
+if [ "$(cat "$client_venv/.requirements" 2>/dev/null)" != "$wanted" ]; then
+  echo "setup: installing the API's client tools (tests/client/requirements.txt) into $client_venv"
+  python3 -m venv "$client_venv"
+  "$client_venv/bin/pip" install --quiet --disable-pip-version-check -r tests/client/requirements.txt
+  echo "$wanted" >"$client_venv/.requirements"
+fi
+if [ ! -d tests/client/node_modules ] || [ tests/client/package-lock.json -nt tests/client/node_modules ]; then
+  (cd tests/client && npm ci --no-audit --no-fund --silent)
 fi

@@ -2,6 +2,7 @@
 # Runs every test of Perpetua: formatting and lints, the core built for wasm32, the shared
 # domain vectors in wasm32 under Node, the native tests (unit tests, the same vectors,
 # property tests, determinism, the event store on three databases, the server end to end),
+# the API with real client tools (openapi-spec-validator, openapi-typescript, schemathesis),
 # and the audit viewer's unit and browser tests. Installs what it
 # needs first (scripts/setup.sh). This is the README's test command and what CI runs.
 set -euo pipefail
@@ -41,6 +42,23 @@ skipped=$(grep -c '^SKIPPED: ' "$skips" || true)
 awk -v skipped="$skipped" '/^test result:/ { passed += $4; failed += $6 }
   END { printf "\ncargo test: %d passed, %d failed, %d skipped\n", passed - skipped, failed, skipped }' "$log"
 
-step "audit viewer: TypeScript unit tests and browser tests (Chromium) against perpetua serve --demo"
 cargo build -p perpetua-server --bin perpetua
+client_venv="${PERPETUA_CLIENT_VENV:-$HOME/.cache/perpetua/client-venv}"
+
+step "the API with real client tools (tests/client): openapi-spec-validator, openapi-typescript, tsc"
+openapi=$(mktemp)
+trap 'rm -f "$log" "$skips" "$openapi"' EXIT
+target/debug/perpetua openapi >"$openapi"
+PATH="$client_venv/bin:$PATH" tests/client/run.sh "$openapi"
+
+step "schemathesis against perpetua serve --demo (SQLite, PostgreSQL): no 5xx, every answer as documented"
+for backend in sqlite postgres; do
+  if [ "$backend" = postgres ] && [[ ",${PERPETUA_SKIP_BACKENDS:-}," == *",postgres,"* ]]; then
+    echo "SKIPPED: schemathesis on postgres (PERPETUA_SKIP_BACKENDS)"
+    continue
+  fi
+  PATH="$client_venv/bin:$PATH" tests/client/live.sh target/debug/perpetua "$backend"
+done
+
+step "audit viewer: TypeScript unit tests and browser tests (Chromium) against perpetua serve --demo"
 PERPETUA_BIN="$PWD/target/debug/perpetua" PERPETUA_WEB_BUILT=1 scripts/test-web.sh

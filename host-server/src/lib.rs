@@ -5,6 +5,7 @@ pub mod db;
 pub mod http;
 pub mod listener;
 pub mod logging;
+pub mod market_data;
 pub mod metrics;
 pub mod processor;
 pub mod projector;

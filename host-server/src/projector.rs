@@ -12,6 +12,7 @@
 //! active orders), `accounts`, `positions` (open ones), `trades`, `markets`.
 
 use crate::db::{Db, DbTx, Value};
+use crate::market_data::{Levels, MarketBatch, Touched};
 use crate::metrics::{Metrics, ObserveDuration as _, SetPosition as _};
 use crate::processor::Head;
 use crate::store::{Backend, Store, StoreError};
@@ -22,7 +23,7 @@ use perpetua_core::symbol::Symbol;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{broadcast, mpsc, watch};
 use tracing::Instrument as _;
 
 /// Every read model, by name.
@@ -328,14 +329,20 @@ impl Dirty {
     }
 }
 
-/// Folds a page of events and returns the rows of `read_models` it touched.
-fn fold_page(models: &mut ReadModels, page: &[EventEnvelope], read_models: &BTreeSet<&str>) -> Rows {
+/// Folds a page of events and returns the rows of `read_models` it touched, and what it
+/// touched in the markets.
+fn fold_page(models: &mut ReadModels, page: &[EventEnvelope], read_models: &BTreeSet<&str>) -> (Rows, Touched) {
     let mut dirty = Dirty::default();
     for envelope in page {
         dirty.note(models, envelope);
         models.apply(envelope);
     }
-    dirty.rows(models, read_models)
+    let touched = Touched {
+        orders: dirty.orders.clone(),
+        trades_from: dirty.trades_from.clone(),
+        markets: dirty.markets.clone(),
+    };
+    (dirty.rows(models, read_models), touched)
 }
 
 /// Creates the tables of `read_model` in `generation` (dropping any leftovers of it first).
@@ -433,6 +440,9 @@ struct Unwritten {
     rows: Rows,
     position: u64,
     events: u64,
+    /// What the page changed in the markets, sent to the market streams once it is written
+    /// (live pages only).
+    market: Option<Arc<MarketBatch>>,
 }
 
 /// Writes one page's rows and moves the checkpoint to `position` in one transaction: the live
@@ -568,7 +578,14 @@ pub struct Projector {
     state: ProjectionState,
     rebuild: Option<Rebuild>,
     published: watch::Sender<ProjectionState>,
+    /// The book by level, as the live fold has it (for the market streams' diffs).
+    levels: Levels,
+    market: broadcast::Sender<Arc<MarketBatch>>,
 }
+
+/// Pages of market changes the market streams' feed holds for a stream that is not keeping
+/// up; one further behind is dropped with `SLOW_CONSUMER`.
+pub const MARKET_FEED: usize = 1024;
 
 /// Requests to a running projector.
 pub enum Control {
@@ -584,9 +601,15 @@ pub struct ProjectorHandle {
     control: mpsc::Sender<Control>,
     /// True once the projector's task has ended.
     finished: watch::Receiver<bool>,
+    market: broadcast::Sender<Arc<MarketBatch>>,
 }
 
 impl ProjectorHandle {
+    /// What each page written changes in the markets, from now on.
+    pub fn market_feed(&self) -> broadcast::Receiver<Arc<MarketBatch>> {
+        self.market.subscribe()
+    }
+
     /// Asks for a rebuild of `read_models`.
     pub async fn rebuild(&self, read_models: Vec<&'static str>) -> Result<(), ProjectorError> {
         self.control.send(Control::Rebuild(read_models)).await.map_err(|_| ProjectorError::Stopped)
@@ -620,7 +643,10 @@ impl Projector {
         let state = load_state(&db).await?;
         let models = fold_log(&store, state.position).await?;
         let (published, _) = watch::channel(state.clone());
-        let mut projector = Projector { store, db, metrics, models, unwritten: None, state, rebuild: None, published };
+        let levels = Levels::of(&models);
+        let (market, _) = broadcast::channel(MARKET_FEED);
+        let mut projector =
+            Projector { store, db, metrics, models, unwritten: None, state, rebuild: None, published, levels, market };
         let interrupted: Vec<&'static str> =
             projector.state.rebuilding.keys().filter_map(|name| read_model_name(name)).collect();
         if !interrupted.is_empty() {
@@ -652,7 +678,7 @@ impl Projector {
                 self.unwritten = Some(page);
                 return Err(e.into());
             }
-            self.written(page.position, page.events);
+            self.written(page);
         }
         if self.state.position >= head {
             return Ok(self.state.position - start);
@@ -661,26 +687,34 @@ impl Projector {
         while let Some(page) = pages.recv().await {
             let page = page?;
             let all: BTreeSet<&str> = READ_MODELS.iter().copied().collect();
-            let rows = fold_page(&mut self.models, &page, &all);
-            let page = Unwritten { rows, position: self.models.last_position(), events: page.len() as u64 };
+            let (rows, touched) = fold_page(&mut self.models, &page, &all);
+            let position = self.models.last_position();
+            let market = Some(self.levels.page(&self.models, &touched, position));
+            let page = Unwritten { rows, position, events: page.len() as u64, market };
             let span = tracing::debug_span!("projector_page", position = page.position, events = page.events);
             let written = write_page(&self.db, &page, &self.state.generations, None, self.store.fence());
             if let Err(e) = written.instrument(span).await {
                 self.unwritten = Some(page);
                 return Err(e.into());
             }
-            self.written(page.position, page.events);
+            self.written(page);
         }
         Ok(self.state.position - start)
     }
 
-    /// Records that the tables reached `position` (`events` more applied).
-    fn written(&mut self, position: u64, events: u64) {
-        self.state.position = position;
+    /// Records that the tables reached the page's position, then tells the market streams
+    /// what it changed (after: a stream's snapshot, read at the published position or later,
+    /// never misses a diff).
+    fn written(&mut self, page: Unwritten) {
+        self.state.position = page.position;
         self.state.failing = None;
-        self.metrics.projected_events.inc_by(events);
-        self.metrics.projection_position.set_position(position);
+        self.metrics.projected_events.inc_by(page.events);
+        self.metrics.projection_position.set_position(page.position);
         self.published.send_replace(self.state.clone());
+        if let Some(batch) = page.market {
+            // No stream listening is not an error.
+            let _ = self.market.send(batch);
+        }
     }
 
     /// Starts rebuilding `read_models` into a fresh generation each. A rebuild already under
@@ -729,8 +763,9 @@ impl Projector {
                     let Some(next) = pages.as_mut() else { break };
                     let Some(events) = next.recv().await else { break };
                     let events = events?;
-                    let rows = fold_page(&mut rebuild.models, &events, &rebuild.read_models);
-                    Unwritten { rows, position: rebuild.models.last_position(), events: events.len() as u64 }
+                    let (rows, _) = fold_page(&mut rebuild.models, &events, &rebuild.read_models);
+                    let position = rebuild.models.last_position();
+                    Unwritten { rows, position, events: events.len() as u64, market: None }
                 }
             };
             if let Err(e) = write_page(&self.db, &page, &rebuild.generations, Some(&rebuild.read_models), fence).await {
@@ -818,11 +853,12 @@ impl Projector {
     pub fn spawn(self, head: watch::Receiver<Head>) -> ProjectorHandle {
         let (control, inbox) = mpsc::channel(16);
         let state = self.published.subscribe();
+        let market = self.market.clone();
         let (finished_tx, finished) = watch::channel(false);
         tokio::spawn(async move {
             self.run(head, inbox).await;
             finished_tx.send_replace(true);
         });
-        ProjectorHandle { state, control, finished }
+        ProjectorHandle { state, control, finished, market }
     }
 }

@@ -345,6 +345,48 @@ export async function probes(): Promise<void> {
     }
   }
   {
+    const { data } = await client.GET("/v1/orders/by-client-id/{clientOrderId}", {
+      params: { path: { clientOrderId: "grid-1" }, query: { minPosition: 10 } },
+    });
+    if (data) {
+      const status: "ACTIVE" | "PARTIALLY_FILLED" | "FILLED" | "CANCELLED" | "EXPIRED" | "REJECTED" = data.status;
+      const clientOrderId: string | null = data.clientOrderId;
+      void status;
+      void clientOrderId;
+    }
+  }
+  {
+    const { data } = await client.DELETE("/v1/orders/by-client-id/{clientOrderId}", {
+      params: { path: { clientOrderId: "grid-1" }, query: { minPosition: 10 }, header: { "Idempotency-Key": "cancel-grid-1" } },
+    });
+    if (data) {
+      const cancelled: string = data.order.orderId;
+      const position: number = data.position;
+      void cancelled;
+      void position;
+    }
+  }
+  {
+    const { data } = await client.GET("/v1/accounts/{accountId}/live", {
+      params: { path: { accountId: "00000000-0000-0000-0000-000000000001" }, query: { fromPosition: 1 } },
+      parseAs: "stream",
+    });
+    if (data) {
+      const stream: ReadableStream<Uint8Array> = data;
+      void stream;
+    }
+  }
+  {
+    const { data } = await client.GET("/v1/markets/{symbol}/live", {
+      params: { path: { symbol: "BTCUSDT" }, query: { depth: 100 } },
+      parseAs: "stream",
+    });
+    if (data) {
+      const stream: ReadableStream<Uint8Array> = data;
+      void stream;
+    }
+  }
+  {
     const { data } = await client.GET("/v1/export", {
       params: {
         query: {

@@ -10,7 +10,7 @@ use perpetua_core::event::parse_stored_events;
 use perpetua_core::projection::ReadModels;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 use support::{all_accounts, limit, Server, TestDb, ADMIN_TOKEN};
 
@@ -58,6 +58,7 @@ on_every_backend!(
     batch_orders,
     cancel_all,
     client_order_ids,
+    live_streams,
     operations,
     drain
 );
@@ -1036,4 +1037,152 @@ mod connection_faults {
             super::a_second_writer_fences_the_first(db, Backend::MySql).await;
         }
     }
+}
+
+/// Server-sent events as they arrive: `(event name, data)` of each message, until `done`
+/// says the messages so far are enough (or 10 s pass).
+async fn read_messages(
+    server: &Server,
+    token: Option<&str>,
+    path: &str,
+    done: impl Fn(&[(String, Value)]) -> bool,
+) -> Vec<(String, Value)> {
+    let mut request = server.client.get(format!("{}{path}", server.base));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let mut response = request.send().await.expect("the stream opens");
+    assert_eq!(response.status(), StatusCode::OK, "{path}");
+    let (mut text, mut messages) = (String::new(), Vec::new());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !done(&messages) {
+        let chunk = tokio::time::timeout_at(deadline, response.chunk()).await;
+        let Ok(Ok(Some(chunk))) = chunk else { panic!("{path}: the stream ended or stalled after {messages:?}") };
+        text.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(end) = text.find("\n\n") {
+            let message: String = text.drain(..end + 2).collect();
+            let name = message.lines().find_map(|l| l.strip_prefix("event: ")).unwrap_or("").to_owned();
+            if let Some(data) = message.lines().find_map(|l| l.strip_prefix("data: ")) {
+                messages.push((name, serde_json::from_str(data).expect("JSON data")));
+            }
+        }
+    }
+    messages
+}
+
+/// The live streams a client expects: a trader's own events (its orders, fills, balance and
+/// positions, with nothing of the other trader's), resumable from a position; a market's book
+/// as a snapshot then chained depth diffs that, applied, give the book the query shows, with
+/// the trades and the mark price as they happen.
+async fn live_streams(db: TestDb) {
+    let server = Server::start(&db, false);
+    let alice = server.trader("alice", "100000").await;
+    let bob = server.trader("bob", "100000").await;
+    server.settle().await;
+    let from = server.head().await + 1;
+    let market = {
+        let server = &server;
+        async move {
+            read_messages(server, None, "/v1/markets/BTCUSDT/live", |m| {
+                m.iter().filter(|(name, _)| name == "trade").count() >= 2 && m.iter().any(|(name, _)| name == "market")
+            })
+            .await
+        }
+    };
+    let story = async {
+        // The market stream's snapshot is read before the story starts.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let ask =
+            server.post(&alice.token, "/v1/orders", limit(&alice.account, "BTCUSDT", "SELL", "50000", "0.5")).await;
+        server.post(&alice.token, "/v1/orders", limit(&alice.account, "BTCUSDT", "SELL", "50500", "0.1")).await;
+        let bid = server.post(&bob.token, "/v1/orders", limit(&bob.account, "BTCUSDT", "BUY", "50500", "0.55")).await;
+        assert_eq!(bid["fills"].as_array().map(Vec::len), Some(2), "{bid}");
+        let rest = server.post(&bob.token, "/v1/orders", limit(&bob.account, "BTCUSDT", "BUY", "49000", "0.2")).await;
+        let mark = server.post(ADMIN_TOKEN, "/v1/markets/BTCUSDT/mark-price", json!({ "price": "50100" })).await;
+        (ask, rest, mark["position"].as_u64().expect("position"))
+    };
+    let (messages, (ask, rest, last)) = tokio::join!(market, story);
+
+    // The market: a snapshot, then diffs chained without a gap, applied to the snapshot they
+    // give the book the query shows at the end.
+    let (name, snapshot) = &messages[0];
+    assert_eq!(name, "book", "{messages:?}");
+    let mut book: BTreeMap<(String, String), Value> = BTreeMap::new();
+    let mut apply = |levels: &Value, side: &str| {
+        for level in levels.as_array().expect("levels") {
+            let key = (side.to_owned(), level["price"].as_str().expect("a price").to_owned());
+            if level["orders"] == 0 {
+                book.remove(&key);
+            } else {
+                book.insert(key, level.clone());
+            }
+        }
+    };
+    apply(&snapshot["bids"], "bid");
+    apply(&snapshot["asks"], "ask");
+    let mut sequence = snapshot["sequence"].as_u64().expect("a sequence");
+    let mut trades = 0;
+    for (name, data) in &messages[1..] {
+        match name.as_str() {
+            "depth" => {
+                assert!(data["prevSequence"].as_u64().expect("prevSequence") <= sequence, "no gap: {data}");
+                sequence = data["sequence"].as_u64().expect("a sequence");
+                apply(&data["bids"], "bid");
+                apply(&data["asks"], "ask");
+            }
+            "trade" => {
+                trades += 1;
+                assert_eq!(data["symbol"], "BTCUSDT");
+                assert!(data.get("takerOrderId").is_none(), "the public tape names no orders: {data}");
+            }
+            "market" => assert_eq!(data["markPrice"], "50100", "{data}"),
+            other => panic!("unexpected message {other}: {data}"),
+        }
+    }
+    assert_eq!(trades, 2);
+    let served = server.get(ADMIN_TOKEN, &format!("/v1/markets/BTCUSDT/book?depth=500&minPosition={last}")).await;
+    let mut expected = BTreeMap::new();
+    for (side, key) in [("bid", "bids"), ("ask", "asks")] {
+        for level in served[key].as_array().expect("levels") {
+            expected.insert((side.to_owned(), level["price"].as_str().unwrap().to_owned()), level.clone());
+        }
+    }
+    assert_eq!(book, expected, "snapshot + diffs = the book");
+
+    // Alice's own stream: her events only, from `from` to the mark price's position.
+    let path = format!("/v1/accounts/{}/live?fromPosition={from}", alice.account);
+    let reached = |m: &[(String, Value)]| m.last().is_some_and(|(_, e)| e["position"].as_u64() >= Some(last - 10));
+    let mine = read_messages(&server, Some(&alice.token), &path, reached).await;
+    let ask_id = ask["order"]["orderId"].as_str().expect("an id");
+    let rest_id = rest["order"]["orderId"].as_str().expect("an id");
+    let mut positions = Vec::new();
+    for (name, event) in &mine {
+        assert_eq!(name, "event");
+        positions.push(event["position"].as_u64().expect("a position"));
+        let payload = event["payload"].to_string();
+        assert!(!payload.contains(&bob.account) && !payload.contains(rest_id), "nothing of bob's: {event}");
+        if event["metadataRedacted"] == json!(true) {
+            assert!(event["metadata"]["userId"].is_null(), "no other user's id: {event}");
+        }
+    }
+    assert!(
+        mine.iter().any(|(_, e)| e["metadataRedacted"] == json!(true)),
+        "her maker fill, caused by bob's order, is shown without his id"
+    );
+    assert!(positions.windows(2).all(|w| w[0] < w[1]), "in log order: {positions:?}");
+    let types: Vec<&str> = mine.iter().map(|(_, e)| e["eventType"].as_str().unwrap()).collect();
+    for expected in ["OrderPlaced", "BalanceLocked", "OrderMatched", "PositionOpened", "FeeCharged"] {
+        assert!(types.contains(&expected), "{expected} in {types:?}");
+    }
+    assert!(mine.iter().any(|(_, e)| e["eventType"] == "OrderMatched" && e["aggregateId"] == ask_id), "her maker fill");
+    // Resumed from the middle, the stream goes on with the same events.
+    let middle = positions[positions.len() / 2];
+    let path = format!("/v1/accounts/{}/live?fromPosition={middle}", alice.account);
+    let again = read_messages(&server, Some(&alice.token), &path, reached).await;
+    let tail: Vec<&Value> = mine.iter().map(|(_, e)| e).filter(|e| e["position"].as_u64() >= Some(middle)).collect();
+    assert_eq!(again.iter().map(|(_, e)| e).collect::<Vec<_>>(), tail, "resumed where asked");
+    // Bob may not read Alice's stream.
+    let (status, _) =
+        server.call(Some(&bob.token), Method::GET, &format!("/v1/accounts/{}/live", alice.account), None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
 }

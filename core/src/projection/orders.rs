@@ -231,6 +231,16 @@ impl OrdersProjection {
         self.orders.get(&key.1)
     }
 
+    /// Every open order (ACTIVE or PARTIALLY_FILLED), in id order: the book, order by order.
+    pub fn open(&self) -> impl Iterator<Item = &OrderState> {
+        self.orders.values().filter(|order| order.is_open())
+    }
+
+    /// An order's own fold, if it was placed or rejected in the log so far.
+    pub fn state(&self, order_id: OrderId) -> Option<&OrderState> {
+        self.orders.get(&order_id)
+    }
+
     /// An order, if it was placed or rejected in the log so far.
     pub fn get(&self, order_id: OrderId) -> Option<OrderView> {
         self.orders.get(&order_id).map(OrderView::from)

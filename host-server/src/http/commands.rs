@@ -486,6 +486,12 @@ pub(super) async fn correct_order(
 ) -> Result<Response, ApiError> {
     let order_id: OrderId = parse_path(&order, "order id")?;
     let version = body.value.corrected_version;
+    if i64::try_from(version).is_err() {
+        return Err(ApiError::bad_request(
+            "OUT_OF_RANGE",
+            format!("correctedVersion={version} is beyond the largest version, {}", i64::MAX),
+        ));
+    }
     let range = StreamRange { from_version: version.max(1), to_version: Some(version.max(1)), until: None };
     let corrected = state.store.read_stream(StreamId::order(order_id), range).await?;
     let event = corrected

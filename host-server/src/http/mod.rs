@@ -7,6 +7,7 @@ mod commands;
 mod observe;
 mod openapi;
 mod queries;
+mod streams;
 mod viewer;
 pub mod wire;
 
@@ -149,6 +150,8 @@ pub enum Kind {
     OrderStatus,
     /// An aggregate type (`Order`, `Account`, `Position`, `Market`).
     AggregateType,
+    /// A stream's id: a UUID, or a market's symbol.
+    AggregateId,
     /// Free text.
     Text,
 }
@@ -339,21 +342,29 @@ pub static ROUTES: &[Route] = &[
     route!(GET "/v1/events", Staff, Read, "listEvents", "The global log from a position, a page at a time, filtered by type or correlation id.",
         query: ["fromPosition": Position, "limit": Count, "eventType": Text, "correlationId": Uuid], body: -,
         answers: [200 => EventPage], errors: [], get(audit::events)),
-    route!(GET "/v1/events/live", Staff, Read, "streamEvents", "New events as server-sent events, from a position.",
+    route!(GET "/v1/events/live", Staff, Read, "streamEvents", "Every event from a position, live, as server-sent events.",
         query: ["fromPosition": Position], body: -,
-        answers: [200 => "text/event-stream: one `event` message per event (its data an Event, its id the position), an `error` message (SLOW_CONSUMER, SERVER_SHUTTING_DOWN) before the stream ends"],
-        errors: [], get(audit::live)),
+        answers: [200 => "text/event-stream: one `event` message per event (its data an Event, its id the position); a last `error` message (SLOW_CONSUMER, SERVER_SHUTTING_DOWN) says where to resume"],
+        errors: [], get(streams::live)),
+    route!(GET "/v1/accounts/{accountId}/live", User, Read, "streamAccount", "An account's own events from a position, live: its orders, fills, balance and positions (traders: their own account; nothing of anyone else's).",
+        query: ["fromPosition": Position], body: -,
+        answers: [200 => "text/event-stream: one `event` message per event of the account's streams (its data an Event, its id the position); a last `error` message (SLOW_CONSUMER, SERVER_SHUTTING_DOWN) says where to resume"],
+        errors: [404: "NOT_FOUND"], get(streams::account_live)),
+    route!(GET "/v1/markets/{symbol}/live", Public, Read, "streamMarket", "A market's public data, live: its book (a snapshot, then depth diffs chained by sequence), trades, mark price and funding.",
+        query: ["depth": Count, "minPosition": Position], body: -,
+        answers: [200 => "text/event-stream: first a `book` message (a Book with its sequence), then in log order `depth` (a DepthDiff: the levels that moved, with their new totals, and prevSequence to detect a gap), `trade` (a Trade) and `market` (a Market) messages; a last `error` message (SLOW_CONSUMER, SERVER_SHUTTING_DOWN) before it ends"],
+        errors: [404: "NOT_FOUND"], get(streams::market_live)),
     route!(GET "/v1/audit/verify", Staff, Read, "verifyChain", "Verify the hash chain over a range.",
         query: ["from": Position, "to": Position], body: -, answers: [200 => Verification],
         errors: [400: "RANGE_BEYOND_HEAD", 400: "INVALID_RANGE"], get(audit::verify)),
     route!(GET "/v1/export", User, Read, "exportEvents", "JSON Lines of a range, a stream or a correlation id (traders: own streams).",
-        query: ["fromPosition": Position, "toPosition": Position, "aggregateType": AggregateType, "aggregateId": Text,
+        query: ["fromPosition": Position, "toPosition": Position, "aggregateType": AggregateType, "aggregateId": AggregateId,
             "correlationId": Uuid], body: -,
         answers: [200 => "application/x-ndjson: one Event per line, exactly as stored"],
         errors: [400: "INVALID_PATH", 404: "NOT_FOUND"], get(audit::export)),
     route!(POST "/v1/orders/{orderId}/corrections", Admin, Command, "correctOrder", "Record a correction of an order's event (OrderCorrected).",
         query: [], body: Correction, answers: [201 => OrderAnswer],
-        errors: [400: "INVALID_PATH", 404: "NOT_FOUND", 404: "ORDER_NOT_FOUND", 422: "INVALID_CORRECTION"],
+        errors: [400: "INVALID_PATH", 400: "OUT_OF_RANGE", 404: "NOT_FOUND", 404: "ORDER_NOT_FOUND", 422: "INVALID_CORRECTION"],
         post(commands::correct_order)),
     route!(GET "/v1/time", Public, Read, "getServerTime", "The server's clock (Unix milliseconds), for a client to measure its offset.",
         query: [], body: -, answers: [200 => ServerTime], errors: [], get(queries::time)),

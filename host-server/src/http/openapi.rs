@@ -25,6 +25,9 @@ fn build() -> Value {
     let components = <wire::Schemas as utoipa::OpenApi>::openapi().components.expect("the wire types' schemas");
     let mut components = serde_json::to_value(components).expect("schemas serialize");
     components["securitySchemes"] = json!({ "bearer": { "type": "http", "scheme": "bearer" } });
+    // A payload is any object (its fields depend on the event type); utoipa writes a bare
+    // `object`, which client generators read as an empty one.
+    components["schemas"]["Event"]["properties"]["payload"]["additionalProperties"] = json!(true);
     json!({
         "openapi": "3.1.0",
         "info": {
@@ -113,8 +116,11 @@ fn answer(status: u16, reply: Reply) -> Value {
         }),
         Reply::Text(text) => {
             let (media, words) = text.split_once(": ").unwrap_or((text, ""));
-            let schema =
-                if media == "application/json" { json!({ "type": "object" }) } else { json!({ "type": "string" }) };
+            let schema = if media == "application/json" {
+                json!({ "type": "object", "additionalProperties": true })
+            } else {
+                json!({ "type": "string" })
+            };
             json!({ "description": words, "content": { media: { "schema": schema } } })
         }
     }
@@ -216,16 +222,28 @@ fn query_param(param: &Param) -> Value {
         Kind::Time => reference("Time"),
         Kind::OrderStatus => reference("OrderStatus"),
         Kind::AggregateType => reference("AggregateType"),
+        Kind::AggregateId => json!({ "type": "string", "pattern": AGGREGATE_ID }),
         Kind::Text => json!({ "type": "string" }),
     };
     json!({ "name": param.name, "in": "query", "required": param.required, "schema": schema })
 }
+
+/// A stream's id: a UUID, or a market's symbol.
+const AGGREGATE_ID: &str =
+    "^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[A-Z0-9]{1,15})$";
 
 fn path_schema(name: &str) -> Value {
     match name {
         "accountId" | "orderId" => json!({ "type": "string", "format": "uuid" }),
         "symbol" => json!({ "type": "string", "pattern": "^[A-Z0-9]{1,15}$" }),
         "aggregateType" => reference("AggregateType"),
+        "aggregateId" => json!({ "type": "string", "pattern": AGGREGATE_ID }),
+        "clientOrderId" => json!({ "type": "string", "minLength": 1, "maxLength": 64 }),
+        "name" => {
+            let mut names: Vec<&str> = crate::projector::READ_MODELS.to_vec();
+            names.push("all");
+            json!({ "type": "string", "enum": names })
+        }
         _ => json!({ "type": "string" }),
     }
 }

@@ -298,7 +298,7 @@ pub(super) async fn markets(State(state): State<AppState>, params: Params) -> Re
     Ok(answer(&state, wire::MarketList { data: markets.iter().map(wire::Market::from).collect() }))
 }
 
-async fn known_symbol(state: &AppState, symbol: &str) -> Result<Symbol, ApiError> {
+pub(super) async fn known_symbol(state: &AppState, symbol: &str) -> Result<Symbol, ApiError> {
     let symbol: Symbol = symbol.parse().map_err(|_| ApiError::not_found(format!("no market {symbol:?}")))?;
     let sql = format!("SELECT symbol FROM {} WHERE symbol = ?", table(state, "markets", "markets"));
     if state.db.fetch(&sql, &[symbol.to_string().into()]).await?.is_empty() {
@@ -315,8 +315,16 @@ pub(super) async fn book(
     let depth: usize = params.get("depth")?.unwrap_or(20).clamp(1, 500);
     ready(&state, &params).await?;
     let symbol = known_symbol(&state, &symbol).await?;
+    Ok(answer(&state, book_of(&state, symbol, depth).await?))
+}
+
+/// A market's book by price level, `depth` levels a side, from the read models. Its
+/// `sequence` is the read models' position read before the rows: the rows are at that
+/// position or later, so a market stream's diffs after `sequence` bring it up to date.
+pub(super) async fn book_of(state: &AppState, symbol: Symbol, depth: usize) -> Result<wire::Book, ApiError> {
+    let sequence = state.projector.state.borrow().position;
     let sql =
-        format!("SELECT side, price, remaining FROM {} WHERE symbol = ?", table(&state, "orders", "active_orders"));
+        format!("SELECT side, price, remaining FROM {} WHERE symbol = ?", table(state, "orders", "active_orders"));
     let rows = state.db.fetch(&sql, &[symbol.to_string().into()]).await?;
     // Price → (quantity, orders) on each side.
     type Levels = BTreeMap<Decimal, (Decimal, u32)>;
@@ -338,7 +346,7 @@ pub(super) async fn book(
     };
     let bids = bids.iter().rev().take(depth).map(level).collect();
     let asks = asks.iter().take(depth).map(level).collect();
-    Ok(answer(&state, wire::Book { symbol, bids, asks }))
+    Ok(wire::Book { symbol, sequence, bids, asks })
 }
 
 pub(super) async fn trades(

@@ -91,7 +91,8 @@ impl PartialSchema for Time {
         ObjectBuilder::new()
             .schema_type(Type::String)
             .format(Some(SchemaFormat::KnownFormat(utoipa::openapi::KnownFormat::DateTime)))
-            .description(Some("A time in UTC, RFC 3339 with milliseconds."))
+            .pattern(Some(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{3})?Z$"))
+            .description(Some("A time in UTC, RFC 3339 with `Z` and no or three fraction digits."))
             .examples(["2026-01-01T00:00:00.000Z"])
             .into()
     }
@@ -221,7 +222,7 @@ pub struct Order {
     #[schema(value_type = String, format = Uuid)]
     pub account_id: AccountId,
     /// The market.
-    #[schema(value_type = String, example = "BTCUSDT")]
+    #[schema(value_type = String, pattern = "^[A-Z0-9]{1,15}$", example = "BTCUSDT")]
     pub symbol: Symbol,
     pub side: Side,
     #[serde(rename = "type")]
@@ -346,7 +347,7 @@ pub struct Position {
     pub position_id: PositionId,
     #[schema(value_type = String, format = Uuid)]
     pub account_id: AccountId,
-    #[schema(value_type = String, example = "BTCUSDT")]
+    #[schema(value_type = String, pattern = "^[A-Z0-9]{1,15}$", example = "BTCUSDT")]
     pub symbol: Symbol,
     /// BUY for a long, SELL for a short.
     pub side: Side,
@@ -405,7 +406,7 @@ impl From<&PositionReceipt> for Position {
 pub struct Trade {
     #[schema(value_type = String, format = Uuid)]
     pub trade_id: TradeId,
-    #[schema(value_type = String, example = "BTCUSDT")]
+    #[schema(value_type = String, pattern = "^[A-Z0-9]{1,15}$", example = "BTCUSDT")]
     pub symbol: Symbol,
     /// The resting order's price.
     pub price: Dec,
@@ -478,7 +479,7 @@ pub struct Tier {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Market {
-    #[schema(value_type = String, example = "BTCUSDT")]
+    #[schema(value_type = String, pattern = "^[A-Z0-9]{1,15}$", example = "BTCUSDT")]
     pub symbol: Symbol,
     /// Prices are multiples of this.
     pub tick_size: Dec,
@@ -567,7 +568,7 @@ pub struct Event {
     pub schema_version: u32,
     pub aggregate_type: AggregateType,
     /// A UUID, or a symbol for a market.
-    #[schema(value_type = String)]
+    #[schema(value_type = String, pattern = "^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[A-Z0-9]{1,15})$")]
     pub aggregate_id: perpetua_core::event::AggregateId,
     /// Position within its stream (from 1).
     pub version: u64,
@@ -677,7 +678,7 @@ pub struct PositionLedger {
     pub position_id: PositionId,
     #[schema(value_type = String, format = Uuid)]
     pub account_id: AccountId,
-    #[schema(value_type = String, example = "BTCUSDT")]
+    #[schema(value_type = String, pattern = "^[A-Z0-9]{1,15}$", example = "BTCUSDT")]
     pub symbol: Symbol,
     pub side: Side,
     pub size: Dec,
@@ -810,8 +811,11 @@ pub struct BookLevel {
 /// A market's order book by price level: bids best (highest) first, asks best (lowest) first.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Book {
-    #[schema(value_type = String, example = "BTCUSDT")]
+    #[schema(value_type = String, pattern = "^[A-Z0-9]{1,15}$", example = "BTCUSDT")]
     pub symbol: Symbol,
+    /// The log position the book is at (or later): a market stream's depth diffs with a
+    /// greater `sequence` bring it up to date.
+    pub sequence: u64,
     pub bids: Vec<BookLevel>,
     pub asks: Vec<BookLevel>,
 }
@@ -1083,7 +1087,7 @@ pub struct CreateUser {
     /// 1 to 200 printable characters.
     #[schema(min_length = 1, max_length = 200)]
     pub name: String,
-    /// Read as text so that an unknown role gets its own code (`INVALID_ROLE`).
+    /// trader, auditor or admin (any other: 400 `INVALID_ROLE`).
     #[schema(value_type = Role)]
     pub role: String,
 }
@@ -1102,7 +1106,7 @@ pub struct Amount {
 pub struct NewOrder {
     #[schema(value_type = String, format = Uuid)]
     pub account_id: AccountId,
-    #[schema(value_type = String, example = "BTCUSDT")]
+    #[schema(value_type = String, pattern = "^[A-Z0-9]{1,15}$", example = "BTCUSDT")]
     pub symbol: Symbol,
     pub side: Side,
     #[serde(rename = "type")]
@@ -1178,6 +1182,7 @@ pub struct FieldCorrection {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Correction {
     /// The version of the order's event being corrected.
+    #[schema(minimum = 1, maximum = 9223372036854775807_i64)]
     pub corrected_version: u64,
     #[schema(min_items = 1)]
     pub corrections: Vec<FieldCorrection>,
@@ -1261,6 +1266,7 @@ impl From<FieldCorrection> for perpetua_core::order::events::FieldCorrection {
     FundingRate,
     FieldCorrection,
     Correction,
+    crate::market_data::DepthDiff,
 )))]
 pub struct Schemas;
 
