@@ -9,8 +9,10 @@
 //! caught up with the live position.
 //!
 //! Read models: `orders` (every order, which is also each user's order history, and the
-//! active orders), `accounts`, `positions` (open ones), `trades`, `markets`.
+//! active orders), `accounts`, `positions` (open ones), `trades`, `markets`, `candles`
+//! (each market's trades in OHLCV buckets, see `candles.rs`).
 
+use crate::candles::Candles;
 use crate::db::{Db, DbTx, Value};
 use crate::market_data::{Levels, MarketBatch, Touched};
 use crate::metrics::{Metrics, ObserveDuration as _, SetPosition as _};
@@ -27,7 +29,7 @@ use tokio::sync::{broadcast, mpsc, watch};
 use tracing::Instrument as _;
 
 /// Every read model, by name.
-pub const READ_MODELS: [&str; 5] = ["orders", "accounts", "positions", "trades", "markets"];
+pub const READ_MODELS: [&str; 6] = ["orders", "accounts", "positions", "trades", "markets", "candles"];
 
 /// Events read per page while catching up.
 const PAGE: u32 = 10_000;
@@ -110,7 +112,7 @@ const SMALL: &str = "VARCHAR(48) NOT NULL";
 const INT: &str = "BIGINT NOT NULL";
 const DOC: &str = "TEXT NOT NULL";
 
-const TABLES: [TableDef; 6] = [
+const TABLES: [TableDef; 7] = [
     TableDef {
         read_model: "orders",
         name: "orders",
@@ -171,7 +173,30 @@ const TABLES: [TableDef; 6] = [
         columns: &[("symbol", SMALL), ("doc", DOC)],
         indexes: &[],
     },
+    TableDef {
+        read_model: "candles",
+        name: "candles",
+        key: "candle_id",
+        columns: &[("candle_id", SMALL), ("symbol", SMALL), ("span", SMALL), ("open_time", INT), ("doc", DOC)],
+        indexes: &["symbol, span, open_time"],
+    },
 ];
+
+/// Puts the rows of the candles the page's trades changed (`touched.trades_from`).
+fn candle_rows(rows: &mut Rows, candles: &mut Candles, models: &ReadModels, touched: &Touched) {
+    for (symbol, from) in &touched.trades_from {
+        for candle in candles.fold(models, *symbol, *from) {
+            let doc = serde_json::to_string(&candle).expect("candles serialize");
+            rows.put.entry("candles").or_default().push(vec![
+                candle.key().into(),
+                symbol.to_string().into(),
+                candle.interval.as_str().into(),
+                candle.open_time.into(),
+                doc.into(),
+            ]);
+        }
+    }
+}
 
 fn table_def(name: &str) -> &'static TableDef {
     TABLES.iter().find(|t| t.name == name).expect("a known table")
@@ -559,6 +584,8 @@ pub async fn load_state(db: &Db) -> Result<ProjectionState, StoreError> {
 /// A rebuild in progress: its own fold, its target generation per read model.
 struct Rebuild {
     models: ReadModels,
+    /// The candles' fold of the rebuild.
+    candles: Candles,
     /// A page of the rebuild whose transaction failed, written before anything else.
     unwritten: Option<Unwritten>,
     read_models: BTreeSet<&'static str>,
@@ -580,6 +607,8 @@ pub struct Projector {
     published: watch::Sender<ProjectionState>,
     /// The book by level, as the live fold has it (for the market streams' diffs).
     levels: Levels,
+    /// The newest candle of each market and interval, as the live fold has them.
+    candles: Candles,
     market: broadcast::Sender<Arc<MarketBatch>>,
 }
 
@@ -645,8 +674,19 @@ impl Projector {
         let (published, _) = watch::channel(state.clone());
         let levels = Levels::of(&models);
         let (market, _) = broadcast::channel(MARKET_FEED);
-        let mut projector =
-            Projector { store, db, metrics, models, unwritten: None, state, rebuild: None, published, levels, market };
+        let mut projector = Projector {
+            store,
+            db,
+            metrics,
+            models,
+            unwritten: None,
+            state,
+            rebuild: None,
+            published,
+            levels,
+            candles: Candles::default(),
+            market,
+        };
         let interrupted: Vec<&'static str> =
             projector.state.rebuilding.keys().filter_map(|name| read_model_name(name)).collect();
         if !interrupted.is_empty() {
@@ -687,7 +727,8 @@ impl Projector {
         while let Some(page) = pages.recv().await {
             let page = page?;
             let all: BTreeSet<&str> = READ_MODELS.iter().copied().collect();
-            let (rows, touched) = fold_page(&mut self.models, &page, &all);
+            let (mut rows, touched) = fold_page(&mut self.models, &page, &all);
+            candle_rows(&mut rows, &mut self.candles, &self.models, &touched);
             let position = self.models.last_position();
             let market = Some(self.levels.page(&self.models, &touched, position));
             let page = Unwritten { rows, position, events: page.len() as u64, market };
@@ -741,7 +782,13 @@ impl Projector {
             self.state.rebuilding.insert((*name).to_owned(), (generation, 0));
         }
         tx.commit().await?;
-        self.rebuild = Some(Rebuild { models: ReadModels::new(), unwritten: None, read_models: names, generations });
+        self.rebuild = Some(Rebuild {
+            models: ReadModels::new(),
+            candles: Candles::default(),
+            unwritten: None,
+            read_models: names,
+            generations,
+        });
         self.published.send_replace(self.state.clone());
         Ok(())
     }
@@ -763,7 +810,10 @@ impl Projector {
                     let Some(next) = pages.as_mut() else { break };
                     let Some(events) = next.recv().await else { break };
                     let events = events?;
-                    let (rows, _) = fold_page(&mut rebuild.models, &events, &rebuild.read_models);
+                    let (mut rows, touched) = fold_page(&mut rebuild.models, &events, &rebuild.read_models);
+                    if rebuild.read_models.contains("candles") {
+                        candle_rows(&mut rows, &mut rebuild.candles, &rebuild.models, &touched);
+                    }
                     let position = rebuild.models.last_position();
                     Unwritten { rows, position, events: events.len() as u64, market: None }
                 }

@@ -367,6 +367,22 @@ export async function probes(): Promise<void> {
     }
   }
   {
+    const { data } = await client.GET("/v1/markets/{symbol}/candles", {
+      params: { path: { symbol: "BTCUSDT" }, query: { interval: "1m", startTime: "2026-01-01T00:00:00.000Z", limit: 100 } },
+    });
+    if (data) {
+      const candle = data.data[0];
+      if (candle) {
+        const close: string = candle.close;
+        const openTime: number = candle.openTime;
+        const interval: "1m" | "5m" | "15m" | "1h" | "4h" | "1d" = candle.interval;
+        void close;
+        void openTime;
+        void interval;
+      }
+    }
+  }
+  {
     const { data } = await client.GET("/v1/accounts/{accountId}/live", {
       params: { path: { accountId: "00000000-0000-0000-0000-000000000001" }, query: { fromPosition: 1 } },
       parseAs: "stream",

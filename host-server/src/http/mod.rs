@@ -152,6 +152,8 @@ pub enum Kind {
     AggregateType,
     /// A stream's id: a UUID, or a market's symbol.
     AggregateId,
+    /// A candle interval (`1m`, `5m`, `15m`, `1h`, `4h`, `1d`).
+    Interval,
     /// Free text.
     Text,
 }
@@ -324,6 +326,9 @@ pub static ROUTES: &[Route] = &[
     route!(GET "/v1/markets/{symbol}/trades", Public, Read, "listTrades", "Recent trades, newest first.",
         query: ["limit": Count, "minPosition": Position], body: -, answers: [200 => TradeList],
         errors: [404: "NOT_FOUND"], get(queries::trades)),
+    route!(GET "/v1/markets/{symbol}/candles", Public, Read, "listCandles", "Candles (klines) of one interval, oldest first: from startTime on, else the latest ones.",
+        query: ["interval": Interval required, "startTime": Time, "endTime": Time, "limit": Count, "minPosition": Position],
+        body: -, answers: [200 => CandleList], errors: [404: "NOT_FOUND"], get(queries::candles)),
     route!(POST "/v1/markets/{symbol}/mark-price", Admin, Command, "setMarkPrice", "Set the mark price (liquidations follow).",
         query: [], body: MarkPrice, answers: [200 => MarketAnswer],
         errors: [400: "INVALID_PATH", 400: "INVALID_ARGUMENT", 400: "AMOUNT_OUT_OF_RANGE", 400: "MARKET_NOT_FOUND"],

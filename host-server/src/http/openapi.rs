@@ -223,6 +223,7 @@ fn query_param(param: &Param) -> Value {
         Kind::OrderStatus => reference("OrderStatus"),
         Kind::AggregateType => reference("AggregateType"),
         Kind::AggregateId => json!({ "type": "string", "pattern": AGGREGATE_ID }),
+        Kind::Interval => reference("Interval"),
         Kind::Text => json!({ "type": "string" }),
     };
     json!({ "name": param.name, "in": "query", "required": param.required, "schema": schema })
@@ -326,10 +327,23 @@ mod tests {
         let (begin, end) = ("<!-- routes: perpetua openapi --markdown -->\n", "<!-- /routes -->");
         let start = readme.find(begin).expect("the README marks its route table") + begin.len();
         let stop = readme[start..].find(end).expect("the route table ends") + start;
-        assert_eq!(readme[start..stop], markdown(false), "README.md's route table: run `perpetua openapi --markdown`");
+        same(&readme[start..stop], &markdown(false), "README.md's route table");
         let api = std::fs::read_to_string(format!("{root}/docs/API.md")).expect("docs/API.md");
         let start = api.find(API_MD_HEADER_END).expect("docs/API.md's header") + API_MD_HEADER_END.len();
-        assert_eq!(api[start..], markdown(true), "docs/API.md: run `perpetua openapi --markdown-detail`");
+        same(&api[start..], &markdown(true), "docs/API.md");
+    }
+
+    /// Fails naming the first line where `written` and `generated` differ.
+    fn same(written: &str, generated: &str, what: &str) {
+        let first = written.lines().zip(generated.lines()).position(|(w, g)| w != g);
+        let line = first.unwrap_or(written.lines().count().min(generated.lines().count()));
+        assert!(
+            written == generated,
+            "{what} is out of date at line {}: {:?} (generated: {:?}); run scripts/api-docs.sh",
+            line + 1,
+            written.lines().nth(line).unwrap_or(""),
+            generated.lines().nth(line).unwrap_or(""),
+        );
     }
 
     /// Where docs/API.md's generated part begins.

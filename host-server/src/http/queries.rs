@@ -349,6 +349,47 @@ pub(super) async fn book_of(state: &AppState, symbol: Symbol, depth: usize) -> R
     Ok(wire::Book { symbol, sequence, bids, asks })
 }
 
+/// `GET /v1/markets/{symbol}/candles`: a market's candles of one interval, oldest first:
+/// from `startTime` on when it is given, else the latest `limit`.
+pub(super) async fn candles(
+    State(state): State<AppState>,
+    Path(symbol): Path<String>,
+    params: Params,
+) -> Result<Response, ApiError> {
+    let interval = params
+        .text("interval")
+        .ok_or_else(|| ApiError::bad_request("INVALID_QUERY", "interval is required: 1m, 5m, 15m, 1h, 4h or 1d"))?;
+    let interval = crate::candles::Interval::parse(interval).ok_or_else(|| {
+        ApiError::bad_request("INVALID_QUERY", format!("interval={interval:?} is not 1m, 5m, 15m, 1h, 4h or 1d"))
+    })?;
+    let start = params.get::<perpetua_core::time::Timestamp>("startTime")?;
+    let end = params.get::<perpetua_core::time::Timestamp>("endTime")?;
+    let limit: u32 = params.get("limit")?.unwrap_or(500).clamp(1, 1_500);
+    ready(&state, &params).await?;
+    let symbol = known_symbol(&state, &symbol).await?;
+    let mut filter = "symbol = ? AND span = ?".to_owned();
+    let mut values: Vec<Value> = vec![symbol.to_string().into(), interval.as_str().into()];
+    if let Some(start) = start {
+        // The candle holding startTime, and those after it.
+        filter.push_str(" AND open_time >= ?");
+        values.push(interval.open_time(start.millis()).into());
+    }
+    if let Some(end) = end {
+        filter.push_str(" AND open_time <= ?");
+        values.push(end.millis().into());
+    }
+    let order = if start.is_some() { "ASC" } else { "DESC" };
+    let sql = format!(
+        "SELECT doc FROM {} WHERE {filter} ORDER BY open_time {order} LIMIT {limit}",
+        table(&state, "candles", "candles")
+    );
+    let mut data: Vec<crate::candles::Candle> = docs(&state.db.fetch(&sql, &values).await?, 0)?;
+    if start.is_none() {
+        data.reverse();
+    }
+    Ok(answer(&state, wire::CandleList { data }))
+}
+
 pub(super) async fn trades(
     State(state): State<AppState>,
     Path(symbol): Path<String>,

@@ -798,6 +798,12 @@ pub struct TradeList {
     pub data: Vec<Trade>,
 }
 
+/// A market's candles of one interval, oldest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CandleList {
+    pub data: Vec<crate::candles::Candle>,
+}
+
 /// One price level of a book.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct BookLevel {
@@ -1267,6 +1273,9 @@ impl From<FieldCorrection> for perpetua_core::order::events::FieldCorrection {
     FieldCorrection,
     Correction,
     crate::market_data::DepthDiff,
+    crate::candles::Candle,
+    crate::candles::Interval,
+    CandleList,
 )))]
 pub struct Schemas;
 

@@ -12,8 +12,13 @@
 //! or deposits (the admin credits accounts). Every run also reports the server's projection
 //! lag from its `/metrics` (before/after difference), when the server has them, and ends
 //! with a `RESULT <json>` line.
+//!
+//! With `--stream-clients N`, N live streams are held open beside the load (a market's, or
+//! the whole log's) and the run also reports their fan-out: clients held, messages per
+//! second, and the delay from a command's answer to its message (a `STREAMS <json>` line).
 
 mod closed;
+mod fanout;
 mod lag;
 mod open;
 mod recorder;
@@ -88,6 +93,12 @@ struct Args {
     /// Sweep: the p99 latency a rate must stay within to hold, in milliseconds.
     #[arg(long, default_value_t = 20.0)]
     p99_target_ms: f64,
+    /// Live streams held open during the run (closed or open loop), to measure their fan-out.
+    #[arg(long, default_value_t = 0)]
+    stream_clients: u32,
+    /// Which stream they hold.
+    #[arg(long, value_enum, default_value_t = fanout::StreamKind::Market)]
+    stream: fanout::StreamKind,
 }
 
 /// How the load is driven, as the arguments mean it.
@@ -124,6 +135,13 @@ impl Args {
             (None, true) => Mode::Sweep { rate_start_per_s: positive(self.sweep_start, "--sweep-start")? },
             (None, false) => Mode::Closed { clients: self.clients as usize },
         })
+    }
+
+    fn stream_name(&self) -> &'static str {
+        match self.stream {
+            fanout::StreamKind::Market => "market",
+            fanout::StreamKind::Log => "log",
+        }
     }
 
     /// The mix: as asked, or simple in closed loop and realistic in open loop.
@@ -172,6 +190,20 @@ async fn main() -> Result<(), String> {
     let probe = lag::Probe { client, url: args.url.clone(), token: args.token.clone() };
     let labels = Labels { workload: args.workload.name(), mix: (args.workload == Kind::Orders).then(|| mix.name()) };
     let warmup = Duration::from_secs(args.warmup_seconds);
+    let streams = match args.stream_clients {
+        0 => None,
+        n => Some(fanout::Fanout::open(&args.url, &args.token, &args.symbol, args.stream, n as usize).await?),
+    };
+    // The measured window starts after the warm-up (the loops measure from then on).
+    let (answers, window_start) = (workload.clone(), std::time::Instant::now() + warmup);
+    let measure = {
+        let workload = workload.clone();
+        async move {
+            tokio::time::sleep(warmup).await;
+            workload.answers.measure(true);
+        }
+    };
+    tokio::spawn(measure);
     let (driven, (measured, lag)) = match mode {
         Mode::Closed { clients } => {
             let run = closed::run(workload, clients, warmup, Duration::from_secs(args.seconds));
@@ -192,6 +224,23 @@ async fn main() -> Result<(), String> {
             return Ok(());
         }
     };
+    answers.answers.measure(false);
+    if let Some(streams) = streams {
+        let report = streams.close(&answers.answers, window_start, measured.elapsed).await;
+        println!(
+            "{} {} streams, {} held, {} dropped: {} messages, {:.0} messages/s; delay from the command's answer ms p50 {:.2} p99 {:.2} max {:.2}",
+            report.clients, args.stream_name(), report.held, report.dropped, report.messages, report.messages_per_s,
+            report.delay_ms_p50, report.delay_ms_p99, report.delay_ms_max
+        );
+        println!(
+            "STREAMS {}",
+            serde_json::json!({
+                "stream": args.stream_name(), "clients": report.clients, "held": report.held, "dropped": report.dropped,
+                "messages": report.messages, "messagesPerSecond": report.messages_per_s,
+                "delayMsP50": report.delay_ms_p50, "delayMsP99": report.delay_ms_p99, "delayMsMax": report.delay_ms_max,
+            })
+        );
+    }
     let run = Run {
         driven,
         labels,

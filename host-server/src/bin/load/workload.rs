@@ -82,6 +82,8 @@ pub struct Workload {
     batch_share: f64,
     batch_size: usize,
     idempotent_share: f64,
+    /// When each command was answered, by its log position (for the stream fan-out).
+    pub answers: crate::fanout::Answers,
 }
 
 /// What one request does.
@@ -136,6 +138,7 @@ impl Workload {
             batch_share: if realistic { settings.batch_share } else { 0.0 },
             batch_size: settings.batch_size,
             idempotent_share: if realistic { IDEMPOTENT_SHARE } else { 0.0 },
+            answers: Default::default(),
         };
         if workload.batch_share > 0.0 && !workload.has_batch_endpoint().await? {
             workload.batch_share = 0.0;
@@ -188,7 +191,11 @@ impl Workload {
             Some(key) => builder.header("Idempotency-Key", key.to_string()),
             None => builder,
         };
-        Answer { commands, ok: send(builder, &request.call, trader).await.unwrap_or(false) }
+        let (ok, position) = send(builder, &request.call, trader).await.unwrap_or((false, None));
+        if let Some(position) = position {
+            self.answers.note(position);
+        }
+        Answer { commands, ok }
     }
 
     /// The body of `POST /v1/orders` for one order of trader `trader`.
@@ -243,25 +250,27 @@ impl Trader {
 }
 
 /// Sends, reads the answer, keeps what rests; `Ok(true)` if the answer is an expected one.
-async fn send(builder: RequestBuilder, call: &Call, trader: &Trader) -> Result<bool, reqwest::Error> {
+/// Sends a request; whether it was answered as expected, and the log position it answered.
+async fn send(builder: RequestBuilder, call: &Call, trader: &Trader) -> Result<(bool, Option<u64>), reqwest::Error> {
     let response = builder.send().await?;
     let status = response.status();
     // A refused order (422) and a cancel of an order gone meanwhile (404) are answers too.
     let expected = status.is_success() || status == StatusCode::UNPROCESSABLE_ENTITY || status == StatusCode::NOT_FOUND;
-    match call {
+    // Read to the end, so that the connection goes back to the pool.
+    let answer: Value = serde_json::from_slice(&response.bytes().await?).unwrap_or(Value::Null);
+    let position = answer["position"].as_u64();
+    Ok(match call {
         Call::Place(_) => {
-            trader.keep_resting(std::slice::from_ref(&response.json().await?));
-            Ok(expected)
+            trader.keep_resting(std::slice::from_ref(&answer));
+            (expected, position)
         }
         Call::Batch(_) => {
-            let answer: Value = response.json().await?;
             trader.keep_resting(answer["results"].as_array().map_or(&[], Vec::as_slice));
-            Ok(status == StatusCode::OK)
+            (status == StatusCode::OK, position)
         }
-        // Read to the end, so that the connection goes back to the pool.
-        Call::Cancel(_) => Ok(response.bytes().await.map(|_| expected)?),
-        Call::Deposit => Ok(response.bytes().await.map(|_| status.is_success())?),
-    }
+        Call::Cancel(_) => (expected, position),
+        Call::Deposit => (status.is_success(), position),
+    })
 }
 
 /// Creates one trader (for orders, funded with 1,000,000,000 USDT).
