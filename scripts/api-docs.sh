@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Rewrites the generated parts of the API's docs from the route table and the wire types:
-# the README's route table (`perpetua openapi --markdown`) and docs/API.md
-# (`--markdown-detail`). A unit test (http::openapi) fails when they are out of date.
+# Rewrites what is generated from the route table and the wire types: the README's route
+# table (`perpetua openapi --markdown`), docs/API.md (`--markdown-detail`) and the viewer's
+# API types (web/src/api/schema.gen.d.ts, by openapi-typescript). A unit test (http::openapi)
+# and the test command fail when they are out of date.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build -q -p perpetua-server --bin perpetua
@@ -19,4 +20,11 @@ header = "<!-- generated: perpetua openapi --markdown-detail -->\n\n"
 i = api.index(header) + len(header)
 open("docs/API.md", "w").write(api[:i] + generated("--markdown-detail"))
 PY
-echo "api-docs: README.md's route table and docs/API.md rewritten"
+# The viewer's TypeScript types of the API (checked by the test command, type-checked with
+# the viewer).
+scripts/setup.sh >/dev/null
+openapi=$(mktemp)
+target/debug/perpetua openapi >"$openapi"
+tests/client/node_modules/.bin/openapi-typescript "$openapi" -o web/src/api/schema.gen.d.ts >/dev/null 2>&1
+rm -f "$openapi"
+echo "api-docs: README.md's route table, docs/API.md and web/src/api/schema.gen.d.ts rewritten"

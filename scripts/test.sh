@@ -50,6 +50,17 @@ openapi=$(mktemp)
 trap 'rm -f "$log" "$skips" "$openapi"' EXIT
 target/debug/perpetua openapi >"$openapi"
 PATH="$client_venv/bin:$PATH" tests/client/run.sh "$openapi"
+# The viewer's API types are generated from the same document (and type-checked with the
+# viewer in its build): stale ones fail here.
+viewer_types=$(mktemp --suffix=.d.ts)
+tests/client/node_modules/.bin/openapi-typescript "$openapi" -o "$viewer_types" >/dev/null 2>&1
+if ! diff -q web/src/api/schema.gen.d.ts "$viewer_types" >/dev/null; then
+  echo "web/src/api/schema.gen.d.ts is not what /openapi.json generates: run scripts/api-docs.sh" >&2
+  rm -f "$viewer_types"
+  exit 1
+fi
+rm -f "$viewer_types"
+echo "viewer API types: web/src/api/schema.gen.d.ts is generated from the document"
 
 step "schemathesis against perpetua serve --demo (SQLite, PostgreSQL): no 5xx, every answer as documented"
 for backend in sqlite postgres; do

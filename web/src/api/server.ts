@@ -3,6 +3,9 @@
 // header). Only reads: the viewer never writes to the store.
 
 import { SseParser } from '../model/sse';
+import type { components } from './schema.gen';
+
+type Schemas = components['schemas'];
 
 export class ServerError extends Error {
   constructor(
@@ -19,9 +22,10 @@ export async function errorOf(response: Response): Promise<ServerError> {
   let code = `HTTP_${response.status}`;
   let message = response.statusText || `HTTP ${response.status}`;
   try {
-    const body = (await response.json()) as { error?: { code?: unknown; message?: unknown } };
-    if (typeof body.error?.code === 'string') code = body.error.code;
-    if (typeof body.error?.message === 'string') message = body.error.message;
+    // The server's error body (its schema), read defensively: a proxy may answer instead.
+    const body = (await response.json()) as Partial<Schemas['Error']> | null;
+    if (typeof body?.error?.code === 'string') code = body.error.code;
+    if (typeof body?.error?.message === 'string') message = body.error.message;
   } catch {
     // Not JSON: keep the status line.
   }
@@ -109,8 +113,8 @@ export async function serverIsUp(baseUrl = ''): Promise<boolean> {
   try {
     const response = await fetch(`${baseUrl}/healthz`, { cache: 'no-store' });
     if (!response.ok) return false;
-    const body = (await response.json()) as { status?: unknown };
-    return body.status === 'ok';
+    const body = (await response.json()) as Partial<Schemas['Health']> | null;
+    return body?.status === 'ok';
   } catch {
     return false;
   }

@@ -1,30 +1,17 @@
 // The shapes of the wasm bindings' JSON answers (and of the server's stored events).
 
+import type { components } from '../api/schema.gen';
 import type { AggregateType } from '../model/columns';
 
-export interface EventMetadata {
-  readonly userId?: string | null;
-  readonly correlationId?: string | null;
-  readonly causationId?: string | null;
-  readonly ipAddress?: string | null;
-}
+/** The API's schemas, generated from the server's wire types (`/openapi.json`, by
+ * openapi-typescript: `scripts/api-docs.sh`); the test command fails when they are stale. */
+type Schemas = components['schemas'];
 
-/** One stored event, as exported (one line of JSON Lines). */
-export interface StoredEvent {
-  readonly position: number;
-  readonly eventId: string;
-  readonly eventType: string;
-  readonly schemaVersion: number;
-  readonly aggregateType: AggregateType;
-  readonly aggregateId: string;
-  readonly version: number;
-  /** RFC 3339, UTC, to the millisecond. */
-  readonly timestamp: string;
-  readonly payload: unknown;
-  readonly metadata: EventMetadata;
-  readonly prevHash: string;
-  readonly hash: string;
-}
+/** Who and what caused an event. */
+export type EventMetadata = Readonly<Schemas['EventMetadata']>;
+
+/** One stored event, as exported (one line of JSON Lines) and as the live tail sends it. */
+export type StoredEvent = Readonly<Omit<Schemas['Event'], 'metadata'>> & { readonly metadata: EventMetadata };
 
 export type ChainFault =
   | { readonly kind: 'POSITION_GAP'; readonly expected: number }
