@@ -1,7 +1,6 @@
 //! The Perpetua server: the SQL event store, the single-writer command processor with group
 //! commit, the projector and its read-model tables, and the HTTP API.
 
-pub mod candles;
 pub mod db;
 pub mod http;
 pub mod listener;
@@ -10,6 +9,7 @@ pub mod market_data;
 pub mod metrics;
 pub mod processor;
 pub mod projector;
+pub mod read_models;
 pub mod server;
 pub mod store;
 

@@ -12,11 +12,12 @@
 //! active orders), `accounts`, `positions` (open ones), `trades`, `markets`, `candles`
 //! (each market's trades in OHLCV buckets, see `candles.rs`).
 
-use crate::candles::Candles;
 use crate::db::{Db, DbTx, Value};
 use crate::market_data::{Levels, MarketBatch, Touched};
 use crate::metrics::{Metrics, ObserveDuration as _, SetPosition as _};
 use crate::processor::Head;
+use crate::read_models::candles::Candles;
+use crate::read_models::{self, table_def, tables, Rows};
 use crate::store::{Backend, Store, StoreError};
 use perpetua_core::event::{AggregateId, AggregateType, DecodeError, Event, EventEnvelope, StoredEvent};
 use perpetua_core::ids::{AccountId, OrderId, PositionId};
@@ -98,117 +99,6 @@ impl ProjectionState {
     }
 }
 
-/// The tables of each read model: name, key column, and column definitions.
-struct TableDef {
-    read_model: &'static str,
-    name: &'static str,
-    key: &'static str,
-    columns: &'static [(&'static str, &'static str)],
-    indexes: &'static [&'static str],
-}
-
-const ID: &str = "VARCHAR(36) NOT NULL";
-const SMALL: &str = "VARCHAR(48) NOT NULL";
-const INT: &str = "BIGINT NOT NULL";
-const DOC: &str = "TEXT NOT NULL";
-
-const TABLES: [TableDef; 7] = [
-    TableDef {
-        read_model: "orders",
-        name: "orders",
-        key: "order_id",
-        columns: &[
-            ("order_id", ID),
-            ("user_id", ID),
-            ("account_id", ID),
-            ("symbol", SMALL),
-            ("status", SMALL),
-            ("created_at", INT),
-            ("doc", DOC),
-        ],
-        indexes: &["user_id, created_at", "account_id"],
-    },
-    TableDef {
-        read_model: "orders",
-        name: "active_orders",
-        key: "order_id",
-        columns: &[
-            ("order_id", ID),
-            ("user_id", ID),
-            ("account_id", ID),
-            ("symbol", SMALL),
-            ("side", SMALL),
-            ("price", SMALL),
-            ("remaining", SMALL),
-            ("created_at", INT),
-            ("doc", DOC),
-        ],
-        indexes: &["user_id, created_at", "symbol"],
-    },
-    TableDef {
-        read_model: "accounts",
-        name: "accounts",
-        key: "account_id",
-        columns: &[("account_id", ID), ("user_id", ID), ("doc", DOC)],
-        indexes: &["user_id"],
-    },
-    TableDef {
-        read_model: "positions",
-        name: "positions",
-        key: "position_id",
-        columns: &[("position_id", ID), ("account_id", ID), ("symbol", SMALL), ("opened", INT), ("doc", DOC)],
-        indexes: &["account_id"],
-    },
-    TableDef {
-        read_model: "trades",
-        name: "trades",
-        key: "trade_id",
-        columns: &[("trade_id", ID), ("symbol", SMALL), ("position", INT), ("doc", DOC)],
-        indexes: &["symbol, position"],
-    },
-    TableDef {
-        read_model: "markets",
-        name: "markets",
-        key: "symbol",
-        columns: &[("symbol", SMALL), ("doc", DOC)],
-        indexes: &[],
-    },
-    TableDef {
-        read_model: "candles",
-        name: "candles",
-        key: "candle_id",
-        columns: &[("candle_id", SMALL), ("symbol", SMALL), ("span", SMALL), ("open_time", INT), ("doc", DOC)],
-        indexes: &["symbol, span, open_time"],
-    },
-];
-
-/// Puts the rows of the candles the page's trades changed (`touched.trades_from`).
-fn candle_rows(rows: &mut Rows, candles: &mut Candles, models: &ReadModels, touched: &Touched) {
-    for (symbol, from) in &touched.trades_from {
-        for candle in candles.fold(models, *symbol, *from) {
-            let doc = serde_json::to_string(&candle).expect("candles serialize");
-            rows.put.entry("candles").or_default().push(vec![
-                candle.key().into(),
-                symbol.to_string().into(),
-                candle.interval.as_str().into(),
-                candle.open_time.into(),
-                doc.into(),
-            ]);
-        }
-    }
-}
-
-fn table_def(name: &str) -> &'static TableDef {
-    TABLES.iter().find(|t| t.name == name).expect("a known table")
-}
-
-/// Rows to write: per table, rows to put (replacing any with the same key) and keys to delete.
-#[derive(Default)]
-struct Rows {
-    put: BTreeMap<&'static str, Vec<Vec<Value>>>,
-    delete: BTreeMap<&'static str, Vec<Value>>,
-}
-
 /// What a run of events touched, collected before the rows are computed.
 #[derive(Default)]
 struct Dirty {
@@ -273,82 +163,19 @@ impl Dirty {
             self.positions.extend(models.open_positions().iter().map(|p| p.position_id));
         }
         if wants("orders") {
-            for id in &self.orders {
-                let Some(view) = models.orders().get(*id) else { continue };
-                let key = Value::from(id.to_string());
-                let doc = serde_json::to_string(&view).expect("views serialize");
-                let common = [
-                    key.clone(),
-                    view.user_id.to_string().into(),
-                    view.account_id.to_string().into(),
-                    view.symbol.to_string().into(),
-                ];
-                if view.status.is_open() {
-                    let mut active = common.to_vec();
-                    active.extend([
-                        view.side.as_str().into(),
-                        view.price.map(|p| p.to_string()).unwrap_or_default().into(),
-                        view.remaining.to_string().into(),
-                        view.created_at.millis().into(),
-                        doc.clone().into(),
-                    ]);
-                    rows.put.entry("active_orders").or_default().push(active);
-                } else {
-                    rows.delete.entry("active_orders").or_default().push(key.clone());
-                }
-                let mut order = common.to_vec();
-                order.extend([view.status.as_str().into(), view.created_at.millis().into(), doc.into()]);
-                rows.put.entry("orders").or_default().push(order);
-            }
+            read_models::orders::rows(models, &self.orders, &mut rows);
         }
         if wants("accounts") {
-            for id in &self.accounts {
-                let Some(summary) = models.accounts().summary(*id) else { continue };
-                let doc = serde_json::to_string(&summary).expect("views serialize");
-                rows.put.entry("accounts").or_default().push(vec![
-                    id.to_string().into(),
-                    summary.user_id.to_string().into(),
-                    doc.into(),
-                ]);
-            }
+            read_models::accounts::rows(models, &self.accounts, &mut rows);
         }
         if wants("positions") {
-            for id in &self.positions {
-                let key = Value::from(id.to_string());
-                match models.positions().open_view(*id, models.accounts()) {
-                    Some(view) => {
-                        let doc = serde_json::to_string(&view).expect("views serialize");
-                        let opened = id.counter().unwrap_or_default();
-                        rows.put.entry("positions").or_default().push(vec![
-                            key,
-                            view.account_id.to_string().into(),
-                            view.symbol.to_string().into(),
-                            opened.into(),
-                            doc.into(),
-                        ]);
-                    }
-                    None => rows.delete.entry("positions").or_default().push(key),
-                }
-            }
+            read_models::positions::rows(models, &self.positions, &mut rows);
         }
         if wants("trades") {
-            for (symbol, from) in &self.trades_from {
-                for trade in models.trades().tape(*symbol).iter().skip(*from) {
-                    let doc = serde_json::to_string(trade).expect("views serialize");
-                    rows.put.entry("trades").or_default().push(vec![
-                        trade.trade_id.to_string().into(),
-                        symbol.to_string().into(),
-                        trade.position.into(),
-                        doc.into(),
-                    ]);
-                }
-            }
+            read_models::trades::rows(models, &self.trades_from, &mut rows);
         }
         if wants("markets") {
-            for market in models.positions().markets().filter(|m| self.markets.contains(&m.spec.symbol)) {
-                let doc = serde_json::to_string(market).expect("markets serialize");
-                rows.put.entry("markets").or_default().push(vec![market.spec.symbol.to_string().into(), doc.into()]);
-            }
+            read_models::markets::rows(models, &self.markets, &mut rows);
         }
         rows
     }
@@ -372,7 +199,7 @@ fn fold_page(models: &mut ReadModels, page: &[EventEnvelope], read_models: &BTre
 
 /// Creates the tables of `read_model` in `generation` (dropping any leftovers of it first).
 async fn create_tables(tx: &mut DbTx, backend: Backend, read_model: &str, generation: u64) -> Result<(), StoreError> {
-    for def in TABLES.iter().filter(|t| t.read_model == read_model) {
+    for def in tables().filter(|t| t.read_model == read_model) {
         let table = format!("rm_{}_{generation}", def.name);
         tx.ddl(&format!("DROP TABLE IF EXISTS {table}")).await?;
         let columns: Vec<String> = def.columns.iter().map(|(name, ty)| format!("{name} {ty}")).collect();
@@ -389,7 +216,7 @@ async fn create_tables(tx: &mut DbTx, backend: Backend, read_model: &str, genera
 
 async fn drop_tables(db: &Db, read_model: &str, generation: u64) -> Result<(), StoreError> {
     let mut tx = db.begin().await?;
-    for def in TABLES.iter().filter(|t| t.read_model == read_model) {
+    for def in tables().filter(|t| t.read_model == read_model) {
         tx.ddl(&format!("DROP TABLE IF EXISTS rm_{}_{generation}", def.name)).await?;
     }
     tx.commit().await
@@ -728,7 +555,7 @@ impl Projector {
             let page = page?;
             let all: BTreeSet<&str> = READ_MODELS.iter().copied().collect();
             let (mut rows, touched) = fold_page(&mut self.models, &page, &all);
-            candle_rows(&mut rows, &mut self.candles, &self.models, &touched);
+            read_models::candles::rows(&mut self.candles, &self.models, &touched.trades_from, &mut rows);
             let position = self.models.last_position();
             let market = Some(self.levels.page(&self.models, &touched, position));
             let page = Unwritten { rows, position, events: page.len() as u64, market };
@@ -812,7 +639,12 @@ impl Projector {
                     let events = events?;
                     let (mut rows, touched) = fold_page(&mut rebuild.models, &events, &rebuild.read_models);
                     if rebuild.read_models.contains("candles") {
-                        candle_rows(&mut rows, &mut rebuild.candles, &rebuild.models, &touched);
+                        read_models::candles::rows(
+                            &mut rebuild.candles,
+                            &rebuild.models,
+                            &touched.trades_from,
+                            &mut rows,
+                        );
                     }
                     let position = rebuild.models.last_position();
                     Unwritten { rows, position, events: events.len() as u64, market: None }

@@ -381,7 +381,7 @@ pub(super) async fn cancel_order_by_client_id(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let account_id = trader_account(&user)?;
-    let open = super::queries::orders_by_client_id(&state, &user, &params, "active_orders", &client_order_id).await?;
+    let open = super::queries::orders_by_client_id(&state, &user, &params, &client_order_id, true).await?;
     let order_id = match open.as_slice() {
         [] => return Err(ApiError::not_found("no open order with that clientOrderId")),
         [order] => order.order_id,

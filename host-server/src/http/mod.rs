@@ -511,6 +511,21 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<crate::read_models::ReadError> for ApiError {
+    /// A read model that cannot be read is the server's fault: logged with its detail.
+    fn from(e: crate::read_models::ReadError) -> Self {
+        match e {
+            crate::read_models::ReadError::Store(e) => e.into(),
+            corrupt => ApiError::server(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "CORRUPT_ROW",
+                "a read-model row could not be read; operators have been told",
+                corrupt.to_string(),
+            ),
+        }
+    }
+}
+
 /// The stable code of an error answer made by a layer below the handlers (the router, the
 /// HTTP server), by its status.
 fn code_of_status(status: StatusCode) -> &'static str {

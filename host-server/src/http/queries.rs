@@ -3,7 +3,8 @@
 
 use super::wire;
 use super::{wait_min_position, ApiError, AppState, User};
-use crate::db::{self, Value};
+use crate::read_models::{self, candles::Interval, Tables};
+
 use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -11,10 +12,9 @@ use axum::{Extension, Json};
 use perpetua_core::ids::AccountId;
 use perpetua_core::symbol::Symbol;
 use perpetua_core::types::OrderStatus;
-use perpetua_core::Decimal;
-use serde::de::DeserializeOwned;
+
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 /// Query parameters, parsed one by one so a bad value gets a 400 naming it.
 pub(super) struct Params(HashMap<String, String>);
@@ -58,41 +58,6 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Params {
     }
 }
 
-/// The documents of `rows` (in `column`), read as `T`. A document that does not read is the
-/// server's fault: a 500, logged with the row's text.
-fn docs<T: DeserializeOwned>(rows: &[sqlx::any::AnyRow], column: usize) -> Result<Vec<T>, ApiError> {
-    rows.iter()
-        .map(|row| {
-            let text = db::text(row, column);
-            serde_json::from_str(&text).map_err(|e| {
-                ApiError::server(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "CORRUPT_ROW",
-                    "a read-model row could not be read; operators have been told",
-                    format!("a read-model document does not read as {}: {e}: {text}", std::any::type_name::<T>()),
-                )
-            })
-        })
-        .collect()
-}
-
-/// The documents of `table`, of one account or of all, in `order`.
-async fn docs_of<T: DeserializeOwned>(
-    state: &AppState,
-    table: &str,
-    account: Option<AccountId>,
-    order: &str,
-) -> Result<Vec<T>, ApiError> {
-    let rows = match account {
-        Some(account) => {
-            let sql = format!("SELECT doc FROM {table} WHERE account_id = ? ORDER BY {order}");
-            state.db.fetch(&sql, &[account.to_string().into()]).await?
-        }
-        None => state.db.fetch(&format!("SELECT doc FROM {table} ORDER BY {order}"), &[]).await?,
-    };
-    docs(&rows, 0)
-}
-
 /// With the read models' position as a header.
 fn answer(state: &AppState, body: impl Serialize) -> Response {
     let position = state.projector.state.borrow().position;
@@ -103,8 +68,9 @@ async fn ready(state: &AppState, params: &Params) -> Result<(), ApiError> {
     wait_min_position(state, params.number("minPosition")?).await
 }
 
-fn table(state: &AppState, read_model: &str, name: &str) -> String {
-    state.projector.state.borrow().table(read_model, name)
+/// The read models' tables serving queries now.
+fn tables(state: &AppState) -> Tables {
+    Tables::new(state.projector.state.borrow().generations.clone())
 }
 
 /// The account a query is about: a trader's own; staff may name one (or see all with `None`).
@@ -131,10 +97,8 @@ pub(super) async fn account(
         return Err(ApiError::forbidden("a trader sees only its own account"));
     }
     ready(&state, &params).await?;
-    let sql = format!("SELECT doc FROM {} WHERE account_id = ?", table(&state, "accounts", "accounts"));
-    let rows = state.db.fetch(&sql, &[account_id.to_string().into()]).await?;
-    let account: wire::Account = docs(&rows, 0)?.pop().ok_or_else(|| ApiError::not_found("no such account"))?;
-    Ok(answer(&state, account))
+    let account = read_models::accounts::get(&state.db, &tables(&state), account_id).await?;
+    Ok(answer(&state, account.ok_or_else(|| ApiError::not_found("no such account"))?))
 }
 
 pub(super) async fn order(
@@ -145,16 +109,12 @@ pub(super) async fn order(
 ) -> Result<Response, ApiError> {
     let order_id: perpetua_core::ids::OrderId = order.parse().map_err(|_| ApiError::not_found("no such order"))?;
     ready(&state, &params).await?;
-    let sql = format!("SELECT account_id, doc FROM {} WHERE order_id = ?", table(&state, "orders", "orders"));
-    let rows = state.db.fetch(&sql, &[order_id.to_string().into()]).await?;
-    let row = rows.first().ok_or_else(|| ApiError::not_found("no such order"))?;
-    let owner: Option<AccountId> = db::text(row, 0).parse().ok();
-    // Another trader's order is "not found": its existence is not disclosed.
-    if !owner.is_some_and(|a| user.may_read(a)) {
-        return Err(ApiError::not_found("no such order"));
+    let found = read_models::orders::get(&state.db, &tables(&state), order_id).await?;
+    match found {
+        // Another trader's order is "not found": its existence is not disclosed.
+        Some((owner, order)) if owner.is_some_and(|a| user.may_read(a)) => Ok(answer(&state, order)),
+        _ => Err(ApiError::not_found("no such order")),
     }
-    let order: wire::Order = docs(&rows, 1)?.pop().ok_or_else(|| ApiError::not_found("no such order"))?;
-    Ok(answer(&state, order))
 }
 
 /// A `clientOrderId` as a client may send it: 1 to 64 bytes (what an order may carry).
@@ -165,24 +125,14 @@ fn client_order_id(text: &str) -> Result<&str, ApiError> {
     Ok(text)
 }
 
-/// A filter on the stored documents' `clientOrderId`: `doc LIKE` the field as the document
-/// spells it (with `!` escaping the pattern's wildcards), for the account's rows. The caller
-/// still compares the parsed field, so the filter only narrows.
-fn client_order_id_filter(id: &str) -> (&'static str, Value) {
-    let field = format!("\"clientOrderId\":{}", serde_json::Value::from(id));
-    let escaped: String =
-        field.chars().flat_map(|c| if matches!(c, '!' | '%' | '_') { vec!['!', c] } else { vec![c] }).collect();
-    ("doc LIKE ? ESCAPE '!'", format!("%{escaped}%").into())
-}
-
-/// The caller's orders (in `table`) whose `clientOrderId` is `id`, newest first. Staff name
-/// the account with `accountId`.
+/// The caller's orders (`open_only`: its open ones) whose `clientOrderId` is `id`, newest
+/// first. Staff name the account with `accountId`.
 pub(super) async fn orders_by_client_id(
     state: &AppState,
     user: &User,
     params: &Params,
-    table: &str,
     id: &str,
+    open_only: bool,
 ) -> Result<Vec<wire::Order>, ApiError> {
     let id = client_order_id(id)?;
     let account = account_scope(user, params)?.ok_or_else(|| {
@@ -192,13 +142,7 @@ pub(super) async fn orders_by_client_id(
         )
     })?;
     ready(state, params).await?;
-    let (filter, pattern) = client_order_id_filter(id);
-    let sql = format!(
-        "SELECT doc FROM {} WHERE account_id = ? AND {filter} ORDER BY created_at DESC, order_id DESC LIMIT 100",
-        self::table(state, "orders", table)
-    );
-    let orders: Vec<wire::Order> = docs(&state.db.fetch(&sql, &[account.to_string().into(), pattern]).await?, 0)?;
-    Ok(orders.into_iter().filter(|o| o.client_order_id.as_deref() == Some(id)).collect())
+    Ok(read_models::orders::by_client_id(&state.db, &tables(state), account, id, open_only).await?)
 }
 
 /// `GET /v1/orders/by-client-id/{clientOrderId}`: the caller's newest order with that id.
@@ -208,7 +152,7 @@ pub(super) async fn order_by_client_id(
     Path(id): Path<String>,
     params: Params,
 ) -> Result<Response, ApiError> {
-    let orders = orders_by_client_id(&state, &user, &params, "orders", &id).await?;
+    let orders = orders_by_client_id(&state, &user, &params, &id, false).await?;
     let order = orders.into_iter().next().ok_or_else(|| ApiError::not_found("no order with that clientOrderId"))?;
     Ok(answer(&state, order))
 }
@@ -218,51 +162,24 @@ pub(super) async fn orders(
     Extension(user): Extension<User>,
     params: Params,
 ) -> Result<Response, ApiError> {
-    let scope = account_scope(&user, &params)?;
-    let mut filters: Vec<&str> = Vec::new();
-    let mut values: Vec<Value> = Vec::new();
-    if let Some(account) = scope {
-        filters.push("account_id = ?");
-        values.push(account.to_string().into());
-    }
-    if let Some(id) = params.text("clientOrderId") {
-        let (filter, pattern) = client_order_id_filter(client_order_id(id)?);
-        filters.push(filter);
-        values.push(pattern);
-    }
-    if let Some(symbol) = params.get::<Symbol>("symbol")? {
-        filters.push("symbol = ?");
-        values.push(symbol.to_string().into());
-    }
-    if let Some(status) = params.text("status") {
-        let status = OrderStatus::parse(status).ok_or_else(|| {
+    let status = match params.text("status") {
+        None => None,
+        Some(status) => Some(OrderStatus::parse(status).ok_or_else(|| {
             ApiError::bad_request("INVALID_QUERY", format!("status={status:?} is not an order status"))
-        })?;
-        filters.push("status = ?");
-        values.push(status.as_str().into());
-    }
-    if let Some(start) = params.get::<perpetua_core::time::Timestamp>("startTime")? {
-        filters.push("created_at >= ?");
-        values.push(start.millis().into());
-    }
-    if let Some(end) = params.get::<perpetua_core::time::Timestamp>("endTime")? {
-        filters.push("created_at <= ?");
-        values.push(end.millis().into());
-    }
-    let page: u32 = params.get("page")?.unwrap_or(1).max(1);
-    let limit: u32 = params.get("limit")?.unwrap_or(20).clamp(1, 100);
+        })?),
+    };
+    let query = read_models::orders::History {
+        account: account_scope(&user, &params)?,
+        symbol: params.get::<Symbol>("symbol")?,
+        status,
+        client_order_id: params.text("clientOrderId").map(client_order_id).transpose()?.map(str::to_owned),
+        start: params.get("startTime")?,
+        end: params.get("endTime")?,
+        page: params.get("page")?.unwrap_or(1).max(1),
+        limit: params.get("limit")?.unwrap_or(20).clamp(1, 100),
+    };
     ready(&state, &params).await?;
-    let table = table(&state, "orders", "orders");
-    let filter = if filters.is_empty() { String::new() } else { format!("WHERE {}", filters.join(" AND ")) };
-    let total_rows = state.db.fetch(&format!("SELECT COUNT(*) FROM {table} {filter}"), &values).await?;
-    let total = total_rows.first().map_or(0, |r| db::int(r, 0)) as u64;
-    let offset = u64::from(page - 1) * u64::from(limit);
-    let sql = format!(
-        "SELECT doc FROM {table} {filter} ORDER BY created_at DESC, order_id DESC LIMIT {limit} OFFSET {offset}"
-    );
-    let rows = state.db.fetch(&sql, &values).await?;
-    let total_pages = total.div_ceil(u64::from(limit));
-    Ok(answer(&state, wire::OrderPage { data: docs(&rows, 0)?, total, page, limit, total_pages }))
+    Ok(answer(&state, read_models::orders::history(&state.db, &tables(&state), &query).await?))
 }
 
 pub(super) async fn active_orders(
@@ -272,8 +189,7 @@ pub(super) async fn active_orders(
 ) -> Result<Response, ApiError> {
     let scope = account_scope(&user, &params)?;
     ready(&state, &params).await?;
-    let table = table(&state, "orders", "active_orders");
-    let data = docs_of(&state, &table, scope, "created_at DESC, order_id DESC").await?;
+    let data = read_models::orders::active(&state.db, &tables(&state), scope).await?;
     Ok(answer(&state, wire::OrderList { data }))
 }
 
@@ -284,24 +200,19 @@ pub(super) async fn positions(
 ) -> Result<Response, ApiError> {
     let scope = account_scope(&user, &params)?;
     ready(&state, &params).await?;
-    let table = table(&state, "positions", "positions");
-    let data = docs_of(&state, &table, scope, "opened").await?;
+    let data = read_models::positions::open(&state.db, &tables(&state), scope).await?;
     Ok(answer(&state, wire::PositionList { data }))
 }
 
 pub(super) async fn markets(State(state): State<AppState>, params: Params) -> Result<Response, ApiError> {
     ready(&state, &params).await?;
-    let sql = format!("SELECT doc FROM {} ORDER BY symbol", table(&state, "markets", "markets"));
-    let rows = state.db.fetch(&sql, &[]).await?;
-    // Stored as the core's market state; shown in the wire's one shape of a market.
-    let markets: Vec<perpetua_core::market::MarketState> = docs(&rows, 0)?;
-    Ok(answer(&state, wire::MarketList { data: markets.iter().map(wire::Market::from).collect() }))
+    let data = read_models::markets::all(&state.db, &tables(&state)).await?;
+    Ok(answer(&state, wire::MarketList { data }))
 }
 
 pub(super) async fn known_symbol(state: &AppState, symbol: &str) -> Result<Symbol, ApiError> {
     let symbol: Symbol = symbol.parse().map_err(|_| ApiError::not_found(format!("no market {symbol:?}")))?;
-    let sql = format!("SELECT symbol FROM {} WHERE symbol = ?", table(state, "markets", "markets"));
-    if state.db.fetch(&sql, &[symbol.to_string().into()]).await?.is_empty() {
+    if !read_models::markets::exists(&state.db, &tables(state), symbol).await? {
         return Err(ApiError::not_found(format!("no market {symbol}")));
     }
     Ok(symbol)
@@ -323,30 +234,7 @@ pub(super) async fn book(
 /// position or later, so a market stream's diffs after `sequence` bring it up to date.
 pub(super) async fn book_of(state: &AppState, symbol: Symbol, depth: usize) -> Result<wire::Book, ApiError> {
     let sequence = state.projector.state.borrow().position;
-    let sql =
-        format!("SELECT side, price, remaining FROM {} WHERE symbol = ?", table(state, "orders", "active_orders"));
-    let rows = state.db.fetch(&sql, &[symbol.to_string().into()]).await?;
-    // Price → (quantity, orders) on each side.
-    type Levels = BTreeMap<Decimal, (Decimal, u32)>;
-    let (mut bids, mut asks) = (Levels::new(), Levels::new());
-    for row in &rows {
-        let (Ok(price), Ok(remaining)) = (db::text(row, 1).parse::<Decimal>(), db::text(row, 2).parse::<Decimal>())
-        else {
-            continue;
-        };
-        let side = if db::text(row, 0) == "BUY" { &mut bids } else { &mut asks };
-        let level = side.entry(price).or_default();
-        level.0 += remaining;
-        level.1 += 1;
-    }
-    let level = |(price, (quantity, orders)): (&Decimal, &(Decimal, u32))| wire::BookLevel {
-        price: wire::Dec(*price),
-        quantity: wire::Dec(*quantity),
-        orders: *orders,
-    };
-    let bids = bids.iter().rev().take(depth).map(level).collect();
-    let asks = asks.iter().take(depth).map(level).collect();
-    Ok(wire::Book { symbol, sequence, bids, asks })
+    Ok(read_models::orders::book(&state.db, &tables(state), symbol, depth, sequence).await?)
 }
 
 /// `GET /v1/markets/{symbol}/candles`: a market's candles of one interval, oldest first:
@@ -359,34 +247,14 @@ pub(super) async fn candles(
     let interval = params
         .text("interval")
         .ok_or_else(|| ApiError::bad_request("INVALID_QUERY", "interval is required: 1m, 5m, 15m, 1h, 4h or 1d"))?;
-    let interval = crate::candles::Interval::parse(interval).ok_or_else(|| {
+    let interval = Interval::parse(interval).ok_or_else(|| {
         ApiError::bad_request("INVALID_QUERY", format!("interval={interval:?} is not 1m, 5m, 15m, 1h, 4h or 1d"))
     })?;
-    let start = params.get::<perpetua_core::time::Timestamp>("startTime")?;
-    let end = params.get::<perpetua_core::time::Timestamp>("endTime")?;
+    let range = (params.get("startTime")?, params.get("endTime")?);
     let limit: u32 = params.get("limit")?.unwrap_or(500).clamp(1, 1_500);
     ready(&state, &params).await?;
     let symbol = known_symbol(&state, &symbol).await?;
-    let mut filter = "symbol = ? AND span = ?".to_owned();
-    let mut values: Vec<Value> = vec![symbol.to_string().into(), interval.as_str().into()];
-    if let Some(start) = start {
-        // The candle holding startTime, and those after it.
-        filter.push_str(" AND open_time >= ?");
-        values.push(interval.open_time(start.millis()).into());
-    }
-    if let Some(end) = end {
-        filter.push_str(" AND open_time <= ?");
-        values.push(end.millis().into());
-    }
-    let order = if start.is_some() { "ASC" } else { "DESC" };
-    let sql = format!(
-        "SELECT doc FROM {} WHERE {filter} ORDER BY open_time {order} LIMIT {limit}",
-        table(&state, "candles", "candles")
-    );
-    let mut data: Vec<crate::candles::Candle> = docs(&state.db.fetch(&sql, &values).await?, 0)?;
-    if start.is_none() {
-        data.reverse();
-    }
+    let data = read_models::candles::list(&state.db, &tables(&state), symbol, interval, range, limit).await?;
     Ok(answer(&state, wire::CandleList { data }))
 }
 
@@ -398,12 +266,8 @@ pub(super) async fn trades(
     let limit: u32 = params.get("limit")?.unwrap_or(50).clamp(1, 1000);
     ready(&state, &params).await?;
     let symbol = known_symbol(&state, &symbol).await?;
-    let sql = format!(
-        "SELECT doc FROM {} WHERE symbol = ? ORDER BY position DESC LIMIT {limit}",
-        table(&state, "trades", "trades")
-    );
-    let rows = state.db.fetch(&sql, &[symbol.to_string().into()]).await?;
-    Ok(answer(&state, wire::TradeList { data: docs(&rows, 0)? }))
+    let data = read_models::trades::recent(&state.db, &tables(&state), symbol, limit).await?;
+    Ok(answer(&state, wire::TradeList { data }))
 }
 
 pub(super) async fn healthz(State(state): State<AppState>) -> Response {

@@ -801,7 +801,7 @@ pub struct TradeList {
 /// A market's candles of one interval, oldest first.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CandleList {
-    pub data: Vec<crate::candles::Candle>,
+    pub data: Vec<crate::read_models::candles::Candle>,
 }
 
 /// One price level of a book.
@@ -1273,8 +1273,8 @@ impl From<FieldCorrection> for perpetua_core::order::events::FieldCorrection {
     FieldCorrection,
     Correction,
     crate::market_data::DepthDiff,
-    crate::candles::Candle,
-    crate::candles::Interval,
+    crate::read_models::candles::Candle,
+    crate::read_models::candles::Interval,
     CandleList,
 )))]
 pub struct Schemas;

@@ -1,12 +1,14 @@
-//! Candles (klines): each market's trades in open–high–low–close–volume buckets of fixed
-//! length, a read model of their own (`candles`). A bucket's candle is folded from the trades
-//! of the core's trade tape (the `trades` read model's fold), incrementally: the projector
-//! keeps the newest candle of each market and interval and rewrites its row when a trade
-//! lands in it.
+//! The `candles` read model (klines): each market's trades in open–high–low–close–volume
+//! buckets of fixed length. A bucket's candle is folded from the trades of the core's trade
+//! tape (the `trades` read model's fold), incrementally: the projector keeps the newest candle
+//! of each market and interval and rewrites its row when a trade lands in it.
 
+use super::{docs, ReadError, Rows, TableDef, Tables, DOC, INT, SMALL};
+use crate::db::{Db, Value};
 use crate::http::wire;
 use perpetua_core::projection::ReadModels;
 use perpetua_core::symbol::Symbol;
+use perpetua_core::time::Timestamp;
 use perpetua_core::Decimal;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -196,6 +198,62 @@ impl Candle {
         trades.for_each(|t| candle.add(t));
         candle
     }
+}
+
+/// Its table.
+pub const TABLES: &[TableDef] = &[TableDef {
+    read_model: "candles",
+    name: "candles",
+    key: "candle_id",
+    columns: &[("candle_id", SMALL), ("symbol", SMALL), ("span", SMALL), ("open_time", INT), ("doc", DOC)],
+    indexes: &["symbol, span, open_time"],
+}];
+
+/// The rows of the candles the trades each market's tape gained from its index in `from` on
+/// changed, folded into `candles`.
+pub fn rows(candles: &mut Candles, models: &ReadModels, from: &BTreeMap<Symbol, usize>, rows: &mut Rows) {
+    for (symbol, from) in from {
+        for candle in candles.fold(models, *symbol, *from) {
+            let doc = serde_json::to_string(&candle).expect("candles serialize");
+            rows.put.entry("candles").or_default().push(vec![
+                candle.key().into(),
+                symbol.to_string().into(),
+                candle.interval.as_str().into(),
+                candle.open_time.into(),
+                doc.into(),
+            ]);
+        }
+    }
+}
+
+/// A market's candles of one interval, oldest first: from the one holding `start` on when
+/// given, else the latest `limit`; none opening after `end`.
+pub async fn list(
+    db: &Db,
+    tables: &Tables,
+    symbol: Symbol,
+    interval: Interval,
+    (start, end): (Option<Timestamp>, Option<Timestamp>),
+    limit: u32,
+) -> Result<Vec<Candle>, ReadError> {
+    let mut filter = "symbol = ? AND span = ?".to_owned();
+    let mut values: Vec<Value> = vec![symbol.to_string().into(), interval.as_str().into()];
+    if let Some(start) = start {
+        filter.push_str(" AND open_time >= ?");
+        values.push(interval.open_time(start.millis()).into());
+    }
+    if let Some(end) = end {
+        filter.push_str(" AND open_time <= ?");
+        values.push(end.millis().into());
+    }
+    let order = if start.is_some() { "ASC" } else { "DESC" };
+    let table = tables.name("candles", "candles");
+    let sql = format!("SELECT doc FROM {table} WHERE {filter} ORDER BY open_time {order} LIMIT {limit}");
+    let mut candles: Vec<Candle> = docs(&db.fetch(&sql, &values).await?, 0, &table)?;
+    if start.is_none() {
+        candles.reverse();
+    }
+    Ok(candles)
 }
 
 #[cfg(test)]
