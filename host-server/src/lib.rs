@@ -12,6 +12,7 @@ pub mod projector;
 pub mod read_models;
 pub mod server;
 pub mod store;
+pub mod users;
 
 /// Milliseconds since the Unix epoch, from the system clock (the host's; the core reads none).
 pub fn now_ms() -> i64 {

@@ -15,7 +15,7 @@ pub use observe::{request_id, REQUEST_ID_HEADER};
 pub use openapi::{document as openapi_document, markdown as openapi_markdown};
 pub use viewer::Viewer;
 
-use crate::db::{self, Db, Value};
+use crate::db::Db;
 use crate::metrics::Metrics;
 use crate::processor::{LeaseState, ProcessorHandle};
 use crate::projector::ProjectorHandle;
@@ -714,43 +714,7 @@ pub fn new_token() -> String {
     format!("pp_{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple())
 }
 
-/// Loads every user into memory.
-pub async fn load_users(db: &Db) -> Result<HashMap<String, User>, StoreError> {
-    let rows = db.fetch("SELECT user_id, name, role, token_hash, account_id FROM users", &[]).await?;
-    let mut users = HashMap::new();
-    for row in &rows {
-        if let Some(user) = user_of_row(row) {
-            users.insert(db::text(row, 3), user);
-        }
-    }
-    Ok(users)
-}
-
-fn user_of_row(row: &sqlx::any::AnyRow) -> Option<User> {
-    Some(User {
-        user_id: db::text(row, 0).parse().ok()?,
-        name: db::text(row, 1),
-        role: Role::parse(&db::text(row, 2))?,
-        account_id: db::opt_text(row, 4).and_then(|a| a.parse().ok()),
-    })
-}
-
-/// Stores a user with its token digest.
-pub async fn insert_user(db: &Db, user: &User, token: &str, now_ms: i64) -> Result<(), StoreError> {
-    db.execute(
-        "INSERT INTO users (user_id, name, role, token_hash, account_id, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-        &[
-            user.user_id.to_string().into(),
-            user.name.clone().into(),
-            user.role.as_str().into(),
-            token_digest(token).into(),
-            Value::from(user.account_id.map(|a| a.to_string())),
-            now_ms.into(),
-        ],
-    )
-    .await?;
-    Ok(())
-}
+pub use crate::users::{insert as insert_user, load_all as load_users};
 
 /// The token of `Authorization: Bearer <token>` (the scheme is case-insensitive, RFC 9110).
 fn bearer(headers: &HeaderMap) -> Option<&str> {
@@ -769,16 +733,8 @@ async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<User, Api
         return Ok(user.clone());
     }
     // Not cached (created by another process since start): one lookup.
-    let rows = state
-        .db
-        .fetch(
-            "SELECT user_id, name, role, token_hash, account_id FROM users WHERE token_hash = ?",
-            &[digest.clone().into()],
-        )
-        .await?;
-    let user = rows
-        .first()
-        .and_then(user_of_row)
+    let user = crate::users::by_token_digest(&state.db, &digest)
+        .await?
         .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "INVALID_TOKEN", "the token is not valid"))?;
     state.users.write().expect("users lock").insert(digest, user.clone());
     Ok(user)
