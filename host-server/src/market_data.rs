@@ -67,7 +67,8 @@ pub struct Touched {
 }
 
 fn resting(order: &OrderState) -> Option<(Symbol, Side, Decimal, Decimal)> {
-    let price = order.price.filter(|_| order.is_open())?;
+    // Normalized, as in a snapshot: one key and one spelling per price.
+    let price = order.price.filter(|_| order.is_open())?.normalize();
     Some((order.symbol, order.side, price, order.remaining))
 }
 
@@ -127,18 +128,14 @@ impl Levels {
                 bids: Vec::new(),
                 asks: Vec::new(),
             });
-            let level = wire::BookLevel { price: wire::Dec(price), quantity: wire::Dec(quantity), orders };
+            let level = wire::BookLevel { price: wire::Dec(price), quantity: wire::Dec(quantity.normalize()), orders };
             match side {
                 Side::Buy => diff.bids.push(level),
                 Side::Sell => diff.asks.push(level),
             }
         }
-        for (symbol, mut diff) in diffs {
-            // Best first, as in a snapshot.
-            diff.bids.reverse();
-            self.last_sequence.insert(symbol, position);
-            batch.frames.entry(symbol).or_default().push(frame("depth", position, &diff));
-        }
+        // In log order: the page's trades (each at its position), then the book and the
+        // market as the page leaves them (at its last position).
         for (symbol, from) in &touched.trades_from {
             for trade in models.trades().tape(*symbol).iter().skip(*from) {
                 batch.frames.entry(*symbol).or_default().push(frame(
@@ -147,6 +144,12 @@ impl Levels {
                     &wire::Trade::from(trade),
                 ));
             }
+        }
+        for (symbol, mut diff) in diffs {
+            // Best first, as in a snapshot.
+            diff.bids.reverse();
+            self.last_sequence.insert(symbol, position);
+            batch.frames.entry(symbol).or_default().push(frame("depth", position, &diff));
         }
         for market in models.positions().markets().filter(|m| touched.markets.contains(&m.spec.symbol)) {
             let symbol = market.spec.symbol;

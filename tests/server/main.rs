@@ -122,6 +122,11 @@ async fn client_order_ids(db: TestDb) {
     assert_eq!((status, &body["error"]["code"]), (StatusCode::NOT_FOUND, &json!("NOT_FOUND")), "{body}");
     let history = server.get(&alice.token, &format!("/v1/orders?clientOrderId=dup&minPosition={at}")).await;
     assert_eq!(history["total"], 2, "{history}");
+    // Exactly the id: not another case of it (SQLite's and MariaDB's LIKE ignore case).
+    let other_case = server.get(&alice.token, &format!("/v1/orders?clientOrderId=DUP&minPosition={at}")).await;
+    assert_eq!(other_case["total"], 0, "{other_case}");
+    let (status, _) = server.call(Some(&alice.token), Method::GET, &by_id("GRID-1"), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
     // Staff name the account; a trader asking for another's gets 403.
     let staff = server.get(ADMIN_TOKEN, &format!("/v1/orders/by-client-id/grid-1?accountId={}", bob.account)).await;
     assert_ne!(staff["orderId"], json!(first));
@@ -137,9 +142,22 @@ async fn client_order_ids(db: TestDb) {
     let (status, body) = server.call(Some(&alice.token), Method::GET, &by_id(&"x".repeat(65)), None).await;
     assert_eq!((status, &body["error"]["code"]), (StatusCode::BAD_REQUEST, &json!("INVALID_CLIENT_ORDER_ID")));
 
-    // Cancel by the client's id: the open order with it, once.
-    let (status, cancelled) = server.call(Some(&alice.token), Method::DELETE, &by_id("grid-1"), None).await;
-    assert_eq!(status, StatusCode::OK, "{cancelled}");
+    // Cancel by the client's id: the open order with it, once; a retry under the key, after the
+    // order is no longer open, gets the first answer.
+    let cancel = || {
+        server
+            .client
+            .delete(format!("{}{}", server.base, by_id("grid-1")))
+            .bearer_auth(&alice.token)
+            .header("idempotency-key", "cancel-grid-1")
+            .send()
+    };
+    let response = cancel().await.expect("sent");
+    assert_eq!(response.status(), StatusCode::OK);
+    let cancelled: Value = response.json().await.expect("JSON");
+    server.settle().await;
+    let again: Value = cancel().await.expect("sent").json().await.expect("JSON");
+    assert_eq!(again, cancelled, "the retry is answered as the first time");
     assert_eq!((&cancelled["order"]["orderId"], &cancelled["order"]["status"]), (&json!(first), &json!("CANCELLED")));
     let at = cancelled["position"].as_u64().expect("position");
     let again = format!("/v1/orders/by-client-id/grid-1?minPosition={at}");
@@ -1182,6 +1200,22 @@ async fn live_streams(db: TestDb) {
     let again = read_messages(&server, Some(&alice.token), &path, reached).await;
     let tail: Vec<&Value> = mine.iter().map(|(_, e)| e).filter(|e| e["position"].as_u64() >= Some(middle)).collect();
     assert_eq!(again.iter().map(|(_, e)| e).collect::<Vec<_>>(), tail, "resumed where asked");
+    // A browser's EventSource resumes with Last-Event-ID (the last position it got).
+    let resumed = {
+        let path = format!("{}/v1/accounts/{}/live", server.base, alice.account);
+        let mut response = server
+            .client
+            .get(path)
+            .bearer_auth(&alice.token)
+            .header("last-event-id", (middle - 1).to_string())
+            .send()
+            .await
+            .expect("the stream opens");
+        let chunk = tokio::time::timeout(Duration::from_secs(10), response.chunk()).await;
+        String::from_utf8_lossy(&chunk.expect("in time").expect("read").expect("a chunk")).into_owned()
+    };
+    let first_id = resumed.lines().find_map(|l| l.strip_prefix("id: ")).expect("an id");
+    assert_eq!(first_id, tail[0]["position"].to_string(), "Last-Event-ID resumes after it");
     // Bob may not read Alice's stream.
     let (status, _) =
         server.call(Some(&bob.token), Method::GET, &format!("/v1/accounts/{}/live", alice.account), None).await;

@@ -373,6 +373,8 @@ pub(super) async fn cancel_order(
 /// `DELETE /v1/orders/by-client-id/{clientOrderId}`: cancels the caller's open order with that
 /// `clientOrderId`, found in the read models (with `minPosition`, once they have reached the
 /// order's placement). Several open orders with the same id are refused: name one by its id.
+/// Under an `Idempotency-Key` the request is the path (not the order it resolved to), so a
+/// retry after the cancel landed gets the first answer even once the order is no longer open.
 pub(super) async fn cancel_order_by_client_id(
     State(state): State<AppState>,
     Extension(user): Extension<User>,
@@ -383,8 +385,14 @@ pub(super) async fn cancel_order_by_client_id(
     let account_id = trader_account(&user)?;
     let open = super::queries::orders_by_client_id(&state, &user, &params, &client_order_id, true).await?;
     let order_id = match open.as_slice() {
-        [] => return Err(ApiError::not_found("no open order with that clientOrderId")),
         [order] => order.order_id,
+        [] if headers.contains_key("idempotency-key") => {
+            // Perhaps a retry of a cancel that landed: the newest order with the id answers
+            // (the key's stored answer if so; else the order is not cancellable).
+            let any = super::queries::orders_by_client_id(&state, &user, &params, &client_order_id, false).await?;
+            any.first().map(|o| o.order_id).ok_or_else(|| ApiError::not_found("no order with that clientOrderId"))?
+        }
+        [] => return Err(ApiError::not_found("no open order with that clientOrderId")),
         several => {
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
@@ -393,7 +401,7 @@ pub(super) async fn cancel_order_by_client_id(
             ))
         }
     };
-    let what = format!("DELETE /v1/orders/{order_id}");
+    let what = format!("DELETE /v1/orders/by-client-id/{client_order_id}");
     let command = Command::CancelOrder { account_id, order_id };
     run(&state, &user, &headers, (&what, &[]), command, order_shape).await
 }

@@ -72,8 +72,26 @@ fn operation(route: &Route) -> Value {
     let mut codes = 0;
     for (status, codes_of_status) in error_codes(route) {
         codes += codes_of_status.len();
-        // An answer that is not an error (readiness' 503) keeps its own schema.
-        responses.entry(status.to_string()).or_insert_with(|| error_response(status, &codes_of_status));
+        let error = error_response(status, &codes_of_status);
+        match responses.get_mut(&status.to_string()) {
+            None => {
+                responses.insert(status.to_string(), error);
+            }
+            // A status with an answer of its own (a rejected order's 422, readiness' 503)
+            // may also be an error: either schema.
+            Some(answer) => {
+                let (Some(own), Some(error)) = (json_schema(answer), json_schema(&error)) else { continue };
+                let description = format!(
+                    "{}; or an error: {}",
+                    answer["description"].as_str().unwrap_or(""),
+                    codes_of_status.join(", ")
+                );
+                *answer = json!({
+                    "description": description,
+                    "content": { "application/json": { "schema": { "oneOf": [own, error] } } },
+                });
+            }
+        }
     }
     debug_assert!(codes > 0 || route.access == Access::Public);
     let mut operation = json!({
@@ -94,6 +112,11 @@ fn operation(route: &Route) -> Value {
         });
     }
     operation
+}
+
+/// The JSON schema of a response, if it has one.
+fn json_schema(response: &Value) -> Option<Value> {
+    response["content"]["application/json"].get("schema").cloned()
 }
 
 fn reference(name: &str) -> Value {

@@ -8,10 +8,13 @@
 //! reads it with nothing else.
 //!
 //! Every stream is ordered (by log position) and bounded: a consumer that stops reading
-//! costs [`STREAM_BUFFER`] messages at most; then it gets a final `error` message
-//! (`SLOW_CONSUMER`, with where to resume) and its connection is closed if it has not read
-//! that within [`SLOW_CONSUMER_GRACE`]. A draining server ends every stream with
-//! `SERVER_SHUTTING_DOWN`, likewise.
+//! costs [`STREAM_BUFFER`] messages at most. A stream catching up waits for its consumer (the
+//! log is read from the store as the consumer takes it); one whose consumer has taken nothing
+//! for [`SLOW_CONSUMER_GRACE`] with its buffer full, or whose live feed went on without it,
+//! gets a final `error` message (`SLOW_CONSUMER`, with where to resume) and its connection is
+//! closed if it has not read that within the same grace. A draining server ends every stream
+//! with `SERVER_SHUTTING_DOWN`, and a store that fails ends a log stream with
+//! `STORE_UNAVAILABLE`, likewise.
 
 use super::queries::Params;
 use super::{wait_min_position, ApiError, AppState, Role, User};
@@ -19,7 +22,7 @@ use crate::listener::{ConnectionCloser, ConnectionControl};
 use crate::market_data::MarketBatch;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::header;
+use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use perpetua_core::event::{AggregateType, StoredEvent, StreamId};
@@ -46,17 +49,18 @@ pub const SLOW_CONSUMER_GRACE: std::time::Duration = std::time::Duration::from_s
 const KEEP_ALIVE_FRAME: &[u8] = b":\n\n";
 /// How long a live stream stays silent before a keep-alive comment.
 const KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(15);
-/// Streams whose owner a trader's stream remembers not to be the trader (then it forgets them
-/// all and asks again): a trader's stream of a busy exchange sees many other orders.
-const FOREIGN_STREAMS_REMEMBERED: usize = 65_536;
+/// Streams whose owner a trader's stream remembers (then it forgets them all and asks
+/// again): a trader's stream of a busy exchange sees many orders.
+const STREAMS_REMEMBERED: usize = 65_536;
 
 /// `GET /v1/events/live`: every event from a position, as stored.
 pub(super) async fn live(
     State(app): State<AppState>,
     connection: Option<Extension<ConnectionControl>>,
+    headers: HeaderMap,
     params: Params,
 ) -> Result<Response, ApiError> {
-    let from = from_position(&app, &params)?;
+    let from = from_position(&app, &params, &headers)?;
     // Subscribe before the first read, so nothing committed in between is missed.
     let feed = app.processor.subscribe();
     let tail = Tail { app, feed, next: from, buffer: VecDeque::new(), view: None };
@@ -71,16 +75,17 @@ pub(super) async fn account_live(
     Extension(user): Extension<User>,
     connection: Option<Extension<ConnectionControl>>,
     Path(account): Path<String>,
+    headers: HeaderMap,
     params: Params,
 ) -> Result<Response, ApiError> {
     let account: AccountId = account.parse().map_err(|_| ApiError::not_found("no such account"))?;
     if !user.may_read(account) {
         return Err(ApiError::forbidden("a trader sees only its own account"));
     }
-    let from = from_position(&app, &params)?;
+    let from = from_position(&app, &params, &headers)?;
     let feed = app.processor.subscribe();
     let redact = (user.role == Role::Trader).then_some(user.user_id);
-    let view = TraderView { account, redact, owners: HashMap::new(), foreign: 0 };
+    let view = TraderView { account, redact, owners: HashMap::new() };
     let tail = Tail { app, feed, next: from, buffer: VecDeque::new(), view: Some(view) };
     Ok(respond(Source::Account(tail), connection))
 }
@@ -105,8 +110,15 @@ pub(super) async fn market_live(
     Ok(respond(Source::Market(source), connection))
 }
 
-/// Where a log stream starts: `fromPosition`, or after the head.
-fn from_position(app: &AppState, params: &Params) -> Result<u64, ApiError> {
+/// Where a log stream starts: after the `Last-Event-ID` a reconnecting `EventSource` sends
+/// (the position of the last event it got), else `fromPosition`, else after the head.
+fn from_position(app: &AppState, params: &Params, headers: &HeaderMap) -> Result<u64, ApiError> {
+    if let Some(last) = headers.get("last-event-id") {
+        let last = last.to_str().ok().and_then(|l| l.trim().parse::<u64>().ok()).filter(|l| i64::try_from(*l).is_ok());
+        let last =
+            last.ok_or_else(|| ApiError::bad_request("INVALID_QUERY", "Last-Event-ID must be a log position"))?;
+        return Ok(last + 1);
+    }
     Ok(match params.number("fromPosition")? {
         Some(from) => from.max(1),
         None => app.processor.head().borrow().position + 1,
@@ -144,10 +156,8 @@ struct TraderView {
     account: AccountId,
     /// The trader whose copy this is (its events show no other user's id); `None` for staff.
     redact: Option<UserId>,
-    /// Streams seen, and whether the account owns them.
+    /// Streams seen, and whether the account owns them (at most [`STREAMS_REMEMBERED`]).
     owners: HashMap<StreamId, bool>,
-    /// How many of `owners` are someone else's.
-    foreign: usize,
 }
 
 impl TraderView {
@@ -174,17 +184,17 @@ impl TraderView {
         let owner = match account_of(event) {
             Some(owner) => Some(owner),
             None => {
+                // Shares the tails' two store connections, so that many streams never keep
+                // the writer waiting.
+                let _turn = TAIL_READS.acquire().await.expect("never closed");
                 let first = crate::store::StreamRange { from_version: 1, to_version: Some(1), until: None };
                 app.store.read_stream(stream, first).await?.first().and_then(account_of)
             }
         };
         let owned = owner == Some(self.account);
-        if !owned {
-            if self.foreign >= FOREIGN_STREAMS_REMEMBERED {
-                self.owners.retain(|_, owned| *owned);
-                self.foreign = 0;
-            }
-            self.foreign += 1;
+        // Bounded: past the limit, everything is forgotten and asked again when seen.
+        if self.owners.len() >= STREAMS_REMEMBERED {
+            self.owners.clear();
         }
         self.owners.insert(stream, owned);
         Ok(owned)
@@ -214,8 +224,8 @@ struct Tail {
 
 impl Tail {
     /// The next event (its position and frame), in position order without gaps: from the
-    /// buffer, else from the store, else the next commit. `None` ends the stream.
-    async fn next_event(&mut self) -> Option<(u64, Bytes)> {
+    /// buffer, else from the store, else the next commit.
+    async fn next_event(&mut self) -> Next {
         loop {
             if let Some((position, frame)) = self.buffer.pop_front() {
                 if position < self.next {
@@ -227,7 +237,7 @@ impl Tail {
                 } else {
                     self.next += 1;
                     match frame {
-                        Some(frame) => return Some((position, frame)),
+                        Some(frame) => return Next::Message(position, frame),
                         None => continue,
                     }
                 }
@@ -239,12 +249,12 @@ impl Tail {
             let batch = match self.feed.try_recv() {
                 Ok(batch) => Some(batch),
                 Err(TryRecvError::Lagged(_)) => None,
-                Err(TryRecvError::Closed) => return None,
+                Err(TryRecvError::Closed) => return Next::End,
                 Err(TryRecvError::Empty) if self.next > self.app.processor.head().borrow().position => {
                     match self.feed.recv().await {
                         Ok(batch) => Some(batch),
                         Err(RecvError::Lagged(_)) => None,
-                        Err(RecvError::Closed) => return None,
+                        Err(RecvError::Closed) => return Next::End,
                     }
                 }
                 Err(TryRecvError::Empty) => None,
@@ -257,7 +267,7 @@ impl Tail {
                     .filter(|(e, _)| e.position >= self.next)
                     .collect();
                 for (event, frame) in fresh {
-                    let frame = self.shown(event, Some(frame)).await?;
+                    let Some(frame) = self.shown(event, Some(frame)).await else { return Next::StoreFailed };
                     self.buffer.push_back((event.position, frame));
                 }
                 continue;
@@ -271,13 +281,16 @@ impl Tail {
             match read.await {
                 Ok(page) if !page.is_empty() => {
                     for event in &page {
-                        let frame = self.shown(event, None).await?;
+                        let Some(frame) = self.shown(event, None).await else { return Next::StoreFailed };
                         self.buffer.push_back((event.position, frame));
                     }
                 }
                 // The head said there is more: it is a moment away from being readable.
                 Ok(_) => tokio::time::sleep(std::time::Duration::from_millis(10)).await,
-                Err(_) => return None,
+                Err(e) => {
+                    tracing::warn!(code = e.code(), error = %e, "a live stream could not read the log");
+                    return Next::StoreFailed;
+                }
             }
         }
     }
@@ -315,16 +328,16 @@ struct MarketTail {
 }
 
 impl MarketTail {
-    /// The next message; `Err` when the feed went on without this stream (it lagged).
-    async fn next_message(&mut self) -> Result<Option<(u64, Bytes)>, ()> {
+    /// The next message.
+    async fn next_message(&mut self) -> Next {
         loop {
-            if let Some(message) = self.buffer.pop_front() {
-                return Ok(Some(message));
+            if let Some((position, frame)) = self.buffer.pop_front() {
+                return Next::Message(position, frame);
             }
             let batch = match self.feed.recv().await {
                 Ok(batch) => batch,
-                Err(broadcast::error::RecvError::Lagged(_)) => return Err(()),
-                Err(broadcast::error::RecvError::Closed) => return Ok(None),
+                Err(broadcast::error::RecvError::Lagged(_)) => return Next::Behind,
+                Err(broadcast::error::RecvError::Closed) => return Next::End,
             };
             if batch.position <= self.after {
                 continue;
@@ -335,6 +348,18 @@ impl MarketTail {
             }
         }
     }
+}
+
+/// What a source has next.
+enum Next {
+    /// A message, and the position it stands at.
+    Message(u64, Bytes),
+    /// The source ended (the server is stopping).
+    End,
+    /// The live feed went on without this stream.
+    Behind,
+    /// The store could not be read.
+    StoreFailed,
 }
 
 /// What a stream sends.
@@ -364,10 +389,10 @@ impl Source {
         }
     }
 
-    /// The next message and its position; `Err` when the stream fell behind its feed.
-    async fn next(&mut self) -> Result<Option<(u64, Bytes)>, ()> {
+    /// The next message and its position.
+    async fn next(&mut self) -> Next {
         match self {
-            Source::Log(tail) | Source::Account(tail) => Ok(tail.next_event().await),
+            Source::Log(tail) | Source::Account(tail) => tail.next_event().await,
             Source::Market(market) => market.next_message().await,
         }
     }
@@ -418,40 +443,57 @@ async fn feed_consumer(
     clients.inc();
     let _connected = Connected(clients);
     let mut draining = source.app().draining.clone();
-    loop {
+    // Why the stream ends, when it ends with a last message.
+    let (code, message) = loop {
         let next = tokio::select! {
             next = tokio::time::timeout(KEEP_ALIVE, source.next()) => Some(next),
             () = sender.closed() => return,
             _ = draining.wait_for(|draining| *draining) => None,
         };
-        let Some(next) = next else {
+        let (position, frame) = match next {
             // The server is stopping: a last message says where to resume, and the stream
             // ends, so the drain does not wait on this client.
-            let message = format!("the server is shutting down; {}", source.resume(source.at()));
-            let _ = sender.try_send(error_frame("SERVER_SHUTTING_DOWN", message));
-            close_unless_read(&sender, connection.as_ref()).await;
-            return;
+            None => {
+                break ("SERVER_SHUTTING_DOWN", format!("the server is shutting down; {}", source.resume(source.at())))
+            }
+            Some(Ok(Next::Message(position, frame))) => (position, frame),
+            Some(Ok(Next::End)) => return,
+            Some(Ok(Next::Behind)) => {
+                metrics.stream_drops.with_label_values(&[label]).inc();
+                let resume = source.resume(source.at() + 1);
+                break ("SLOW_CONSUMER", format!("this stream fell behind its live feed and is closed; {resume}"));
+            }
+            Some(Ok(Next::StoreFailed)) => {
+                let resume = source.resume(source.at());
+                break ("STORE_UNAVAILABLE", format!("the log could not be read; {resume}"));
+            }
+            Some(Err(_)) => (source.at(), Bytes::from_static(KEEP_ALIVE_FRAME)),
         };
-        let (position, frame) = match next {
-            Ok(Ok(Some(message))) => message,
-            Ok(Ok(None)) => return,
-            Ok(Err(())) => (source.at() + 1, Bytes::new()),
-            Err(_) => (source.at(), Bytes::from_static(KEEP_ALIVE_FRAME)),
+        // Wait for room for the message and one more (kept for a last message): a consumer
+        // that reads, however slowly, is waited for; one that has taken nothing for the grace
+        // is too slow.
+        let room = tokio::select! {
+            room = tokio::time::timeout(SLOW_CONSUMER_GRACE, sender.reserve_many(2)) => Some(room),
+            _ = draining.wait_for(|draining| *draining) => None,
         };
-        if frame.is_empty() || sender.capacity() <= 1 {
-            metrics.stream_drops.with_label_values(&[label]).inc();
-            let message = format!(
-                "this stream was {STREAM_BUFFER} messages behind and is closed; {}",
-                source.resume(position.min(source.at()))
-            );
-            let _ = sender.try_send(error_frame("SLOW_CONSUMER", message));
-            close_unless_read(&sender, connection.as_ref()).await;
-            return;
+        match room {
+            Some(Ok(Ok(mut permits))) => permits.next().expect("two permits").send(frame),
+            Some(Ok(Err(_))) => return,
+            Some(Err(_)) => {
+                metrics.stream_drops.with_label_values(&[label]).inc();
+                let resume = source.resume(position.min(source.at()));
+                break (
+                    "SLOW_CONSUMER",
+                    format!("this stream's {STREAM_BUFFER} messages waited unread for {SLOW_CONSUMER_GRACE:?} and it is closed; {resume}"),
+                );
+            }
+            None => {
+                break ("SERVER_SHUTTING_DOWN", format!("the server is shutting down; {}", source.resume(position)));
+            }
         }
-        if sender.try_send(frame).is_err() {
-            return;
-        }
-    }
+    };
+    let _ = sender.try_send(error_frame(code, message));
+    close_unless_read(&sender, connection.as_ref()).await;
 }
 
 /// Closes the consumer's connection unless it reads what is buffered for it (its final

@@ -138,19 +138,25 @@ pub async fn history(db: &Db, tables: &Tables, query: &History) -> Result<wire::
     }
     let table = tables.name("orders", "orders");
     let filter = if filters.is_empty() { String::new() } else { format!("WHERE {}", filters.join(" AND ")) };
-    let total_rows = db.fetch(&format!("SELECT COUNT(*) FROM {table} {filter}"), &values).await?;
-    let total = total_rows.first().map_or(0, |r| db::int(r, 0)) as u64;
     let (page, limit) = (query.page.max(1), query.limit.max(1));
     let offset = u64::from(page - 1) * u64::from(limit);
-    let sql = format!(
-        "SELECT doc FROM {table} {filter} ORDER BY created_at DESC, order_id DESC LIMIT {limit} OFFSET {offset}"
-    );
-    let rows = db.fetch(&sql, &values).await?;
-    let mut data: Vec<wire::Order> = docs(&rows, 0, &table)?;
-    // The LIKE filter only narrows: the field itself decides.
+    let order = "ORDER BY created_at DESC, order_id DESC";
     if let Some(id) = &query.client_order_id {
-        data.retain(|o| o.client_order_id.as_deref() == Some(id.as_str()));
+        // LIKE only narrows (it ignores case on SQLite, and on MariaDB follows the table's
+        // collation): the field itself decides, so the page and the total are counted here,
+        // over at most CLIENT_ID_MATCHES candidates.
+        let sql = format!("SELECT doc FROM {table} {filter} {order} LIMIT {CLIENT_ID_MATCHES}");
+        let candidates: Vec<wire::Order> = docs(&db.fetch(&sql, &values).await?, 0, &table)?;
+        let matching: Vec<wire::Order> =
+            candidates.into_iter().filter(|o| o.client_order_id.as_deref() == Some(id.as_str())).collect();
+        let total = matching.len() as u64;
+        let data = matching.into_iter().skip(offset as usize).take(limit as usize).collect();
+        return Ok(wire::OrderPage { data, total, page, limit, total_pages: total.div_ceil(u64::from(limit)) });
     }
+    let total_rows = db.fetch(&format!("SELECT COUNT(*) FROM {table} {filter}"), &values).await?;
+    let total = total_rows.first().map_or(0, |r| db::int(r, 0)) as u64;
+    let sql = format!("SELECT doc FROM {table} {filter} {order} LIMIT {limit} OFFSET {offset}");
+    let data: Vec<wire::Order> = docs(&db.fetch(&sql, &values).await?, 0, &table)?;
     Ok(wire::OrderPage { data, total, page, limit, total_pages: total.div_ceil(u64::from(limit)) })
 }
 
@@ -167,8 +173,12 @@ pub async fn active(db: &Db, tables: &Tables, account: Option<AccountId>) -> Res
     docs(&rows, 0, &table)
 }
 
+/// Most rows a `clientOrderId` lookup reads (those whose document contains the id as LIKE
+/// sees it) before it compares the field itself.
+const CLIENT_ID_MATCHES: u32 = 10_000;
+
 /// An account's orders (`open_only`: its open ones) whose `clientOrderId` is `id`, newest
-/// first, at most 100.
+/// first.
 pub async fn by_client_id(
     db: &Db,
     tables: &Tables,
@@ -179,7 +189,7 @@ pub async fn by_client_id(
     let table = tables.name("orders", if open_only { "active_orders" } else { "orders" });
     let (filter, pattern) = client_order_id_filter(id);
     let sql = format!(
-        "SELECT doc FROM {table} WHERE account_id = ? AND {filter} ORDER BY created_at DESC, order_id DESC LIMIT 100"
+        "SELECT doc FROM {table} WHERE account_id = ? AND {filter} ORDER BY created_at DESC, order_id DESC LIMIT {CLIENT_ID_MATCHES}"
     );
     let orders: Vec<wire::Order> = docs(&db.fetch(&sql, &[account.to_string().into(), pattern]).await?, 0, &table)?;
     Ok(orders.into_iter().filter(|o| o.client_order_id.as_deref() == Some(id)).collect())
@@ -215,14 +225,16 @@ pub async fn book(
         else {
             continue;
         };
+        // Normalized: one level, and one spelling, per price (`100.5`, not `100.50`).
+        let price = price.normalize();
         let side = if db::text(row, 0) == "BUY" { &mut bids } else { &mut asks };
         let level = side.entry(price).or_default();
         level.0 += remaining;
         level.1 += 1;
     }
     let level = |(price, (quantity, orders)): (&Decimal, &(Decimal, u32))| wire::BookLevel {
-        price: wire::Dec(*price),
-        quantity: wire::Dec(*quantity),
+        price: wire::Dec(price.normalize()),
+        quantity: wire::Dec(quantity.normalize()),
         orders: *orders,
     };
     let bids = bids.iter().rev().take(depth).map(level).collect();

@@ -1667,13 +1667,18 @@ export interface operations {
                     };
                 };
             };
-            /** @description Not ready */
+            /** @description Not ready; or an error: DATABASE_UNAVAILABLE, DATABASE_ERROR */
             503: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Ready"];
+                    "application/json": components["schemas"]["Ready"] | (components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "DATABASE_UNAVAILABLE" | "DATABASE_ERROR";
+                        };
+                    });
                 };
             };
         };
@@ -4088,13 +4093,18 @@ export interface operations {
                     };
                 };
             };
-            /** @description Refused by a business rule */
+            /** @description Refused by a business rule; or an error: NOT_INITIALIZED, ACCOUNT_NOT_TRADABLE */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["OrderRejected"];
+                    "application/json": components["schemas"]["OrderRejected"] | (components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "NOT_INITIALIZED" | "ACCOUNT_NOT_TRADABLE";
+                        };
+                    });
                 };
             };
             /** @description Too many requests for this token (see Retry-After): RATE_LIMITED */
