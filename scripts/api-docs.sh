@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Rewrites what is generated from the route table and the wire types: the README's route
-# table (`perpetua openapi --markdown`), docs/API.md (`--markdown-detail`) and the viewer's
-# API types (web/src/api/schema.gen.d.ts, by openapi-typescript). A unit test (http::openapi)
+# table (`perpetua openapi --markdown`), docs/API.md (`--markdown-detail`), the viewer's
+# API types (web/src/api/schema.gen.d.ts, by openapi-typescript) and its types of the wasm
+# answers (web/src/wasm/answers.gen.ts, by ts-rs). A unit test (http::openapi)
 # and the test command fail when they are out of date.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,4 +28,6 @@ openapi=$(mktemp)
 target/debug/perpetua openapi >"$openapi"
 tests/client/node_modules/.bin/openapi-typescript "$openapi" -o web/src/api/schema.gen.d.ts >/dev/null 2>&1
 rm -f "$openapi"
-echo "api-docs: README.md's route table, docs/API.md and web/src/api/schema.gen.d.ts rewritten"
+# The viewer's TypeScript types of the wasm answers (ts-rs, from the Rust types).
+cargo run -q -p perpetua-wasm --features ts --example typescript >web/src/wasm/answers.gen.ts
+echo "api-docs: README.md's route table, docs/API.md, web/src/api/schema.gen.d.ts and web/src/wasm/answers.gen.ts rewritten"

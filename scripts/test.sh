@@ -28,6 +28,19 @@ step "shared vectors and demo determinism in wasm32 (wasm-bindgen-test under Nod
 CARGO_TARGET_DIR="$WASM_TARGET_DIR" CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
   "${WASM_CARGO[@]}" test -p perpetua-wasm --tests --target "$WASM_TARGET" "${WASM_BUILD_STD_TEST[@]}"
 
+step "the viewer's types of the wasm answers (ts-rs, web/src/wasm/answers.gen.ts) are current"
+cargo clippy -q -p perpetua-wasm --all-targets --features ts -- -D warnings
+cargo test -q -p perpetua-wasm --features ts --lib typescript
+wasm_types=$(mktemp --suffix=.ts)
+cargo run -q -p perpetua-wasm --features ts --example typescript >"$wasm_types"
+if ! diff -q web/src/wasm/answers.gen.ts "$wasm_types" >/dev/null; then
+  echo "web/src/wasm/answers.gen.ts is not what the Rust types generate: run scripts/api-docs.sh" >&2
+  rm -f "$wasm_types"
+  exit 1
+fi
+rm -f "$wasm_types"
+echo "viewer wasm types: web/src/wasm/answers.gen.ts is generated from the Rust types"
+
 step "the audit viewer's build (web/dist, built into the server binary)"
 scripts/web-build.sh
 

@@ -13,6 +13,8 @@ use std::fmt;
 
 /// A SHA-256 digest, written as 64 lower-case hex digits.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", ts(type = "string"))]
 pub struct Hash(pub [u8; 32]);
 
 impl Hash {
@@ -152,6 +154,7 @@ impl HashChain {
 }
 
 /// What is wrong at the first position that does not verify.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ChainFault {
@@ -170,6 +173,7 @@ pub enum ChainFault {
 }
 
 /// The result of verifying a range of the chain.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct VerifyReport {

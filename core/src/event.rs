@@ -23,6 +23,7 @@ use uuid::Uuid;
 
 /// The kind of stream an event belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum AggregateType {
     /// An order, from `OrderPlaced` or `OrderRejected` to its end.
     Order,

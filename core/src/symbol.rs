@@ -9,6 +9,8 @@ const SYMBOL_CAP: usize = 15;
 
 /// A market symbol: 1 to 15 characters from `A-Z` and `0-9`.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", ts(type = "string"))]
 pub struct Symbol {
     len: u8,
     bytes: [u8; SYMBOL_CAP],

@@ -7,6 +7,8 @@ use std::str::FromStr;
 
 /// A point in time, in whole milliseconds since 1970-01-01T00:00:00Z (UTC).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", ts(type = "string"))]
 pub struct Timestamp(pub i64);
 
 const MS_PER_DAY: i64 = 86_400_000;

@@ -12,6 +12,7 @@ use crate::Exchange;
 use serde::{Deserialize, Serialize};
 
 /// The state of any aggregate, tagged with its type (for hosts that serve any stream).
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "aggregateType", content = "state")]
 pub enum AggregateState {

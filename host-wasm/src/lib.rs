@@ -7,6 +7,8 @@
 //! position-size series; it grows by the events of the live tail (`append`). Beside it, the
 //! one-shot `verifyChain` and `replaySummary`. Answers are JSON text or typed arrays.
 
+#[cfg(feature = "ts")]
+pub mod typescript;
 pub mod viewer;
 
 use perpetua_core::audit;
@@ -45,13 +47,13 @@ fn summary(log: &str) -> Result<String, JsError> {
     let events =
         stored.iter().map(|e| e.decode()).collect::<Result<Vec<_>, _>>().map_err(|e| JsError::new(&e.to_string()))?;
     let exchange = Exchange::replay(&events);
-    let summary = serde_json::json!({
-        "lastPosition": exchange.last_position(),
-        "accounts": exchange.accounts().count(),
-        "orders": exchange.orders().count(),
-        "positions": exchange.positions().count(),
-    });
-    Ok(summary.to_string())
+    let summary = viewer::ReplaySummary {
+        last_position: exchange.last_position(),
+        accounts: exchange.accounts().count(),
+        orders: exchange.orders().count(),
+        positions: exchange.positions().count(),
+    };
+    Ok(serde_json::to_string(&summary).expect("summary serializes"))
 }
 
 fn js_error(message: String) -> JsError {

@@ -11,7 +11,7 @@ use perpetua_core::event::{
     parse_stored_events, AggregateId, AggregateType, Event, EventEnvelope, Metadata, StoredEvent, StreamId, EVENT_TYPES,
 };
 use perpetua_core::ids::AccountId;
-use perpetua_core::projection::ReadModels;
+use perpetua_core::projection::{AccountSummary, PositionView, ReadModels};
 use perpetua_core::time::Timestamp;
 use perpetua_core::timetravel::{self, AggregateState};
 use serde::Serialize;
@@ -60,20 +60,29 @@ impl Chain {
 /// against its bytes and its `prevHash`, and the link to the event before wherever the two
 /// are adjacent; what lies in the gaps cannot be checked offline).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "lowercase")]
-enum Scope {
+pub enum Scope {
     Range,
     Stream,
     Correlation,
 }
 
-/// The verification as the viewer reads it: the core's report and what was verified.
+/// The verification as the viewer reads it (`AuditLog.verify`): the core's report, what was
+/// verified, and how many events could only be linked.
 #[derive(Serialize)]
-struct ScopedReport<'a> {
-    scope: Scope,
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct ScopedReport<'a> {
+    /// A range of the log (its chain), or a stream or correlation export (event by event).
+    pub scope: Scope,
+    /// The core's report.
     #[serde(flatten)]
-    report: &'a VerifyReport,
-    withheld: u64,
+    #[cfg_attr(feature = "ts", ts(flatten))]
+    pub report: &'a VerifyReport,
+    /// Events of a stream export whose metadata the server withheld from this reader
+    /// (another user's identity): linked to their neighbours, but their hashes cannot be
+    /// recomputed.
+    pub withheld: u64,
 }
 
 /// The global log as columns, from one row on: what the viewer's list and filters need for
@@ -96,21 +105,26 @@ pub struct Rows {
     pub new_streams: String,
 }
 
+/// A stream, as the viewer names it: `{aggregateType, aggregateId}`.
 #[derive(Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
-struct StreamKey<'a> {
-    aggregate_type: &'a str,
-    aggregate_id: String,
+pub struct StreamKey {
+    /// The kind of stream.
+    pub aggregate_type: AggregateType,
+    /// Its id (a UUID, or a market's symbol).
+    pub aggregate_id: String,
 }
 
-impl<'a> From<&'a StreamId> for StreamKey<'a> {
-    fn from(stream: &'a StreamId) -> Self {
-        StreamKey { aggregate_type: stream.aggregate_type.as_str(), aggregate_id: stream.aggregate_id.to_string() }
+impl From<&StreamId> for StreamKey {
+    fn from(stream: &StreamId) -> Self {
+        StreamKey { aggregate_type: stream.aggregate_type, aggregate_id: stream.aggregate_id.to_string() }
     }
 }
 
 /// A position an account held, as the account view lists it.
 #[derive(Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct HeldPosition {
     /// The position stream's id.
@@ -122,6 +136,7 @@ pub struct HeldPosition {
 /// One field that differs between two states: its JSON path and both values (`null` where
 /// the field is absent).
 #[derive(Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Change {
     /// `/`-separated path into the state (`/state/balance`).
     pub path: String,
@@ -133,6 +148,7 @@ pub struct Change {
 
 /// A point of a chart series.
 #[derive(Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct Point {
     /// Global position of the event after which the value holds.
@@ -141,6 +157,46 @@ pub struct Point {
     pub timestamp: i64,
     /// The value, as a decimal string.
     pub value: String,
+}
+
+/// `AuditLog.accountReadModel`: an account as the read models saw it right after
+/// `last_position`.
+#[derive(Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase")]
+pub struct AccountReadModel {
+    /// The last position folded in.
+    pub last_position: u64,
+    /// The account's summary; `None` before it was opened.
+    pub account: Option<AccountSummary>,
+    /// Its open positions, valued at the marks of that moment.
+    pub positions: Vec<PositionView>,
+}
+
+/// `AuditLog.versionView`: what the stream view shows for one version.
+#[derive(Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct VersionView {
+    /// The state after the event of that version (`None` when the stream has no such event
+    /// and none before it).
+    pub state: Option<AggregateState>,
+    /// What changed from the version before.
+    pub changes: Vec<Change>,
+}
+
+/// `replaySummary`: how much a replay of a whole log folded.
+#[derive(Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase")]
+pub struct ReplaySummary {
+    /// The last position replayed.
+    pub last_position: u64,
+    /// Accounts, orders and positions in the replayed exchange.
+    pub accounts: usize,
+    /// Orders.
+    pub orders: usize,
+    /// Positions.
+    pub positions: usize,
 }
 
 fn stream_of(aggregate_type: &str, aggregate_id: &str) -> Result<StreamId, String> {
@@ -481,10 +537,7 @@ impl Log {
                 .into_iter()
                 .map(|aggregate_type| StreamId { aggregate_type, aggregate_id: id })
                 .filter(|stream| self.streams.contains_key(stream))
-                .map(|stream| StreamKey {
-                    aggregate_type: stream.aggregate_type.as_str(),
-                    aggregate_id: stream.aggregate_id.to_string(),
-                })
+                .map(|stream| StreamKey::from(&stream))
                 .collect(),
             Err(_) => Vec::new(),
         };
@@ -535,11 +588,11 @@ impl Log {
         for event in self.events.iter().take_while(|e| e.position <= position) {
             models.apply(event);
         }
-        Ok(json(&serde_json::json!({
-            "lastPosition": models.last_position(),
-            "account": models.accounts().summary(account_id),
-            "positions": models.positions_for_account(account_id),
-        })))
+        Ok(json(&AccountReadModel {
+            last_position: models.last_position(),
+            account: models.accounts().summary(account_id),
+            positions: models.positions_for_account(account_id),
+        }))
     }
 
     /// What the stream view shows for one version: `{state, changes}`, the state after the
@@ -558,10 +611,9 @@ impl Log {
             (before, None) => before,
         };
         let value = |state: &Option<AggregateState>| serde_json::to_value(state).expect("states serialize");
-        let (old, new) = (value(&before), value(&after));
         let mut changes = Vec::new();
-        diff_values(String::new(), &old, &new, &mut changes);
-        Ok(json(&serde_json::json!({ "state": new, "changes": changes })))
+        diff_values(String::new(), &value(&before), &value(&after), &mut changes);
+        Ok(json(&VersionView { state: after, changes }))
     }
 
     /// An account's balance after each of its events.

@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 
 /// An account's wallet and order reservations. Position margins are reserved out of the
 /// balance too; they live on the positions (see `Exchange::available`).
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AccountState {
@@ -22,14 +23,18 @@ pub struct AccountState {
     pub kind: AccountKind,
     /// Wallet balance in USDT: deposits − withdrawals − fees paid + fees received ± realized
     /// PnL ± funding ± liquidation settlements − funding shortfalls covered.
+    #[cfg_attr(feature = "ts", ts(type = "string"))]
     pub balance: Decimal,
     /// Sum of the `remaining` of `locks`.
+    #[cfg_attr(feature = "ts", ts(type = "string"))]
     pub locked: Decimal,
     /// The reservation of each open order that locked anything.
     pub locks: BTreeMap<OrderId, OrderLock>,
     /// Σ deposits, in USDT.
+    #[cfg_attr(feature = "ts", ts(type = "string"))]
     pub total_deposited: Decimal,
     /// Σ withdrawals, in USDT.
+    #[cfg_attr(feature = "ts", ts(type = "string"))]
     pub total_withdrawn: Decimal,
     /// Timestamp of `AccountCreated`.
     pub created_at: Timestamp,
@@ -40,12 +45,15 @@ pub struct AccountState {
 }
 
 /// What one order locked, and what of it is still locked.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OrderLock {
     /// Σ locked for the order, in USDT.
+    #[cfg_attr(feature = "ts", ts(type = "string"))]
     pub amount: Decimal,
     /// Part of `amount` not released yet, in USDT.
+    #[cfg_attr(feature = "ts", ts(type = "string"))]
     pub remaining: Decimal,
 }
 

@@ -8,14 +8,17 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 /// A market: its specification, last mark price and funding.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MarketState {
     /// The market's specification, as listed.
     pub spec: MarketSpec,
     /// Last mark price in USDT; `None` before the first `MarkPriceSet`.
+    #[cfg_attr(feature = "ts", ts(type = "string | null"))]
     pub mark_price: Option<Decimal>,
     /// Rate of the last funding settlement; `None` before the first.
+    #[cfg_attr(feature = "ts", ts(type = "string | null"))]
     pub last_funding_rate: Option<Decimal>,
     /// Number of funding settlements so far.
     pub fundings_settled: u64,

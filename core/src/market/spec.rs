@@ -6,40 +6,52 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 /// One maintenance-margin tier: notional in `[notional_from, notional_to)`.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Tier {
     /// Lower bound of the tier's notional (inclusive), in USDT.
+    #[cfg_attr(feature = "ts", ts(type = "string"))]
     pub notional_from: Decimal,
     /// Upper bound of the tier's notional (exclusive), in USDT.
+    #[cfg_attr(feature = "ts", ts(type = "string"))]
     pub notional_to: Decimal,
     /// Highest leverage allowed for a notional in this tier.
     pub max_leverage: u32,
     /// Maintenance-margin rate.
+    #[cfg_attr(feature = "ts", ts(type = "string"))]
     pub mmr: Decimal,
     /// Maintenance amount: `cum_n = from_n × (MMR_n − MMR_{n−1}) + cum_{n−1}`.
+    #[cfg_attr(feature = "ts", ts(type = "string"))]
     pub cum: Decimal,
 }
 
 /// Everything the rules need to know about one market.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MarketSpec {
     /// The market's symbol, e.g. `BTCUSDT`.
     pub symbol: Symbol,
     /// Prices are multiples of this.
+    #[cfg_attr(feature = "ts", ts(type = "string"))]
     pub tick_size: Decimal,
     /// Quantities are multiples of this.
+    #[cfg_attr(feature = "ts", ts(type = "string"))]
     pub step_size: Decimal,
     /// Smallest order quantity.
+    #[cfg_attr(feature = "ts", ts(type = "string"))]
     pub min_qty: Decimal,
     /// Smallest `price × quantity` of an order.
+    #[cfg_attr(feature = "ts", ts(type = "string"))]
     pub min_notional: Decimal,
     /// Highest leverage of the market (the first tier's).
     pub max_leverage: u32,
     /// Fee rate paid by the resting order of a fill.
+    #[cfg_attr(feature = "ts", ts(type = "string"))]
     pub maker_fee_rate: Decimal,
     /// Fee rate paid by the incoming order of a fill.
+    #[cfg_attr(feature = "ts", ts(type = "string"))]
     pub taker_fee_rate: Decimal,
     /// Maintenance-margin tiers, ascending and contiguous.
     pub tiers: Vec<Tier>,

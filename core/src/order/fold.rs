@@ -11,6 +11,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 /// Everything known about one order.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OrderState {
@@ -28,14 +29,19 @@ pub struct OrderState {
     #[serde(rename = "type")]
     pub order_type: OrderType,
     /// Limit price in USDT; `None` for MARKET orders.
+    #[cfg_attr(feature = "ts", ts(type = "string | null"))]
     pub price: Option<Decimal>,
     /// Quantity ordered (base asset).
+    #[cfg_attr(feature = "ts", ts(type = "string"))]
     pub quantity: Decimal,
     /// Quantity still open (base asset); 0 once filled or rejected.
+    #[cfg_attr(feature = "ts", ts(type = "string"))]
     pub remaining: Decimal,
     /// Σ fill quantities (base asset).
+    #[cfg_attr(feature = "ts", ts(type = "string"))]
     pub executed_qty: Decimal,
     /// `Σ fill quantity × fill price`, for the average price.
+    #[cfg_attr(feature = "ts", ts(type = "string"))]
     pub executed_value: Decimal,
     /// Leverage requested (0 for a rejected order, which records none).
     pub leverage: u32,
@@ -60,8 +66,10 @@ pub struct OrderState {
     /// Why it was cancelled; set only when CANCELLED.
     pub cancel_reason: Option<CancelReason>,
     /// Σ fees paid on its fills, in USDT.
+    #[cfg_attr(feature = "ts", ts(type = "string"))]
     pub fees_paid: Decimal,
     /// Σ PnL realized by its fills, in USDT (signed).
+    #[cfg_attr(feature = "ts", ts(type = "string"))]
     pub realized_pnl: Decimal,
     /// Number of `OrderCorrected` events applied.
     pub corrections: u32,

@@ -11,6 +11,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 /// A position. Flat when `size` is zero; the stream lives on and may open again.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PositionState {
@@ -23,16 +24,20 @@ pub struct PositionState {
     /// BUY for a long, SELL for a short (the last side while flat).
     pub side: Side,
     /// Open size (base asset); 0 when flat.
+    #[cfg_attr(feature = "ts", ts(type = "string"))]
     pub size: Decimal,
     /// `Σ quantity × price` of what is open; entry price = entry value / size.
+    #[cfg_attr(feature = "ts", ts(type = "string"))]
     pub entry_value: Decimal,
     /// Margin reserved for the position, in USDT; 0 when flat and for the insurance account.
+    #[cfg_attr(feature = "ts", ts(type = "string"))]
     pub margin: Decimal,
     /// Leverage of the position.
     pub leverage: u32,
     /// CROSS or ISOLATED.
     pub margin_mode: MarginMode,
     /// Realized PnL over the stream's life (trades and liquidation).
+    #[cfg_attr(feature = "ts", ts(type = "string"))]
     pub realized_pnl: Decimal,
     /// Timestamp of the stream's first `PositionOpened`.
     pub created_at: Timestamp,

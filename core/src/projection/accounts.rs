@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 /// An account's money at one point of the log. Always
 /// `available = balance − locked − positionMargin + min(0, unrealizedPnl)`, the formula of
 /// `Exchange::available`, so it equals what the engine allowed at that point.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AccountSummary {
@@ -26,16 +27,21 @@ pub struct AccountSummary {
     /// Trader, fee or insurance account.
     pub kind: AccountKind,
     /// Wallet balance: deposits − withdrawals − fees ± realized PnL ± funding.
+    #[cfg_attr(feature = "ts", ts(type = "string"))]
     pub balance: Decimal,
     /// Reserved by open orders.
+    #[cfg_attr(feature = "ts", ts(type = "string"))]
     pub locked: Decimal,
     /// What can be withdrawn or used for new orders now (negative after a cross loss).
+    #[cfg_attr(feature = "ts", ts(type = "string"))]
     pub available: Decimal,
     /// Σ margins of the account's positions.
+    #[cfg_attr(feature = "ts", ts(type = "string"))]
     pub position_margin: Decimal,
     /// Σ unrealized PnL of the account's open CROSS positions at each market's last mark
     /// (a market without a mark yet contributes 0). Isolated positions are not included:
     /// their losses are bounded by their own margin and do not reduce `available`.
+    #[cfg_attr(feature = "ts", ts(type = "string"))]
     pub unrealized_pnl: Decimal,
 }
 

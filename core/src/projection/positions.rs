@@ -17,6 +17,7 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 
 /// One open position at one point of the log, valued at its market's last mark.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PositionView {
@@ -29,22 +30,29 @@ pub struct PositionView {
     /// BUY for a long, SELL for a short.
     pub side: Side,
     /// Open size (base asset).
+    #[cfg_attr(feature = "ts", ts(type = "string"))]
     pub size: Decimal,
     /// Size-weighted average entry price (8 dp, normalized); `None` only when flat.
+    #[cfg_attr(feature = "ts", ts(type = "string | null"))]
     pub entry_price: Option<Decimal>,
     /// Margin reserved for the position, in USDT.
+    #[cfg_attr(feature = "ts", ts(type = "string"))]
     pub margin: Decimal,
     /// Leverage of the position.
     pub leverage: u32,
     /// CROSS or ISOLATED.
     pub margin_mode: MarginMode,
     /// The market's last mark price; `None` before the first.
+    #[cfg_attr(feature = "ts", ts(type = "string | null"))]
     pub mark_price: Option<Decimal>,
     /// `side × (size × mark − entry value)`, exact; 0 without a mark.
+    #[cfg_attr(feature = "ts", ts(type = "string"))]
     pub unrealized_pnl: Decimal,
     /// `PositionState::liquidation_price` (2 dp); `None` when no positive price liquidates.
+    #[cfg_attr(feature = "ts", ts(type = "string | null"))]
     pub liquidation_price: Option<Decimal>,
     /// PnL realized over the position stream's life.
+    #[cfg_attr(feature = "ts", ts(type = "string"))]
     pub realized_pnl: Decimal,
     /// Timestamp of the position stream's last event.
     pub updated_at: Timestamp,

@@ -5,7 +5,16 @@ import init, { AuditLog, eventTypeNames, verifyChain } from 'perpetua-wasm';
 import { LogColumns, type StreamKey } from '../model/columns';
 import type { SeriesPoint } from '../model/chart';
 import type { Lookup } from '../model/search';
-import type { AccountReadModel, AggregateStateJson, Change, HeldPosition, StoredEvent, VerifyReport } from './types';
+import type * as Wasm from '../wasm/answers.gen';
+import type {
+  AccountReadModel,
+  AggregateStateJson,
+  Change,
+  HeldPosition,
+  StoredEvent,
+  VerifyReport,
+  VersionView,
+} from './types';
 
 let ready: Promise<unknown> | null = null;
 
@@ -84,7 +93,7 @@ export class LoadedLog implements Lookup {
   }
 
   /** The state after `version` and the changes from the version before, in one fold. */
-  versionView(stream: StreamKey, version: number): { state: AggregateStateJson | null; changes: Change[] } {
+  versionView(stream: StreamKey, version: number): VersionView {
     return parse(this.wasm.versionView(stream.aggregateType, stream.aggregateId, version));
   }
 
@@ -149,5 +158,6 @@ export class LoadedLog implements Lookup {
 /** Verifies a log that does not decode (so cannot be loaded): the chain alone is checked,
  * which needs only the stored envelopes. Throws when not even those parse. */
 export function verifyUndecodable(bytes: Uint8Array): VerifyReport {
-  return parse(verifyChain(new TextDecoder().decode(bytes)));
+  const report = parse<Wasm.VerifyReport>(verifyChain(new TextDecoder().decode(bytes)));
+  return { scope: 'range', withheld: 0, ...report };
 }

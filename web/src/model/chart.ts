@@ -3,11 +3,10 @@
 // their approximate size, so they are read as numbers here (the exact values are shown in
 // the tooltip and the state view).
 
-export interface SeriesPoint {
-  readonly position: number;
-  readonly timestamp: number;
-  readonly value: string;
-}
+import type * as Wasm from '../wasm/answers.gen';
+
+/** `AuditLog.balanceSeries` and `positionSizeSeries` (generated: `web/src/wasm/answers.gen.ts`). */
+export type SeriesPoint = Readonly<Wasm.Point>;
 
 export interface Box {
   readonly width: number;

@@ -3,17 +3,17 @@
 // holding one JavaScript object per event. The columns grow (the live tail) and are never
 // edited.
 
-export const AGGREGATE_TYPES = ['Order', 'Account', 'Position', 'Market'] as const;
-export type AggregateType = (typeof AGGREGATE_TYPES)[number];
+import type * as Wasm from '../wasm/answers.gen';
+
+/** The core's aggregate types (generated: `web/src/wasm/answers.gen.ts`). */
+export type AggregateType = Wasm.AggregateType;
+export const AGGREGATE_TYPES = ['Order', 'Account', 'Position', 'Market'] as const satisfies readonly AggregateType[];
 
 export function isAggregateType(text: string): text is AggregateType {
   return (AGGREGATE_TYPES as readonly string[]).includes(text);
 }
 
-export interface StreamKey {
-  readonly aggregateType: AggregateType;
-  readonly aggregateId: string;
-}
+export type StreamKey = Readonly<Wasm.StreamKey>;
 
 /** A chunk of rows, as `AuditLog.rows(from)` returns it. */
 export interface RowChunk {

@@ -21,15 +21,15 @@ export function badgeText(state: BadgeState): { text: string; detail: string; to
       return { text: 'Cannot verify', detail: state.message, tone: 'bad' };
     case 'report': {
       const { report, badEvent } = state;
-      const withheld = report.withheld ?? 0;
+      const withheld = report.withheld;
       if (report.firstBadPosition === null && withheld > 0) {
         // Not all good: those events' hashes cover metadata this copy does not have.
         const detail =
-          `${formatCount(report.verified)} events of one ${report.scope ?? 'range'} each hash checked; ` +
+          `${formatCount(report.verified)} events of one ${report.scope} each hash checked; ` +
           `${formatCount(withheld)} with another user's identity withheld, their hashes not checkable here`;
         return { text: `${formatCount(withheld)} events could not be verified`, detail, tone: 'neutral' };
       }
-      if (report.firstBadPosition === null && (report.scope ?? 'range') === 'range') {
+      if (report.firstBadPosition === null && report.scope === 'range') {
         return { text: 'Chain verified', detail: `${formatCount(report.verified)} events`, tone: 'good' };
       }
       if (report.firstBadPosition === null) {

@@ -1,8 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import type { StoredEvent } from '../../src/data/types';
+import type { StoredEvent, VerifyReport } from '../../src/data/types';
 import { badgeText } from '../../src/ui/badge';
 
-const report = { verified: 2454, firstBadPosition: 2455, fault: { kind: 'HASH_MISMATCH' as const }, lastHash: 'ab' };
+const report: VerifyReport = {
+  scope: 'range',
+  withheld: 0,
+  verified: 2454,
+  firstBadPosition: 2455,
+  fault: { kind: 'HASH_MISMATCH' },
+  lastHash: 'ab',
+};
 const event = {
   position: 2455,
   eventType: 'PositionOpened',

@@ -63,7 +63,9 @@ describe.skipIf(!DEMO)('LoadedLog over the wasm package', () => {
     const position = { aggregateType: liquidation.aggregateType, aggregateId: liquidation.aggregateId };
     const streamRows = [...log.streamRows(position)];
     expect(streamRows.map((row) => events[row]?.aggregateId)).toEqual(streamRows.map(() => liquidation.aggregateId));
-    expect(log.stateAtVersion(position, liquidation.version)?.state['size']).toBe('0');
+    const liquidated = log.stateAtVersion(position, liquidation.version);
+    expect(liquidated?.aggregateType).toBe('Position');
+    expect(liquidated?.aggregateType === 'Position' && liquidated.state.size).toBe('0');
     const view = log.versionView(position, liquidation.version);
     expect(view.state).toEqual(log.stateAtVersion(position, liquidation.version));
     expect(view.changes).toEqual(log.diff(position, liquidation.version - 1, liquidation.version));

@@ -71,11 +71,19 @@ export class AccountView {
       return;
     }
     const end = log.columns.timestamps[log.length - 1] ?? 0;
-    const state = log.stateAtVersion(stream, rows.length)?.state ?? {};
-    const userId = typeof state['userId'] === 'string' ? state['userId'] : null;
-    const facts = ['kind', 'balance', 'locked', 'totalDeposited', 'totalWithdrawn']
-      .filter((key) => state[key] !== undefined)
-      .flatMap((key) => [h('dt', { text: key }), h('dd', { class: 'mono', text: String(state[key]) })]);
+    const folded = log.stateAtVersion(stream, rows.length);
+    const account = folded?.aggregateType === 'Account' ? folded.state : null;
+    const userId = account?.userId ?? null;
+    const shown: readonly (readonly [string, string])[] = account
+      ? [
+          ['kind', account.kind],
+          ['balance', account.balance],
+          ['locked', account.locked],
+          ['totalDeposited', account.totalDeposited],
+          ['totalWithdrawn', account.totalWithdrawn],
+        ]
+      : [];
+    const facts = shown.flatMap(([key, value]) => [h('dt', { text: key }), h('dd', { class: 'mono', text: value })]);
     const positions = log.positionsOfAccount(accountId);
     const balance = log.balanceSeries(accountId);
     replace(

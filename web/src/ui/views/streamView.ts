@@ -264,7 +264,7 @@ export class StreamView {
     const ms = Number(this.slider.value);
     this.asOf.textContent = formatTime(ms);
     const state = log.stateAtTime(stream, ms);
-    const version = state ? Number(state.state['version'] ?? versionAtTime(this.timestamps, ms)) : 0;
+    const version = state ? state.state.version : 0;
     if (version >= 1 && version !== this.version) {
       this.selectVersion(version, 'slider');
       history.replaceState(null, '', streamHash(stream.aggregateType, stream.aggregateId, version));
