@@ -109,6 +109,12 @@ enum Cmd {
         /// request on a kept-alive connection, before the connection is closed.
         #[arg(long, default_value_t = 10)]
         header_timeout_secs: u64,
+        /// Run as a hot standby: wait for the writer lease instead of refusing to start while
+        /// another server holds it. Until then it answers 503 STANDBY (and /readyz 503); when
+        /// the active server dies or loses its database session, it takes the lease over,
+        /// loads the engine from snapshot and tail, and serves (docs/SCALING.md).
+        #[arg(long, env = "PERPETUA_STANDBY")]
+        standby: bool,
         #[command(flatten)]
         database: Database,
     },
@@ -213,6 +219,7 @@ fn main() -> ExitCode {
             snapshot_every,
             max_connections,
             header_timeout_secs,
+            standby,
             database,
         } => with_store(&database, |store| {
             let options = ServeOptions {
@@ -228,6 +235,7 @@ fn main() -> ExitCode {
                     drain_timeout: std::time::Duration::from_secs(drain_timeout_secs.max(1)),
                 },
                 admin_token: std::env::var("PERPETUA_ADMIN_TOKEN").ok().map(|t| t.trim().to_owned()),
+                standby,
             };
             server::serve(store, options)
         }),

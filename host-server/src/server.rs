@@ -1,5 +1,9 @@
 //! `perpetua serve`: opens the store (taking the writer lease), starts the command processor
-//! and the projector, and serves the HTTP API and the audit viewer.
+//! and the projector, and serves the HTTP API and the audit viewer. With `--standby`, a
+//! second server waits for the lease instead of refusing to start: it listens at once and
+//! answers `503 STANDBY` (readiness: not ready) until the active writer dies or loses its
+//! database session, then takes the lease over — bumping the writer epoch, which fences the
+//! old writer's commits — loads the engine from snapshot and tail, and serves.
 
 use crate::db::Db;
 use crate::http::{self, AppState, Role, User};
@@ -38,7 +42,14 @@ pub struct ServeOptions {
     /// The admin's token (`PERPETUA_ADMIN_TOKEN`); without one, a first start makes one and
     /// prints it once.
     pub admin_token: Option<String>,
+    /// Wait for the writer lease (a hot standby) instead of failing while another writer
+    /// holds it.
+    pub standby: bool,
 }
+
+/// How often a standby tries to take the writer lease. Each try is one short database
+/// session; a writer that died is replaced within this, plus the database noticing.
+const STANDBY_POLL: Duration = Duration::from_millis(100);
 
 fn fail(e: StoreError) -> String {
     format!("{e} ({})", e.code())
@@ -233,6 +244,11 @@ impl Started {
 /// in-process tests drive the router it returns; [`serve`] puts it behind a listener.
 pub async fn start(store: Store, options: &ServeOptions) -> Result<Started, String> {
     let lease = store.acquire_writer_lease().await.map_err(fail)?;
+    start_holding(store, lease, options).await
+}
+
+/// [`start`] with the lease already taken (by a standby that waited for it).
+async fn start_holding(store: Store, lease: WriterLease, options: &ServeOptions) -> Result<Started, String> {
     let lease_state = LeaseState::default();
     let db = Db::open(store.url(), 8).await.map_err(fail)?;
     bootstrap_admin(&db, options.admin_token.as_deref()).await?;
@@ -274,17 +290,17 @@ pub async fn start(store: Store, options: &ServeOptions) -> Result<Started, Stri
 /// Returns an error — and so the process exits non-zero — when the writer lease is lost: the
 /// server has then stopped committing already.
 pub async fn serve(store: Store, options: ServeOptions) -> Result<(), String> {
-    let started = start(store.clone(), &options).await?;
-    let viewer = options.viewer.describe();
-    let listener = tokio::net::TcpListener::bind(options.listen.as_str()).await.map_err(|e| {
-        let why = match e.kind() {
-            std::io::ErrorKind::AddrInUse => "the address is in use (is another server running?)".to_owned(),
-            std::io::ErrorKind::AddrNotAvailable => "no interface of this machine has that address".to_owned(),
-            std::io::ErrorKind::PermissionDenied => "permission denied (ports below 1024 need privileges)".to_owned(),
-            _ => e.to_string(),
+    let (started, listener) = if options.standby {
+        let listener = bind(&options.listen).await?;
+        let Some((lease, listener)) = stand_by(&store, listener, &options).await? else {
+            return Ok(());
         };
-        format!("cannot listen on {}: {why}", options.listen)
-    })?;
+        (start_holding(store.clone(), lease, &options).await?, listener)
+    } else {
+        let started = start(store.clone(), &options).await?;
+        (started, bind(&options.listen).await?)
+    };
+    let viewer = options.viewer.describe();
     let address = listener.local_addr().map_err(|e| e.to_string())?;
     // On stdout, for people and scripts: the address (tests and tools read this line).
     println!("perpetua: {} store, listening on http://{address}", store.backend().name());
@@ -327,4 +343,104 @@ pub async fn serve(store: Store, options: ServeOptions) -> Result<(), String> {
     started.release_lease().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+async fn bind(listen: &str) -> Result<tokio::net::TcpListener, String> {
+    tokio::net::TcpListener::bind(listen).await.map_err(|e| {
+        let why = match e.kind() {
+            std::io::ErrorKind::AddrInUse => "the address is in use (is another server running?)".to_owned(),
+            std::io::ErrorKind::AddrNotAvailable => "no interface of this machine has that address".to_owned(),
+            std::io::ErrorKind::PermissionDenied => "permission denied (ports below 1024 need privileges)".to_owned(),
+            _ => e.to_string(),
+        };
+        format!("cannot listen on {listen}: {why}")
+    })
+}
+
+/// A standby's wait: listens at once (answering [`standby_router`]) and tries to take the
+/// writer lease every [`STANDBY_POLL`] until it holds it. Returns the lease and the same
+/// socket for the server proper, or `None` when interrupted while waiting.
+async fn stand_by(
+    store: &Store,
+    listener: tokio::net::TcpListener,
+    options: &ServeOptions,
+) -> Result<Option<(WriterLease, tokio::net::TcpListener)>, String> {
+    let address = listener.local_addr().map_err(|e| e.to_string())?;
+    // One socket, two accept loops in turn: the standby's until the lease is taken, then the
+    // server's (a connection accepted in between is answered STANDBY, and its client retries).
+    let socket = listener.into_std().map_err(|e| e.to_string())?;
+    let for_server = socket.try_clone().map_err(|e| e.to_string())?;
+    let listener = tokio::net::TcpListener::from_std(socket).map_err(|e| e.to_string())?;
+    println!("perpetua: {} store, standby on http://{address}: waiting for the writer lease", store.backend().name());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let answering = tokio::spawn(listener::serve(listener, standby_router(), options.limits, async {
+        let _ = stopped.await;
+    }));
+    let waited = tokio::select! {
+        lease = wait_for_lease(store) => Some(lease),
+        signal = interrupted() => {
+            tracing::info!(signal, "the standby stops");
+            None
+        }
+    };
+    let _ = stop.send(());
+    let Some(lease) = waited else {
+        let _ = tokio::time::timeout(LEASE_RELEASE_TIMEOUT, answering).await;
+        return Ok(None);
+    };
+    let listener = tokio::net::TcpListener::from_std(for_server).map_err(|e| e.to_string())?;
+    Ok(Some((lease, listener)))
+}
+
+/// Tries to take the writer lease until it is free. A database that cannot be reached is
+/// waited for too (a standby outlives a database restart).
+async fn wait_for_lease(store: &Store) -> WriterLease {
+    let waiting_since = std::time::Instant::now();
+    let mut said = false;
+    loop {
+        match store.acquire_writer_lease().await {
+            Ok(lease) => {
+                let waited_ms = waiting_since.elapsed().as_millis() as u64;
+                tracing::info!(waited_ms, "standby: took the writer lease over");
+                println!("perpetua: standby took the writer lease over; loading the engine");
+                return lease;
+            }
+            Err(StoreError::WriterLeaseHeld(holder)) => {
+                if !said {
+                    tracing::info!(holder, "standby: another writer holds the lease; waiting for it");
+                    said = true;
+                }
+                tokio::time::sleep(STANDBY_POLL).await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, code = e.code(), "standby: the lease could not be tried; trying again");
+                tokio::time::sleep(STANDBY_POLL * 5).await;
+            }
+        }
+    }
+}
+
+/// What a standby answers while it waits: `/healthz` 200 (the process is up) with
+/// `status: "standby"`, `/readyz` 503, and every other request 503 `STANDBY` with
+/// `Retry-After: 1` — the active writer serves it; a load balancer that checks readiness sends
+/// nothing here until this server has taken over.
+fn standby_router() -> axum::Router {
+    use axum::http::{header, StatusCode};
+    use axum::response::IntoResponse;
+    use axum::routing::get;
+    use axum::Json;
+    let health = || async { Json(serde_json::json!({ "status": "standby", "role": "standby" })) };
+    let not_now = || async {
+        let error = crate::http::wire::Error {
+            error: crate::http::wire::ErrorDetail {
+                code: "STANDBY".to_owned(),
+                message: "this server is the standby writer: it serves once the active writer is gone; retry, \
+                          or ask the active writer"
+                    .to_owned(),
+                request_id: None,
+            },
+        };
+        (StatusCode::SERVICE_UNAVAILABLE, [(header::RETRY_AFTER, "1")], Json(error)).into_response()
+    };
+    axum::Router::new().route("/healthz", get(health)).route("/readyz", get(not_now)).fallback(not_now)
 }

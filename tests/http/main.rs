@@ -47,6 +47,7 @@ impl App {
         let db = support::database(backend, &format!("http_{suite}")).await?;
         let store = Store::open(&StoreOptions::new(&db.url)).await.expect("the store opens");
         let options = ServeOptions {
+            standby: false,
             listen: String::new(),
             demo: false,
             viewer: perpetua_server::http::Viewer::Embedded,

@@ -2,6 +2,7 @@
 //! MariaDB (a database of its own per test). An unreachable server fails the test, unless it
 //! is named in `PERPETUA_SKIP_BACKENDS` (then the test says `SKIPPED:` and is counted apart).
 
+mod failover;
 mod operations;
 mod support;
 

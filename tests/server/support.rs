@@ -151,8 +151,9 @@ impl Server {
         let mut lines = BufReader::new(stdout).lines();
         let base = loop {
             let line = lines.next().expect("the server printed its address").expect("stdout line");
-            if let Some(rest) = line.split("listening on ").nth(1) {
-                break rest.trim().to_owned();
+            // A server's address, or a standby's (which listens while it waits for the lease).
+            if let Some(rest) = line.split("listening on ").nth(1).or_else(|| line.split("standby on ").nth(1)) {
+                break rest.split_whitespace().next().expect("an address").trim_end_matches(':').to_owned();
             }
         };
         // Keep draining stdout so the server never blocks on it.
