@@ -10,6 +10,7 @@ pub mod metrics;
 pub mod processor;
 pub mod projector;
 pub mod read_models;
+pub mod relay;
 pub mod server;
 pub mod store;
 pub mod users;

@@ -17,6 +17,7 @@ use perpetua_server::logging::LogFormat;
 use perpetua_server::metrics::Metrics;
 use perpetua_server::processor::{self, ProcessorOptions};
 use perpetua_server::projector::{read_model_name, Projector, READ_MODELS};
+use perpetua_server::relay::RelayOptions;
 use perpetua_server::server::{self, ServeOptions};
 use perpetua_server::store::{Appended, CommandAppend, Store, StoreOptions, StreamRange};
 use std::collections::BTreeMap;
@@ -195,6 +196,27 @@ enum Cmd {
         #[command(flatten)]
         database: Database,
     },
+    /// Publish the committed log, in position order, to a NATS JetStream stream (a subject per
+    /// aggregate type; the stored bytes with their hashes; the event id as `Nats-Msg-Id`),
+    /// resuming after the stream's last message; runs until SIGTERM or SIGINT. With
+    /// `--check`, read the stream back instead, as a consumer would, and check it.
+    Relay {
+        /// The NATS server.
+        #[arg(long, env = "PERPETUA_NATS_URL", default_value = "nats://127.0.0.1:4222")]
+        nats_url: String,
+        /// The JetStream stream (created if missing, with file storage).
+        #[arg(long, env = "PERPETUA_NATS_STREAM", default_value = "PERPETUA_EVENTS")]
+        stream: String,
+        /// Subjects are `<prefix>.<aggregateType>`.
+        #[arg(long, default_value = "perpetua.events")]
+        subject_prefix: String,
+        /// Check the stream instead of publishing: every position from 1 once and in order,
+        /// the chain verified, its last event the store's at that position.
+        #[arg(long)]
+        check: bool,
+        #[command(flatten)]
+        database: Database,
+    },
     /// Replay an exported log and print the accounts, open positions and chain head as JSON.
     Replay {
         /// The exported log.
@@ -244,6 +266,14 @@ fn main() -> ExitCode {
             with_store(&database, |store| export(store, out, from, to, stream, correlation_id))
         }
         Cmd::Snapshot { database } => with_store(&database, snapshot),
+        Cmd::Relay { nats_url, stream, subject_prefix, check, database } => {
+            let options = RelayOptions { nats_url, stream, subject_prefix, ..RelayOptions::default() };
+            if check {
+                with_store(&database, |store| check_relayed(store, options))
+            } else {
+                with_store(&database, |store| relay(store, options))
+            }
+        }
         Cmd::Demo { out } => demo(&out),
         Cmd::Openapi { markdown, markdown_detail } => {
             if markdown || markdown_detail {
@@ -664,5 +694,62 @@ async fn snapshot(store: Store) -> Result<(), String> {
     processor::save_engine_snapshot(&store, &exchange).await.map_err(store_error)?;
     spinner.finish_and_clear();
     say!("snapshot: engine saved at position {} in {:.2} s", exchange.last_position(), started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+async fn relay(store: Store, options: RelayOptions) -> Result<(), String> {
+    let started = std::time::Instant::now();
+    let stop = async {
+        let signal = server::interrupted().await;
+        tracing::info!(signal, "relay: stopping");
+    };
+    let summary = perpetua_server::relay::run(store, options, stop).await?;
+    let mut lags = summary.lags_ms.clone();
+    lags.sort_unstable();
+    let at = |q: f64| lags.get(((lags.len() as f64 * q).ceil() as usize).saturating_sub(1)).copied().unwrap_or(0);
+    let seconds = started.elapsed().as_secs_f64();
+    println!(
+        "perpetua relay: {} events published in {seconds:.1} s ({:.0}/s), the stream at position {}; {} resyncs; \
+         lag from commit to acknowledgement per page: p50 {} ms, p99 {} ms, max {} ms ({} pages)",
+        summary.published,
+        summary.published as f64 / seconds.max(1e-9),
+        summary.last_position,
+        summary.resyncs,
+        at(0.50),
+        at(0.99),
+        lags.last().copied().unwrap_or(0),
+        lags.len()
+    );
+    Ok(())
+}
+
+async fn check_relayed(store: Store, options: RelayOptions) -> Result<(), String> {
+    let check = perpetua_server::relay::check_stream(&options).await?;
+    if !check.report.is_ok() {
+        return Err(format!(
+            "stream {}: the chain breaks at position {:?} ({:?})",
+            options.stream, check.report.first_bad_position, check.report.fault
+        ));
+    }
+    if check.messages > 0 {
+        let stored = store.read_all(check.messages, 1).await.map_err(store_error)?;
+        let same = stored.first().is_some_and(|e| e.hash == check.report.last_hash);
+        if !same {
+            return Err(format!(
+                "stream {}: its last event (position {}) is not the store's",
+                options.stream, check.messages
+            ));
+        }
+    }
+    let head = store.head().await.map_err(store_error)?.last_position;
+    println!(
+        "perpetua relay --check: stream {}: positions 1 to {} each once and in order, chain verified, \
+         last hash {} (the store's); the store's head is {head} ({} behind); read in {:.1} s",
+        options.stream,
+        check.messages,
+        check.report.last_hash,
+        head.saturating_sub(check.messages),
+        check.took.as_secs_f64()
+    );
     Ok(())
 }

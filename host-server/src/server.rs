@@ -171,7 +171,7 @@ async fn monitor_lease(
 }
 
 /// Waits for SIGINT or SIGTERM.
-async fn interrupted() -> &'static str {
+pub async fn interrupted() -> &'static str {
     let interrupt = tokio::signal::ctrl_c();
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
     let terminated = async {

@@ -4,6 +4,7 @@
 
 mod failover;
 mod operations;
+mod relay;
 mod support;
 
 use operations::{drain, operations};
