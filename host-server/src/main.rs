@@ -114,7 +114,7 @@ enum Cmd {
         /// another server holds it. Until then it answers 503 STANDBY (and /readyz 503); when
         /// the active server dies or loses its database session, it takes the lease over,
         /// loads the engine from snapshot and tail, and serves (docs/SCALING.md).
-        #[arg(long, env = "PERPETUA_STANDBY")]
+        #[arg(long, env = "PERPETUA_STANDBY", value_parser = clap::builder::BoolishValueParser::new())]
         standby: bool,
         #[command(flatten)]
         database: Database,

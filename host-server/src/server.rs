@@ -290,12 +290,24 @@ async fn start_holding(store: Store, lease: WriterLease, options: &ServeOptions)
 /// Returns an error — and so the process exits non-zero — when the writer lease is lost: the
 /// server has then stopped committing already.
 pub async fn serve(store: Store, options: ServeOptions) -> Result<(), String> {
+    let signal = Signal::listen();
     let (started, listener) = if options.standby {
         let listener = bind(&options.listen).await?;
-        let Some((lease, listener)) = stand_by(&store, listener, &options).await? else {
+        let Some((lease, listener, answering)) = stand_by(&store, listener, &options, signal.clone()).await? else {
             return Ok(());
         };
-        (start_holding(store.clone(), lease, &options).await?, listener)
+        // The standby goes on answering STANDBY while the engine loads; a signal now stops it
+        // (the lease is dropped with the start that holds it, and so released).
+        let started = tokio::select! {
+            started = start_holding(store.clone(), lease, &options) => started,
+            signal = signal.clone().received() => {
+                tracing::info!(signal, "stopping while taking over; the lease is released");
+                answering.stop().await;
+                return Ok(());
+            }
+        };
+        answering.stop().await;
+        (started?, listener)
     } else {
         let started = start(store.clone(), &options).await?;
         (started, bind(&options.listen).await?)
@@ -311,7 +323,7 @@ pub async fn serve(store: Store, options: ServeOptions) -> Result<(), String> {
     let signalled = drain_started.clone();
     let drain = started.drain.clone();
     let shutdown = async move {
-        let signal = interrupted().await;
+        let signal = signal.received().await;
         let _ = signalled.set(std::time::Instant::now());
         tracing::info!(signal, "draining (at most {bound:?})");
         watchdog(bound);
@@ -364,7 +376,8 @@ async fn stand_by(
     store: &Store,
     listener: tokio::net::TcpListener,
     options: &ServeOptions,
-) -> Result<Option<(WriterLease, tokio::net::TcpListener)>, String> {
+    signal: Signal,
+) -> Result<Option<(WriterLease, tokio::net::TcpListener, Answering)>, String> {
     let address = listener.local_addr().map_err(|e| e.to_string())?;
     // One socket, two accept loops in turn: the standby's until the lease is taken, then the
     // server's (a connection accepted in between is answered STANDBY, and its client retries).
@@ -376,20 +389,60 @@ async fn stand_by(
     let answering = tokio::spawn(listener::serve(listener, standby_router(), options.limits, async {
         let _ = stopped.await;
     }));
+    let answering = Answering { stop, task: answering };
     let waited = tokio::select! {
         lease = wait_for_lease(store) => Some(lease),
-        signal = interrupted() => {
+        signal = signal.received() => {
             tracing::info!(signal, "the standby stops");
             None
         }
     };
-    let _ = stop.send(());
     let Some(lease) = waited else {
-        let _ = tokio::time::timeout(LEASE_RELEASE_TIMEOUT, answering).await;
+        answering.stop().await;
         return Ok(None);
     };
     let listener = tokio::net::TcpListener::from_std(for_server).map_err(|e| e.to_string())?;
-    Ok(Some((lease, listener)))
+    Ok(Some((lease, listener, answering)))
+}
+
+/// The standby's accept loop, answering STANDBY until stopped.
+struct Answering {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Answering {
+    /// Stops accepting; the connections it has finish their (immediate) answers on their own.
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = tokio::time::timeout(LEASE_RELEASE_TIMEOUT, self.task).await;
+    }
+}
+
+/// The first SIGINT or SIGTERM, whenever it is asked for: one listener for the whole process,
+/// from the start, so a signal that arrives while nothing waits for it (a standby taking
+/// over) is not lost.
+#[derive(Clone)]
+struct Signal(tokio::sync::watch::Receiver<Option<&'static str>>);
+
+impl Signal {
+    fn listen() -> Signal {
+        let (sender, receiver) = tokio::sync::watch::channel(None);
+        tokio::spawn(async move {
+            let signal = interrupted().await;
+            sender.send_replace(Some(signal));
+            // Kept open, so that receivers wait on it rather than see it closed.
+            std::future::pending::<()>().await;
+        });
+        Signal(receiver)
+    }
+
+    async fn received(mut self) -> &'static str {
+        match self.0.wait_for(Option::is_some).await {
+            Ok(signal) => (*signal).expect("waited for a signal"),
+            Err(_) => std::future::pending().await,
+        }
+    }
 }
 
 /// Tries to take the writer lease until it is free. A database that cannot be reached is

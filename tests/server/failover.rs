@@ -18,8 +18,12 @@ use std::time::{Duration, Instant};
 const CLIENTS: usize = 8;
 const KILLS: usize = 10;
 
+/// Snapshots every 200 events, so that most takeovers load the engine from a snapshot and a
+/// tail.
+const SNAPSHOT_EVERY: &[&str] = &["--snapshot-every", "200"];
+
 fn standby(db: &TestDb) -> Server {
-    Server::launch(db, false, Launch { args: &["--standby"], ..Launch::default() })
+    Server::launch(db, false, Launch { args: &["--standby", "--snapshot-every", "200"], ..Launch::default() })
 }
 
 /// One deposit of 1 under `key`, tried on each server in turn (the active one first) until
@@ -78,7 +82,7 @@ async fn first_commit(client: &Client, server: &Server, account: &str, key: &str
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_standby_takes_over_from_a_killed_writer() {
     let Some(db) = database(Backend::Postgres, "failover").await else { return };
-    let mut active = Server::start(&db, false);
+    let mut active = Server::start_with(&db, false, SNAPSHOT_EVERY);
     let client = Client::builder().timeout(Duration::from_secs(10)).build().expect("client");
     let mut accounts = Vec::new();
     for i in 0..=CLIENTS {
@@ -157,6 +161,8 @@ async fn a_standby_takes_over_from_a_killed_writer() {
     );
 
     active.settle().await;
+    let (status, ready) = active.call(None, reqwest::Method::GET, "/readyz", None).await;
+    assert_eq!(status, StatusCode::OK, "the writer that took over last is ready: {ready}");
     let head = active.head().await;
     for (account, acks) in accounts.iter().zip(&acknowledged) {
         assert!(!acks.is_empty(), "client of {account} made progress");
