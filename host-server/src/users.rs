@@ -52,3 +52,9 @@ pub async fn by_token_digest(db: &Db, digest: &str) -> Result<Option<User>, Stor
         db.fetch(&format!("SELECT {COLUMNS} FROM users WHERE token_hash = ?"), &[digest.to_owned().into()]).await?;
     Ok(rows.first().and_then(user_of_row))
 }
+
+/// Whether a user with this id is stored.
+pub async fn exists(db: &Db, user_id: perpetua_core::ids::UserId) -> Result<bool, StoreError> {
+    let rows = db.fetch("SELECT user_id FROM users WHERE user_id = ?", &[user_id.to_string().into()]).await?;
+    Ok(!rows.is_empty())
+}

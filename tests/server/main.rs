@@ -60,6 +60,7 @@ on_every_backend!(
     batch_orders,
     cancel_all,
     client_order_ids,
+    a_user_lost_in_a_crash_is_stored_on_retry,
     live_streams,
     candles,
     operations,
@@ -99,6 +100,45 @@ mod deployment {
 /// filtered by it, a cancel of the open one; ids with the SQL pattern's wildcards match only
 /// themselves; two open orders with one id are refused by name; another trader's ids are not
 /// seen.
+/// `POST /v1/users` for a trader commits the account, then stores the user. A server that
+/// stops between the two (reproduced by deleting the user's row while the server is down)
+/// leaves an account without its user; the client's retry under its key then stores the user,
+/// with a new token that works, instead of answering from the record with no token at all.
+async fn a_user_lost_in_a_crash_is_stored_on_retry(db: TestDb) {
+    let request = json!({ "name": "late", "role": "trader" });
+    let send = |server: &Server| {
+        server
+            .client
+            .post(format!("{}/v1/users", server.base))
+            .bearer_auth(ADMIN_TOKEN)
+            .header("Idempotency-Key", "create-late")
+            .json(&request)
+            .send()
+    };
+    let mut server = Server::start(&db, false);
+    let first: Value = send(&server).await.expect("sent").json().await.expect("JSON");
+    let user_id = first["userId"].as_str().expect("a user id").to_owned();
+    server.kill();
+    let users = perpetua_server::db::Db::open(&db.url, 1).await.expect("the users' database");
+    let deleted = users.execute("DELETE FROM users WHERE user_id = ?", &[user_id.clone().into()]).await;
+    assert_eq!(deleted.expect("delete"), 1, "the user's row is gone, as if never written");
+
+    let server = Server::start(&db, false);
+    let head = server.head().await;
+    let retry = send(&server).await.expect("sent");
+    assert_eq!(retry.status(), StatusCode::CREATED);
+    let retry: Value = retry.json().await.expect("JSON");
+    assert_eq!((&retry["userId"], &retry["accountId"]), (&first["userId"], &first["accountId"]), "{retry}");
+    assert_eq!(server.head().await, head, "the account is not opened twice");
+    let token = retry["apiToken"].as_str().expect("a new token");
+    let account = server.get(token, &format!("/v1/accounts/{}", first["accountId"].as_str().unwrap())).await;
+    assert_eq!(account["accountId"], first["accountId"]);
+    // Once stored, a retry is answered from the record again, without a token.
+    let again = send(&server).await.expect("sent");
+    assert_eq!(again.status(), StatusCode::OK);
+    assert!(again.json::<Value>().await.expect("JSON")["apiToken"].is_null());
+}
+
 async fn client_order_ids(db: TestDb) {
     let server = Server::start(&db, false);
     let alice = server.trader("alice", "100000").await;

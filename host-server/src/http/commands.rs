@@ -211,7 +211,7 @@ pub(super) async fn create_user(
     }
     let role = Role::parse(&role)
         .ok_or_else(|| ApiError::bad_request("INVALID_ROLE", "role must be trader, auditor or admin"))?;
-    let user_id = UserId(uuid::Uuid::new_v4());
+    let mut user_id = UserId(uuid::Uuid::new_v4());
     let token = super::new_token();
     let now = crate::now_ms();
     let (account_id, position) = if role == Role::Trader {
@@ -219,8 +219,15 @@ pub(super) async fn create_user(
         let (_, reply) =
             submit(&state, &admin, &headers, ("POST /v1/users", &body.bytes), command, created_shape).await?;
         if reply["userId"] != json!(user_id) {
-            // A retry under an idempotency key: the user exists; its token was shown once.
-            return Ok((StatusCode::OK, Json(reply)).into_response());
+            // A retry under an idempotency key: the first try opened the account. Its user is
+            // stored, and its token was shown once — unless the server that took the first try
+            // stopped between the two (a crash, a failover): then the user is stored now, with
+            // a new token, so the account is never left without its user.
+            let first: Option<UserId> = reply["userId"].as_str().and_then(|u| u.parse().ok());
+            match first {
+                Some(first) if !crate::users::exists(&state.db, first).await? => user_id = first,
+                _ => return Ok((StatusCode::OK, Json(reply)).into_response()),
+            }
         }
         (reply["accountId"].as_str().and_then(|a| a.parse().ok()), reply["position"].as_u64().unwrap_or_default())
     } else {
