@@ -11,7 +11,7 @@ use perpetua_core::event::{parse_stored_events, StoredEvent};
 use perpetua_core::projection::ReadModels;
 use perpetua_core::{invariants, EventEnvelope, Exchange};
 use perpetua_server::db::Db;
-use perpetua_server::http::{Cors, Viewer};
+use perpetua_server::http::{Cors, Serving, Viewer};
 use perpetua_server::listener::ConnectionLimits;
 use perpetua_server::logging::LogFormat;
 use perpetua_server::metrics::Metrics;
@@ -116,6 +116,12 @@ enum Cmd {
         /// loads the engine from snapshot and tail, and serves (docs/SCALING.md).
         #[arg(long, env = "PERPETUA_STANDBY", value_parser = clap::builder::BoolishValueParser::new())]
         standby: bool,
+        /// `all` (writer, projector and queries: the default) or `query`: the query and audit
+        /// routes only, over the read models and the log that an `all` server writes, any
+        /// number of them (`minPosition` waits for that server's projector); command routes
+        /// and live streams answer 421 WRONG_ROLE (docs/SCALING.md).
+        #[arg(long, env = "PERPETUA_ROLE", default_value = "all", value_parser = ["all", "query"])]
+        role: String,
         #[command(flatten)]
         database: Database,
     },
@@ -242,6 +248,7 @@ fn main() -> ExitCode {
             max_connections,
             header_timeout_secs,
             standby,
+            role,
             database,
         } => with_store(&database, |store| {
             let options = ServeOptions {
@@ -258,6 +265,7 @@ fn main() -> ExitCode {
                 },
                 admin_token: std::env::var("PERPETUA_ADMIN_TOKEN").ok().map(|t| t.trim().to_owned()),
                 standby,
+                serving: if role == "query" { Serving::Query } else { Serving::All },
             };
             server::serve(store, options)
         }),

@@ -461,6 +461,32 @@ pub struct ProjectorHandle {
 }
 
 impl ProjectorHandle {
+    /// A handle over read models that another process projects (`serve --role query`):
+    /// their state, read from the database every `poll`. It writes nothing and rebuilds
+    /// nothing, and its market feed stays empty.
+    pub fn follow(db: Db, poll: Duration) -> ProjectorHandle {
+        let (published, state) = watch::channel(ProjectionState::default());
+        let (control, _) = mpsc::channel(1);
+        let (_, finished) = watch::channel(true);
+        let (market, _) = broadcast::channel(1);
+        tokio::spawn(async move {
+            while !published.is_closed() {
+                match load_state(&db).await {
+                    Ok(state) => {
+                        published.send_if_modified(|current| {
+                            let changed = *current != state;
+                            *current = state;
+                            changed
+                        });
+                    }
+                    Err(e) => tracing::warn!(error = %e, code = e.code(), "the read models' state could not be read"),
+                }
+                tokio::time::sleep(poll).await;
+            }
+        });
+        ProjectorHandle { state, control, finished, market }
+    }
+
     /// What each page written changes in the markets, from now on.
     pub fn market_feed(&self) -> broadcast::Receiver<Arc<MarketBatch>> {
         self.market.subscribe()

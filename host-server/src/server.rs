@@ -6,7 +6,7 @@
 //! old writer's commits — loads the engine from snapshot and tail, and serves.
 
 use crate::db::Db;
-use crate::http::{self, AppState, Role, User};
+use crate::http::{self, AppState, Role, Serving, User};
 use crate::listener::{self, ConnectionLimits};
 use crate::metrics::Metrics;
 use crate::processor::{self, LeaseState, ProcessorOptions};
@@ -45,6 +45,8 @@ pub struct ServeOptions {
     /// Wait for the writer lease (a hot standby) instead of failing while another writer
     /// holds it.
     pub standby: bool,
+    /// All in one, or queries only (`--role query`).
+    pub serving: Serving,
 }
 
 /// How often a standby tries to take the writer lease. Each try is one short database
@@ -218,15 +220,16 @@ pub struct Started {
     pub metrics: Arc<Metrics>,
     /// Set to true to drain: live streams end with a final message, readiness says no.
     pub drain: tokio::sync::watch::Sender<bool>,
-    monitor: tokio::task::JoinHandle<WriterLease>,
-    stop_monitor: tokio::sync::oneshot::Sender<()>,
+    /// The lease's monitor (none on a query server, which holds no lease).
+    monitor: Option<(tokio::task::JoinHandle<WriterLease>, tokio::sync::oneshot::Sender<()>)>,
 }
 
 impl Started {
     /// Stops the lease's monitor and gives the lease back (each step bounded).
     pub async fn release_lease(self) {
-        let _ = self.stop_monitor.send(());
-        match tokio::time::timeout(LEASE_RELEASE_TIMEOUT, self.monitor).await {
+        let Some((monitor, stop_monitor)) = self.monitor else { return };
+        let _ = stop_monitor.send(());
+        match tokio::time::timeout(LEASE_RELEASE_TIMEOUT, monitor).await {
             Ok(Ok(lease)) => {
                 if tokio::time::timeout(LEASE_RELEASE_TIMEOUT, lease.release()).await.is_err() {
                     tracing::warn!("the writer lease was not released in time; it expires on its own");
@@ -245,6 +248,37 @@ impl Started {
 pub async fn start(store: Store, options: &ServeOptions) -> Result<Started, String> {
     let lease = store.acquire_writer_lease().await.map_err(fail)?;
     start_holding(store, lease, options).await
+}
+
+/// How often a query server reads the log's head and the read models' state.
+const FOLLOW_POLL: Duration = Duration::from_millis(10);
+
+/// Assembles a query server (`--role query`): no lease, no processor, no projector; the
+/// query and audit routes over the read models and the log that a writer and its projector
+/// (other processes) keep, `minPosition` waiting for that projector (its checkpoint, read
+/// every [`FOLLOW_POLL`]). Command routes and live streams answer 421 `WRONG_ROLE`.
+pub async fn start_query(store: Store, options: &ServeOptions) -> Result<Started, String> {
+    let db = Db::open(store.url(), 8).await.map_err(fail)?;
+    let metrics = Arc::new(Metrics::default());
+    let processor = processor::follow(store.clone(), FOLLOW_POLL);
+    let projector = crate::projector::ProjectorHandle::follow(db.clone(), FOLLOW_POLL);
+    let users = http::load_users(&db).await.map_err(fail)?;
+    let (drain, draining) = tokio::sync::watch::channel(false);
+    let lease = LeaseState::default();
+    let state = AppState {
+        store: store.clone(),
+        db,
+        processor: processor.clone(),
+        projector: projector.clone(),
+        metrics: metrics.clone(),
+        users: Arc::new(RwLock::new(users)),
+        lease: lease.clone(),
+        draining,
+        rate_limit: Arc::new(http::RateLimit::new(options.rate_limit_per_token)),
+        serving: Serving::Query,
+    };
+    let app = http::router(state, options.viewer.clone(), &options.cors);
+    Ok(Started { app, processor, projector, lease, metrics, drain, monitor: None })
 }
 
 /// [`start`] with the lease already taken (by a standby that waited for it).
@@ -279,9 +313,18 @@ async fn start_holding(store: Store, lease: WriterLease, options: &ServeOptions)
         lease: lease_state.clone(),
         draining,
         rate_limit: Arc::new(http::RateLimit::new(options.rate_limit_per_token)),
+        serving: Serving::All,
     };
     let app = http::router(state, options.viewer.clone(), &options.cors);
-    Ok(Started { app, processor, projector, lease: lease_state, metrics, drain, monitor, stop_monitor })
+    Ok(Started {
+        app,
+        processor,
+        projector,
+        lease: lease_state,
+        metrics,
+        drain,
+        monitor: Some((monitor, stop_monitor)),
+    })
 }
 
 /// Runs the server until interrupted, then drains within `options.limits.drain_timeout`:
@@ -291,6 +334,9 @@ async fn start_holding(store: Store, lease: WriterLease, options: &ServeOptions)
 /// server has then stopped committing already.
 pub async fn serve(store: Store, options: ServeOptions) -> Result<(), String> {
     let signal = Signal::listen();
+    if options.standby && options.serving == Serving::Query {
+        return Err("--standby is for a writer: a query server (--role query) holds no lease".into());
+    }
     let (started, listener) = if options.standby {
         let listener = bind(&options.listen).await?;
         let Some((lease, listener, answering)) = stand_by(&store, listener, &options, signal.clone()).await? else {
@@ -308,6 +354,9 @@ pub async fn serve(store: Store, options: ServeOptions) -> Result<(), String> {
         };
         answering.stop().await;
         (started?, listener)
+    } else if options.serving == Serving::Query {
+        let started = start_query(store.clone(), &options).await?;
+        (started, bind(&options.listen).await?)
     } else {
         let started = start(store.clone(), &options).await?;
         (started, bind(&options.listen).await?)
@@ -315,7 +364,8 @@ pub async fn serve(store: Store, options: ServeOptions) -> Result<(), String> {
     let viewer = options.viewer.describe();
     let address = listener.local_addr().map_err(|e| e.to_string())?;
     // On stdout, for people and scripts: the address (tests and tools read this line).
-    println!("perpetua: {} store, listening on http://{address}", store.backend().name());
+    let role = if options.serving == Serving::Query { " (role: query)" } else { "" };
+    println!("perpetua: {} store{role}, listening on http://{address}", store.backend().name());
     println!("perpetua: open http://{address}/ for {viewer}; the API is described at http://{address}/openapi.json");
     tracing::info!(%address, backend = store.backend().name(), "serving");
     let bound = options.limits.drain_timeout;

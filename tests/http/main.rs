@@ -48,6 +48,7 @@ impl App {
         let store = Store::open(&StoreOptions::new(&db.url)).await.expect("the store opens");
         let options = ServeOptions {
             standby: false,
+            serving: Default::default(),
             listen: String::new(),
             demo: false,
             viewer: perpetua_server::http::Viewer::Embedded,

@@ -5,6 +5,7 @@
 mod failover;
 mod operations;
 mod relay;
+mod roles;
 mod support;
 
 use operations::{drain, operations};

@@ -412,6 +412,27 @@ pub struct AppState {
     pub draining: tokio::sync::watch::Receiver<bool>,
     /// Requests per second each token may make.
     pub rate_limit: Arc<RateLimit>,
+    /// Which part of the exchange this process is.
+    pub serving: Serving,
+}
+
+/// Which part of the exchange a server process is (`serve --role`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Serving {
+    /// Writer, projector and queries in one process (the default).
+    #[default]
+    All,
+    /// Queries only, over the read models and the log that other processes write: any number
+    /// of them beside one writer.
+    Query,
+}
+
+impl Route {
+    /// Whether a query server (`--role query`) serves this route: reads, but not the live
+    /// streams (they follow the writer's commits) nor the admin's rebuilds.
+    pub fn served_by_query(&self) -> bool {
+        self.effect == Effect::Read && self.method == Method::GET && !self.path.ends_with("/live")
+    }
 }
 
 /// Requests per second per token (per user: a user has one token), with bursts of twice
@@ -742,6 +763,16 @@ async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<User, Api
 
 async fn guard(State((state, route)): State<(AppState, &'static Route)>, mut request: Request, next: Next) -> Response {
     let mut served = observe::Served { route: route.path, user: None };
+    if state.serving == Serving::Query && !route.served_by_query() {
+        let message = format!(
+            "this is a query server (serve --role query); {} {} is served by the writer (perpetua serve)",
+            route.method, route.path
+        );
+        return with_served(
+            ApiError::new(StatusCode::MISDIRECTED_REQUEST, "WRONG_ROLE", message).into_response(),
+            served,
+        );
+    }
     if route.access != Access::Public {
         let user = match authenticate(&state, request.headers()).await {
             Ok(user) => user,
@@ -832,7 +863,12 @@ pub fn router(state: AppState, viewer: Viewer, cors: &Cors) -> Router {
 /// Waits until the read models reflect `minPosition` (if given), at most [`MIN_POSITION_WAIT`].
 pub async fn wait_min_position(state: &AppState, min_position: Option<u64>) -> Result<(), ApiError> {
     let Some(position) = min_position else { return Ok(()) };
-    let head = state.processor.head().borrow().position;
+    let mut head = state.processor.head().borrow().position;
+    if position > head && state.serving == Serving::Query {
+        // This process follows the writer's head every few milliseconds: a command answered a
+        // moment ago may be past what it has seen; the store says.
+        head = state.store.head().await?.last_position;
+    }
     if position > head {
         // No command has been answered with it: waiting could not help.
         return Err(ApiError::bad_request(

@@ -1932,6 +1932,20 @@ export interface operations {
                     };
                 };
             };
+            /** @description Error: WRONG_ROLE */
+            421: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "WRONG_ROLE";
+                        };
+                    };
+                };
+            };
             /** @description Refused by a business rule: NOT_INITIALIZED */
             422: {
                 headers: {
@@ -2078,6 +2092,20 @@ export interface operations {
                         error?: {
                             /** @enum {string} */
                             code?: "NOT_FOUND";
+                        };
+                    };
+                };
+            };
+            /** @description Error: WRONG_ROLE */
+            421: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "WRONG_ROLE";
                         };
                     };
                 };
@@ -2249,6 +2277,20 @@ export interface operations {
                         error?: {
                             /** @enum {string} */
                             code?: "PAYLOAD_TOO_LARGE";
+                        };
+                    };
+                };
+            };
+            /** @description Error: WRONG_ROLE */
+            421: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "WRONG_ROLE";
                         };
                     };
                 };
@@ -2487,6 +2529,20 @@ export interface operations {
                         error?: {
                             /** @enum {string} */
                             code?: "NOT_FOUND";
+                        };
+                    };
+                };
+            };
+            /** @description Error: WRONG_ROLE */
+            421: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "WRONG_ROLE";
                         };
                     };
                 };
@@ -2851,6 +2907,20 @@ export interface operations {
                         error?: {
                             /** @enum {string} */
                             code?: "FORBIDDEN";
+                        };
+                    };
+                };
+            };
+            /** @description Error: WRONG_ROLE */
+            421: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "WRONG_ROLE";
                         };
                     };
                 };
@@ -3421,6 +3491,20 @@ export interface operations {
                     };
                 };
             };
+            /** @description Error: WRONG_ROLE */
+            421: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "WRONG_ROLE";
+                        };
+                    };
+                };
+            };
             /** @description Refused by a business rule: NOT_INITIALIZED, MARK_PRICE_NOT_SET */
             422: {
                 headers: {
@@ -3540,6 +3624,20 @@ export interface operations {
                         error?: {
                             /** @enum {string} */
                             code?: "NOT_FOUND";
+                        };
+                    };
+                };
+            };
+            /** @description Error: WRONG_ROLE */
+            421: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "WRONG_ROLE";
                         };
                     };
                 };
@@ -3683,6 +3781,20 @@ export interface operations {
                         error?: {
                             /** @enum {string} */
                             code?: "PAYLOAD_TOO_LARGE";
+                        };
+                    };
+                };
+            };
+            /** @description Error: WRONG_ROLE */
+            421: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "WRONG_ROLE";
                         };
                     };
                 };
@@ -4093,6 +4205,20 @@ export interface operations {
                     };
                 };
             };
+            /** @description Error: WRONG_ROLE */
+            421: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "WRONG_ROLE";
+                        };
+                    };
+                };
+            };
             /** @description Refused by a business rule; or an error: NOT_INITIALIZED, ACCOUNT_NOT_TRADABLE */
             422: {
                 headers: {
@@ -4242,6 +4368,20 @@ export interface operations {
                         error?: {
                             /** @enum {string} */
                             code?: "IDEMPOTENCY_KEY_REUSED";
+                        };
+                    };
+                };
+            };
+            /** @description Error: WRONG_ROLE */
+            421: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "WRONG_ROLE";
                         };
                     };
                 };
@@ -4532,6 +4672,20 @@ export interface operations {
                         error?: {
                             /** @enum {string} */
                             code?: "PAYLOAD_TOO_LARGE";
+                        };
+                    };
+                };
+            };
+            /** @description Error: WRONG_ROLE */
+            421: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "WRONG_ROLE";
                         };
                     };
                 };
@@ -4842,6 +4996,20 @@ export interface operations {
                     };
                 };
             };
+            /** @description Error: WRONG_ROLE */
+            421: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "WRONG_ROLE";
+                        };
+                    };
+                };
+            };
             /** @description Refused by a business rule: NOT_INITIALIZED, ORDER_NOT_CANCELLABLE */
             422: {
                 headers: {
@@ -5145,6 +5313,20 @@ export interface operations {
                     };
                 };
             };
+            /** @description Error: WRONG_ROLE */
+            421: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "WRONG_ROLE";
+                        };
+                    };
+                };
+            };
             /** @description Refused by a business rule: NOT_INITIALIZED, ORDER_NOT_CANCELLABLE */
             422: {
                 headers: {
@@ -5326,6 +5508,20 @@ export interface operations {
                         error?: {
                             /** @enum {string} */
                             code?: "PAYLOAD_TOO_LARGE";
+                        };
+                    };
+                };
+            };
+            /** @description Error: WRONG_ROLE */
+            421: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "WRONG_ROLE";
                         };
                     };
                 };
@@ -5636,6 +5832,20 @@ export interface operations {
                     };
                 };
             };
+            /** @description Error: WRONG_ROLE */
+            421: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "WRONG_ROLE";
+                        };
+                    };
+                };
+            };
             /** @description Refused by a business rule: NOT_INITIALIZED, NO_OPEN_POSITION, LEVERAGE_TOO_HIGH, INSUFFICIENT_BALANCE */
             422: {
                 headers: {
@@ -5817,6 +6027,20 @@ export interface operations {
                         error?: {
                             /** @enum {string} */
                             code?: "PAYLOAD_TOO_LARGE";
+                        };
+                    };
+                };
+            };
+            /** @description Error: WRONG_ROLE */
+            421: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "WRONG_ROLE";
                         };
                     };
                 };
@@ -6335,6 +6559,20 @@ export interface operations {
                         error?: {
                             /** @enum {string} */
                             code?: "PAYLOAD_TOO_LARGE";
+                        };
+                    };
+                };
+            };
+            /** @description Error: WRONG_ROLE */
+            421: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "WRONG_ROLE";
                         };
                     };
                 };
