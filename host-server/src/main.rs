@@ -717,12 +717,13 @@ async fn relay(store: Store, options: RelayOptions) -> Result<(), String> {
     let at = |q: f64| lags.get(((lags.len() as f64 * q).ceil() as usize).saturating_sub(1)).copied().unwrap_or(0);
     let seconds = started.elapsed().as_secs_f64();
     println!(
-        "perpetua relay: {} events published in {seconds:.1} s ({:.0}/s), the stream at position {}; {} resyncs; \
+        "perpetua relay: {} events published in {seconds:.1} s ({:.0}/s), the stream at position {}; {} resyncs, {} duplicates; \
          lag from commit to acknowledgement per page: p50 {} ms, p99 {} ms, max {} ms ({} pages)",
         summary.published,
         summary.published as f64 / seconds.max(1e-9),
         summary.last_position,
         summary.resyncs,
+        summary.duplicates,
         at(0.50),
         at(0.99),
         lags.last().copied().unwrap_or(0),

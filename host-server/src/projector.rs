@@ -377,6 +377,34 @@ async fn fold_log(store: &Store, position: u64) -> Result<ReadModels, ProjectorE
 
 /// Loads the registry of read models, creating generation 1 of any that is missing.
 pub async fn load_state(db: &Db) -> Result<ProjectionState, StoreError> {
+    let (mut state, mut positions) = read_state(db).await?;
+    let missing: Vec<&str> = READ_MODELS.iter().copied().filter(|m| !state.generations.contains_key(*m)).collect();
+    if !missing.is_empty() {
+        let mut tx = db.begin().await?;
+        for name in &missing {
+            create_tables(&mut tx, db.backend(), name, 1).await?;
+            tx.execute("INSERT INTO read_models (name, generation, position) VALUES (?, 1, 0)", &[Value::from(*name)])
+                .await?;
+            state.generations.insert((*name).to_owned(), 1);
+            positions.push(0);
+        }
+        tx.commit().await?;
+    }
+    state.position = positions.into_iter().min().unwrap_or(0);
+    Ok(state)
+}
+
+/// The registry as it is, writing nothing: what a follower (a query server) reads. A read
+/// model the writer has not registered yet counts as at position 0 (its queries wait).
+pub async fn follow_state(db: &Db) -> Result<ProjectionState, StoreError> {
+    let (mut state, positions) = read_state(db).await?;
+    let registered = READ_MODELS.iter().all(|m| state.generations.contains_key(*m));
+    state.position = if registered { positions.into_iter().min().unwrap_or(0) } else { 0 };
+    Ok(state)
+}
+
+/// The registry's rows: the state without its position, and each read model's position.
+async fn read_state(db: &Db) -> Result<(ProjectionState, Vec<u64>), StoreError> {
     let rows = db
         .fetch("SELECT name, generation, position, rebuild_generation, rebuild_position FROM read_models", &[])
         .await?;
@@ -392,20 +420,7 @@ pub async fn load_state(db: &Db) -> Result<ProjectionState, StoreError> {
             state.rebuilding.insert(name, (generation as u64, reached as u64));
         }
     }
-    let missing: Vec<&str> = READ_MODELS.iter().copied().filter(|m| !state.generations.contains_key(*m)).collect();
-    if !missing.is_empty() {
-        let mut tx = db.begin().await?;
-        for name in &missing {
-            create_tables(&mut tx, db.backend(), name, 1).await?;
-            tx.execute("INSERT INTO read_models (name, generation, position) VALUES (?, 1, 0)", &[Value::from(*name)])
-                .await?;
-            state.generations.insert((*name).to_owned(), 1);
-            positions.push(0);
-        }
-        tx.commit().await?;
-    }
-    state.position = positions.into_iter().min().unwrap_or(0);
-    Ok(state)
+    Ok((state, positions))
 }
 
 /// A rebuild in progress: its own fold, its target generation per read model.
@@ -460,31 +475,42 @@ pub struct ProjectorHandle {
     market: broadcast::Sender<Arc<MarketBatch>>,
 }
 
+/// How long a follower waits after a failed read of the database.
+const FOLLOW_RETRY: Duration = Duration::from_millis(500);
+
 impl ProjectorHandle {
     /// A handle over read models that another process projects (`serve --role query`):
-    /// their state, read from the database every `poll`. It writes nothing and rebuilds
-    /// nothing, and its market feed stays empty.
-    pub fn follow(db: Db, poll: Duration) -> ProjectorHandle {
-        let (published, state) = watch::channel(ProjectionState::default());
+    /// their state, read once now (an error fails the start) and then from the database
+    /// every `poll` ([`follow_state`]: it writes nothing, creates nothing, rebuilds nothing);
+    /// its market feed stays empty.
+    pub async fn follow(db: Db, poll: Duration) -> Result<ProjectorHandle, StoreError> {
+        let (published, state) = watch::channel(follow_state(&db).await?);
         let (control, _) = mpsc::channel(1);
         let (_, finished) = watch::channel(true);
         let (market, _) = broadcast::channel(1);
         tokio::spawn(async move {
+            let mut failing = false;
             while !published.is_closed() {
-                match load_state(&db).await {
+                match follow_state(&db).await {
                     Ok(state) => {
+                        failing = false;
                         published.send_if_modified(|current| {
                             let changed = *current != state;
                             *current = state;
                             changed
                         });
                     }
-                    Err(e) => tracing::warn!(error = %e, code = e.code(), "the read models' state could not be read"),
+                    Err(e) => {
+                        if !failing {
+                            tracing::warn!(error = %e, code = e.code(), "the read models' state cannot be read");
+                        }
+                        failing = true;
+                    }
                 }
-                tokio::time::sleep(poll).await;
+                tokio::time::sleep(if failing { FOLLOW_RETRY } else { poll }).await;
             }
         });
-        ProjectorHandle { state, control, finished, market }
+        Ok(ProjectorHandle { state, control, finished, market })
     }
 
     /// What each page written changes in the markets, from now on.

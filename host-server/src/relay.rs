@@ -65,6 +65,9 @@ pub struct RelaySummary {
     pub last_position: u64,
     /// Times the relay re-read the stream after a failure.
     pub resyncs: u64,
+    /// Publications the stream acknowledged as duplicates (already stored under their
+    /// message id): re-publications after a lost acknowledgement, at most a page each.
+    pub duplicates: u64,
     /// Per published page of events committed while the relay ran (not the backlog it found):
     /// from its last event's commit time to the stream's acknowledgement, ms.
     pub lags_ms: Vec<u64>,
@@ -102,16 +105,39 @@ async fn open_stream(js: &Context, options: &RelayOptions) -> Result<stream::Str
         .await
         .map_err(|e| format!("cannot open the JetStream stream {}: {e}", options.stream))?;
     let info = stream.info().await.map_err(|e| format!("stream {}: {e}", options.stream))?;
-    if info.config.storage != stream::StorageType::File {
-        return Err(format!("stream {} keeps its messages in memory; the relay needs file storage", options.stream));
+    let config = &info.config;
+    if config.storage != stream::StorageType::File {
+        return Err(format!(
+            "the stream {} keeps its messages in memory; the relay needs file storage",
+            options.stream
+        ));
+    }
+    // A stream made by hand may drop messages: by age, count or size, or once consumed.
+    let keeps_everything = config.retention == stream::RetentionPolicy::Limits
+        && config.max_age.is_zero()
+        && config.max_messages <= 0
+        && config.max_bytes <= 0
+        && config.max_messages_per_subject <= 0;
+    if !keeps_everything {
+        return Err(format!(
+            "the stream {} may drop messages (retention {:?}, max age {:?}, max messages {}, max bytes {}, per subject {}); \
+             the relay needs one that keeps them all",
+            options.stream,
+            config.retention,
+            config.max_age,
+            config.max_messages,
+            config.max_bytes,
+            config.max_messages_per_subject
+        ));
     }
     Ok(stream)
 }
 
-/// The position of the stream's last message (0 when empty), checked to be its sequence.
-async fn last_relayed(stream: &mut stream::Stream) -> Result<u64, String> {
+/// The position of the stream's last message (0 when empty), checked to be its sequence and
+/// to be this log's: its bytes hash to the store's event at that position.
+async fn last_relayed(stream: &mut stream::Stream, store: &Store) -> Result<u64, String> {
     let state = stream.info().await.map_err(|e| format!("stream info: {e}"))?.state.clone();
-    if state.messages == 0 {
+    if state.last_sequence == 0 {
         return Ok(0);
     }
     if state.first_sequence != 1 || state.messages != state.last_sequence {
@@ -122,18 +148,33 @@ async fn last_relayed(stream: &mut stream::Stream) -> Result<u64, String> {
     }
     let last = stream.get_raw_message(state.last_sequence).await.map_err(|e| format!("last message: {e}"))?;
     let position = last.headers.get(POSITION_HEADER).and_then(|v| v.as_str().parse::<u64>().ok());
-    match position {
-        Some(p) if p == state.last_sequence => Ok(p),
-        other => Err(format!(
-            "the stream's message {} carries position {other:?}: the stream is not this log's",
+    if position != Some(state.last_sequence) {
+        return Err(format!(
+            "the stream's message {} carries position {position:?}: the stream is not this log's",
+            state.last_sequence
+        ));
+    }
+    let relayed: StoredEvent = serde_json::from_slice(&last.payload)
+        .map_err(|e| format!("the stream's message {} is not a stored event: {e}", state.last_sequence))?;
+    let stored = store.read_all(state.last_sequence, 1).await.map_err(|e| format!("store: {e}"))?;
+    match stored.first() {
+        Some(event) if event.hash == relayed.hash => Ok(state.last_sequence),
+        Some(_) => Err(format!(
+            "the stream's event at position {} is not the store's (another log's stream?)",
+            state.last_sequence
+        )),
+        None => Err(format!(
+            "the stream holds position {} but the store ends before it (another log's stream, or a store restored \
+             from an older backup?)",
             state.last_sequence
         )),
     }
 }
 
 /// Publishes one page, each event right after its predecessor; returns how many the stream
-/// acknowledged before the first failure, and that failure.
-async fn publish_page(js: &Context, options: &RelayOptions, page: &[StoredEvent]) -> (usize, Option<String>) {
+/// acknowledged before the first failure (and how many of those as duplicates), and that
+/// failure.
+async fn publish_page(js: &Context, options: &RelayOptions, page: &[StoredEvent]) -> (usize, u64, Option<String>) {
     let mut acks = Vec::with_capacity(page.len());
     for event in page {
         let subject = format!("{}.{}", options.subject_prefix, event.aggregate_type.as_str());
@@ -146,23 +187,30 @@ async fn publish_page(js: &Context, options: &RelayOptions, page: &[StoredEvent]
         match js.send_publish(subject, message).await {
             Ok(ack) => acks.push((event.position, ack)),
             Err(e) => {
-                return (await_acks(acks).await.0, Some(format!("position {}: publish: {e}", event.position)));
+                let (done, duplicates, _) = await_acks(acks).await;
+                return (done, duplicates, Some(format!("position {}: publish: {e}", event.position)));
             }
         }
     }
     await_acks(acks).await
 }
 
-async fn await_acks(acks: Vec<(u64, jetstream::context::PublishAckFuture)>) -> (usize, Option<String>) {
-    let mut done = 0;
+async fn await_acks(acks: Vec<(u64, jetstream::context::PublishAckFuture)>) -> (usize, u64, Option<String>) {
+    let (mut done, mut duplicates) = (0, 0);
     for (position, ack) in acks {
         match ack.await {
-            Ok(ack) if ack.sequence == position => done += 1,
-            Ok(ack) => return (done, Some(format!("position {position} landed at sequence {}", ack.sequence))),
-            Err(e) => return (done, Some(format!("position {position}: {e}"))),
+            Ok(ack) if ack.sequence == position => {
+                done += 1;
+                duplicates += u64::from(ack.duplicate);
+            }
+            Ok(ack) => {
+                let failure = format!("position {position} landed at sequence {}", ack.sequence);
+                return (done, duplicates, Some(failure));
+            }
+            Err(e) => return (done, duplicates, Some(format!("position {position}: {e}"))),
         }
     }
-    (done, None)
+    (done, duplicates, None)
 }
 
 /// Relays until `stop` resolves: from the position after the stream's last message, page by
@@ -180,6 +228,8 @@ pub async fn run(store: Store, options: RelayOptions, stop: impl Future<Output =
     'resync: loop {
         let mut stream = match open_stream(&js, &options).await {
             Ok(stream) => stream,
+            // A stream that may drop messages is an operator's mistake, not waited out.
+            Err(e) if e.starts_with("the stream") => return Err(e),
             Err(e) => {
                 tracing::warn!(error = %e, "relay: the stream cannot be opened; trying again");
                 if wait(&mut stop, pause).await {
@@ -190,7 +240,7 @@ pub async fn run(store: Store, options: RelayOptions, stop: impl Future<Output =
             }
         };
         // A stream that is not this log's is not waited out: it is an operator's mistake.
-        let mut next = match last_relayed(&mut stream).await {
+        let mut next = match last_relayed(&mut stream, &store).await {
             Ok(last) => last + 1,
             Err(e) if e.starts_with("the stream") => return Err(e),
             Err(e) => {
@@ -220,7 +270,8 @@ pub async fn run(store: Store, options: RelayOptions, stop: impl Future<Output =
                 }
                 continue;
             }
-            let (done, failure) = publish_page(&js, &options, &page).await;
+            let (done, duplicates, failure) = publish_page(&js, &options, &page).await;
+            summary.duplicates += duplicates;
             if let Some(last) = done.checked_sub(1).map(|i| &page[i]) {
                 summary.published += done as u64;
                 summary.last_position = last.position;

@@ -260,8 +260,8 @@ const FOLLOW_POLL: Duration = Duration::from_millis(10);
 pub async fn start_query(store: Store, options: &ServeOptions) -> Result<Started, String> {
     let db = Db::open(store.url(), 8).await.map_err(fail)?;
     let metrics = Arc::new(Metrics::default());
-    let processor = processor::follow(store.clone(), FOLLOW_POLL);
-    let projector = crate::projector::ProjectorHandle::follow(db.clone(), FOLLOW_POLL);
+    let processor = processor::follow(store.clone(), FOLLOW_POLL).await.map_err(fail)?;
+    let projector = crate::projector::ProjectorHandle::follow(db.clone(), FOLLOW_POLL).await.map_err(fail)?;
     let users = http::load_users(&db).await.map_err(fail)?;
     let (drain, draining) = tokio::sync::watch::channel(false);
     let lease = LeaseState::default();

@@ -97,10 +97,6 @@ mod deployment {
     }
 }
 
-/// Orders found and cancelled by the client's own id: the newest with that id, history
-/// filtered by it, a cancel of the open one; ids with the SQL pattern's wildcards match only
-/// themselves; two open orders with one id are refused by name; another trader's ids are not
-/// seen.
 /// `POST /v1/users` for a trader commits the account, then stores the user. A server that
 /// stops between the two (reproduced by deleting the user's row while the server is down)
 /// leaves an account without its user; the client's retry under its key then stores the user,
@@ -140,6 +136,10 @@ async fn a_user_lost_in_a_crash_is_stored_on_retry(db: TestDb) {
     assert!(again.json::<Value>().await.expect("JSON")["apiToken"].is_null());
 }
 
+/// Orders found and cancelled by the client's own id: the newest with that id, history
+/// filtered by it, a cancel of the open one; ids with the SQL pattern's wildcards match only
+/// themselves; two open orders with one id are refused by name; another trader's ids are not
+/// seen.
 async fn client_order_ids(db: TestDb) {
     let server = Server::start(&db, false);
     let alice = server.trader("alice", "100000").await;

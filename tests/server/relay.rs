@@ -169,6 +169,14 @@ async fn the_log_on_jetstream() {
     let summary: Vec<String> = BufReader::new(stdout).lines().map_while(Result::ok).collect();
     assert!(relayed.wait().expect("the relay exits").success(), "{summary:?}");
     println!("relay: head {head}; {checked}; last relay: {summary:?}");
+    // The last relay resumed after the stream's last message: it re-published at most what
+    // was in flight (a page), not the log from position 1 (which the stream's duplicate
+    // window would have hidden).
+    let duplicates: u64 = summary
+        .iter()
+        .find_map(|line| line.split(" resyncs, ").nth(1)?.split(' ').next()?.parse().ok())
+        .unwrap_or_else(|| panic!("a duplicates count in {summary:?}"));
+    assert!(duplicates < 1_000, "the last relay re-published {duplicates} events");
 
     // A consumer fails loudly on a gap: a stream holding positions 1, 2 and 4.
     let client = async_nats::connect(nats.url()).await.expect("NATS");
@@ -193,4 +201,43 @@ async fn the_log_on_jetstream() {
     let error = String::from_utf8_lossy(&gappy.stderr);
     assert!(!gappy.status.success(), "a stream with a gap was accepted");
     assert!(error.contains("a gap or a repeat at position 3"), "{error}");
+
+    // A stream of another log (its event at position 2 is not this store's) stops the relay
+    // with an error instead of being continued.
+    js.create_stream(async_nats::jetstream::stream::Config {
+        name: "FOREIGN".into(),
+        subjects: vec!["foreign.>".into()],
+        storage: async_nats::jetstream::stream::StorageType::File,
+        ..Default::default()
+    })
+    .await
+    .expect("a stream");
+    for (i, line) in log.lines().take(2).enumerate() {
+        let mut event: serde_json::Value = serde_json::from_str(line).expect("an event");
+        if i == 1 {
+            event["hash"] = serde_json::Value::String("00".repeat(32));
+        }
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert(perpetua_server::relay::POSITION_HEADER, (i + 1).to_string().as_str());
+        let ack = js.publish_with_headers("foreign.Order", headers, event.to_string().into()).await.expect("published");
+        ack.await.expect("stored");
+    }
+    let mut foreign = Command::new(env!("CARGO_BIN_EXE_perpetua"))
+        .args(["relay", "--database-url", &db.url, "--nats-url", &nats.url(), "--stream", "FOREIGN"])
+        .args(["--subject-prefix", "foreign"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start perpetua relay");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = foreign.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the relay went on with another log's stream");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let mut error = String::new();
+    std::io::Read::read_to_string(&mut foreign.stderr.take().expect("stderr"), &mut error).expect("stderr");
+    assert!(!status.success(), "the relay accepted another log's stream");
+    assert!(error.contains("is not the store's"), "{error}");
 }

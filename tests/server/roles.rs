@@ -50,7 +50,14 @@ async fn query_servers_read_the_writers_commands() {
         // The same answers as the writer's, and the same log.
         let path = format!("/v1/accounts/{}", trader.account);
         assert_eq!(reader.get(&trader.token, &path).await, writer.get(&trader.token, &path).await);
-        assert_eq!(reader.head().await, writer.head().await);
+        let head = writer.head().await;
+        for _ in 0..500 {
+            if reader.head().await == head {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert_eq!(reader.head().await, head, "the query server follows the writer's head");
         assert_eq!(reader.get(ADMIN_TOKEN, "/v1/audit/verify").await["verified"], true);
         let (status, ready) = reader.call(None, Method::GET, "/readyz", None).await;
         assert_eq!(status, StatusCode::OK, "{ready}");

@@ -367,33 +367,43 @@ pub async fn start<J: Journal>(
     Ok(ProcessorHandle { queue, head, events, closing: Arc::new(closing), finished })
 }
 
-/// A handle over a writer in another process (`serve --role query`): its head, read from
-/// the store every `poll`; it decides nothing (a submission is answered
-/// [`ProcessorError::Stopped`]; the query role refuses command routes before that) and
-/// publishes no live batches.
-pub fn follow(store: crate::store::Store, poll: std::time::Duration) -> ProcessorHandle {
+/// A handle over a writer in another process (`serve --role query`): its head, read once
+/// now (an error fails the start) and then from the store every `poll`; it decides nothing
+/// (a submission is answered [`ProcessorError::Stopped`]; the query role refuses command
+/// routes before that) and publishes no live batches.
+pub async fn follow(
+    store: crate::store::Store,
+    poll: std::time::Duration,
+) -> Result<ProcessorHandle, crate::store::StoreError> {
+    let first = store.head().await?.last_position;
     let (queue, _) = mpsc::channel(1);
-    let (head_tx, head) = watch::channel(Head { position: 0, committed_at: Instant::now() });
+    let (head_tx, head) = watch::channel(Head { position: first, committed_at: Instant::now() });
     let (events, _) = broadcast::channel(1);
     let (closing, _) = watch::channel(false);
     let (_, finished) = watch::channel(true);
     tokio::spawn(async move {
-        let mut last = None;
+        let (mut last, mut failing) = (first, false);
         while !head_tx.is_closed() {
             match store.head().await {
-                Ok(chain) if last != Some(chain.last_position) => {
-                    last = Some(chain.last_position);
-                    head_tx.send_replace(Head { position: chain.last_position, committed_at: Instant::now() });
+                Ok(chain) => {
+                    failing = false;
+                    if chain.last_position != last {
+                        last = chain.last_position;
+                        head_tx.send_replace(Head { position: last, committed_at: Instant::now() });
+                    }
                 }
-                Ok(_) => {}
                 Err(e) => {
-                    tracing::warn!(error = %e, code = e.code(), "the log's head could not be read; reading again")
+                    if !failing {
+                        tracing::warn!(error = %e, code = e.code(), "the log's head cannot be read; reading again");
+                    }
+                    failing = true;
                 }
             }
-            tokio::time::sleep(poll).await;
+            let pause = if failing { std::time::Duration::from_millis(500) } else { poll };
+            tokio::time::sleep(pause).await;
         }
     });
-    ProcessorHandle { queue, head, events, closing: Arc::new(closing), finished }
+    Ok(ProcessorHandle { queue, head, events, closing: Arc::new(closing), finished })
 }
 
 struct Processor<J: Journal> {
