@@ -58,3 +58,33 @@ pub async fn exists(db: &Db, user_id: perpetua_core::ids::UserId) -> Result<bool
     let rows = db.fetch("SELECT user_id FROM users WHERE user_id = ?", &[user_id.to_string().into()]).await?;
     Ok(!rows.is_empty())
 }
+
+/// Stores a user unless one with its id is stored already (a concurrent retry was first);
+/// returns whether this call stored it.
+pub async fn insert_if_absent(db: &Db, user: &User, token: &str, now_ms: i64) -> Result<bool, StoreError> {
+    let insert = match db.backend() {
+        crate::store::Backend::MySql => "INSERT IGNORE INTO",
+        _ => "INSERT INTO",
+    };
+    let on_conflict = match db.backend() {
+        crate::store::Backend::MySql => "",
+        _ => " ON CONFLICT (user_id) DO NOTHING",
+    };
+    let stored = db
+        .execute(
+            &format!(
+                "{insert} users (user_id, name, role, token_hash, account_id, created_at) VALUES (?, ?, ?, ?, ?, ?)\
+                 {on_conflict}"
+            ),
+            &[
+                user.user_id.to_string().into(),
+                user.name.clone().into(),
+                user.role.as_str().into(),
+                token_digest(token).into(),
+                Value::from(user.account_id.map(|a| a.to_string())),
+                now_ms.into(),
+            ],
+        )
+        .await?;
+    Ok(stored == 1)
+}

@@ -212,6 +212,8 @@ pub(super) async fn create_user(
     let role = Role::parse(&role)
         .ok_or_else(|| ApiError::bad_request("INVALID_ROLE", "role must be trader, auditor or admin"))?;
     let mut user_id = UserId(uuid::Uuid::new_v4());
+    // The first try's answer, when this retry stores the user that try did not.
+    let mut recovered = None;
     let token = super::new_token();
     let now = crate::now_ms();
     let (account_id, position) = if role == Role::Trader {
@@ -225,7 +227,10 @@ pub(super) async fn create_user(
             // a new token, so the account is never left without its user.
             let first: Option<UserId> = reply["userId"].as_str().and_then(|u| u.parse().ok());
             match first {
-                Some(first) if !crate::users::exists(&state.db, first).await? => user_id = first,
+                Some(first) if !crate::users::exists(&state.db, first).await? => {
+                    user_id = first;
+                    recovered = Some(reply.clone());
+                }
                 _ => return Ok((StatusCode::OK, Json(reply)).into_response()),
             }
         }
@@ -234,7 +239,16 @@ pub(super) async fn create_user(
         (None, state.processor.head().borrow().position)
     };
     let user = User { user_id, name, role, account_id };
-    super::insert_user(&state.db, &user, &token, now).await?;
+    match recovered {
+        // Two retries at once: the one that stores the user answers with its token, the
+        // other as a retry does.
+        Some(reply) => {
+            if !crate::users::insert_if_absent(&state.db, &user, &token, now).await? {
+                return Ok((StatusCode::OK, Json(reply)).into_response());
+            }
+        }
+        None => super::insert_user(&state.db, &user, &token, now).await?,
+    }
     state.users.write().expect("users lock").insert(super::token_digest(&token), user);
     let created = wire::UserCreated { user_id, api_token: Some(token), account_id, role: Some(role.into()), position };
     Ok((StatusCode::CREATED, Json(created)).into_response())
