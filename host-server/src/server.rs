@@ -498,28 +498,36 @@ impl Signal {
 /// Tries to take the writer lease until it is free. A database that cannot be reached is
 /// waited for too (a standby outlives a database restart).
 async fn wait_for_lease(store: &Store) -> WriterLease {
+    // A try that hangs (a database that drops packets) is given up and made again.
+    const TRY_TIMEOUT: Duration = Duration::from_secs(5);
     let waiting_since = std::time::Instant::now();
-    let mut said = false;
+    let (mut said, mut failures) = (false, 0u64);
     loop {
-        match store.acquire_writer_lease().await {
-            Ok(lease) => {
+        let failure = match tokio::time::timeout(TRY_TIMEOUT, store.acquire_writer_lease()).await {
+            Ok(Ok(lease)) => {
                 let waited_ms = waiting_since.elapsed().as_millis() as u64;
                 tracing::info!(waited_ms, "standby: took the writer lease over");
                 println!("perpetua: standby took the writer lease over; loading the engine");
                 return lease;
             }
-            Err(StoreError::WriterLeaseHeld(holder)) => {
+            Ok(Err(StoreError::WriterLeaseHeld(holder))) => {
                 if !said {
                     tracing::info!(holder, "standby: another writer holds the lease; waiting for it");
                     said = true;
                 }
+                failures = 0;
                 tokio::time::sleep(STANDBY_POLL).await;
+                continue;
             }
-            Err(e) => {
-                tracing::warn!(error = %e, code = e.code(), "standby: the lease could not be tried; trying again");
-                tokio::time::sleep(STANDBY_POLL * 5).await;
-            }
+            Ok(Err(e)) => format!("{e} ({})", e.code()),
+            Err(_) => format!("the database did not answer within {TRY_TIMEOUT:?}"),
+        };
+        // Said at the first failure and then every 30 s or so, not at every try.
+        if failures % 60 == 0 {
+            tracing::warn!(error = %failure, failures = failures + 1, "standby: the lease cannot be tried; trying again");
         }
+        failures += 1;
+        tokio::time::sleep(STANDBY_POLL * 5).await;
     }
 }
 
