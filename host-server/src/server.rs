@@ -262,6 +262,22 @@ pub async fn start_query(store: Store, options: &ServeOptions) -> Result<Started
     let metrics = Arc::new(Metrics::default());
     let processor = processor::follow(store.clone(), FOLLOW_POLL).await.map_err(fail)?;
     let projector = crate::projector::ProjectorHandle::follow(db.clone(), FOLLOW_POLL).await.map_err(fail)?;
+    // Its metrics show the positions it follows, as a writer's show its own.
+    let (mut head, mut projection, gauges) = (processor.head(), projector.state.clone(), metrics.clone());
+    tokio::spawn(async move {
+        use crate::metrics::SetPosition as _;
+        loop {
+            gauges.log_head.set_position(head.borrow_and_update().position);
+            gauges.projection_position.set_position(projection.borrow_and_update().position);
+            let changed = tokio::select! {
+                changed = head.changed() => changed,
+                changed = projection.changed() => changed,
+            };
+            if changed.is_err() {
+                break;
+            }
+        }
+    });
     let users = http::load_users(&db).await.map_err(fail)?;
     let (drain, draining) = tokio::sync::watch::channel(false);
     let lease = LeaseState::default();

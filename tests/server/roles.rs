@@ -58,6 +58,20 @@ async fn query_servers_read_the_writers_commands() {
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
         assert_eq!(reader.head().await, head, "the query server follows the writer's head");
+        // Its metrics show the head and the read models' position it follows (each polled).
+        let mut gauges = (None, None);
+        for _ in 0..500 {
+            let (_, metrics) = reader.call(Some(ADMIN_TOKEN), Method::GET, "/metrics", None).await;
+            let gauge = |name: &str| {
+                metrics.as_str().and_then(|m| m.lines().find_map(|l| l.strip_prefix(name)?.trim().parse::<u64>().ok()))
+            };
+            gauges = (gauge("perpetua_log_head_position "), gauge("perpetua_projection_position "));
+            if gauges == (Some(head), Some(head)) {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert_eq!(gauges, (Some(head), Some(head)), "a query server's metrics show the positions it follows");
         assert_eq!(reader.get(ADMIN_TOKEN, "/v1/audit/verify").await["verified"], true);
         let (status, ready) = reader.call(None, Method::GET, "/readyz", None).await;
         assert_eq!(status, StatusCode::OK, "{ready}");
