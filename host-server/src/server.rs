@@ -278,11 +278,32 @@ pub async fn start_query(store: Store, options: &ServeOptions) -> Result<Started
             }
         }
     });
+    let parts = Parts { store, db, processor, projector, metrics, lease: LeaseState::default() };
+    assemble(parts, Serving::Query, None, options).await
+}
+
+/// What a server is assembled from.
+struct Parts {
+    store: Store,
+    db: Db,
+    processor: processor::ProcessorHandle,
+    projector: crate::projector::ProjectorHandle,
+    metrics: Arc<Metrics>,
+    lease: LeaseState,
+}
+
+/// The router over `parts` (with the users loaded), and the server that drains them.
+async fn assemble(
+    parts: Parts,
+    serving: Serving,
+    monitor: Option<(tokio::task::JoinHandle<WriterLease>, tokio::sync::oneshot::Sender<()>)>,
+    options: &ServeOptions,
+) -> Result<Started, String> {
+    let Parts { store, db, processor, projector, metrics, lease } = parts;
     let users = http::load_users(&db).await.map_err(fail)?;
     let (drain, draining) = tokio::sync::watch::channel(false);
-    let lease = LeaseState::default();
     let state = AppState {
-        store: store.clone(),
+        store,
         db,
         processor: processor.clone(),
         projector: projector.clone(),
@@ -291,10 +312,10 @@ pub async fn start_query(store: Store, options: &ServeOptions) -> Result<Started
         lease: lease.clone(),
         draining,
         rate_limit: Arc::new(http::RateLimit::new(options.rate_limit_per_token)),
-        serving: Serving::Query,
+        serving,
     };
     let app = http::router(state, options.viewer.clone(), &options.cors);
-    Ok(Started { app, processor, projector, lease, metrics, drain, monitor: None })
+    Ok(Started { app, processor, projector, lease, metrics, drain, monitor })
 }
 
 /// [`start`] with the lease already taken (by a standby that waited for it).
@@ -317,30 +338,8 @@ async fn start_holding(store: Store, lease: WriterLease, options: &ServeOptions)
     }
     let projector = Projector::open(store.clone(), db.clone(), metrics.clone()).await.map_err(|e| e.to_string())?;
     let projector = projector.spawn(processor.head());
-    let users = http::load_users(&db).await.map_err(fail)?;
-    let (drain, draining) = tokio::sync::watch::channel(false);
-    let state = AppState {
-        store: store.clone(),
-        db,
-        processor: processor.clone(),
-        projector: projector.clone(),
-        metrics: metrics.clone(),
-        users: Arc::new(RwLock::new(users)),
-        lease: lease_state.clone(),
-        draining,
-        rate_limit: Arc::new(http::RateLimit::new(options.rate_limit_per_token)),
-        serving: Serving::All,
-    };
-    let app = http::router(state, options.viewer.clone(), &options.cors);
-    Ok(Started {
-        app,
-        processor,
-        projector,
-        lease: lease_state,
-        metrics,
-        drain,
-        monitor: Some((monitor, stop_monitor)),
-    })
+    let parts = Parts { store, db, processor, projector, metrics, lease: lease_state };
+    assemble(parts, Serving::All, Some((monitor, stop_monitor)), options).await
 }
 
 /// Runs the server until interrupted, then drains within `options.limits.drain_timeout`:

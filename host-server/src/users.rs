@@ -31,19 +31,22 @@ fn user_of_row(row: &sqlx::any::AnyRow) -> Option<User> {
 
 /// Stores a user with its token digest.
 pub async fn insert(db: &Db, user: &User, token: &str, now_ms: i64) -> Result<(), StoreError> {
-    db.execute(
-        "INSERT INTO users (user_id, name, role, token_hash, account_id, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-        &[
-            user.user_id.to_string().into(),
-            user.name.clone().into(),
-            user.role.as_str().into(),
-            token_digest(token).into(),
-            Value::from(user.account_id.map(|a| a.to_string())),
-            now_ms.into(),
-        ],
-    )
-    .await?;
+    db.execute(&format!("INSERT INTO users {INSERTED}"), &inserted(user, token, now_ms)).await?;
     Ok(())
+}
+
+/// The columns and placeholders of a stored user, and their values.
+const INSERTED: &str = "(user_id, name, role, token_hash, account_id, created_at) VALUES (?, ?, ?, ?, ?, ?)";
+
+fn inserted(user: &User, token: &str, now_ms: i64) -> [Value; 6] {
+    [
+        user.user_id.to_string().into(),
+        user.name.clone().into(),
+        user.role.as_str().into(),
+        token_digest(token).into(),
+        Value::from(user.account_id.map(|a| a.to_string())),
+        now_ms.into(),
+    ]
 }
 
 /// The user holding the token whose digest is `digest`.
@@ -53,38 +56,12 @@ pub async fn by_token_digest(db: &Db, digest: &str) -> Result<Option<User>, Stor
     Ok(rows.first().and_then(user_of_row))
 }
 
-/// Whether a user with this id is stored.
-pub async fn exists(db: &Db, user_id: perpetua_core::ids::UserId) -> Result<bool, StoreError> {
-    let rows = db.fetch("SELECT user_id FROM users WHERE user_id = ?", &[user_id.to_string().into()]).await?;
-    Ok(!rows.is_empty())
-}
-
-/// Stores a user unless one with its id is stored already (a concurrent retry was first);
-/// returns whether this call stored it.
+/// Stores a user unless one with its id is stored already; returns whether this call stored
+/// it.
 pub async fn insert_if_absent(db: &Db, user: &User, token: &str, now_ms: i64) -> Result<bool, StoreError> {
-    let insert = match db.backend() {
-        crate::store::Backend::MySql => "INSERT IGNORE INTO",
-        _ => "INSERT INTO",
+    let sql = match db.backend() {
+        crate::store::Backend::MySql => format!("INSERT IGNORE INTO users {INSERTED}"),
+        _ => format!("INSERT INTO users {INSERTED} ON CONFLICT (user_id) DO NOTHING"),
     };
-    let on_conflict = match db.backend() {
-        crate::store::Backend::MySql => "",
-        _ => " ON CONFLICT (user_id) DO NOTHING",
-    };
-    let stored = db
-        .execute(
-            &format!(
-                "{insert} users (user_id, name, role, token_hash, account_id, created_at) VALUES (?, ?, ?, ?, ?, ?)\
-                 {on_conflict}"
-            ),
-            &[
-                user.user_id.to_string().into(),
-                user.name.clone().into(),
-                user.role.as_str().into(),
-                token_digest(token).into(),
-                Value::from(user.account_id.map(|a| a.to_string())),
-                now_ms.into(),
-            ],
-        )
-        .await?;
-    Ok(stored == 1)
+    Ok(db.execute(&sql, &inserted(user, token, now_ms)).await? == 1)
 }

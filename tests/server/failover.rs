@@ -55,22 +55,6 @@ async fn deposit(client: &Client, servers: &Mutex<Vec<String>>, account: &str, k
     }
 }
 
-/// Ends the session that holds the writer lease on this test's database.
-async fn end_lease_session(db: &TestDb) {
-    use sqlx::Connection;
-    let name = db.url.rsplit('/').next().expect("database name").to_owned();
-    let admin = db.url.replace(&format!("/{name}"), "/postgres");
-    let mut conn = sqlx::PgConnection::connect(&admin).await.expect("admin connection");
-    sqlx::query(
-        "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted \
-         AND database = (SELECT oid FROM pg_database WHERE datname = $1)",
-    )
-    .bind(&name)
-    .execute(&mut conn)
-    .await
-    .expect("end the lease's session");
-}
-
 /// Waits (bounded) until `server`, a standby that should be taking over, commits a deposit;
 /// returns how long that took from `since`.
 async fn first_commit(client: &Client, server: &Server, account: &str, key: &str, since: Instant) -> Duration {
@@ -125,20 +109,13 @@ async fn a_standby_takes_over_from_a_killed_writer() {
         if kill < KILLS {
             active.kill(); // SIGKILL: the process and its database sessions are gone
         } else {
-            end_lease_session(&db).await; // the process lives, its lease does not
+            super::support::end_postgres_lease_session(&db).await; // the process lives, its lease does not
         }
         let took = first_commit(&client, &spare, &probe, &format!("probe-{kill}"), since).await;
         takeovers.push(took);
         if kill == KILLS {
             // The writer whose session was ended stops by itself, non-zero.
-            let mut exited = None;
-            for _ in 0..200 {
-                exited = active.child.try_wait().expect("wait");
-                if exited.is_some() {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
+            let exited = active.exited().await;
             assert!(exited.is_some_and(|s| !s.success()), "the fenced writer exited non-zero: {exited:?}");
         }
         active = std::mem::replace(&mut spare, standby(&db));
@@ -196,13 +173,6 @@ async fn a_standby_takes_over_from_a_killed_writer() {
     // A standby stops on SIGTERM while it waits, with status 0.
     let pid = spare.child.id().to_string();
     assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().expect("kill ran").success());
-    let mut exited = None;
-    for _ in 0..200 {
-        exited = spare.child.try_wait().expect("wait");
-        if exited.is_some() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let exited = spare.exited().await;
     assert!(exited.is_some_and(|s| s.success()), "the standby stopped cleanly: {exited:?}");
 }

@@ -995,14 +995,7 @@ async fn connections_lost_under_load(db: TestDb, backend: support::Backend) {
     assert!(acknowledged.len() > 100, "the load ran: {} acknowledged", acknowledged.len());
 
     terminate_connections(&db, backend, false).await;
-    let mut exited = None;
-    for _ in 0..200 {
-        exited = server.child.try_wait().expect("wait");
-        if exited.is_some() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let exited = server.exited().await;
     let status = exited.expect("the writer stopped once its lease's session was gone");
     assert!(!status.success(), "and said so with a non-zero exit: {status}");
     server.kill();
@@ -1027,20 +1020,8 @@ async fn a_second_writer_fences_the_first(db: TestDb, backend: support::Backend)
     use sqlx::Connection;
     let mut first = Server::start(&db, false);
     let trader = first.trader("t", "100000").await;
-    let name = db.url.rsplit('/').next().expect("database name").to_owned();
     match backend {
-        support::Backend::Postgres => {
-            let admin = db.url.replace(&format!("/{name}"), "/postgres");
-            let mut conn = sqlx::PgConnection::connect(&admin).await.expect("admin connection");
-            sqlx::query(
-                "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted \
-                 AND database = (SELECT oid FROM pg_database WHERE datname = $1)",
-            )
-            .bind(&name)
-            .execute(&mut conn)
-            .await
-            .expect("end the lease's session");
-        }
+        support::Backend::Postgres => support::end_postgres_lease_session(&db).await,
         _ => {
             let mut conn = sqlx::MySqlConnection::connect(&db.url).await.expect("connection");
             let id: Option<i64> =
@@ -1060,14 +1041,7 @@ async fn a_second_writer_fences_the_first(db: TestDb, backend: support::Backend)
     if let Ok(response) = late {
         assert_ne!(response.status(), StatusCode::CREATED, "the fenced writer acknowledged a command");
     }
-    let mut exited = None;
-    for _ in 0..200 {
-        exited = first.child.try_wait().expect("wait");
-        if exited.is_some() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let exited = first.exited().await;
     assert!(exited.is_some_and(|status| !status.success()), "the first writer exited non-zero: {exited:?}");
     first.kill();
     assert_eq!(second.head().await, head, "nothing of the first writer landed after the second started");

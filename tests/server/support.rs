@@ -171,6 +171,17 @@ impl Server {
             .collect()
     }
 
+    /// Waits (at most 10 s) for the process to exit by itself; its status, if it did.
+    pub async fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        for _ in 0..200 {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return Some(status);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        None
+    }
+
     pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -329,3 +340,20 @@ pub async fn all_accounts(server: &Server) -> Vec<String> {
 #[path = "../common/skip.rs"]
 mod skip;
 pub use skip::{record_skip, skip_unreachable};
+
+/// Ends, from outside, the PostgreSQL session that holds the writer lease on this test's
+/// database, as a lost connection would.
+pub async fn end_postgres_lease_session(db: &TestDb) {
+    use sqlx::Connection;
+    let name = db.url.rsplit('/').next().expect("database name").to_owned();
+    let admin = db.url.replace(&format!("/{name}"), "/postgres");
+    let mut conn = sqlx::PgConnection::connect(&admin).await.expect("admin connection");
+    sqlx::query(
+        "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted \
+         AND database = (SELECT oid FROM pg_database WHERE datname = $1)",
+    )
+    .bind(&name)
+    .execute(&mut conn)
+    .await
+    .expect("end the lease's session");
+}

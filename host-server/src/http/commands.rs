@@ -225,13 +225,12 @@ pub(super) async fn create_user(
             // stored, and its token was shown once — unless the server that took the first try
             // stopped between the two (a crash, a failover): then the user is stored now, with
             // a new token, so the account is never left without its user.
-            let first: Option<UserId> = reply["userId"].as_str().and_then(|u| u.parse().ok());
-            match first {
-                Some(first) if !crate::users::exists(&state.db, first).await? => {
+            match reply["userId"].as_str().and_then(|u| u.parse().ok()) {
+                Some(first) => {
                     user_id = first;
                     recovered = Some(reply.clone());
                 }
-                _ => return Ok((StatusCode::OK, Json(reply)).into_response()),
+                None => return Ok((StatusCode::OK, Json(reply)).into_response()),
             }
         }
         (reply["accountId"].as_str().and_then(|a| a.parse().ok()), reply["position"].as_u64().unwrap_or_default())
@@ -240,8 +239,8 @@ pub(super) async fn create_user(
     };
     let user = User { user_id, name, role, account_id };
     match recovered {
-        // Two retries at once: the one that stores the user answers with its token, the
-        // other as a retry does.
+        // Stored already (by the first try, or by a retry at the same moment): answered as a
+        // retry is.
         Some(reply) => {
             if !crate::users::insert_if_absent(&state.db, &user, &token, now).await? {
                 return Ok((StatusCode::OK, Json(reply)).into_response());
