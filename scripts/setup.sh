@@ -35,6 +35,15 @@ if ! command -v promtool >/dev/null; then
   as_root systemctl disable --now prometheus >/dev/null 2>&1 || true
 fi
 
+# nats-server (Debian's package): the relay's and the split roles' tests, and
+# scripts/deploy-local.sh, run NATS servers of their own (the machine's own service is left
+# alone; the package's service is not enabled by this).
+if [ ! -x /usr/sbin/nats-server ] && ! command -v nats-server >/dev/null; then
+  echo "setup: installing nats-server (Debian's package)"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nats-server >/dev/null
+fi
+
 # The API's client tools (tests/client): openapi-spec-validator and schemathesis from PyPI, in
 # a virtual environment of the project's own (remade when requirements.txt changes), and
 # openapi-typescript, openapi-fetch and TypeScript from the npm lock file.

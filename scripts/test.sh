@@ -84,5 +84,12 @@ for backend in sqlite postgres; do
   PATH="$client_venv/bin:$PATH" tests/client/live.sh target/debug/perpetua "$backend"
 done
 
+step "the deployment in parts on one machine (scripts/deploy-local.sh, SMOKE=1): two writers, relay, projector from NATS, two query nodes"
+if [[ ",${PERPETUA_SKIP_BACKENDS:-}," == *",postgres,"* ]]; then
+  echo "SKIPPED: the deployment smoke check needs PostgreSQL (PERPETUA_SKIP_BACKENDS)"
+else
+  PERPETUA_BIN=target/debug/perpetua SMOKE=1 scripts/deploy-local.sh
+fi
+
 step "audit viewer: TypeScript unit tests and browser tests (Chromium) against perpetua serve --demo"
 PERPETUA_BIN="$PWD/target/debug/perpetua" PERPETUA_WEB_BUILT=1 scripts/test-web.sh

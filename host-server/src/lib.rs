@@ -2,6 +2,7 @@
 //! commit, the projector and its read-model tables, and the HTTP API.
 
 pub mod db;
+pub mod feed;
 pub mod http;
 pub mod listener;
 pub mod logging;

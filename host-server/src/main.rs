@@ -116,12 +116,22 @@ enum Cmd {
         /// loads the engine from snapshot and tail, and serves (docs/SCALING.md).
         #[arg(long, env = "PERPETUA_STANDBY", value_parser = clap::builder::BoolishValueParser::new())]
         standby: bool,
-        /// `all` (writer, projector and queries: the default) or `query`: the query and audit
-        /// routes only, over the read models and the log that an `all` server writes, any
-        /// number of them (`minPosition` waits for that server's projector); command routes
-        /// and live streams answer 421 WRONG_ROLE (docs/SCALING.md).
-        #[arg(long, env = "PERPETUA_ROLE", default_value = "all", value_parser = ["all", "query"])]
+        /// `all` (writer, projector and queries: the default), or one part: `writer` (the
+        /// processor, the command routes and the log's live streams; holds the writer lease),
+        /// `projector` (tails the log and writes the read models; holds the projector lease;
+        /// serves the market streams and rebuilds) or `query` (the query and audit routes,
+        /// any number of them; `minPosition` waits for the projector). A route of another
+        /// role answers 421 WRONG_ROLE naming it (docs/SCALING.md).
+        #[arg(long, env = "PERPETUA_ROLE", default_value = "all", value_parser = ["all", "writer", "projector", "query"])]
         role: String,
+        /// A projector (`--role projector`) reads the log from this NATS server's JetStream
+        /// stream, which `perpetua relay` keeps, instead of from the store; its read models
+        /// go to --database-url, which then need not be the log's database.
+        #[arg(long, env = "PERPETUA_NATS_URL")]
+        nats_url: Option<String>,
+        /// The relay's stream, with --nats-url.
+        #[arg(long, env = "PERPETUA_NATS_STREAM", default_value = "PERPETUA_EVENTS")]
+        nats_stream: String,
         #[command(flatten)]
         database: Database,
     },
@@ -249,6 +259,8 @@ fn main() -> ExitCode {
             header_timeout_secs,
             standby,
             role,
+            nats_url,
+            nats_stream,
             database,
         } => with_store(&database, |store| {
             let options = ServeOptions {
@@ -265,7 +277,17 @@ fn main() -> ExitCode {
                 },
                 admin_token: std::env::var("PERPETUA_ADMIN_TOKEN").ok().map(|t| t.trim().to_owned()),
                 standby,
-                serving: if role == "query" { Serving::Query } else { Serving::All },
+                serving: match role.as_str() {
+                    "writer" => Serving::Writer,
+                    "projector" => Serving::Projector,
+                    "query" => Serving::Query,
+                    _ => Serving::All,
+                },
+                nats: nats_url.map(|nats_url| RelayOptions {
+                    nats_url,
+                    stream: nats_stream,
+                    ..RelayOptions::default()
+                }),
             };
             server::serve(store, options)
         }),
@@ -552,9 +574,13 @@ async fn rebuild(store: Store, read_model: String) -> Result<(), String> {
     };
     let _lease = store.acquire_writer_lease().await.map_err(store_error)?;
     let db = Db::open(store.url(), 4).await.map_err(store_error)?;
+    // And the projector's: no projector process writes the read models meanwhile.
+    let projector_lease = perpetua_server::projector::take_lease(&store, &db).await.map_err(store_error)?;
     let started = std::time::Instant::now();
-    let mut projector =
-        Projector::open(store.clone(), db, Arc::new(Metrics::default())).await.map_err(|e| e.to_string())?;
+    let source = perpetua_server::feed::Source::Store(store.clone());
+    let mut projector = Projector::open(source, db, Arc::new(Metrics::default()), Some(&projector_lease))
+        .await
+        .map_err(|e| e.to_string())?;
     let head = store.head().await.map_err(store_error)?.last_position;
     projector.catch_up(head).await.map_err(|e| e.to_string())?;
     projector.start_rebuild(&names).await.map_err(store_error)?;

@@ -13,13 +13,14 @@
 //! (each market's trades in OHLCV buckets, see `candles.rs`).
 
 use crate::db::{Db, DbTx, Value};
+use crate::feed::Source;
 use crate::market_data::{Levels, MarketBatch, Touched};
 use crate::metrics::{Metrics, ObserveDuration as _, SetPosition as _};
 use crate::processor::Head;
 use crate::read_models::candles::Candles;
 use crate::read_models::{self, table_def, tables, Rows};
-use crate::store::{Backend, Store, StoreError};
-use perpetua_core::event::{AggregateId, AggregateType, DecodeError, Event, EventEnvelope, StoredEvent};
+use crate::store::{Backend, Store, StoreError, WriterLease};
+use perpetua_core::event::{AggregateId, AggregateType, DecodeError, Event, EventEnvelope};
 use perpetua_core::ids::{AccountId, OrderId, PositionId};
 use perpetua_core::projection::ReadModels;
 use perpetua_core::symbol::Symbol;
@@ -32,8 +33,6 @@ use tracing::Instrument as _;
 /// Every read model, by name.
 pub const READ_MODELS: [&str; 6] = ["orders", "accounts", "positions", "trades", "markets", "candles"];
 
-/// Events read per page while catching up.
-const PAGE: u32 = 10_000;
 /// Rows per multi-row statement.
 const ROWS_PER_STATEMENT: usize = 400;
 
@@ -64,6 +63,25 @@ pub enum ProjectorError {
     /// The projector's task, or its decoder, has stopped.
     #[error("the projector has stopped")]
     Stopped,
+    /// The log's feed (the relay's NATS stream) could not be read.
+    #[error("the log's feed: {0}")]
+    Feed(String),
+    /// The feed skipped or repeated a position.
+    #[error("the log's feed has a gap: position {expected} expected, position {found} delivered")]
+    FeedGap {
+        /// The position that should have come next.
+        expected: u64,
+        /// The one that came.
+        found: u64,
+    },
+    /// The feed's events do not continue the hash chain.
+    #[error("the log's feed does not verify at position {position}: {fault}")]
+    ChainBroken {
+        /// The first position that does not verify.
+        position: u64,
+        /// What is wrong there.
+        fault: String,
+    },
 }
 
 impl ProjectorError {
@@ -74,6 +92,9 @@ impl ProjectorError {
             ProjectorError::Decode { source, .. } => source.code(),
             ProjectorError::AheadOfLog { .. } => "READ_MODELS_AHEAD_OF_LOG",
             ProjectorError::Stopped => "PROJECTOR_STOPPED",
+            ProjectorError::Feed(_) => "FEED_UNAVAILABLE",
+            ProjectorError::FeedGap { .. } => "LOG_GAP",
+            ProjectorError::ChainBroken { .. } => "CHAIN_BROKEN",
         }
     }
 }
@@ -254,6 +275,53 @@ async fn write_rows(tx: &mut DbTx, rows: &Rows, generations: &BTreeMap<String, u
     Ok(())
 }
 
+/// What a projector's writes are fenced on: each page's checkpoint moves only while the
+/// store's writer epoch (an all-in-one server's projector) and the projector lease's epoch
+/// are still the ones it started with, so a process that lost its lease cannot move a
+/// checkpoint or swap tables under the one that took over.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Fence {
+    /// The writer epoch, for a projector inside the writer's process.
+    pub writer: Option<u64>,
+    /// The projector lease's epoch.
+    pub projector: Option<u64>,
+}
+
+/// The projector lease's epoch, kept with the read models (their database may not be the
+/// log's). Bumped by each projector that takes the lease.
+const PROJECTOR_EPOCH: &str =
+    "CREATE TABLE IF NOT EXISTS projector_epoch (id INTEGER NOT NULL PRIMARY KEY, epoch BIGINT NOT NULL)";
+
+/// The right to write the read models: the store's projector lock (one holder at a time)
+/// and the epoch its holder set beside the read models when it took the lock.
+#[derive(Debug)]
+pub struct ProjectorLease {
+    /// The lock; the lease lasts as long as it does.
+    pub lock: WriterLease,
+    /// The epoch this holder set.
+    pub epoch: u64,
+}
+
+/// Takes the projector lease of `store` for the read models in `db`: the lock (fails with
+/// `PROJECTOR_LEASE_HELD` while another process holds it), then the next epoch.
+pub async fn take_lease(store: &Store, db: &Db) -> Result<ProjectorLease, StoreError> {
+    let lock = store.acquire_projector_lock().await?;
+    let mut tx = db.begin().await?;
+    tx.ddl(PROJECTOR_EPOCH).await?;
+    let rows = tx.fetch("SELECT epoch FROM projector_epoch WHERE id = 1", &[]).await?;
+    let epoch = match rows.first() {
+        Some(row) => crate::db::int(row, 0) as u64 + 1,
+        None => 1,
+    };
+    if rows.is_empty() {
+        tx.execute("INSERT INTO projector_epoch (id, epoch) VALUES (1, ?)", &[epoch.into()]).await?;
+    } else {
+        tx.execute("UPDATE projector_epoch SET epoch = ? WHERE id = 1", &[epoch.into()]).await?;
+    }
+    tx.commit().await?;
+    Ok(ProjectorLease { lock, epoch })
+}
+
 /// Updates the registry of read models (`UPDATE read_models SET {set}`, of the read model
 /// `name` or of all), and with a writer epoch (`fence`: the lease of the server this projector
 /// belongs to) only while the epoch in `log_head` is still that one: a server that lost its
@@ -263,15 +331,19 @@ async fn update_registry(
     set: &str,
     mut values: Vec<Value>,
     name: Option<&str>,
-    fence: Option<u64>,
+    fence: Fence,
 ) -> Result<(), StoreError> {
     let mut filters = Vec::new();
     if let Some(name) = name {
         filters.push("name = ?");
         values.push(name.into());
     }
-    if let Some(epoch) = fence {
+    if let Some(epoch) = fence.writer {
         filters.push("(SELECT writer_epoch FROM log_head WHERE id = 1) = ?");
+        values.push(epoch.into());
+    }
+    if let Some(epoch) = fence.projector {
+        filters.push("(SELECT epoch FROM projector_epoch WHERE id = 1) = ?");
         values.push(epoch.into());
     }
     let filter = if filters.is_empty() { String::new() } else { format!(" WHERE {}", filters.join(" AND ")) };
@@ -279,8 +351,12 @@ async fn update_registry(
         // (Every such update changes a value, so no row changed means none matched.) Dropping
         // the transaction rolls back whatever it wrote.
         return Err(match fence {
-            Some(epoch) => StoreError::LeaseLost(format!("the read models are another writer's, not epoch {epoch}'s")),
-            None => StoreError::InvalidBatch(format!("no read model {name:?} in the registry")),
+            Fence { writer: None, projector: None } => {
+                StoreError::InvalidBatch(format!("no read model {name:?} in the registry"))
+            }
+            Fence { writer, projector } => StoreError::LeaseLost(format!(
+                "the read models are another's: not this writer's (epoch {writer:?}) or projector's (epoch {projector:?})"
+            )),
         });
     }
     Ok(())
@@ -305,7 +381,7 @@ async fn write_page(
     page: &Unwritten,
     generations: &BTreeMap<String, u64>,
     rebuilding: Option<&BTreeSet<&'static str>>,
-    fence: Option<u64>,
+    fence: Fence,
 ) -> Result<(), StoreError> {
     let mut tx = db.begin().await?;
     write_rows(&mut tx, &page.rows, generations).await?;
@@ -321,48 +397,11 @@ async fn write_page(
     tx.commit().await
 }
 
-/// Reads events from the store from `from` on, decoding them, in pages on a task of its own
-/// so that reading and folding overlap.
-fn read_ahead(store: Store, from: u64, to: u64) -> mpsc::Receiver<Result<Vec<EventEnvelope>, ProjectorError>> {
-    let (tx, rx) = mpsc::channel(4);
-    tokio::spawn(async move {
-        let mut next = from;
-        while next <= to {
-            let limit = PAGE.min(u32::try_from(to - next + 1).unwrap_or(PAGE));
-            let page = match store.read_all(next, limit).await {
-                Ok(page) => page,
-                Err(e) => {
-                    let _ = tx.send(Err(e.into())).await;
-                    return;
-                }
-            };
-            if page.is_empty() {
-                return;
-            }
-            next = page.last().map_or(next, |e| e.position + 1);
-            let decoded = tokio::task::spawn_blocking(move || decode_all(&page)).await;
-            let decoded = decoded.unwrap_or_else(|e| {
-                // The decoding task panicked or was cancelled: said here, where it is known.
-                tracing::error!(error = %e, "the projector's decoding task failed");
-                Err(ProjectorError::Stopped)
-            });
-            if tx.send(decoded).await.is_err() {
-                return;
-            }
-        }
-    });
-    rx
-}
-
-fn decode_all(page: &[StoredEvent]) -> Result<Vec<EventEnvelope>, ProjectorError> {
-    page.iter().map(|e| e.decode().map_err(|source| ProjectorError::Decode { position: e.position, source })).collect()
-}
-
 /// The read-model folds of the log from its start up to `position` (in memory only).
-async fn fold_log(store: &Store, position: u64) -> Result<ReadModels, ProjectorError> {
+async fn fold_log(source: &Source, position: u64) -> Result<ReadModels, ProjectorError> {
     let mut models = ReadModels::new();
     if position > 0 {
-        let mut pages = read_ahead(store.clone(), 1, position);
+        let mut pages = source.pages(1, position);
         while let Some(page) = pages.recv().await {
             for envelope in &page? {
                 models.apply(envelope);
@@ -436,7 +475,10 @@ struct Rebuild {
 
 /// The projector: the live fold and the tables it keeps.
 pub struct Projector {
-    store: Store,
+    source: Source,
+    /// The projector lease's epoch its pages are fenced on (none in a one-off rebuild that
+    /// holds the writer lease only).
+    projector_epoch: Option<u64>,
     db: Db,
     metrics: Arc<Metrics>,
     /// The live fold. Pages are folded into it before their rows are written, so when a
@@ -547,14 +589,20 @@ impl Projector {
     /// Opens the read models: loads the registry, and folds the log in memory up to their
     /// checkpoint (without writing) so the fold continues from there. A rebuild that was in
     /// progress is started again from position 0.
-    pub async fn open(store: Store, db: Db, metrics: Arc<Metrics>) -> Result<Projector, ProjectorError> {
+    pub async fn open(
+        source: Source,
+        db: Db,
+        metrics: Arc<Metrics>,
+        lease: Option<&ProjectorLease>,
+    ) -> Result<Projector, ProjectorError> {
         let state = load_state(&db).await?;
-        let models = fold_log(&store, state.position).await?;
+        let models = fold_log(&source, state.position).await?;
         let (published, _) = watch::channel(state.clone());
         let levels = Levels::of(&models);
         let (market, _) = broadcast::channel(MARKET_FEED);
         let mut projector = Projector {
-            store,
+            source,
+            projector_epoch: lease.map(|l| l.epoch),
             db,
             metrics,
             models,
@@ -575,6 +623,11 @@ impl Projector {
         Ok(projector)
     }
 
+    /// What its pages are fenced on.
+    fn fence(&self) -> Fence {
+        Fence { writer: self.source.writer_fence(), projector: self.projector_epoch }
+    }
+
     /// Where the read models are.
     pub fn state(&self) -> &ProjectionState {
         &self.state
@@ -593,7 +646,7 @@ impl Projector {
     pub async fn catch_up(&mut self, head: u64) -> Result<u64, ProjectorError> {
         let start = self.state.position;
         if let Some(page) = self.unwritten.take() {
-            if let Err(e) = write_page(&self.db, &page, &self.state.generations, None, self.store.fence()).await {
+            if let Err(e) = write_page(&self.db, &page, &self.state.generations, None, self.fence()).await {
                 self.unwritten = Some(page);
                 return Err(e.into());
             }
@@ -602,7 +655,7 @@ impl Projector {
         if self.state.position >= head {
             return Ok(self.state.position - start);
         }
-        let mut pages = read_ahead(self.store.clone(), self.state.position + 1, head);
+        let mut pages = self.source.pages(self.state.position + 1, head);
         while let Some(page) = pages.recv().await {
             let page = page?;
             let all: BTreeSet<&str> = READ_MODELS.iter().copied().collect();
@@ -612,7 +665,7 @@ impl Projector {
             let market = Some(self.levels.page(&self.models, &touched, position));
             let page = Unwritten { rows, position, events: page.len() as u64, market };
             let span = tracing::debug_span!("projector_page", position = page.position, events = page.events);
-            let written = write_page(&self.db, &page, &self.state.generations, None, self.store.fence());
+            let written = write_page(&self.db, &page, &self.state.generations, None, self.fence());
             if let Err(e) = written.instrument(span).await {
                 self.unwritten = Some(page);
                 return Err(e.into());
@@ -675,12 +728,12 @@ impl Projector {
     /// Advances the rebuild by up to `max_events`; swaps the new tables in once it has caught
     /// up with the live position. Returns true when there is nothing left to do.
     pub async fn step_rebuild(&mut self, max_events: u64) -> Result<bool, ProjectorError> {
-        let fence = self.store.fence();
+        let fence = self.fence();
         let Some(rebuild) = self.rebuild.as_mut() else { return Ok(true) };
         let mut pending = rebuild.unwritten.take();
         let from = pending.as_ref().map_or(rebuild.models.last_position(), |p| p.position) + 1;
         let to = self.state.position.min(from + max_events - 1);
-        let mut pages = (from <= to).then(|| read_ahead(self.store.clone(), from, to));
+        let mut pages = (from <= to).then(|| self.source.pages(from, to));
         loop {
             // The page that failed last time first, then the next ones.
             let page = match pending.take() {

@@ -73,9 +73,10 @@ pub struct RelaySummary {
     pub lags_ms: Vec<u64>,
 }
 
-async fn connect(url: &str) -> Result<Context, String> {
+/// Connects to NATS as `name` (the client name the server lists), retrying the first connection.
+pub(crate) async fn connect(url: &str, name: &str) -> Result<Context, String> {
     let client = async_nats::ConnectOptions::new()
-        .name("perpetua-relay")
+        .name(name)
         .retry_on_initial_connect()
         .connect(url)
         .await
@@ -219,7 +220,7 @@ async fn await_acks(acks: Vec<(u64, jetstream::context::PublishAckFuture)>) -> (
 pub async fn run(store: Store, options: RelayOptions, stop: impl Future<Output = ()>) -> Result<RelaySummary, String> {
     tokio::pin!(stop);
     let js = tokio::select! {
-        js = connect(&options.nats_url) => js?,
+        js = connect(&options.nats_url, "perpetua-relay") => js?,
         () = &mut stop => return Ok(RelaySummary::default()),
     };
     let mut summary = RelaySummary::default();
@@ -319,7 +320,7 @@ pub struct StreamCheck {
 /// gap (a gap or a repeat fails at once, naming the position), and the events' chain verifies.
 pub async fn check_stream(options: &RelayOptions) -> Result<StreamCheck, String> {
     let started = Instant::now();
-    let js = connect(&options.nats_url).await?;
+    let js = connect(&options.nats_url, "perpetua-relay").await?;
     let mut stream = js
         .get_stream(&options.stream)
         .await

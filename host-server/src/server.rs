@@ -6,11 +6,12 @@
 //! old writer's commits — loads the engine from snapshot and tail, and serves.
 
 use crate::db::Db;
+use crate::feed::Source;
 use crate::http::{self, AppState, Role, Serving, User};
 use crate::listener::{self, ConnectionLimits};
 use crate::metrics::Metrics;
 use crate::processor::{self, LeaseState, ProcessorOptions};
-use crate::projector::Projector;
+use crate::projector::{Projector, ProjectorLease};
 use crate::store::{CommandAppend, Store, StoreError, WriterLease};
 use perpetua_core::event::Event;
 use perpetua_core::ids::UserId;
@@ -45,8 +46,11 @@ pub struct ServeOptions {
     /// Wait for the writer lease (a hot standby) instead of failing while another writer
     /// holds it.
     pub standby: bool,
-    /// All in one, or queries only (`--role query`).
+    /// All in one, or one part of it (`--role writer|projector|query`).
     pub serving: Serving,
+    /// A projector (`--role projector`) reads the log from the relay's NATS stream instead
+    /// of the store.
+    pub nats: Option<crate::relay::RelayOptions>,
 }
 
 /// How often a standby tries to take the writer lease. Each try is one short database
@@ -145,12 +149,15 @@ async fn genesis(processor: &processor::ProcessorHandle) -> Result<(), String> {
     }
 }
 
-/// Checks the lease every [`LEASE_CHECK_EVERY`] until it is lost, then records why in
-/// `state`. A database that cannot be asked is not a lost lease (the next commit checks it
-/// anyway); a session that is gone, or an epoch that moved, is.
+/// Checks a lease every [`LEASE_CHECK_EVERY`] until it is lost, then records why in
+/// `state`: the writer lease through `store` (its lock and the writer epoch), or without a
+/// store a lock only (the projector lease: a page written after its lock was lost is refused
+/// by the projector epoch anyway, once another projector has taken the lease). A database
+/// that cannot be asked is not a lost lease (the next commit checks it anyway); a session
+/// that is gone, or an epoch that moved, is.
 /// Returns the lease when `stop` fires (the server shuts down) or once it is lost.
 async fn monitor_lease(
-    store: Store,
+    store: Option<Store>,
     mut lease: WriterLease,
     state: LeaseState,
     mut stop: tokio::sync::oneshot::Receiver<()>,
@@ -160,14 +167,18 @@ async fn monitor_lease(
             _ = tokio::time::sleep(LEASE_CHECK_EVERY) => {}
             _ = &mut stop => return lease,
         }
-        // (A lock session that hangs counts as lost: see Store::check_lease.)
-        match store.check_lease(&mut lease).await {
+        // (A lock session that hangs counts as lost: see store::check_lock.)
+        let checked = match &store {
+            Some(store) => store.check_lease(&mut lease).await,
+            None => crate::store::check_lock(&mut lease).await,
+        };
+        match checked {
             Ok(()) => {}
             Err(e @ StoreError::LeaseLost(_)) => {
-                state.lose(e.to_string());
+                state.lose(if store.is_some() { e.to_string() } else { format!("the projector lease: {e}") });
                 return lease;
             }
-            Err(e) => tracing::warn!(error = %e, "the writer lease could not be checked; checking again"),
+            Err(e) => tracing::warn!(error = %e, "the lease could not be checked; checking again"),
         }
     }
 }
@@ -221,12 +232,22 @@ pub struct Started {
     /// Set to true to drain: live streams end with a final message, readiness says no.
     pub drain: tokio::sync::watch::Sender<bool>,
     /// The lease's monitor (none on a query server, which holds no lease).
-    monitor: Option<(tokio::task::JoinHandle<WriterLease>, tokio::sync::oneshot::Sender<()>)>,
+    monitor: Option<Monitor>,
+    /// The projector lease of a server whose projector runs inside it (role `all`).
+    projector_lease: Option<ProjectorLease>,
 }
+
+/// A lease's monitor task (it returns the lease when told to stop) and how to stop it.
+type Monitor = (tokio::task::JoinHandle<WriterLease>, tokio::sync::oneshot::Sender<()>);
 
 impl Started {
     /// Stops the lease's monitor and gives the lease back (each step bounded).
     pub async fn release_lease(self) {
+        if let Some(lease) = self.projector_lease {
+            if tokio::time::timeout(LEASE_RELEASE_TIMEOUT, lease.lock.release()).await.is_err() {
+                tracing::warn!("the projector lease was not released in time; it expires on its own");
+            }
+        }
         let Some((monitor, stop_monitor)) = self.monitor else { return };
         let _ = stop_monitor.send(());
         match tokio::time::timeout(LEASE_RELEASE_TIMEOUT, monitor).await {
@@ -279,7 +300,71 @@ pub async fn start_query(store: Store, options: &ServeOptions) -> Result<Started
         }
     });
     let parts = Parts { store, db, processor, projector, metrics, lease: LeaseState::default() };
-    assemble(parts, Serving::Query, None, options).await
+    assemble(parts, Serving::Query, None, None, options).await
+}
+
+/// How long a writer waits for the projector lease (the process it took over from may hold
+/// it a moment longer, until it notices it lost the writer lease and stops).
+const PROJECTOR_LEASE_WAIT: Duration = Duration::from_secs(10);
+
+/// Takes the projector lease, trying again every 100 ms while another process holds it, for
+/// at most `wait` (`None`: until it is free, as a projector standing by does).
+async fn wait_for_projector_lease(store: &Store, db: &Db, wait: Option<Duration>) -> Result<ProjectorLease, String> {
+    let started = std::time::Instant::now();
+    let mut said = false;
+    loop {
+        match crate::projector::take_lease(store, db).await {
+            Ok(lease) => return Ok(lease),
+            Err(StoreError::ProjectorLeaseHeld(holder)) => {
+                if wait.is_some_and(|wait| started.elapsed() >= wait) {
+                    return Err(fail(StoreError::ProjectorLeaseHeld(holder)));
+                }
+                if !said {
+                    tracing::info!(%holder, "another process holds the projector lease; waiting for it");
+                    said = true;
+                }
+                tokio::time::sleep(STANDBY_POLL).await;
+            }
+            Err(e) => return Err(fail(e)),
+        }
+    }
+}
+
+/// Assembles a projector (`--role projector`): takes the projector lease (waiting for it
+/// while another projector holds it), follows the log's head — the store's, or with
+/// `options.nats` the relay's stream's — and writes the read models into the database of
+/// `store`, which with NATS need not be the log's. It serves the probes, the metrics, the
+/// market streams and the admin's rebuilds; every other route answers 421 `WRONG_ROLE`.
+pub async fn start_projector(store: Store, options: &ServeOptions) -> Result<Started, String> {
+    let db = Db::open(store.url(), 8).await.map_err(fail)?;
+    let metrics = Arc::new(Metrics::default());
+    let lease = wait_for_projector_lease(&store, &db, None).await?;
+    let (source, processor) = match &options.nats {
+        Some(nats) => {
+            let feed = crate::feed::NatsFeed::connect(nats.clone()).await?;
+            let head = feed.follow_head(FOLLOW_POLL).await?;
+            (Source::Nats(feed), processor::following(head))
+        }
+        None => (Source::Store(store.clone()), processor::follow(store.clone(), FOLLOW_POLL).await.map_err(fail)?),
+    };
+    let projector =
+        Projector::open(source, db.clone(), metrics.clone(), Some(&lease)).await.map_err(|e| e.to_string())?;
+    let projector = projector.spawn(processor.head());
+    let (mut head, gauges) = (processor.head(), metrics.clone());
+    tokio::spawn(async move {
+        use crate::metrics::SetPosition as _;
+        loop {
+            gauges.log_head.set_position(head.borrow_and_update().position);
+            if head.changed().await.is_err() {
+                break;
+            }
+        }
+    });
+    let lease_state = LeaseState::default();
+    let (stop_monitor, stop) = tokio::sync::oneshot::channel();
+    let monitor = tokio::spawn(monitor_lease(None, lease.lock, lease_state.clone(), stop));
+    let parts = Parts { store, db, processor, projector, metrics, lease: lease_state };
+    assemble(parts, Serving::Projector, Some((monitor, stop_monitor)), None, options).await
 }
 
 /// What a server is assembled from.
@@ -296,7 +381,8 @@ struct Parts {
 async fn assemble(
     parts: Parts,
     serving: Serving,
-    monitor: Option<(tokio::task::JoinHandle<WriterLease>, tokio::sync::oneshot::Sender<()>)>,
+    monitor: Option<Monitor>,
+    projector_lease: Option<ProjectorLease>,
     options: &ServeOptions,
 ) -> Result<Started, String> {
     let Parts { store, db, processor, projector, metrics, lease } = parts;
@@ -315,7 +401,7 @@ async fn assemble(
         serving,
     };
     let app = http::router(state, options.viewer.clone(), &options.cors);
-    Ok(Started { app, processor, projector, lease, metrics, drain, monitor })
+    Ok(Started { app, processor, projector, lease, metrics, drain, monitor, projector_lease })
 }
 
 /// [`start`] with the lease already taken (by a standby that waited for it).
@@ -332,14 +418,23 @@ async fn start_holding(store: Store, lease: WriterLease, options: &ServeOptions)
         .map_err(|e| e.to_string())?;
     metrics.writer_lease_held.set(1);
     let (stop_monitor, stop) = tokio::sync::oneshot::channel();
-    let monitor = tokio::spawn(monitor_lease(store.clone(), lease, lease_state.clone(), stop));
+    let monitor = tokio::spawn(monitor_lease(Some(store.clone()), lease, lease_state.clone(), stop));
     if store.head().await.map_err(fail)?.last_position == 0 {
         genesis(&processor).await?;
     }
-    let projector = Projector::open(store.clone(), db.clone(), metrics.clone()).await.map_err(|e| e.to_string())?;
-    let projector = projector.spawn(processor.head());
+    // The writer alone follows the read models another process projects; all in one, this
+    // process projects them, holding the projector lease.
+    let (projector, projector_lease) = if options.serving == Serving::Writer {
+        (crate::projector::ProjectorHandle::follow(db.clone(), FOLLOW_POLL).await.map_err(fail)?, None)
+    } else {
+        let lease = wait_for_projector_lease(&store, &db, Some(PROJECTOR_LEASE_WAIT)).await?;
+        let projector = Projector::open(Source::Store(store.clone()), db.clone(), metrics.clone(), Some(&lease))
+            .await
+            .map_err(|e| e.to_string())?;
+        (projector.spawn(processor.head()), Some(lease))
+    };
     let parts = Parts { store, db, processor, projector, metrics, lease: lease_state };
-    assemble(parts, Serving::All, Some((monitor, stop_monitor)), options).await
+    assemble(parts, options.serving, Some((monitor, stop_monitor)), projector_lease, options).await
 }
 
 /// Runs the server until interrupted, then drains within `options.limits.drain_timeout`:
@@ -349,8 +444,15 @@ async fn start_holding(store: Store, lease: WriterLease, options: &ServeOptions)
 /// server has then stopped committing already.
 pub async fn serve(store: Store, options: ServeOptions) -> Result<(), String> {
     let signal = Signal::listen();
-    if options.standby && options.serving == Serving::Query {
-        return Err("--standby is for a writer: a query server (--role query) holds no lease".into());
+    if options.standby && matches!(options.serving, Serving::Query | Serving::Projector) {
+        return Err(format!(
+            "--standby is for a writer: a {} server does not take the writer lease (a second projector waits for the \
+             projector lease on its own)",
+            options.serving.name()
+        ));
+    }
+    if options.nats.is_some() && options.serving != Serving::Projector {
+        return Err("--nats-url is for a projector (--role projector): it reads the log from the relay's stream".into());
     }
     let (started, listener) = if options.standby {
         let listener = bind(&options.listen).await?;
@@ -372,6 +474,9 @@ pub async fn serve(store: Store, options: ServeOptions) -> Result<(), String> {
     } else if options.serving == Serving::Query {
         let started = start_query(store.clone(), &options).await?;
         (started, bind(&options.listen).await?)
+    } else if options.serving == Serving::Projector {
+        let started = start_projector(store.clone(), &options).await?;
+        (started, bind(&options.listen).await?)
     } else {
         let started = start(store.clone(), &options).await?;
         (started, bind(&options.listen).await?)
@@ -379,7 +484,10 @@ pub async fn serve(store: Store, options: ServeOptions) -> Result<(), String> {
     let viewer = options.viewer.describe();
     let address = listener.local_addr().map_err(|e| e.to_string())?;
     // On stdout, for people and scripts: the address (tests and tools read this line).
-    let role = if options.serving == Serving::Query { " (role: query)" } else { "" };
+    let role = match options.serving {
+        Serving::All => String::new(),
+        role => format!(" (role: {})", role.name()),
+    };
     println!("perpetua: {} store{role}, listening on http://{address}", store.backend().name());
     println!("perpetua: open http://{address}/ for {viewer}; the API is described at http://{address}/openapi.json");
     tracing::info!(%address, backend = store.backend().name(), "serving");

@@ -57,6 +57,7 @@ impl App {
             processor: Default::default(),
             limits: Default::default(),
             admin_token: Some(ADMIN_TOKEN.to_owned()),
+            nats: None,
         };
         let started = perpetua_server::server::start(store, &options).await.expect("the server starts");
         let mut app = App { started, tokens: HashMap::new(), vars: Vec::new(), _db: db };

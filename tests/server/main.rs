@@ -6,6 +6,7 @@ mod failover;
 mod operations;
 mod relay;
 mod roles;
+mod split;
 mod support;
 
 use operations::{drain, operations};

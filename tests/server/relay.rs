@@ -18,14 +18,14 @@ use std::time::{Duration, Instant};
 const NATS_SERVER: &str = "/usr/sbin/nats-server";
 
 /// A NATS server with JetStream on disk in a directory of the test's own.
-struct Nats {
+pub(super) struct Nats {
     child: Child,
     port: u16,
     dir: tempfile::TempDir,
 }
 
 impl Nats {
-    fn start() -> Option<Nats> {
+    pub(super) fn start() -> Option<Nats> {
         if !std::path::Path::new(NATS_SERVER).exists() {
             let message = format!("{NATS_SERVER} is not installed, for relay::the_log_on_jetstream");
             assert!(skip_unreachable("nats"), "{message}: install Debian's nats-server, or set PERPETUA_SKIP_BACKENDS");
@@ -64,7 +64,7 @@ impl Nats {
         }
     }
 
-    fn url(&self) -> String {
+    pub(super) fn url(&self) -> String {
         format!("nats://127.0.0.1:{}", self.port)
     }
 
@@ -97,7 +97,7 @@ fn fsync_setting_known() -> bool {
 }
 
 /// `perpetua relay` from the store at `database_url` to `nats`, its summary line on stdout.
-fn relay(database_url: &str, nats: &Nats) -> Child {
+pub(super) fn relay(database_url: &str, nats: &Nats) -> Child {
     Command::new(env!("CARGO_BIN_EXE_perpetua"))
         .args(["relay", "--database-url", database_url, "--nats-url", &nats.url()])
         .env("RUST_LOG", "warn")
@@ -112,6 +112,30 @@ fn check(database_url: &str, nats: &Nats, stream: &str) -> Output {
         .env("RUST_LOG", "warn")
         .output()
         .expect("run perpetua relay --check")
+}
+
+/// The stream `GAPPY` on `nats`, holding the first four events of `server`'s log but the
+/// third (positions 1, 2 and 4, each with its position header); and the log, exported.
+pub(super) async fn gappy_stream(nats: &Nats, server: &Server) -> (async_nats::jetstream::Context, String) {
+    let client = async_nats::connect(nats.url()).await.expect("NATS");
+    let js = async_nats::jetstream::new(client);
+    js.create_stream(async_nats::jetstream::stream::Config {
+        name: "GAPPY".into(),
+        subjects: vec!["gappy.>".into()],
+        ..Default::default()
+    })
+    .await
+    .expect("a stream");
+    let log = server.client.get(format!("{}/v1/export", server.base)).bearer_auth(ADMIN_TOKEN).send().await;
+    let log = log.expect("export").text().await.expect("the log");
+    for line in log.lines().take(4).enumerate().filter(|(i, _)| *i != 2).map(|(_, l)| l.to_owned()) {
+        let position = serde_json::from_str::<serde_json::Value>(&line).expect("an event")["position"].to_string();
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert(perpetua_server::relay::POSITION_HEADER, position.as_str());
+        let ack = js.publish_with_headers("gappy.Order", headers, line.into()).await.expect("published");
+        ack.await.expect("stored");
+    }
+    (js, log)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -179,24 +203,7 @@ async fn the_log_on_jetstream() {
     assert!(duplicates < 1_000, "the last relay re-published {duplicates} events");
 
     // A consumer fails loudly on a gap: a stream holding positions 1, 2 and 4.
-    let client = async_nats::connect(nats.url()).await.expect("NATS");
-    let js = async_nats::jetstream::new(client);
-    js.create_stream(async_nats::jetstream::stream::Config {
-        name: "GAPPY".into(),
-        subjects: vec!["gappy.>".into()],
-        ..Default::default()
-    })
-    .await
-    .expect("a stream");
-    let log = server.client.get(format!("{}/v1/export", server.base)).bearer_auth(ADMIN_TOKEN).send().await;
-    let log = log.expect("export").text().await.expect("the log");
-    for line in log.lines().take(4).enumerate().filter(|(i, _)| *i != 2).map(|(_, l)| l.to_owned()) {
-        let position = serde_json::from_str::<serde_json::Value>(&line).expect("an event")["position"].to_string();
-        let mut headers = async_nats::HeaderMap::new();
-        headers.insert(perpetua_server::relay::POSITION_HEADER, position.as_str());
-        let ack = js.publish_with_headers("gappy.Order", headers, line.into()).await.expect("published");
-        ack.await.expect("stored");
-    }
+    let (js, log) = gappy_stream(&nats, &server).await;
     let gappy = check(&db.url, &nats, "GAPPY");
     let error = String::from_utf8_lossy(&gappy.stderr);
     assert!(!gappy.status.success(), "a stream with a gap was accepted");

@@ -341,6 +341,9 @@ pub async fn all_accounts(server: &Server) -> Vec<String> {
 mod skip;
 pub use skip::{record_skip, skip_unreachable};
 
+/// The advisory-lock key of the writer lease ("perpetua" in ASCII; the projector's is one more).
+pub const WRITER_LEASE_KEY: i64 = 0x7065_7270_6574_7561;
+
 /// Ends, from outside, the PostgreSQL session that holds the writer lease on this test's
 /// database, as a lost connection would.
 pub async fn end_postgres_lease_session(db: &TestDb) {
@@ -350,9 +353,11 @@ pub async fn end_postgres_lease_session(db: &TestDb) {
     let mut conn = sqlx::PgConnection::connect(&admin).await.expect("admin connection");
     sqlx::query(
         "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted \
-         AND database = (SELECT oid FROM pg_database WHERE datname = $1)",
+         AND database = (SELECT oid FROM pg_database WHERE datname = $1) \
+         AND ((classid::bigint << 32) | objid::bigint) = $2",
     )
     .bind(&name)
+    .bind(WRITER_LEASE_KEY)
     .execute(&mut conn)
     .await
     .expect("end the lease's session");

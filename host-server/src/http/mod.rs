@@ -422,16 +422,54 @@ pub enum Serving {
     /// Writer, projector and queries in one process (the default).
     #[default]
     All,
+    /// The single writer: the processor and the command routes, with the log's live streams;
+    /// the read models are another process's (`--role projector`).
+    Writer,
+    /// The projector alone: tails the log (from the store or the relay's NATS stream) and
+    /// writes the read models; serves the market streams (which follow its pages) and the
+    /// admin's rebuilds.
+    Projector,
     /// Queries only, over the read models and the log that other processes write: any number
     /// of them beside one writer.
     Query,
 }
 
+impl Serving {
+    /// The role's name, as `--role` takes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Serving::All => "all",
+            Serving::Writer => "writer",
+            Serving::Projector => "projector",
+            Serving::Query => "query",
+        }
+    }
+
+    /// Whether this role serves `route`.
+    pub fn serves(self, route: &Route) -> bool {
+        self == Serving::All || route.home().is_none_or(|home| home == self)
+    }
+}
+
 impl Route {
-    /// Whether a query server (`--role query`) serves this route: reads, but not the live
-    /// streams (they follow the writer's commits) nor the admin's rebuilds.
-    pub fn served_by_query(&self) -> bool {
-        self.effect == Effect::Read && self.method == Method::GET && !self.path.ends_with("/live")
+    /// The role that serves this route when the exchange runs as separate processes; `None`
+    /// for those every role serves (probes, metrics, the API's description, the clock).
+    /// Commands and the log's live streams are the writer's (they follow its commits), the
+    /// market streams and rebuilds the projector's (they follow its pages), every other read
+    /// a query server's.
+    pub fn home(&self) -> Option<Serving> {
+        const EVERY_ROLE: [&str; 5] = ["/healthz", "/readyz", "/metrics", "/openapi.json", "/v1/time"];
+        if EVERY_ROLE.contains(&self.path) {
+            None
+        } else if self.effect == Effect::Command
+            || (self.path.ends_with("/live") && !self.path.starts_with("/v1/markets/"))
+        {
+            Some(Serving::Writer)
+        } else if self.path.ends_with("/live") || self.path.ends_with("/rebuild") {
+            Some(Serving::Projector)
+        } else {
+            Some(Serving::Query)
+        }
     }
 }
 
@@ -763,10 +801,15 @@ async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<User, Api
 
 async fn guard(State((state, route)): State<(AppState, &'static Route)>, mut request: Request, next: Next) -> Response {
     let mut served = observe::Served { route: route.path, user: None };
-    if state.serving == Serving::Query && !route.served_by_query() {
+    if !state.serving.serves(route) {
+        let home = route.home().map_or("all", Serving::name);
         let message = format!(
-            "this is a query server (serve --role query); {} {} is served by the writer (perpetua serve)",
-            route.method, route.path
+            "this is a {} server (serve --role {}); {} {} is served by the {home} role (serve --role {home}, or an \
+             all-in-one perpetua serve)",
+            state.serving.name(),
+            state.serving.name(),
+            route.method,
+            route.path
         );
         return with_served(
             ApiError::new(StatusCode::MISDIRECTED_REQUEST, "WRONG_ROLE", message).into_response(),
@@ -864,7 +907,7 @@ pub fn router(state: AppState, viewer: Viewer, cors: &Cors) -> Router {
 pub async fn wait_min_position(state: &AppState, min_position: Option<u64>) -> Result<(), ApiError> {
     let Some(position) = min_position else { return Ok(()) };
     let mut head = state.processor.head().borrow().position;
-    if position > head && state.serving == Serving::Query {
+    if position > head && state.serving != Serving::All {
         // This process follows the writer's head every few milliseconds: a command answered a
         // moment ago may be past what it has seen; the store says.
         head = state.store.head().await?.last_position;

@@ -197,8 +197,8 @@ pub fn error_codes(route: &Route) -> BTreeMap<u16, Vec<&'static str>> {
 /// The codes every route of its kind can answer.
 fn common_errors(route: &Route) -> Vec<(u16, &'static str)> {
     let mut codes = vec![(431, "HEADERS_TOO_LARGE"), (500, "INTERNAL")];
-    if !route.served_by_query() {
-        // Asked of a query server (serve --role query).
+    if route.home().is_some() {
+        // Asked of a server of another role (serve --role).
         codes.push((421, "WRONG_ROLE"));
     }
     if route.access != Access::Public {

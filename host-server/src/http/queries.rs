@@ -319,6 +319,7 @@ pub(super) async fn readyz(State(state): State<AppState>) -> Response {
     let lease = match state.lease.lost() {
         // A query server holds no lease; the writer's is the writer's readiness.
         None if state.serving == super::Serving::Query => "not this role",
+        None if state.serving == super::Serving::Projector => "held (projector lease)",
         None => "held",
         Some(_) => {
             reasons.push("this server lost the writer lease".to_owned());

@@ -376,11 +376,7 @@ pub async fn follow(
     poll: std::time::Duration,
 ) -> Result<ProcessorHandle, crate::store::StoreError> {
     let first = store.head().await?.last_position;
-    let (queue, _) = mpsc::channel(1);
     let (head_tx, head) = watch::channel(Head { position: first, committed_at: Instant::now() });
-    let (events, _) = broadcast::channel(1);
-    let (closing, _) = watch::channel(false);
-    let (_, finished) = watch::channel(true);
     tokio::spawn(async move {
         let (mut last, mut failing) = (first, false);
         while !head_tx.is_closed() {
@@ -403,7 +399,32 @@ pub async fn follow(
             tokio::time::sleep(pause).await;
         }
     });
-    Ok(ProcessorHandle { queue, head, events, closing: Arc::new(closing), finished })
+    Ok(following(head))
+}
+
+/// A handle over a writer in another process whose head is `head` (a projector reading the
+/// relay's stream follows the stream's last position).
+/// Its head channel closes when the handle is drained, which stops a projector following it.
+pub fn following(mut source: watch::Receiver<Head>) -> ProcessorHandle {
+    let (queue, _) = mpsc::channel(1);
+    let (events, _) = broadcast::channel(1);
+    let (closing, mut closing_rx) = watch::channel(false);
+    let (finished_tx, finished) = watch::channel(false);
+    let (head_tx, head) = watch::channel(*source.borrow_and_update());
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                changed = source.changed() => match changed {
+                    Ok(()) => { head_tx.send_replace(*source.borrow_and_update()); }
+                    Err(_) => break,
+                },
+                _ = closing_rx.wait_for(|closing| *closing) => break,
+            }
+        }
+        drop(head_tx);
+        finished_tx.send_replace(true);
+    });
+    ProcessorHandle { queue, head, events, closing: Arc::new(closing), finished }
 }
 
 struct Processor<J: Journal> {

@@ -580,7 +580,18 @@ impl Tx {
 #[derive(Debug)]
 pub struct WriterLease {
     held: Held,
+    kind: LeaseKind,
     epoch: u64,
+}
+
+/// Which lease a lock is: the writer's (the right to append) or the projector's (the right to
+/// write the read models). Each is a lock of its own, taken and checked the same way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LeaseKind {
+    /// The single writer's.
+    Writer,
+    /// The read models' projector's.
+    Projector,
 }
 
 /// What holds the lock: it lives as long as this value does.
@@ -595,8 +606,8 @@ pub(super) enum Held {
 }
 
 impl WriterLease {
-    pub(super) fn new(held: Held) -> Self {
-        WriterLease { held, epoch: 0 }
+    pub(super) fn new(held: Held, kind: LeaseKind) -> Self {
+        WriterLease { held, kind, epoch: 0 }
     }
 
     pub(super) fn with_epoch(mut self, epoch: u64) -> Self {
@@ -611,7 +622,7 @@ impl WriterLease {
 
     /// Checks that the session holding the lock is alive and still holds it. (A file lock
     /// lives as long as the process.)
-    pub(super) async fn check_session(&mut self) -> Result<(), StoreError> {
+    pub async fn check_session(&mut self) -> Result<(), StoreError> {
         let lost = |e: sqlx::Error| StoreError::LeaseLost(format!("the session holding the lock is gone: {e}"));
         match &mut self.held {
             Held::File(_) => Ok(()),
@@ -620,18 +631,20 @@ impl WriterLease {
                     "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted \
                      AND pid = pg_backend_pid() AND ((classid::bigint << 32) | objid::bigint) = $1)",
                 )
-                .bind(super::postgres::LEASE_KEY)
+                .bind(super::postgres::lease_key(self.kind))
                 .fetch_one(session)
                 .await
                 .map_err(lost)?;
                 held.then_some(()).ok_or_else(|| StoreError::LeaseLost("the advisory lock is not held".into()))
             }
             Held::MySql(session) => {
-                let held: Option<i64> =
-                    sqlx::query_scalar(&format!("SELECT IS_USED_LOCK({}) = CONNECTION_ID()", super::mysql::LEASE))
-                        .fetch_one(session)
-                        .await
-                        .map_err(lost)?;
+                let held: Option<i64> = sqlx::query_scalar(&format!(
+                    "SELECT IS_USED_LOCK({}) = CONNECTION_ID()",
+                    super::mysql::lease_name(self.kind)
+                ))
+                .fetch_one(session)
+                .await
+                .map_err(lost)?;
                 (held == Some(1))
                     .then_some(())
                     .ok_or_else(|| StoreError::LeaseLost("the named lock is not held".into()))

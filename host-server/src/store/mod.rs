@@ -48,7 +48,7 @@ use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-pub use backend::WriterLease;
+pub use backend::{LeaseKind, WriterLease};
 
 /// Which database a store runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -337,6 +337,11 @@ pub enum StoreError {
     /// Another process holds the writer lease.
     #[error("another writer holds the writer lease on this store ({0}); only one writer may run at a time")]
     WriterLeaseHeld(String),
+    /// Another process holds the projector lease: it writes these read models.
+    #[error(
+        "another projector holds the projector lease on this store ({0}); only one projector may write the read models"
+    )]
+    ProjectorLeaseHeld(String),
     /// This writer no longer holds the writer lease: its session died, or another writer took
     /// the lease since. Nothing was written; this writer must stop.
     #[error("the writer lease was lost ({0}); this writer can no longer append")]
@@ -469,6 +474,7 @@ impl StoreError {
             StoreError::StreamGap { .. } => "STREAM_GAP",
             StoreError::CorruptRow { .. } => "CORRUPT_ROW",
             StoreError::WriterLeaseHeld(_) => "WRITER_LEASE_HELD",
+            StoreError::ProjectorLeaseHeld(_) => "PROJECTOR_LEASE_HELD",
             StoreError::LeaseLost(_) => "WRITER_LEASE_LOST",
             StoreError::UnsafeDurability { .. } => "UNSAFE_DURABILITY",
             StoreError::UnsupportedUrl(_) => "UNSUPPORTED_DATABASE_URL",
@@ -566,6 +572,18 @@ impl Store {
         dispatch!(self, s => &s.durability)
     }
 
+    /// Takes the projector lease, the lock only: while it is held, no other process writes the
+    /// read models of this store. Fails with [`StoreError::ProjectorLeaseHeld`] while another
+    /// holds it. The projector's epoch, which fences a projector that lost its lock, is kept
+    /// with the read models (`projector::take_lease`). Checked with [`Store::check_lease`]'s
+    /// session half ([`WriterLease::check_session`]).
+    pub async fn acquire_projector_lock(&self) -> Result<WriterLease, StoreError> {
+        dispatch!(self, s => s.acquire_lease(LeaseKind::Projector).await).map_err(|e| match e {
+            StoreError::WriterLeaseHeld(holder) => StoreError::ProjectorLeaseHeld(holder),
+            other => other,
+        })
+    }
+
     /// Takes the writer lease; fails with [`StoreError::WriterLeaseHeld`] while another
     /// writer holds it. The lease lasts until the returned value is dropped (or the process
     /// dies).
@@ -574,14 +592,14 @@ impl Store {
     /// flight (of a writer that lost its lock a moment ago) to commit or fail; from then on
     /// only appends through this store (and its clones) can move the head.
     pub async fn acquire_writer_lease(&self) -> Result<WriterLease, StoreError> {
-        let lease = dispatch!(self, s => s.acquire_writer_lease().await)?;
+        let lease = dispatch!(self, s => s.acquire_lease(LeaseKind::Writer).await)?;
         let (tx, _, _) = dispatch!(self, s => s.begin_append().await?);
         let epoch = tx.bump_epoch().await?;
         self.fence.store(epoch, Ordering::SeqCst);
         Ok(lease.with_epoch(epoch))
     }
 
-    /// Checks that `lease` still holds: its session is alive and holds the lock, and the
+    /// Checks that `lease` still holds: its lock (see [`check_lock`]), and the
     /// store's writer epoch is still the lease's. [`StoreError::LeaseLost`] when not; other
     /// errors when the database could not be asked.
     ///
@@ -589,14 +607,7 @@ impl Store {
     /// on a half-open connection, cannot prove the lease); the epoch is read through the pool,
     /// whose slowness is not a lost lease.
     pub async fn check_lease(&self, lease: &mut WriterLease) -> Result<(), StoreError> {
-        match tokio::time::timeout(LEASE_SESSION_TIMEOUT, lease.check_session()).await {
-            Ok(checked) => checked?,
-            Err(_) => {
-                return Err(StoreError::LeaseLost(format!(
-                    "the session holding the lock did not answer within {LEASE_SESSION_TIMEOUT:?}"
-                )))
-            }
-        }
+        check_lock(lease).await?;
         let current = dispatch!(self, s => s.writer_epoch().await)?;
         if current != lease.epoch() {
             return Err(StoreError::LeaseLost(format!(
@@ -1134,4 +1145,16 @@ fn to_i64(value: u64, what: &str) -> Result<i64, StoreError> {
 
 fn to_u64(value: i64, what: &str) -> Result<u64, StoreError> {
     u64::try_from(value).map_err(|_| StoreError::CorruptRow { position: value, detail: format!("negative {what}") })
+}
+
+/// Checks that a lease's lock is still held: its session is alive, holds the lock, and
+/// answers within [`LEASE_SESSION_TIMEOUT`] (a session that hangs, on a half-open connection,
+/// cannot prove the lease). [`StoreError::LeaseLost`] when not.
+pub async fn check_lock(lease: &mut WriterLease) -> Result<(), StoreError> {
+    match tokio::time::timeout(LEASE_SESSION_TIMEOUT, lease.check_session()).await {
+        Ok(checked) => checked,
+        Err(_) => Err(StoreError::LeaseLost(format!(
+            "the session holding the lock did not answer within {LEASE_SESSION_TIMEOUT:?}"
+        ))),
+    }
 }

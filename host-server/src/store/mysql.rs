@@ -3,7 +3,7 @@
 //! and lost). Sessions run at READ COMMITTED; appends
 //! lock the `log_head` row. The writer lease is a named `GET_LOCK` held by its own session.
 
-use super::backend::{common_queries, values_insert, Held, Queries, Tx, WriterLease};
+use super::backend::{common_queries, values_insert, Held, LeaseKind, Queries, Tx, WriterLease};
 use super::{Backend, Durability, StoreOptions};
 use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions};
 use sqlx::{Connection as _, Executor as _, MySql, MySqlConnection, MySqlPool};
@@ -15,6 +15,16 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/mysql");
 
 /// Named locks are server-wide: the lease's name includes the database's name.
 pub(super) const LEASE: &str = "CONCAT('perpetua.writer.', DATABASE())";
+/// The projector lease's name.
+pub(super) const PROJECTOR_LEASE: &str = "CONCAT('perpetua.projector.', DATABASE())";
+
+/// The lock name of a lease (an SQL expression).
+pub(super) fn lease_name(kind: LeaseKind) -> &'static str {
+    match kind {
+        LeaseKind::Writer => LEASE,
+        LeaseKind::Projector => PROJECTOR_LEASE,
+    }
+}
 
 #[derive(Clone, Debug)]
 pub(super) struct MySqlStore {
@@ -77,16 +87,17 @@ impl MySqlStore {
         Ok((Tx::MySql(tx), head, epoch))
     }
 
-    pub(super) async fn acquire_writer_lease(&self) -> Result<WriterLease, StoreError> {
+    pub(super) async fn acquire_lease(&self, kind: LeaseKind) -> Result<WriterLease, StoreError> {
+        let name = lease_name(kind);
         let mut session = MySqlConnection::connect_with(&self.connect).await?;
         let locked: Option<i64> =
-            sqlx::query_scalar(&format!("SELECT GET_LOCK({LEASE}, 0)")).fetch_one(&mut session).await?;
+            sqlx::query_scalar(&format!("SELECT GET_LOCK({name}, 0)")).fetch_one(&mut session).await?;
         if locked != Some(1) {
             let holder: Option<i64> =
-                sqlx::query_scalar(&format!("SELECT IS_USED_LOCK({LEASE})")).fetch_one(&mut session).await?;
+                sqlx::query_scalar(&format!("SELECT IS_USED_LOCK({name})")).fetch_one(&mut session).await?;
             let holder = holder.map_or("another session".to_owned(), |id| format!("connection {id}"));
             return Err(StoreError::WriterLeaseHeld(format!("named lock held by {holder}")));
         }
-        Ok(WriterLease::new(Held::MySql(session)))
+        Ok(WriterLease::new(Held::MySql(session), kind))
     }
 }

@@ -2,7 +2,7 @@
 //! off (a commit could then be acknowledged and lost). Appends lock the `log_head` row; events
 //! go in as arrays through one `UNNEST` insert. The writer lease is a session advisory lock.
 
-use super::backend::{common_queries, Held, Queries, Tx, WriterLease};
+use super::backend::{common_queries, Held, LeaseKind, Queries, Tx, WriterLease};
 use super::{Backend, Durability, EventValues, StoreOptions};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection as _, PgConnection, PgPool, Postgres};
@@ -15,6 +15,16 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres")
 /// The advisory-lock key of the writer lease ("perpetua" in ASCII). Advisory locks are per
 /// database, so each database holds its own lease.
 pub(super) const LEASE_KEY: i64 = 0x7065_7270_6574_7561;
+/// The advisory-lock key of the projector lease ("perpetub": the writer's key plus one).
+pub(super) const PROJECTOR_LEASE_KEY: i64 = LEASE_KEY + 1;
+
+/// The advisory-lock key of a lease.
+pub(super) fn lease_key(kind: LeaseKind) -> i64 {
+    match kind {
+        LeaseKind::Writer => LEASE_KEY,
+        LeaseKind::Projector => PROJECTOR_LEASE_KEY,
+    }
+}
 
 #[derive(Clone, Debug)]
 pub(super) struct PgStore {
@@ -60,23 +70,23 @@ impl PgStore {
         Ok((Tx::Postgres(tx), head, epoch))
     }
 
-    pub(super) async fn acquire_writer_lease(&self) -> Result<WriterLease, StoreError> {
+    pub(super) async fn acquire_lease(&self, kind: LeaseKind) -> Result<WriterLease, StoreError> {
         let mut session = PgConnection::connect_with(&self.connect).await?;
         let locked: bool =
-            sqlx::query_scalar("SELECT pg_try_advisory_lock($1)").bind(LEASE_KEY).fetch_one(&mut session).await?;
+            sqlx::query_scalar("SELECT pg_try_advisory_lock($1)").bind(lease_key(kind)).fetch_one(&mut session).await?;
         if !locked {
             let holder: Option<i32> = sqlx::query_scalar(
                 "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted \
                  AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
                  AND ((classid::bigint << 32) | objid::bigint) = $1",
             )
-            .bind(LEASE_KEY)
+            .bind(lease_key(kind))
             .fetch_optional(&mut session)
             .await?;
             let holder = holder.map_or("another session".to_owned(), |pid| format!("backend pid {pid}"));
             return Err(StoreError::WriterLeaseHeld(format!("advisory lock held by {holder}")));
         }
-        Ok(WriterLease::new(Held::Postgres(session)))
+        Ok(WriterLease::new(Held::Postgres(session), kind))
     }
 }
 

@@ -2,7 +2,7 @@
 //! synced). Appends are `BEGIN IMMEDIATE` transactions, which take the database's single
 //! write lock up front. The writer lease is an exclusive lock on `<file>-writer.lock`.
 
-use super::backend::{common_queries, values_insert, Held, Queries, Tx, WriterLease};
+use super::backend::{common_queries, values_insert, Held, LeaseKind, Queries, Tx, WriterLease};
 use super::{Backend, Durability, StoreOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, SqlitePool};
@@ -19,7 +19,8 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 pub(super) struct SqliteStore {
     pub(super) pool: SqlitePool,
     pub(super) durability: Durability,
-    lease_path: PathBuf,
+    /// The database file (its leases are locks on files beside it).
+    file: PathBuf,
     /// Stops the WAL checkpointer when the last clone of the store is dropped.
     _checkpointer: Arc<Checkpointer>,
 }
@@ -100,8 +101,7 @@ impl SqliteStore {
             // before it returned (measured: a 0.3–0.7 s stall every ~10 s under load). The
             // WAL is checkpointed by a task of its own instead (see `checkpointer`).
             .pragma("wal_autocheckpoint", "0");
-        let mut lease_path = connect.get_filename().as_os_str().to_owned();
-        lease_path.push("-writer.lock");
+        let file = connect.get_filename().to_path_buf();
         // A connection to a local file cannot go stale: no ping before each use.
         let path = connect.get_filename().display().to_string();
         let cannot_open = |e: sqlx::Error| StoreError::CannotOpen { path: path.clone(), reason: open_failure(&e) };
@@ -129,7 +129,7 @@ impl SqliteStore {
             durable,
         };
         let checkpointer = Arc::new(Checkpointer::start(pool.clone()));
-        Ok(SqliteStore { pool, durability, lease_path: lease_path.into(), _checkpointer: checkpointer })
+        Ok(SqliteStore { pool, durability, file, _checkpointer: checkpointer })
     }
 
     pub(super) async fn begin_append(&self) -> Result<(Tx, HashChain, u64), StoreError> {
@@ -138,13 +138,22 @@ impl SqliteStore {
         Ok((Tx::Sqlite(tx), head, epoch))
     }
 
-    pub(super) async fn acquire_writer_lease(&self) -> Result<WriterLease, StoreError> {
-        let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&self.lease_path)?;
+    /// The file whose lock is a lease: `<file>-writer.lock`, `<file>-projector.lock`.
+    fn lock_path(&self, kind: LeaseKind) -> PathBuf {
+        let mut path = self.file.as_os_str().to_owned();
+        path.push(match kind {
+            LeaseKind::Writer => "-writer.lock",
+            LeaseKind::Projector => "-projector.lock",
+        });
+        path.into()
+    }
+
+    pub(super) async fn acquire_lease(&self, kind: LeaseKind) -> Result<WriterLease, StoreError> {
+        let path = self.lock_path(kind);
+        let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path)?;
         match file.try_lock() {
-            Ok(()) => Ok(WriterLease::new(Held::File(file))),
-            Err(TryLockError::WouldBlock) => {
-                Err(StoreError::WriterLeaseHeld(format!("{} is locked", self.lease_path.display())))
-            }
+            Ok(()) => Ok(WriterLease::new(Held::File(file), kind)),
+            Err(TryLockError::WouldBlock) => Err(StoreError::WriterLeaseHeld(format!("{} is locked", path.display()))),
             Err(TryLockError::Error(e)) => Err(e.into()),
         }
     }

@@ -4,6 +4,7 @@
 
 use crate::support::TestDb;
 use perpetua_server::db::{self, Db};
+use perpetua_server::feed::Source;
 use perpetua_server::metrics::Metrics;
 use perpetua_server::projector::{Projector, ProjectorError, READ_MODELS};
 use perpetua_server::store::CommandAppend;
@@ -40,7 +41,8 @@ async fn demo_projector(db: &TestDb) -> (u64, Db, Projector) {
     }
     let head = store.head().await.unwrap().last_position;
     let tables = Db::open(&db.url, 4).await.unwrap();
-    let projector = Projector::open(store, tables.clone(), Arc::new(Metrics::default())).await.unwrap();
+    let projector =
+        Projector::open(Source::Store(store), tables.clone(), Arc::new(Metrics::default()), None).await.unwrap();
     (head, tables, projector)
 }
 
@@ -108,7 +110,8 @@ pub async fn a_fenced_projector_writes_nothing(db: TestDb) {
     }
     let head = old.head().await.unwrap().last_position;
     let tables = Db::open(&db.url, 4).await.unwrap();
-    let mut projector = Projector::open(old.clone(), tables.clone(), Arc::new(Metrics::default())).await.unwrap();
+    let mut projector =
+        Projector::open(Source::Store(old.clone()), tables.clone(), Arc::new(Metrics::default()), None).await.unwrap();
     projector.catch_up(head / 2).await.unwrap();
     drop(lease);
     let new = db.open().await;

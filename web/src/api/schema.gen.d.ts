@@ -1761,6 +1761,20 @@ export interface operations {
                     };
                 };
             };
+            /** @description Error: WRONG_ROLE */
+            421: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "WRONG_ROLE";
+                        };
+                    };
+                };
+            };
             /** @description Too many requests for this token (see Retry-After): RATE_LIMITED */
             429: {
                 headers: {
@@ -2413,6 +2427,20 @@ export interface operations {
                     };
                 };
             };
+            /** @description Error: WRONG_ROLE */
+            421: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "WRONG_ROLE";
+                        };
+                    };
+                };
+            };
             /** @description Too many requests for this token (see Retry-After): RATE_LIMITED */
             429: {
                 headers: {
@@ -2668,6 +2696,20 @@ export interface operations {
                     };
                 };
             };
+            /** @description Error: WRONG_ROLE */
+            421: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "WRONG_ROLE";
+                        };
+                    };
+                };
+            };
             /** @description Too many requests for this token (see Retry-After): RATE_LIMITED */
             429: {
                 headers: {
@@ -2787,6 +2829,20 @@ export interface operations {
                         error?: {
                             /** @enum {string} */
                             code?: "FORBIDDEN";
+                        };
+                    };
+                };
+            };
+            /** @description Error: WRONG_ROLE */
+            421: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "WRONG_ROLE";
                         };
                     };
                 };
@@ -3063,6 +3119,20 @@ export interface operations {
                     };
                 };
             };
+            /** @description Error: WRONG_ROLE */
+            421: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "WRONG_ROLE";
+                        };
+                    };
+                };
+            };
             /** @description Too many requests for this token (see Retry-After): RATE_LIMITED */
             429: {
                 headers: {
@@ -3151,6 +3221,20 @@ export interface operations {
                         error?: {
                             /** @enum {string} */
                             code?: "INVALID_QUERY" | "OUT_OF_RANGE" | "MIN_POSITION_BEYOND_HEAD";
+                        };
+                    };
+                };
+            };
+            /** @description Error: WRONG_ROLE */
+            421: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "WRONG_ROLE";
                         };
                     };
                 };
@@ -3250,6 +3334,20 @@ export interface operations {
                     };
                 };
             };
+            /** @description Error: WRONG_ROLE */
+            421: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "WRONG_ROLE";
+                        };
+                    };
+                };
+            };
             /** @description Headers too large: HEADERS_TOO_LARGE */
             431: {
                 headers: {
@@ -3344,6 +3442,20 @@ export interface operations {
                         error?: {
                             /** @enum {string} */
                             code?: "NOT_FOUND";
+                        };
+                    };
+                };
+            };
+            /** @description Error: WRONG_ROLE */
+            421: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "WRONG_ROLE";
                         };
                     };
                 };
@@ -3922,6 +4034,20 @@ export interface operations {
                     };
                 };
             };
+            /** @description Error: WRONG_ROLE */
+            421: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "WRONG_ROLE";
+                        };
+                    };
+                };
+            };
             /** @description Headers too large: HEADERS_TOO_LARGE */
             431: {
                 headers: {
@@ -4032,6 +4158,20 @@ export interface operations {
                         error?: {
                             /** @enum {string} */
                             code?: "FORBIDDEN";
+                        };
+                    };
+                };
+            };
+            /** @description Error: WRONG_ROLE */
+            421: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "WRONG_ROLE";
                         };
                     };
                 };
@@ -4521,6 +4661,20 @@ export interface operations {
                     };
                 };
             };
+            /** @description Error: WRONG_ROLE */
+            421: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "WRONG_ROLE";
+                        };
+                    };
+                };
+            };
             /** @description Too many requests for this token (see Retry-After): RATE_LIMITED */
             429: {
                 headers: {
@@ -4841,6 +4995,20 @@ export interface operations {
                     };
                 };
             };
+            /** @description Error: WRONG_ROLE */
+            421: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "WRONG_ROLE";
+                        };
+                    };
+                };
+            };
             /** @description Too many requests for this token (see Retry-After): RATE_LIMITED */
             429: {
                 headers: {
@@ -5156,6 +5324,20 @@ export interface operations {
                         error?: {
                             /** @enum {string} */
                             code?: "NOT_FOUND";
+                        };
+                    };
+                };
+            };
+            /** @description Error: WRONG_ROLE */
+            421: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "WRONG_ROLE";
                         };
                     };
                 };
@@ -5657,6 +5839,20 @@ export interface operations {
                         error?: {
                             /** @enum {string} */
                             code?: "FORBIDDEN";
+                        };
+                    };
+                };
+            };
+            /** @description Error: WRONG_ROLE */
+            421: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "WRONG_ROLE";
                         };
                     };
                 };
@@ -6199,6 +6395,20 @@ export interface operations {
                     };
                 };
             };
+            /** @description Error: WRONG_ROLE */
+            421: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "WRONG_ROLE";
+                        };
+                    };
+                };
+            };
             /** @description Too many requests for this token (see Retry-After): RATE_LIMITED */
             429: {
                 headers: {
@@ -6333,6 +6543,20 @@ export interface operations {
                         error?: {
                             /** @enum {string} */
                             code?: "NOT_FOUND";
+                        };
+                    };
+                };
+            };
+            /** @description Error: WRONG_ROLE */
+            421: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "WRONG_ROLE";
                         };
                     };
                 };

@@ -35,6 +35,11 @@ impl Answers {
         }
     }
 
+    /// Whether the measured window is on.
+    pub fn measuring(&self) -> bool {
+        self.measuring.load(Ordering::Relaxed)
+    }
+
     /// Starts or stops noting.
     pub fn measure(&self, on: bool) {
         self.measuring.store(on, Ordering::Relaxed);

@@ -99,6 +99,12 @@ struct Args {
     /// Which stream they hold.
     #[arg(long, value_enum, default_value_t = fanout::StreamKind::Market)]
     stream: fanout::StreamKind,
+    /// Another server (a query server, `serve --role query`) on which each command answered
+    /// while measuring is read back at once: `GET /v1/accounts/{id}?minPosition=<its
+    /// position>`. The wait is reported apart (read-your-writes across processes); a
+    /// client's next command waits for its read, so the command rate is lower with it.
+    #[arg(long)]
+    read_url: Option<String>,
 }
 
 /// How the load is driven, as the arguments mean it.
@@ -185,6 +191,7 @@ async fn main() -> Result<(), String> {
         mix,
         batch_share: args.batch_share,
         batch_size: args.batch_size as usize,
+        read_url: args.read_url.clone(),
     };
     let workload = Arc::new(Workload::setup(client.clone(), settings).await?);
     let probe = lag::Probe { client, url: args.url.clone(), token: args.token.clone() };
@@ -225,6 +232,9 @@ async fn main() -> Result<(), String> {
         }
     };
     answers.answers.measure(false);
+    if let Some(read_url) = &args.read_url {
+        answers.reads.print(read_url);
+    }
     if let Some(streams) = streams {
         let report = streams.close(&answers.answers, window_start, measured.elapsed).await;
         println!(

@@ -58,6 +58,53 @@ pub struct Settings {
     pub batch_share: f64,
     /// Orders in one batch request.
     pub batch_size: usize,
+    /// A server to read each answered command back from (`--read-url`).
+    pub read_url: Option<String>,
+}
+
+/// Reads of answered commands on another server, with the command's position as
+/// `minPosition`: how long read-your-writes takes across processes.
+pub struct Reads {
+    /// Waits in microseconds.
+    waits: Mutex<hdrhistogram::Histogram<u64>>,
+    /// Reads not answered 200.
+    failed: std::sync::atomic::AtomicU64,
+}
+
+impl Default for Reads {
+    fn default() -> Self {
+        let waits = hdrhistogram::Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid bounds");
+        Reads { waits: Mutex::new(waits), failed: Default::default() }
+    }
+}
+
+impl Reads {
+    fn record(&self, wait: std::time::Duration, ok: bool) {
+        if ok {
+            let micros = u64::try_from(wait.as_micros()).unwrap_or(u64::MAX).max(1);
+            self.waits.lock().expect("reads lock").saturating_record(micros);
+        } else {
+            self.failed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    /// Prints the waits: a line for people, a `READS {json}` line for scripts.
+    pub fn print(&self, url: &str) {
+        let waits = self.waits.lock().expect("reads lock");
+        let ms = |q: f64| waits.value_at_quantile(q) as f64 / 1000.0;
+        let failed = self.failed.load(std::sync::atomic::Ordering::Relaxed);
+        println!(
+            "read-your-writes on {url}: {} reads, minPosition wait ms p50 {:.2} p99 {:.2} p99.9 {:.2} max {:.2}; {failed} not answered 200",
+            waits.len(), ms(0.5), ms(0.99), ms(0.999), waits.max() as f64 / 1000.0
+        );
+        println!(
+            "READS {}",
+            json!({
+                "url": url, "reads": waits.len(), "failed": failed, "waitMsP50": ms(0.5), "waitMsP99": ms(0.99),
+                "waitMsP999": ms(0.999), "waitMsMax": waits.max() as f64 / 1000.0,
+            })
+        );
+    }
 }
 
 /// Share of the requests that carry an `Idempotency-Key` in the realistic mix.
@@ -84,6 +131,9 @@ pub struct Workload {
     idempotent_share: f64,
     /// When each command was answered, by its log position (for the stream fan-out).
     pub answers: crate::fanout::Answers,
+    read_url: Option<String>,
+    /// The read-backs on `read_url`.
+    pub reads: Reads,
 }
 
 /// What one request does.
@@ -139,6 +189,8 @@ impl Workload {
             batch_size: settings.batch_size,
             idempotent_share: if realistic { IDEMPOTENT_SHARE } else { 0.0 },
             answers: Default::default(),
+            read_url: settings.read_url,
+            reads: Reads::default(),
         };
         if workload.batch_share > 0.0 && !workload.has_batch_endpoint().await? {
             workload.batch_share = 0.0;
@@ -194,6 +246,18 @@ impl Workload {
         let (ok, position) = send(builder, &request.call, trader).await.unwrap_or((false, None));
         if let Some(position) = position {
             self.answers.note(position);
+            if let Some(read_url) = self.read_url.as_deref().filter(|_| ok && self.answers.measuring()) {
+                let read = self
+                    .client
+                    .get(format!("{read_url}/v1/accounts/{}?minPosition={position}", trader.account))
+                    .bearer_auth(&trader.token);
+                let asked = std::time::Instant::now();
+                let answered = match read.send().await {
+                    Ok(response) => response.status() == StatusCode::OK && response.bytes().await.is_ok(),
+                    Err(_) => false,
+                };
+                self.reads.record(asked.elapsed(), answered);
+            }
         }
         Answer { commands, ok }
     }
