@@ -10,6 +10,7 @@
 #   projector  :8183  perpetua serve --role projector --nats-url  (read models, fed from NATS)
 #   query 1    :8184  perpetua serve --role query
 #   query 2    :8185  perpetua serve --role query
+# (the ports from PORT, 8181 by default).
 #
 # Runs until Ctrl-C, then stops every process. With SMOKE=1 it checks the deployment instead
 # and exits: a deposit on the active writer read on each query node with minPosition, the
@@ -23,6 +24,8 @@ PG_ADMIN=${PERPETUA_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgr
 URL="${PG_ADMIN%/*}/$DB"
 NATS_PORT=${NATS_PORT:-14222}
 NATS="nats://127.0.0.1:$NATS_PORT"
+PORT=${PORT:-8181}
+A=$PORT B=$((PORT + 1)) P=$((PORT + 2)) Q1=$((PORT + 3)) Q2=$((PORT + 4))
 BIN=${PERPETUA_BIN:-}
 export PERPETUA_ADMIN_TOKEN=${PERPETUA_ADMIN_TOKEN:-deploy-admin-token-0123456789}
 export RUST_LOG=${RUST_LOG:-warn}
@@ -33,9 +36,11 @@ fi
 run=$(mktemp -d)
 pids=()
 stop() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  local status=$?
+  for pid in "${pids[@]+"${pids[@]}"}"; do kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
-  rm -rf "$run"
+  # The logs stay when something failed.
+  if [ "$status" = 0 ]; then rm -rf "$run"; else echo "the processes' logs: $run" >&2; fi
 }
 trap stop EXIT
 trap 'exit 0' INT TERM
@@ -59,30 +64,30 @@ start() { # NAME PORT ARGS...: a `perpetua serve`, its log in the run directory
   pids+=($!)
   eval "pid_$name=$!"
 }
-up() { # PORT: until it answers /healthz
-  for _ in $(seq 300); do curl -sf "http://127.0.0.1:$1/healthz" >/dev/null && return; sleep 0.1; done
-  echo "nothing answers on port $1; the logs are in $run" >&2
+up() { # PORT [PROBE]: until it answers /healthz (or /readyz: ready)
+  for _ in $(seq 300); do curl -sf "http://127.0.0.1:$1/${2:-healthz}" >/dev/null && return; sleep 0.1; done
+  echo "nothing answers /${2:-healthz} on port $1" >&2
   exit 1
 }
 
-start writer_a 8181 --role writer --standby
-up 8181
-start writer_b 8182 --role writer --standby
+start writer_a $A --role writer --standby
+up $A readyz
+start writer_b $B --role writer --standby
 "$BIN" relay --database-url "$URL" --nats-url "$NATS" >"$run/relay.out" 2>"$run/relay.log" &
 pids+=($!)
-start projector 8183 --role projector --nats-url "$NATS"
-start query_1 8184 --role query
-start query_2 8185 --role query
-for port in 8182 8183 8184 8185; do up $port; done
+start projector $P --role projector --nats-url "$NATS"
+start query_1 $Q1 --role query
+start query_2 $Q2 --role query
+for port in $B $P $Q1 $Q2; do up $port; done
 
 cat <<EOF
 Perpetua in parts on PostgreSQL ($URL) and NATS ($NATS); logs in $run
-  writer A   http://127.0.0.1:8181  (active: holds the writer lease)
-  writer B   http://127.0.0.1:8182  (hot standby: 503 STANDBY until A is gone)
+  writer A   http://127.0.0.1:$A  (active: holds the writer lease)
+  writer B   http://127.0.0.1:$B  (hot standby: 503 STANDBY until A is gone)
   relay      the log onto the JetStream stream PERPETUA_EVENTS
-  projector  http://127.0.0.1:8183  (read models, fed from NATS)
-  query 1    http://127.0.0.1:8184
-  query 2    http://127.0.0.1:8185
+  projector  http://127.0.0.1:$P  (read models, fed from NATS)
+  query 1    http://127.0.0.1:$Q1
+  query 2    http://127.0.0.1:$Q2
   admin token: $PERPETUA_ADMIN_TOKEN
 EOF
 
@@ -99,19 +104,25 @@ deposit() { # PORT ACCOUNT: a deposit's position (retried until a writer acknowl
   echo "no writer on port $1 acknowledged a deposit" >&2
   exit 1
 }
-balance() { # PORT ACCOUNT POSITION
-  curl -sf "http://127.0.0.1:$1/v1/accounts/$2?minPosition=$3" "${auth[@]}" | json '["balance"]'
+balance() { # PORT ACCOUNT POSITION EXPECTED: the balance there, which must be EXPECTED
+  local found
+  found=$(curl -sf "http://127.0.0.1:$1/v1/accounts/$2?minPosition=$3" "${auth[@]}" | json '["balance"]')
+  [ "$found" = "$4" ] || { echo "port $1 shows balance $found at position $3, not $4" >&2; exit 1; }
+  echo "$found"
 }
 
 if [ "${SMOKE:-0}" = 1 ]; then
-  account=$(curl -sf -X POST http://127.0.0.1:8181/v1/users "${auth[@]}" -d '{"name":"smoke","role":"trader"}' | json '["accountId"]')
-  at=$(deposit 8181 "$account" 1)
-  echo "deposit at position $at: balance $(balance 8184 "$account" "$at") on query 1, $(balance 8185 "$account" "$at") on query 2"
+  account=$(curl -sf -X POST "http://127.0.0.1:$A/v1/users" "${auth[@]}" -d '{"name":"smoke","role":"trader"}' | json '["accountId"]')
+  at=$(deposit $A "$account" 1)
+  one=$(balance $Q1 "$account" "$at" 10)
+  two=$(balance $Q2 "$account" "$at" 10)
+  echo "deposit at position $at: balance $one on query 1, $two on query 2"
   kill -9 "$pid_writer_a"
   wait "$pid_writer_a" 2>/dev/null || true
-  at=$(deposit 8182 "$account" 2)
-  echo "writer A killed; writer B acknowledged a deposit at position $at: balance $(balance 8184 "$account" "$at") on query 1"
-  [ "$(balance 8185 "$account" "$at")" = 20 ] || { echo "query 2 does not show both deposits" >&2; exit 1; }
+  at=$(deposit $B "$account" 2)
+  one=$(balance $Q1 "$account" "$at" 20)
+  two=$(balance $Q2 "$account" "$at" 20)
+  echo "writer A killed; writer B acknowledged a deposit at position $at: balance $one on query 1, $two on query 2"
   echo "smoke check passed"
   exit 0
 fi

@@ -88,7 +88,8 @@ step "the deployment in parts on one machine (scripts/deploy-local.sh, SMOKE=1):
 if [[ ",${PERPETUA_SKIP_BACKENDS:-}," == *",postgres,"* ]]; then
   echo "SKIPPED: the deployment smoke check needs PostgreSQL (PERPETUA_SKIP_BACKENDS)"
 else
-  PERPETUA_BIN=target/debug/perpetua SMOKE=1 scripts/deploy-local.sh
+  # Ports and a database of its own, apart from a deployment a developer may be running.
+  PERPETUA_BIN=target/debug/perpetua SMOKE=1 PORT=18681 NATS_PORT=18622 DB=perpetua_deploy_test scripts/deploy-local.sh
 fi
 
 step "audit viewer: TypeScript unit tests and browser tests (Chromium) against perpetua serve --demo"

@@ -12,10 +12,11 @@ use crate::processor::Head;
 use crate::projector::ProjectorError;
 use crate::relay::{self, RelayOptions};
 use crate::store::Store;
-use async_nats::jetstream::{consumer, context::Context};
+use async_nats::jetstream::{self, consumer, context::Context};
 use futures_util::StreamExt as _;
-use perpetua_core::audit::{self, HashChain};
+use perpetua_core::audit::{self, Hash, HashChain};
 use perpetua_core::event::{EventEnvelope, StoredEvent};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
@@ -103,10 +104,19 @@ async fn decode(page: Vec<StoredEvent>) -> Result<Vec<EventEnvelope>, ProjectorE
 pub struct NatsFeed {
     js: Context,
     options: RelayOptions,
-    /// The reader the last pages ended with, kept for the next ones (which usually start
-    /// where it stopped).
-    cursor: Arc<Mutex<Option<Cursor>>>,
+    /// The readers the last reads ended with, kept for the next ones, which start where one
+    /// of them stopped (the live tail, and a rebuild's own).
+    cursors: Arc<Mutex<Vec<Cursor>>>,
+    /// The hashes verified at the ends of recent reads, by position: a reader opened again at
+    /// one of them must find the same event there (a stream replaced under the projector is
+    /// caught, even when it is consistent with itself).
+    anchors: Arc<Mutex<BTreeMap<u64, Hash>>>,
 }
+
+/// Readers kept at most.
+const CURSORS: usize = 2;
+/// Verified ends kept at most.
+const ANCHORS: usize = 1024;
 
 /// An ordered consumer of the stream, and where it is.
 struct Cursor {
@@ -134,18 +144,30 @@ impl NatsFeed {
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
-        Ok(NatsFeed { js, options, cursor: Arc::new(Mutex::new(None)) })
+        Ok(NatsFeed { js, options, cursors: Default::default(), anchors: Default::default() })
     }
 
     /// The stream's last position, read every `poll`, as the head the projector follows.
     pub async fn follow_head(&self, poll: Duration) -> Result<watch::Receiver<Head>, String> {
-        let first = self.last_position().await?;
+        let mut stream = self.stream().await?;
+        let first = last_position(&mut stream).await?;
         let (head_tx, head) = watch::channel(Head { position: first, committed_at: Instant::now() });
         let feed = self.clone();
         tokio::spawn(async move {
             let (mut last, mut failing) = (first, false);
             while !head_tx.is_closed() {
-                match feed.last_position().await {
+                let read = match last_position(&mut stream).await {
+                    Ok(position) => Ok(position),
+                    // The stream's handle again, then its state.
+                    Err(_) => match feed.stream().await {
+                        Ok(again) => {
+                            stream = again;
+                            last_position(&mut stream).await
+                        }
+                        Err(e) => Err(e),
+                    },
+                };
+                match read {
                     Ok(position) => {
                         failing = false;
                         if position != last {
@@ -166,17 +188,27 @@ impl NatsFeed {
         Ok(head)
     }
 
-    async fn last_position(&self) -> Result<u64, String> {
-        let mut stream = self.js.get_stream(&self.options.stream).await.map_err(|e| format!("stream: {e}"))?;
-        let info = stream.info().await.map_err(|e| format!("stream info: {e}"))?;
-        Ok(info.state.last_sequence)
+    async fn stream(&self) -> Result<jetstream::stream::Stream, String> {
+        self.js.get_stream(&self.options.stream).await.map_err(|e| format!("stream {}: {e}", self.options.stream))
+    }
+
+    /// Remembers a verified end.
+    fn anchor(&self, chain: HashChain) {
+        let mut anchors = self.anchors.lock().expect("anchors lock");
+        anchors.insert(chain.last_position, chain.last_hash);
+        while anchors.len() > ANCHORS {
+            anchors.pop_first();
+        }
     }
 
     fn pages(&self, from: u64, to: u64) -> Pages {
         let (tx, rx) = mpsc::channel(4);
         let feed = self.clone();
         tokio::spawn(async move {
-            let kept = feed.cursor.lock().expect("cursor lock").take().filter(|c| c.next == from);
+            let kept = {
+                let mut cursors = feed.cursors.lock().expect("cursors lock");
+                cursors.iter().position(|c| c.next == from).map(|i| cursors.swap_remove(i))
+            };
             let mut cursor = match kept {
                 Some(cursor) => cursor,
                 None => match feed.open(from).await {
@@ -196,11 +228,16 @@ impl NatsFeed {
                         return;
                     }
                 };
+                feed.anchor(cursor.chain);
                 if tx.send(decode(page).await).await.is_err() {
                     return;
                 }
             }
-            *feed.cursor.lock().expect("cursor lock") = Some(cursor);
+            let mut cursors = feed.cursors.lock().expect("cursors lock");
+            if cursors.len() >= CURSORS {
+                cursors.remove(0);
+            }
+            cursors.push(cursor);
         });
         rx
     }
@@ -225,6 +262,13 @@ impl NatsFeed {
             if event.position != from - 1 {
                 return Err(ProjectorError::FeedGap { expected: from - 1, found: event.position });
             }
+            let verified = self.anchors.lock().expect("anchors lock").get(&event.position).copied();
+            if verified.is_some_and(|hash| hash != event.hash) {
+                return Err(ProjectorError::ChainBroken {
+                    position: event.position,
+                    fault: "the stream's event is not the one verified there before (the stream was replaced)".into(),
+                });
+            }
             HashChain { last_position: event.position, last_hash: event.hash }
         };
         let config = consumer::pull::OrderedConfig {
@@ -235,6 +279,11 @@ impl NatsFeed {
         let messages = consumer.messages().await.map_err(|e| feed_error(format!("consumer: {e}")))?;
         Ok(Cursor { next: from.max(1), chain, messages })
     }
+}
+
+async fn last_position(stream: &mut jetstream::stream::Stream) -> Result<u64, String> {
+    let info = stream.info().await.map_err(|e| format!("stream info: {e}"))?;
+    Ok(info.state.last_sequence)
 }
 
 impl Cursor {

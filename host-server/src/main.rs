@@ -127,7 +127,7 @@ enum Cmd {
         /// A projector (`--role projector`) reads the log from this NATS server's JetStream
         /// stream, which `perpetua relay` keeps, instead of from the store; its read models
         /// go to --database-url, which then need not be the log's database.
-        #[arg(long, env = "PERPETUA_NATS_URL")]
+        #[arg(long, env = "PERPETUA_PROJECTOR_NATS_URL")]
         nats_url: Option<String>,
         /// The relay's stream, with --nats-url.
         #[arg(long, env = "PERPETUA_NATS_STREAM", default_value = "PERPETUA_EVENTS")]

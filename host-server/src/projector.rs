@@ -235,8 +235,9 @@ async fn create_tables(tx: &mut DbTx, backend: Backend, read_model: &str, genera
     Ok(())
 }
 
-async fn drop_tables(db: &Db, read_model: &str, generation: u64) -> Result<(), StoreError> {
+async fn drop_tables(db: &Db, read_model: &str, generation: u64, fence: Fence) -> Result<(), StoreError> {
     let mut tx = db.begin().await?;
+    check_fence(&mut tx, db.backend(), fence).await?;
     for def in tables().filter(|t| t.read_model == read_model) {
         tx.ddl(&format!("DROP TABLE IF EXISTS rm_{}_{generation}", def.name)).await?;
     }
@@ -303,23 +304,49 @@ pub struct ProjectorLease {
 }
 
 /// Takes the projector lease of `store` for the read models in `db`: the lock (fails with
-/// `PROJECTOR_LEASE_HELD` while another process holds it), then the next epoch.
+/// `PROJECTOR_LEASE_HELD` while another process holds it), then the next epoch, bumped in
+/// one statement (two takers, should a lock ever be shared by mistake, get two epochs). The
+/// bump waits for a page in flight of the previous holder, which locked the epoch's row
+/// ([`check_fence`]): that page commits first, or fails on the new epoch.
 pub async fn take_lease(store: &Store, db: &Db) -> Result<ProjectorLease, StoreError> {
     let lock = store.acquire_projector_lock().await?;
-    let mut tx = db.begin().await?;
-    tx.ddl(PROJECTOR_EPOCH).await?;
-    let rows = tx.fetch("SELECT epoch FROM projector_epoch WHERE id = 1", &[]).await?;
-    let epoch = match rows.first() {
-        Some(row) => crate::db::int(row, 0) as u64 + 1,
-        None => 1,
+    // DDL outside the transaction (MariaDB commits a transaction at DDL).
+    db.execute(PROJECTOR_EPOCH, &[]).await?;
+    let insert = match db.backend() {
+        Backend::MySql => "INSERT IGNORE INTO projector_epoch (id, epoch) VALUES (1, 0)",
+        _ => "INSERT INTO projector_epoch (id, epoch) VALUES (1, 0) ON CONFLICT (id) DO NOTHING",
     };
-    if rows.is_empty() {
-        tx.execute("INSERT INTO projector_epoch (id, epoch) VALUES (1, ?)", &[epoch.into()]).await?;
-    } else {
-        tx.execute("UPDATE projector_epoch SET epoch = ? WHERE id = 1", &[epoch.into()]).await?;
-    }
+    db.execute(insert, &[]).await?;
+    let mut tx = db.begin().await?;
+    tx.execute("UPDATE projector_epoch SET epoch = epoch + 1 WHERE id = 1", &[]).await?;
+    let rows = tx.fetch("SELECT epoch FROM projector_epoch WHERE id = 1", &[]).await?;
+    let epoch = rows
+        .first()
+        .map(|row| crate::db::int(row, 0) as u64)
+        .ok_or_else(|| StoreError::InvalidBatch("the projector epoch's row is missing".into()))?;
     tx.commit().await?;
     Ok(ProjectorLease { lock, epoch })
+}
+
+/// The first statement of every transaction that writes the read models under a projector
+/// lease: reads the projector epoch, locking its row until the transaction ends (PostgreSQL
+/// and MariaDB; SQLite's write lock serializes the whole file anyway), and fails with
+/// `WRITER_LEASE_LOST` if another projector has taken the lease since. A new holder's bump
+/// waits for the lock, so no page of the old holder commits after it.
+async fn check_fence(tx: &mut DbTx, backend: Backend, fence: Fence) -> Result<(), StoreError> {
+    let Some(epoch) = fence.projector else { return Ok(()) };
+    let sql = match backend {
+        Backend::Sqlite => "SELECT epoch FROM projector_epoch WHERE id = 1",
+        _ => "SELECT epoch FROM projector_epoch WHERE id = 1 FOR UPDATE",
+    };
+    let rows = tx.fetch(sql, &[]).await?;
+    let current = rows.first().map(|row| crate::db::int(row, 0) as u64);
+    if current != Some(epoch) {
+        return Err(StoreError::LeaseLost(format!(
+            "the read models are another projector's: the projector epoch is {current:?}, this projector's {epoch}"
+        )));
+    }
+    Ok(())
 }
 
 /// Updates the registry of read models (`UPDATE read_models SET {set}`, of the read model
@@ -342,21 +369,13 @@ async fn update_registry(
         filters.push("(SELECT writer_epoch FROM log_head WHERE id = 1) = ?");
         values.push(epoch.into());
     }
-    if let Some(epoch) = fence.projector {
-        filters.push("(SELECT epoch FROM projector_epoch WHERE id = 1) = ?");
-        values.push(epoch.into());
-    }
     let filter = if filters.is_empty() { String::new() } else { format!(" WHERE {}", filters.join(" AND ")) };
     if tx.execute(&format!("UPDATE read_models SET {set}{filter}"), &values).await? == 0 {
         // (Every such update changes a value, so no row changed means none matched.) Dropping
         // the transaction rolls back whatever it wrote.
-        return Err(match fence {
-            Fence { writer: None, projector: None } => {
-                StoreError::InvalidBatch(format!("no read model {name:?} in the registry"))
-            }
-            Fence { writer, projector } => StoreError::LeaseLost(format!(
-                "the read models are another's: not this writer's (epoch {writer:?}) or projector's (epoch {projector:?})"
-            )),
+        return Err(match fence.writer {
+            Some(epoch) => StoreError::LeaseLost(format!("the read models are another writer's, not epoch {epoch}'s")),
+            None => StoreError::InvalidBatch(format!("no read model {name:?} in the registry")),
         });
     }
     Ok(())
@@ -384,6 +403,7 @@ async fn write_page(
     fence: Fence,
 ) -> Result<(), StoreError> {
     let mut tx = db.begin().await?;
+    check_fence(&mut tx, db.backend(), fence).await?;
     write_rows(&mut tx, &page.rows, generations).await?;
     let position = vec![Value::from(page.position)];
     match rebuilding {
@@ -696,12 +716,13 @@ impl Projector {
         let mut names: BTreeSet<&'static str> = read_models.iter().copied().collect();
         if let Some(previous) = self.rebuild.take() {
             for name in &previous.read_models {
-                drop_tables(&self.db, name, previous.generations[*name]).await?;
+                drop_tables(&self.db, name, previous.generations[*name], self.fence()).await?;
             }
             names.extend(previous.read_models);
         }
         let mut generations = BTreeMap::new();
         let mut tx = self.db.begin().await?;
+        check_fence(&mut tx, self.db.backend(), self.fence()).await?;
         for name in &names {
             let generation = self.state.generations.get(*name).copied().unwrap_or(1) + 1;
             create_tables(&mut tx, self.db.backend(), name, generation).await?;
@@ -770,6 +791,7 @@ impl Projector {
         // Caught up: the new generation replaces the old one in one transaction; the served
         // generations change in memory only once it has committed.
         let mut tx = self.db.begin().await?;
+        check_fence(&mut tx, self.db.backend(), fence).await?;
         for name in &rebuild.read_models {
             let set = "generation = ?, rebuild_generation = NULL, rebuild_position = NULL";
             update_registry(&mut tx, set, vec![rebuild.generations[*name].into()], Some(name), fence).await?;
@@ -784,7 +806,7 @@ impl Projector {
         }
         self.published.send_replace(self.state.clone());
         for (name, generation) in retired {
-            drop_tables(&self.db, name, generation).await?;
+            drop_tables(&self.db, name, generation, fence).await?;
         }
         Ok(true)
     }
@@ -801,7 +823,19 @@ impl Projector {
                     tracing::error!(code = e.code(), error = %e, "projector: a page was not written; retrying in 1 s");
                     self.state.failing = Some(e.to_string());
                     self.published.send_replace(self.state.clone());
-                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    // A drain does not wait for a page that cannot be written: the next start
+                    // goes on from the checkpoint.
+                    if head.has_changed().is_err() {
+                        return;
+                    }
+                    let retry = tokio::time::sleep(Duration::from_secs(1));
+                    tokio::pin!(retry);
+                    loop {
+                        tokio::select! {
+                            () = &mut retry => break,
+                            changed = head.changed() => if changed.is_err() { return },
+                        }
+                    }
                     continue;
                 }
             }

@@ -231,33 +231,34 @@ pub struct Started {
     pub metrics: Arc<Metrics>,
     /// Set to true to drain: live streams end with a final message, readiness says no.
     pub drain: tokio::sync::watch::Sender<bool>,
-    /// The lease's monitor (none on a query server, which holds no lease).
-    monitor: Option<Monitor>,
-    /// The projector lease of a server whose projector runs inside it (role `all`).
-    projector_lease: Option<ProjectorLease>,
+    /// The monitors of the leases it holds (the writer's, the projector's, both, or none on
+    /// a query server).
+    monitors: Vec<Monitor>,
 }
 
 /// A lease's monitor task (it returns the lease when told to stop) and how to stop it.
 type Monitor = (tokio::task::JoinHandle<WriterLease>, tokio::sync::oneshot::Sender<()>);
 
+/// Starts [`monitor_lease`] on `lease` (through `store` for the writer lease).
+fn monitor(store: Option<Store>, lease: WriterLease, state: &LeaseState) -> Monitor {
+    let (stop_monitor, stop) = tokio::sync::oneshot::channel();
+    (tokio::spawn(monitor_lease(store, lease, state.clone(), stop)), stop_monitor)
+}
+
 impl Started {
-    /// Stops the lease's monitor and gives the lease back (each step bounded).
+    /// Stops the leases' monitors and gives the leases back (each step bounded).
     pub async fn release_lease(self) {
-        if let Some(lease) = self.projector_lease {
-            if tokio::time::timeout(LEASE_RELEASE_TIMEOUT, lease.lock.release()).await.is_err() {
-                tracing::warn!("the projector lease was not released in time; it expires on its own");
-            }
-        }
-        let Some((monitor, stop_monitor)) = self.monitor else { return };
-        let _ = stop_monitor.send(());
-        match tokio::time::timeout(LEASE_RELEASE_TIMEOUT, monitor).await {
-            Ok(Ok(lease)) => {
-                if tokio::time::timeout(LEASE_RELEASE_TIMEOUT, lease.release()).await.is_err() {
-                    tracing::warn!("the writer lease was not released in time; it expires on its own");
+        for (monitor, stop_monitor) in self.monitors {
+            let _ = stop_monitor.send(());
+            match tokio::time::timeout(LEASE_RELEASE_TIMEOUT, monitor).await {
+                Ok(Ok(lease)) => {
+                    if tokio::time::timeout(LEASE_RELEASE_TIMEOUT, lease.release()).await.is_err() {
+                        tracing::warn!("a lease was not released in time; it expires on its own");
+                    }
                 }
+                Ok(Err(e)) => tracing::warn!(error = %e, "a lease monitor ended abnormally"),
+                Err(_) => tracing::warn!("a lease monitor did not stop in time; the lease expires on its own"),
             }
-            Ok(Err(e)) => tracing::warn!(error = %e, "the lease monitor ended abnormally"),
-            Err(_) => tracing::warn!("the lease monitor did not stop in time; the lease expires on its own"),
         }
         self.metrics.writer_lease_held.set(0);
     }
@@ -300,7 +301,7 @@ pub async fn start_query(store: Store, options: &ServeOptions) -> Result<Started
         }
     });
     let parts = Parts { store, db, processor, projector, metrics, lease: LeaseState::default() };
-    assemble(parts, Serving::Query, None, None, options).await
+    assemble(parts, Serving::Query, Vec::new(), options).await
 }
 
 /// How long a writer waits for the projector lease (the process it took over from may hold
@@ -361,10 +362,9 @@ pub async fn start_projector(store: Store, options: &ServeOptions) -> Result<Sta
         }
     });
     let lease_state = LeaseState::default();
-    let (stop_monitor, stop) = tokio::sync::oneshot::channel();
-    let monitor = tokio::spawn(monitor_lease(None, lease.lock, lease_state.clone(), stop));
+    let monitors = vec![monitor(None, lease.lock, &lease_state)];
     let parts = Parts { store, db, processor, projector, metrics, lease: lease_state };
-    assemble(parts, Serving::Projector, Some((monitor, stop_monitor)), None, options).await
+    assemble(parts, Serving::Projector, monitors, options).await
 }
 
 /// What a server is assembled from.
@@ -381,8 +381,7 @@ struct Parts {
 async fn assemble(
     parts: Parts,
     serving: Serving,
-    monitor: Option<Monitor>,
-    projector_lease: Option<ProjectorLease>,
+    monitors: Vec<Monitor>,
     options: &ServeOptions,
 ) -> Result<Started, String> {
     let Parts { store, db, processor, projector, metrics, lease } = parts;
@@ -401,13 +400,20 @@ async fn assemble(
         serving,
     };
     let app = http::router(state, options.viewer.clone(), &options.cors);
-    Ok(Started { app, processor, projector, lease, metrics, drain, monitor, projector_lease })
+    Ok(Started { app, processor, projector, lease, metrics, drain, monitors })
 }
 
 /// [`start`] with the lease already taken (by a standby that waited for it).
 async fn start_holding(store: Store, lease: WriterLease, options: &ServeOptions) -> Result<Started, String> {
     let lease_state = LeaseState::default();
     let db = Db::open(store.url(), 8).await.map_err(fail)?;
+    // All in one, this process projects the read models too, under the projector lease: taken
+    // first, so that a start that cannot have it changes nothing (a writer it took over from
+    // may hold it a moment longer, until it notices and stops).
+    let projector_lease = match options.serving {
+        Serving::Writer => None,
+        _ => Some(wait_for_projector_lease(&store, &db, Some(PROJECTOR_LEASE_WAIT)).await?),
+    };
     bootstrap_admin(&db, options.admin_token.as_deref()).await?;
     if options.demo {
         load_demo(&store, &db).await?;
@@ -417,24 +423,25 @@ async fn start_holding(store: Store, lease: WriterLease, options: &ServeOptions)
         .await
         .map_err(|e| e.to_string())?;
     metrics.writer_lease_held.set(1);
-    let (stop_monitor, stop) = tokio::sync::oneshot::channel();
-    let monitor = tokio::spawn(monitor_lease(Some(store.clone()), lease, lease_state.clone(), stop));
+    let mut monitors = vec![monitor(Some(store.clone()), lease, &lease_state)];
     if store.head().await.map_err(fail)?.last_position == 0 {
         genesis(&processor).await?;
     }
-    // The writer alone follows the read models another process projects; all in one, this
-    // process projects them, holding the projector lease.
-    let (projector, projector_lease) = if options.serving == Serving::Writer {
-        (crate::projector::ProjectorHandle::follow(db.clone(), FOLLOW_POLL).await.map_err(fail)?, None)
-    } else {
-        let lease = wait_for_projector_lease(&store, &db, Some(PROJECTOR_LEASE_WAIT)).await?;
-        let projector = Projector::open(Source::Store(store.clone()), db.clone(), metrics.clone(), Some(&lease))
-            .await
-            .map_err(|e| e.to_string())?;
-        (projector.spawn(processor.head()), Some(lease))
+    // The writer alone follows the read models another process projects.
+    let projector = match projector_lease {
+        None => crate::projector::ProjectorHandle::follow(db.clone(), FOLLOW_POLL).await.map_err(fail)?,
+        Some(projector_lease) => {
+            let source = Source::Store(store.clone());
+            let projector = Projector::open(source, db.clone(), metrics.clone(), Some(&projector_lease))
+                .await
+                .map_err(|e| e.to_string())?;
+            // A lost projector lease stops this server as a lost writer lease does.
+            monitors.push(monitor(None, projector_lease.lock, &lease_state));
+            projector.spawn(processor.head())
+        }
     };
     let parts = Parts { store, db, processor, projector, metrics, lease: lease_state };
-    assemble(parts, options.serving, Some((monitor, stop_monitor)), projector_lease, options).await
+    assemble(parts, options.serving, monitors, options).await
 }
 
 /// Runs the server until interrupted, then drains within `options.limits.drain_timeout`:
@@ -475,7 +482,15 @@ pub async fn serve(store: Store, options: ServeOptions) -> Result<(), String> {
         let started = start_query(store.clone(), &options).await?;
         (started, bind(&options.listen).await?)
     } else if options.serving == Serving::Projector {
-        let started = start_projector(store.clone(), &options).await?;
+        // It may wait for the projector lease, or for the relay's stream, for as long as it
+        // takes: a signal stops that wait.
+        let started = tokio::select! {
+            started = start_projector(store.clone(), &options) => started?,
+            signal = signal.clone().received() => {
+                tracing::info!(signal, "stopping before the projector started");
+                return Ok(());
+            }
+        };
         (started, bind(&options.listen).await?)
     } else {
         let started = start(store.clone(), &options).await?;

@@ -892,7 +892,7 @@ async fn crash_under_load(db: TestDb) {
 }
 
 /// Ends connections of the server's database from outside, as a failing network or a
-/// database restart would: every one, or all but the writer lease's session.
+/// database restart would: every one, or all but the leases' sessions (writer and projector).
 async fn terminate_connections(db: &TestDb, backend: support::Backend, spare_lease: bool) -> u64 {
     use sqlx::Connection;
     let name = db.url.rsplit('/').next().expect("database name").to_owned();
@@ -914,10 +914,12 @@ async fn terminate_connections(db: &TestDb, backend: support::Backend, spare_lea
             let mut conn = sqlx::MySqlConnection::connect(&db.url).await.expect("admin connection");
             let ids: Vec<u64> = sqlx::query_scalar(
                 "SELECT CAST(id AS UNSIGNED) FROM information_schema.processlist WHERE db = ? AND id <> CONNECTION_ID() \
-                 AND (? = 0 OR id <> COALESCE(IS_USED_LOCK(CONCAT('perpetua.writer.', ?)), 0))",
+                 AND (? = 0 OR (id <> COALESCE(IS_USED_LOCK(CONCAT('perpetua.writer.', ?)), 0) \
+                 AND id <> COALESCE(IS_USED_LOCK(CONCAT('perpetua.projector.', ?)), 0)))",
             )
             .bind(&name)
             .bind(i32::from(spare_lease))
+            .bind(&name)
             .bind(&name)
             .fetch_all(&mut conn)
             .await

@@ -40,6 +40,16 @@ async fn read_model_tables(url: &str) -> Value {
     Value::Object(tables)
 }
 
+/// A child process killed when the test ends, passed or not.
+struct KilledOnDrop(std::process::Child);
+
+impl Drop for KilledOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// `/healthz`'s projection position of `server`, once it has reached `head` (60 s at most).
 async fn projected(server: &Server, head: u64) -> u64 {
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -73,7 +83,7 @@ async fn the_exchange_in_parts() {
     let writer = role(&db, &["--role", "writer"]);
     let projector = role(&db, &["--role", "projector"]);
     let query = role(&db, &["--role", "query"]);
-    let mut relayed = relay(&db.url, &nats);
+    let relayed = KilledOnDrop(relay(&db.url, &nats));
     let nats_url = nats.url();
     let from_nats = Server::launch(
         &other,
@@ -96,11 +106,17 @@ async fn the_exchange_in_parts() {
         waits.push(asked.elapsed());
         assert_eq!(orders["total"].as_u64(), Some(round + 1), "round {round}: the query server has bob's orders");
     }
-    let deposit =
-        writer.post(ADMIN_TOKEN, &format!("/v1/accounts/{}/deposits", alice.account), json!({ "amount": "7" })).await;
+    let last = writer.head().await;
+    let account_path = format!("/v1/accounts/{}", alice.account);
+    let balance = async |at: u64| -> rust_decimal::Decimal {
+        let account = query.get(&alice.token, &format!("{account_path}?minPosition={at}")).await;
+        account["balance"].as_str().expect("a balance").parse().expect("a decimal")
+    };
+    let earlier = balance(last).await;
+    let deposit = writer.post(ADMIN_TOKEN, &format!("{account_path}/deposits"), json!({ "amount": "7" })).await;
     let at = deposit["position"].as_u64().expect("position");
-    let account = query.get(&alice.token, &format!("/v1/accounts/{}?minPosition={at}", alice.account)).await;
-    assert!(account["balance"].as_str().is_some(), "{account}");
+    let balance = balance(at).await;
+    assert_eq!(balance - earlier, rust_decimal::Decimal::from(7), "the deposit at {at} is in the balance");
     waits.sort();
     println!(
         "minPosition wait on the query server, 20 reads: p50 {:?}, max {:?}",
@@ -109,7 +125,6 @@ async fn the_exchange_in_parts() {
     );
 
     // Each role says which serves what it does not.
-    let account_path = format!("/v1/accounts/{}", alice.account);
     refused(&writer, &alice.token, Method::GET, &account_path, None, "query").await;
     refused(
         &query,
@@ -133,6 +148,14 @@ async fn the_exchange_in_parts() {
     refused(&query, ADMIN_TOKEN, Method::POST, "/v1/admin/projections/all/rebuild", None, "projector").await;
     let (status, _) = writer.call(None, Method::GET, "/v1/markets/BTCUSDT/live", None).await;
     assert_eq!(status, StatusCode::MISDIRECTED_REQUEST, "the market streams follow the projector's pages");
+    // ... and the projector serves them: the stream opens with the book.
+    let mut market =
+        projector.client.get(format!("{}/v1/markets/BTCUSDT/live", projector.base)).send().await.expect("a stream");
+    assert_eq!(market.status(), StatusCode::OK);
+    let first = tokio::time::timeout(Duration::from_secs(10), market.chunk()).await.expect("in time").expect("read");
+    let first = String::from_utf8_lossy(&first.expect("a message")).into_owned();
+    assert!(first.contains("event: book"), "{first}");
+    drop(market);
 
     // One projector at a time: the lease is the first one's.
     let store = perpetua_server::store::Store::open(&perpetua_server::store::StoreOptions::new(&db.url))
@@ -158,6 +181,9 @@ async fn the_exchange_in_parts() {
         let mut server = server;
         assert!(server.exited().await.is_some_and(|s| s.success()), "a role stops cleanly on SIGTERM");
     }
+    // The stopped projector gave its lease back: it was the holder.
+    let freed = perpetua_server::projector::take_lease(&store, &tables).await.expect("the lease is free");
+    freed.lock.release().await;
     let rebuilt = Command::new(env!("CARGO_BIN_EXE_perpetua"))
         .args(["rebuild", "all", "--database-url", &db.url])
         .env("RUST_LOG", "warn")
@@ -165,8 +191,7 @@ async fn the_exchange_in_parts() {
         .expect("perpetua rebuild");
     assert!(rebuilt.status.success(), "{}", String::from_utf8_lossy(&rebuilt.stderr));
     assert_eq!(read_model_tables(&db.url).await, from_bus, "read models from NATS = a rebuild from SQL");
-    let _ = relayed.kill();
-    let _ = relayed.wait();
+    drop(relayed);
 
     // A projector given a stream with a gap (positions 1, 2, 4) stops there, loudly.
     let Some(gappy) = database(Backend::Postgres, "split_gap").await else { return };
@@ -190,6 +215,12 @@ async fn the_exchange_in_parts() {
         assert!(Instant::now() < deadline, "the projector went on past a gap: {body}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // It retries, and stays where it is: it never goes past the gap.
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    let (_, body) = stopped.call(None, Method::GET, "/healthz", None).await;
+    assert_eq!((&body["projectionPosition"], &body["projectionFailing"]), (&json!(0), &json!(true)), "{body}");
+    let (status, _) = stopped.call(None, Method::GET, "/readyz", None).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "a projector stuck at a gap is not ready");
     let said = stopped.log_lines();
     assert!(
         said.iter()

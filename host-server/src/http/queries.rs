@@ -322,7 +322,7 @@ pub(super) async fn readyz(State(state): State<AppState>) -> Response {
         None if state.serving == super::Serving::Projector => "held (projector lease)",
         None => "held",
         Some(_) => {
-            reasons.push("this server lost the writer lease".to_owned());
+            reasons.push("this server lost its lease".to_owned());
             "lost"
         }
     };
@@ -332,10 +332,13 @@ pub(super) async fn readyz(State(state): State<AppState>) -> Response {
         (projection.position, projection.failing.is_some())
     };
     let lag = head.saturating_sub(projected);
-    if failing {
+    // A writer without its projector reports the read models' state but is ready without
+    // them: its commands do not wait for another process's projector.
+    let gated = state.serving != super::Serving::Writer;
+    if failing && gated {
         reasons.push("the projector cannot write the read models (see the log)".to_owned());
     }
-    if lag > READY_MAX_LAG_EVENTS {
+    if lag > READY_MAX_LAG_EVENTS && gated {
         reasons.push(format!("the read models are {lag} events behind the log (at most {READY_MAX_LAG_EVENTS})"));
     }
     let checks = wire::ReadyChecks {

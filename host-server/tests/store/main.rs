@@ -37,6 +37,7 @@ for_every_backend!(
     a_failed_page_is_applied_exactly_once,
     a_failed_rebuild_page_is_applied_exactly_once,
     a_fenced_projector_writes_nothing,
+    a_projector_that_lost_its_lease_writes_nothing,
     round_trip_of_every_event_type,
     racing_appenders_get_one_winner_per_version,
     a_conflict_in_a_batch_writes_nothing,

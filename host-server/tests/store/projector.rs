@@ -6,7 +6,7 @@ use crate::support::TestDb;
 use perpetua_server::db::{self, Db};
 use perpetua_server::feed::Source;
 use perpetua_server::metrics::Metrics;
-use perpetua_server::projector::{Projector, ProjectorError, READ_MODELS};
+use perpetua_server::projector::{take_lease, Projector, ProjectorError, READ_MODELS};
 use perpetua_server::store::CommandAppend;
 use std::sync::Arc;
 
@@ -121,4 +121,41 @@ pub async fn a_fenced_projector_writes_nothing(db: TestDb) {
     assert_eq!(projector.state().position, head / 2);
     let rows = tables.fetch("SELECT MIN(position), MAX(position) FROM read_models", &[]).await.unwrap();
     assert_eq!((db::int(&rows[0], 0), db::int(&rows[0], 1)), ((head / 2) as i64, (head / 2) as i64));
+}
+
+/// The projector lease fences a projector process as the writer lease fences a writer: once
+/// another projector has taken the lease (its lock freed, the epoch beside the read models
+/// bumped), the first one's next page is refused with `WRITER_LEASE_LOST` and its checkpoint
+/// stays; while the first holds the lock, a second is refused `PROJECTOR_LEASE_HELD`.
+pub async fn a_projector_that_lost_its_lease_writes_nothing(db: TestDb) {
+    let store = db.open().await;
+    let (_, events) = perpetua_core::demo::sealed_log();
+    for chunk in CommandAppend::per_command(events.iter().cloned()).chunks(200) {
+        store.append(chunk).await.unwrap();
+    }
+    let head = store.head().await.unwrap().last_position;
+    let tables = Db::open(&db.url, 4).await.unwrap();
+    let first = take_lease(&store, &tables).await.unwrap();
+    let refused = take_lease(&store, &tables).await.unwrap_err();
+    assert_eq!(refused.code(), "PROJECTOR_LEASE_HELD", "{refused}");
+    let source = Source::Store(store.clone());
+    let mut projector =
+        Projector::open(source, tables.clone(), Arc::new(Metrics::default()), Some(&first)).await.unwrap();
+    projector.catch_up(head / 2).await.unwrap();
+    // The first projector's lock goes (its session died, say); another takes the lease.
+    first.lock.release().await;
+    let second = take_lease(&store, &tables).await.unwrap();
+    assert_eq!(second.epoch, first.epoch + 1);
+    let error = projector.catch_up(head).await.unwrap_err();
+    assert_eq!(error.code(), "WRITER_LEASE_LOST", "{error}");
+    assert_eq!(projector.state().position, head / 2);
+    let rows = tables.fetch("SELECT MIN(position), MAX(position) FROM read_models", &[]).await.unwrap();
+    assert_eq!((db::int(&rows[0], 0), db::int(&rows[0], 1)), ((head / 2) as i64, (head / 2) as i64));
+    // A rebuild of the fenced projector changes nothing either.
+    assert_eq!(projector.start_rebuild(&READ_MODELS).await.unwrap_err().code(), "WRITER_LEASE_LOST");
+    // The new holder goes on from the checkpoint.
+    let source = Source::Store(store.clone());
+    let mut next = Projector::open(source, tables.clone(), Arc::new(Metrics::default()), Some(&second)).await.unwrap();
+    next.catch_up(head).await.unwrap();
+    assert_eq!(next.state().position, head);
 }
