@@ -129,6 +129,11 @@ enum Cmd {
         /// go to --database-url, which then need not be the log's database.
         #[arg(long, env = "PERPETUA_PROJECTOR_NATS_URL")]
         nats_url: Option<String>,
+        /// The read models' database, when it is not the log's (roles writer, projector and
+        /// query; PostgreSQL or MariaDB): a projector writes them there, writers and query
+        /// servers read them there; users and the log stay in --database-url.
+        #[arg(long, env = "PERPETUA_READ_MODELS_URL")]
+        read_models_url: Option<String>,
         /// The relay's stream, with --nats-url.
         #[arg(long, env = "PERPETUA_NATS_STREAM", default_value = "PERPETUA_EVENTS")]
         nats_stream: String,
@@ -261,6 +266,7 @@ fn main() -> ExitCode {
             role,
             nats_url,
             nats_stream,
+            read_models_url,
             database,
         } => with_store(&database, |store| {
             let options = ServeOptions {
@@ -288,6 +294,7 @@ fn main() -> ExitCode {
                     stream: nats_stream,
                     ..RelayOptions::default()
                 }),
+                read_models_url,
             };
             server::serve(store, options)
         }),

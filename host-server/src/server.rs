@@ -51,6 +51,26 @@ pub struct ServeOptions {
     /// A projector (`--role projector`) reads the log from the relay's NATS stream instead
     /// of the store.
     pub nats: Option<crate::relay::RelayOptions>,
+    /// The read models' database when it is not the log's (`--read-models-url`): where a
+    /// projector writes them, and where writers and query servers read them.
+    pub read_models_url: Option<String>,
+}
+
+/// The read models' database: the log's, or `options.read_models_url` (PostgreSQL or MariaDB),
+/// given the store's schema first (its log tables stay empty there; the read models'
+/// registry is part of it). With it, the store whose database holds them: the projector
+/// lease is taken there, so it guards the read models wherever they are.
+async fn read_models_db(store: &Store, options: &ServeOptions) -> Result<(Db, Store), String> {
+    let Some(url) = &options.read_models_url else {
+        return Ok((Db::open(store.url(), 8).await.map_err(fail)?, store.clone()));
+    };
+    if crate::store::Backend::of_url(url).map_err(fail)? == crate::store::Backend::Sqlite {
+        return Err("--read-models-url takes a PostgreSQL or MariaDB URL (on SQLite the read models have their own \
+                    file already)"
+            .into());
+    }
+    let holder = Store::open(&crate::store::StoreOptions::new(url)).await.map_err(fail)?;
+    Ok((Db::open(url, 8).await.map_err(fail)?, holder))
 }
 
 /// How often a standby tries to take the writer lease. Each try is one short database
@@ -281,9 +301,10 @@ const FOLLOW_POLL: Duration = Duration::from_millis(10);
 /// every [`FOLLOW_POLL`]). Command routes and live streams answer 421 `WRONG_ROLE`.
 pub async fn start_query(store: Store, options: &ServeOptions) -> Result<Started, String> {
     let db = Db::open(store.url(), 8).await.map_err(fail)?;
+    let (read_models, _) = read_models_db(&store, options).await?;
     let metrics = Arc::new(Metrics::default());
     let processor = processor::follow(store.clone(), FOLLOW_POLL).await.map_err(fail)?;
-    let projector = crate::projector::ProjectorHandle::follow(db.clone(), FOLLOW_POLL).await.map_err(fail)?;
+    let projector = crate::projector::ProjectorHandle::follow(read_models.clone(), FOLLOW_POLL).await.map_err(fail)?;
     // Its metrics show the positions it follows, as a writer's show its own.
     let (mut head, mut projection, gauges) = (processor.head(), projector.state.clone(), metrics.clone());
     tokio::spawn(async move {
@@ -300,7 +321,7 @@ pub async fn start_query(store: Store, options: &ServeOptions) -> Result<Started
             }
         }
     });
-    let parts = Parts { store, db, processor, projector, metrics, lease: LeaseState::default() };
+    let parts = Parts { store, db, read_models, processor, projector, metrics, lease: LeaseState::default() };
     assemble(parts, Serving::Query, Vec::new(), options).await
 }
 
@@ -338,8 +359,9 @@ async fn wait_for_projector_lease(store: &Store, db: &Db, wait: Option<Duration>
 /// market streams and the admin's rebuilds; every other route answers 421 `WRONG_ROLE`.
 pub async fn start_projector(store: Store, options: &ServeOptions) -> Result<Started, String> {
     let db = Db::open(store.url(), 8).await.map_err(fail)?;
+    let (read_models, holder) = read_models_db(&store, options).await?;
     let metrics = Arc::new(Metrics::default());
-    let lease = wait_for_projector_lease(&store, &db, None).await?;
+    let lease = wait_for_projector_lease(&holder, &read_models, None).await?;
     let (source, processor) = match &options.nats {
         Some(nats) => {
             let feed = crate::feed::NatsFeed::connect(nats.clone()).await?;
@@ -349,7 +371,7 @@ pub async fn start_projector(store: Store, options: &ServeOptions) -> Result<Sta
         None => (Source::Store(store.clone()), processor::follow(store.clone(), FOLLOW_POLL).await.map_err(fail)?),
     };
     let projector =
-        Projector::open(source, db.clone(), metrics.clone(), Some(&lease)).await.map_err(|e| e.to_string())?;
+        Projector::open(source, read_models.clone(), metrics.clone(), Some(&lease)).await.map_err(|e| e.to_string())?;
     let projector = projector.spawn(processor.head());
     let (mut head, gauges) = (processor.head(), metrics.clone());
     tokio::spawn(async move {
@@ -363,7 +385,7 @@ pub async fn start_projector(store: Store, options: &ServeOptions) -> Result<Sta
     });
     let lease_state = LeaseState::default();
     let monitors = vec![monitor(None, lease.lock, &lease_state)];
-    let parts = Parts { store, db, processor, projector, metrics, lease: lease_state };
+    let parts = Parts { store, db, read_models, processor, projector, metrics, lease: lease_state };
     assemble(parts, Serving::Projector, monitors, options).await
 }
 
@@ -371,6 +393,7 @@ pub async fn start_projector(store: Store, options: &ServeOptions) -> Result<Sta
 struct Parts {
     store: Store,
     db: Db,
+    read_models: Db,
     processor: processor::ProcessorHandle,
     projector: crate::projector::ProjectorHandle,
     metrics: Arc<Metrics>,
@@ -384,12 +407,13 @@ async fn assemble(
     monitors: Vec<Monitor>,
     options: &ServeOptions,
 ) -> Result<Started, String> {
-    let Parts { store, db, processor, projector, metrics, lease } = parts;
+    let Parts { store, db, read_models, processor, projector, metrics, lease } = parts;
     let users = http::load_users(&db).await.map_err(fail)?;
     let (drain, draining) = tokio::sync::watch::channel(false);
     let state = AppState {
         store,
         db,
+        read_models,
         processor: processor.clone(),
         projector: projector.clone(),
         metrics: metrics.clone(),
@@ -428,8 +452,9 @@ async fn start_holding(store: Store, lease: WriterLease, options: &ServeOptions)
         genesis(&processor).await?;
     }
     // The writer alone follows the read models another process projects.
+    let (read_models, _) = read_models_db(&store, options).await?;
     let projector = match projector_lease {
-        None => crate::projector::ProjectorHandle::follow(db.clone(), FOLLOW_POLL).await.map_err(fail)?,
+        None => crate::projector::ProjectorHandle::follow(read_models.clone(), FOLLOW_POLL).await.map_err(fail)?,
         Some(projector_lease) => {
             let source = Source::Store(store.clone());
             let projector = Projector::open(source, db.clone(), metrics.clone(), Some(&projector_lease))
@@ -440,7 +465,7 @@ async fn start_holding(store: Store, lease: WriterLease, options: &ServeOptions)
             projector.spawn(processor.head())
         }
     };
-    let parts = Parts { store, db, processor, projector, metrics, lease: lease_state };
+    let parts = Parts { store, db, read_models, processor, projector, metrics, lease: lease_state };
     assemble(parts, options.serving, monitors, options).await
 }
 
@@ -457,6 +482,11 @@ pub async fn serve(store: Store, options: ServeOptions) -> Result<(), String> {
              projector lease on its own)",
             options.serving.name()
         ));
+    }
+    if options.read_models_url.is_some() && options.serving == Serving::All {
+        return Err("--read-models-url is for the roles apart (writer, projector, query): all in one, the read \
+                    models are in the log's database"
+            .into());
     }
     if options.nats.is_some() && options.serving != Serving::Projector {
         return Err("--nats-url is for a projector (--role projector): it reads the log from the relay's stream".into());

@@ -58,6 +58,7 @@ impl App {
             limits: Default::default(),
             admin_token: Some(ADMIN_TOKEN.to_owned()),
             nats: None,
+            read_models_url: None,
         };
         let started = perpetua_server::server::start(store, &options).await.expect("the server starts");
         let mut app = App { started, tokens: HashMap::new(), vars: Vec::new(), _db: db };

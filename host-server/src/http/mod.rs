@@ -395,8 +395,11 @@ pub static ROUTES: &[Route] = &[
 pub struct AppState {
     /// The event store (the audit routes read the log itself).
     pub store: Store,
-    /// Users and read-model tables.
+    /// Users (and, unless `read_models` is another database, the read-model tables).
     pub db: Db,
+    /// The read-model tables: `db`, or the database a projector of its own writes them into
+    /// (`--read-models-url`).
+    pub read_models: Db,
     /// The single writer.
     pub processor: ProcessorHandle,
     /// The read models.

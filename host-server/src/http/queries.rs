@@ -97,7 +97,7 @@ pub(super) async fn account(
         return Err(ApiError::forbidden("a trader sees only its own account"));
     }
     ready(&state, &params).await?;
-    let account = read_models::accounts::get(&state.db, &tables(&state), account_id).await?;
+    let account = read_models::accounts::get(&state.read_models, &tables(&state), account_id).await?;
     Ok(answer(&state, account.ok_or_else(|| ApiError::not_found("no such account"))?))
 }
 
@@ -109,7 +109,7 @@ pub(super) async fn order(
 ) -> Result<Response, ApiError> {
     let order_id: perpetua_core::ids::OrderId = order.parse().map_err(|_| ApiError::not_found("no such order"))?;
     ready(&state, &params).await?;
-    let found = read_models::orders::get(&state.db, &tables(&state), order_id).await?;
+    let found = read_models::orders::get(&state.read_models, &tables(&state), order_id).await?;
     match found {
         // Another trader's order is "not found": its existence is not disclosed.
         Some((owner, order)) if owner.is_some_and(|a| user.may_read(a)) => Ok(answer(&state, order)),
@@ -142,7 +142,7 @@ pub(super) async fn orders_by_client_id(
         )
     })?;
     ready(state, params).await?;
-    Ok(read_models::orders::by_client_id(&state.db, &tables(state), account, id, open_only).await?)
+    Ok(read_models::orders::by_client_id(&state.read_models, &tables(state), account, id, open_only).await?)
 }
 
 /// `GET /v1/orders/by-client-id/{clientOrderId}`: the caller's newest order with that id.
@@ -179,7 +179,7 @@ pub(super) async fn orders(
         limit: params.get("limit")?.unwrap_or(20).clamp(1, 100),
     };
     ready(&state, &params).await?;
-    Ok(answer(&state, read_models::orders::history(&state.db, &tables(&state), &query).await?))
+    Ok(answer(&state, read_models::orders::history(&state.read_models, &tables(&state), &query).await?))
 }
 
 pub(super) async fn active_orders(
@@ -189,7 +189,7 @@ pub(super) async fn active_orders(
 ) -> Result<Response, ApiError> {
     let scope = account_scope(&user, &params)?;
     ready(&state, &params).await?;
-    let data = read_models::orders::active(&state.db, &tables(&state), scope).await?;
+    let data = read_models::orders::active(&state.read_models, &tables(&state), scope).await?;
     Ok(answer(&state, wire::OrderList { data }))
 }
 
@@ -200,19 +200,19 @@ pub(super) async fn positions(
 ) -> Result<Response, ApiError> {
     let scope = account_scope(&user, &params)?;
     ready(&state, &params).await?;
-    let data = read_models::positions::open(&state.db, &tables(&state), scope).await?;
+    let data = read_models::positions::open(&state.read_models, &tables(&state), scope).await?;
     Ok(answer(&state, wire::PositionList { data }))
 }
 
 pub(super) async fn markets(State(state): State<AppState>, params: Params) -> Result<Response, ApiError> {
     ready(&state, &params).await?;
-    let data = read_models::markets::all(&state.db, &tables(&state)).await?;
+    let data = read_models::markets::all(&state.read_models, &tables(&state)).await?;
     Ok(answer(&state, wire::MarketList { data }))
 }
 
 pub(super) async fn known_symbol(state: &AppState, symbol: &str) -> Result<Symbol, ApiError> {
     let symbol: Symbol = symbol.parse().map_err(|_| ApiError::not_found(format!("no market {symbol:?}")))?;
-    if !read_models::markets::exists(&state.db, &tables(state), symbol).await? {
+    if !read_models::markets::exists(&state.read_models, &tables(state), symbol).await? {
         return Err(ApiError::not_found(format!("no market {symbol}")));
     }
     Ok(symbol)
@@ -234,7 +234,7 @@ pub(super) async fn book(
 /// position or later, so a market stream's diffs after `sequence` bring it up to date.
 pub(super) async fn book_of(state: &AppState, symbol: Symbol, depth: usize) -> Result<wire::Book, ApiError> {
     let sequence = state.projector.state.borrow().position;
-    Ok(read_models::orders::book(&state.db, &tables(state), symbol, depth, sequence).await?)
+    Ok(read_models::orders::book(&state.read_models, &tables(state), symbol, depth, sequence).await?)
 }
 
 /// `GET /v1/markets/{symbol}/candles`: a market's candles of one interval, oldest first:
@@ -254,7 +254,7 @@ pub(super) async fn candles(
     let limit: u32 = params.get("limit")?.unwrap_or(500).clamp(1, 1_500);
     ready(&state, &params).await?;
     let symbol = known_symbol(&state, &symbol).await?;
-    let data = read_models::candles::list(&state.db, &tables(&state), symbol, interval, range, limit).await?;
+    let data = read_models::candles::list(&state.read_models, &tables(&state), symbol, interval, range, limit).await?;
     Ok(answer(&state, wire::CandleList { data }))
 }
 
@@ -266,7 +266,7 @@ pub(super) async fn trades(
     let limit: u32 = params.get("limit")?.unwrap_or(50).clamp(1, 1000);
     ready(&state, &params).await?;
     let symbol = known_symbol(&state, &symbol).await?;
-    let data = read_models::trades::recent(&state.db, &tables(&state), symbol, limit).await?;
+    let data = read_models::trades::recent(&state.read_models, &tables(&state), symbol, limit).await?;
     Ok(answer(&state, wire::TradeList { data }))
 }
 
@@ -301,7 +301,7 @@ pub(super) async fn readyz(State(state): State<AppState>) -> Response {
     }
     let (store, tables) = tokio::join!(
         tokio::time::timeout(READY_DATABASE_TIMEOUT, state.store.head()),
-        tokio::time::timeout(READY_DATABASE_TIMEOUT, state.db.fetch("SELECT 1", &[])),
+        tokio::time::timeout(READY_DATABASE_TIMEOUT, state.read_models.fetch("SELECT 1", &[])),
     );
     let database = match (store, tables) {
         (Ok(Ok(_)), Ok(Ok(_))) => "ok",
