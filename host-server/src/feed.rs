@@ -63,8 +63,8 @@ fn store_pages(store: Store, from: u64, to: u64) -> Pages {
     tokio::spawn(async move {
         let mut next = from;
         while next <= to {
-            let limit =
-                u32::try_from(PAGE as u64).unwrap_or(u32::MAX).min(u32::try_from(to - next + 1).unwrap_or(u32::MAX));
+            // At most PAGE (10,000), so it fits.
+            let limit = (to - next + 1).min(PAGE as u64) as u32;
             let page = match store.read_all(next, limit).await {
                 Ok(page) => page,
                 Err(e) => {

@@ -32,14 +32,20 @@ async fn served_rows(db: &Db, projector: &Projector) -> Vec<(String, String, Str
     rows
 }
 
-/// The demo log in a fresh store, and a projector over it that has applied nothing yet.
-async fn demo_projector(db: &TestDb) -> (u64, Db, Projector) {
+/// A fresh store holding the demo log, and its head.
+async fn demo_store(db: &TestDb) -> (perpetua_server::store::Store, u64) {
     let store = db.open().await;
     let (_, events) = perpetua_core::demo::sealed_log();
     for chunk in CommandAppend::per_command(events.iter().cloned()).chunks(200) {
         store.append(chunk).await.unwrap();
     }
     let head = store.head().await.unwrap().last_position;
+    (store, head)
+}
+
+/// The demo log in a fresh store, and a projector over it that has applied nothing yet.
+async fn demo_projector(db: &TestDb) -> (u64, Db, Projector) {
+    let (store, head) = demo_store(db).await;
     let tables = Db::open(&db.url, 4).await.unwrap();
     let projector =
         Projector::open(Source::Store(store), tables.clone(), Arc::new(Metrics::default()), None).await.unwrap();
@@ -128,12 +134,7 @@ pub async fn a_fenced_projector_writes_nothing(db: TestDb) {
 /// bumped), the first one's next page is refused with `WRITER_LEASE_LOST` and its checkpoint
 /// stays; while the first holds the lock, a second is refused `PROJECTOR_LEASE_HELD`.
 pub async fn a_projector_that_lost_its_lease_writes_nothing(db: TestDb) {
-    let store = db.open().await;
-    let (_, events) = perpetua_core::demo::sealed_log();
-    for chunk in CommandAppend::per_command(events.iter().cloned()).chunks(200) {
-        store.append(chunk).await.unwrap();
-    }
-    let head = store.head().await.unwrap().last_position;
+    let (store, head) = demo_store(&db).await;
     let tables = Db::open(&db.url, 4).await.unwrap();
     let first = take_lease(&store, &tables).await.unwrap();
     let refused = take_lease(&store, &tables).await.unwrap_err();
