@@ -51,6 +51,21 @@ async fn closed_by_server(socket: &mut TcpStream, within: Duration) -> bool {
     false
 }
 
+/// Waits (30 s at most) until the server's `/metrics` count `clients` live log streams.
+async fn log_streams_reach(server: &Server, clients: u32) {
+    let wanted = format!(r#"perpetua_stream_clients{{stream="log"}} {clients}"#);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let metrics = server.client.get(format!("{}/metrics", server.base)).bearer_auth(ADMIN_TOKEN).send().await;
+        let text = metrics.expect("metrics").text().await.expect("the metrics' text");
+        if text.lines().any(|l| l == wanted) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the server did not reach {wanted}: {text}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Latencies of commands and queries: each of 4 clients places `per_client` orders that rest
 /// away from the book and cancels each (so the state the queries read stays the same size),
 /// and asks for its open orders after each.
@@ -154,6 +169,9 @@ async fn connections_cannot_exhaust_the_server() {
         socket.write_all(request.as_bytes()).await.expect("send");
         stuck.push(socket);
     }
+    // Every stream is open before the workload starts: one the server opened late (from a
+    // later head) would get fewer events than the others.
+    log_streams_reach(&server, 200).await;
     let (writes_beside, reads_beside) = workload(&server, &traders, 150).await;
     let p99 = |mut samples: Vec<Duration>| quantile(&mut samples, 0.99);
     let (w0, r0, w1, r1) = (p99(writes_alone), p99(reads_alone), p99(writes_beside), p99(reads_beside));
@@ -165,6 +183,9 @@ async fn connections_cannot_exhaust_the_server() {
     let starved = Duration::from_millis(500);
     assert!(w1 < starved, "writes beside stuck streams were not held up: p99 {w0:?} → {w1:?}");
     assert!(r1 < starved, "queries beside stuck streams were not held up: p99 {r0:?} → {r1:?}");
+    // Each stuck stream ends once its consumer has read nothing for the grace; read before
+    // that, a stream would be a slow consumer that caught up (its connection kept).
+    log_streams_reach(&server, 0).await;
     let mut dropped = 0;
     for socket in &mut stuck {
         dropped += usize::from(closed_by_server(socket, Duration::from_secs(10)).await);
