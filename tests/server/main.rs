@@ -5,6 +5,7 @@
 mod failover;
 mod operations;
 mod relay;
+mod replica;
 mod roles;
 mod split;
 mod support;

@@ -106,7 +106,7 @@ pub(super) fn relay(database_url: &str, nats: &Nats) -> Child {
         .expect("start perpetua relay")
 }
 
-fn check(database_url: &str, nats: &Nats, stream: &str) -> Output {
+pub(super) fn check(database_url: &str, nats: &Nats, stream: &str) -> Output {
     Command::new(env!("CARGO_BIN_EXE_perpetua"))
         .args(["relay", "--check", "--database-url", database_url, "--nats-url", &nats.url(), "--stream", stream])
         .env("RUST_LOG", "warn")

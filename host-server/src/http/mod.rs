@@ -909,11 +909,18 @@ pub fn router(state: AppState, viewer: Viewer, cors: &Cors) -> Router {
 /// Waits until the read models reflect `minPosition` (if given), at most [`MIN_POSITION_WAIT`].
 pub async fn wait_min_position(state: &AppState, min_position: Option<u64>) -> Result<(), ApiError> {
     let Some(position) = min_position else { return Ok(()) };
-    let mut head = state.processor.head().borrow().position;
+    let deadline = tokio::time::Instant::now() + MIN_POSITION_WAIT;
+    let mut followed = state.processor.head();
+    let mut head = followed.borrow().position;
     if position > head && state.serving != Serving::All {
-        // This process follows the writer's head every few milliseconds: a command answered a
-        // moment ago may be past what it has seen; the store says.
-        head = state.store.head().await?.last_position;
+        // This process follows the writer's head every few milliseconds, from a store that may
+        // be a read replica behind the primary: a command answered a moment ago may be past
+        // what it has seen. The store says at once; a replica catches up within the wait.
+        head = head.max(state.store.head().await?.last_position);
+        if position > head {
+            let _ = tokio::time::timeout_at(deadline, followed.wait_for(|h| h.position >= position)).await;
+            head = head.max(followed.borrow().position);
+        }
     }
     if position > head {
         // No command has been answered with it: waiting could not help.
@@ -922,7 +929,7 @@ pub async fn wait_min_position(state: &AppState, min_position: Option<u64>) -> R
             format!("minPosition={position} is beyond the head of the log, position {head}"),
         ));
     }
-    if state.projector.wait_for(position, MIN_POSITION_WAIT).await {
+    if state.projector.wait_for(position, deadline.saturating_duration_since(tokio::time::Instant::now())).await {
         Ok(())
     } else {
         let reached = state.projector.state.borrow().position;

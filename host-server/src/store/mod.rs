@@ -371,6 +371,18 @@ pub enum StoreError {
         /// The newest migration this build has.
         known: i64,
     },
+    /// A read replica (PostgreSQL in recovery) cannot be migrated, and its schema is not the
+    /// one this build writes: the primary must be migrated first (by a writer of this version).
+    #[error(
+        "the store is a read-only replica whose schema is at migration {found}, not {known} as this build needs: \
+         start a writer of this version on the primary first, or run the version that matches"
+    )]
+    ReplicaSchema {
+        /// The newest migration applied on the replica (0: none).
+        found: i64,
+        /// The newest migration this build has.
+        known: i64,
+    },
     /// Applying the schema migrations failed.
     #[error("schema migration failed: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
@@ -411,10 +423,15 @@ where
 {
     match migrator.run(pool).await {
         Err(sqlx::migrate::MigrateError::VersionMissing(found)) => {
-            Err(StoreError::SchemaTooNew { found, known: migrator.iter().map(|m| m.version).max().unwrap_or(0) })
+            Err(StoreError::SchemaTooNew { found, known: newest_migration(migrator) })
         }
         other => Ok(other?),
     }
+}
+
+/// The newest migration a build has.
+fn newest_migration(migrator: &sqlx::migrate::Migrator) -> i64 {
+    migrator.iter().map(|m| m.version).max().unwrap_or(0)
 }
 
 /// How long opening a PostgreSQL or MariaDB store waits for its first connection.
@@ -480,6 +497,7 @@ impl StoreError {
             StoreError::UnsupportedUrl(_) => "UNSUPPORTED_DATABASE_URL",
             StoreError::Migration(_) => "MIGRATION_FAILED",
             StoreError::SchemaTooNew { .. } => "SCHEMA_TOO_NEW",
+            StoreError::ReplicaSchema { .. } => "REPLICA_SCHEMA_MISMATCH",
             StoreError::Unavailable(_) | StoreError::Unreachable { .. } | StoreError::CannotOpen { .. } => {
                 "DATABASE_UNAVAILABLE"
             }

@@ -58,7 +58,12 @@ impl PgStore {
             }
             settings.push((setting.to_owned(), value));
         }
-        super::migrate(&MIGRATOR, &pool).await?;
+        let replica: bool = sqlx::query_scalar("SELECT pg_is_in_recovery()").fetch_one(&pool).await?;
+        if replica {
+            check_replica_schema(&pool).await?;
+        } else {
+            super::migrate(&MIGRATOR, &pool).await?;
+        }
         Ok(PgStore { pool, durability: Durability { settings, durable }, connect })
     }
 
@@ -87,6 +92,26 @@ impl PgStore {
             return Err(StoreError::WriterLeaseHeld(format!("advisory lock held by {holder}")));
         }
         Ok(WriterLease::new(Held::Postgres(session), kind))
+    }
+}
+
+/// A hot standby cannot be written, so it is not migrated: its schema (streamed from the
+/// primary) must already be the one this build knows, else opening is refused in words.
+async fn check_replica_schema(pool: &PgPool) -> Result<(), StoreError> {
+    let known = super::newest_migration(&MIGRATOR);
+    let migrated: bool =
+        sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL").fetch_one(pool).await?;
+    let found: i64 = if migrated {
+        sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM _sqlx_migrations WHERE success")
+            .fetch_one(pool)
+            .await?
+    } else {
+        0
+    };
+    if found == known {
+        Ok(())
+    } else {
+        Err(StoreError::ReplicaSchema { found, known })
     }
 }
 
