@@ -133,20 +133,20 @@ macro_rules! common_queries {
 
         type Row = <$Db as sqlx::Database>::Row;
 
-        fn event_row(row: &Row) -> Result<EventRow, sqlx::Error> {
+        fn event_row(row: &Row) -> Result<EventRow<'static>, sqlx::Error> {
             Ok(EventRow {
                 position: row.try_get(0)?,
                 event_id: row.try_get(1)?,
-                event_type: text(row, 2)?,
+                event_type: text(row, 2)?.into(),
                 schema_version: row.try_get(3)?,
-                aggregate_type: text(row, 4)?,
-                aggregate_id: text(row, 5)?,
+                aggregate_type: text(row, 4)?.into(),
+                aggregate_id: text(row, 5)?.into(),
                 version: row.try_get(6)?,
                 timestamp_ms: row.try_get(7)?,
-                payload: text(row, 8)?,
-                metadata: text(row, 9)?,
-                prev_hash: row.try_get(10)?,
-                hash: row.try_get(11)?,
+                payload: text(row, 8)?.into(),
+                metadata: text(row, 9)?.into(),
+                prev_hash: row.try_get::<Vec<u8>, _>(10)?.into(),
+                hash: row.try_get::<Vec<u8>, _>(11)?.into(),
             })
         }
 

@@ -43,6 +43,7 @@ use perpetua_core::event::{AggregateId, AggregateType, Metadata, StoredEvent, St
 use perpetua_core::ids::EventId;
 use perpetua_core::time::Timestamp;
 use serde_json::value::RawValue;
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -409,6 +410,9 @@ pub enum StoreError {
     /// Any other database error.
     #[error("database error: {0}")]
     Database(sqlx::Error),
+    /// The SQLite log reader failed (`rusqlite`'s error, or its thread's).
+    #[error("database error reading the log: {0}")]
+    Reader(String),
     /// A file beside the database (the SQLite writer lease) could not be used.
     #[error("{0}")]
     Io(#[from] std::io::Error),
@@ -451,6 +455,12 @@ async fn reach<C: sqlx::Connection>(
             let _ = connection.close().await;
             Ok(())
         }
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Reader(e.to_string())
     }
 }
 
@@ -501,7 +511,7 @@ impl StoreError {
             StoreError::Unavailable(_) | StoreError::Unreachable { .. } | StoreError::CannotOpen { .. } => {
                 "DATABASE_UNAVAILABLE"
             }
-            StoreError::Database(_) => "DATABASE_ERROR",
+            StoreError::Database(_) | StoreError::Reader(_) => "DATABASE_ERROR",
             StoreError::Io(_) => "IO_ERROR",
         }
     }
@@ -691,7 +701,10 @@ impl Store {
     /// Up to `limit` events of the global log from position `from`, in order. Fails with
     /// [`StoreError::LogGap`] if a position is missing, rather than skip it.
     pub async fn read_all(&self, from: u64, limit: u32) -> Result<Vec<StoredEvent>, StoreError> {
-        let events = dispatch!(self, s => s.read_all(from, limit).await?);
+        let events = match &self.inner {
+            Inner::Sqlite(s) => s.read_log(from, limit).await?,
+            _ => dispatch!(self, s => s.read_all(from, limit).await?),
+        };
         check_contiguous(from, &events)?;
         Ok(events)
     }
@@ -1071,28 +1084,29 @@ fn first_missing(from: u64, numbers: impl Iterator<Item = u64>) -> Option<u64> {
     (from.max(1)..).zip(numbers).find(|(expected, found)| expected != found).map(|(expected, _)| expected)
 }
 
-/// One event row as it comes out of any backend, before it is checked and typed.
-pub(crate) struct EventRow {
+/// One event row as it comes out of any backend, before it is checked and typed: its text
+/// and bytes owned (sqlx) or borrowed from the row in place (the SQLite log reader).
+pub(crate) struct EventRow<'a> {
     position: i64,
     event_id: uuid::Uuid,
-    event_type: String,
+    event_type: Cow<'a, str>,
     schema_version: i32,
-    aggregate_type: String,
-    aggregate_id: String,
+    aggregate_type: Cow<'a, str>,
+    aggregate_id: Cow<'a, str>,
     version: i64,
     timestamp_ms: i64,
-    payload: String,
-    metadata: String,
-    prev_hash: Vec<u8>,
-    hash: Vec<u8>,
+    payload: Cow<'a, str>,
+    metadata: Cow<'a, str>,
+    prev_hash: Cow<'a, [u8]>,
+    hash: Cow<'a, [u8]>,
 }
 
-impl EventRow {
+impl EventRow<'_> {
     fn into_event(self) -> Result<StoredEvent, StoreError> {
         let position = self.position;
         let corrupt = |detail: String| StoreError::CorruptRow { position, detail };
-        let hash_of = |bytes: Vec<u8>, column: &str| {
-            <[u8; 32]>::try_from(bytes).map(Hash).map_err(|b| corrupt(format!("{column} has {} bytes", b.len())))
+        let hash_of = |bytes: &[u8], column: &str| {
+            <[u8; 32]>::try_from(bytes).map(Hash).map_err(|_| corrupt(format!("{column} has {} bytes", bytes.len())))
         };
         Ok(StoredEvent {
             position: u64::try_from(position).map_err(|_| corrupt("negative position".into()))?,
@@ -1103,16 +1117,16 @@ impl EventRow {
                 .aggregate_id
                 .parse::<AggregateId>()
                 .map_err(|e| corrupt(format!("aggregate id {:?}: {e}", self.aggregate_id)))?,
-            event_type: self.event_type,
+            event_type: self.event_type.into_owned(),
             schema_version: u32::try_from(self.schema_version)
                 .map_err(|_| corrupt("negative schema version".into()))?,
             version: u64::try_from(self.version).map_err(|_| corrupt("negative version".into()))?,
             timestamp: Timestamp(self.timestamp_ms),
-            payload: RawValue::from_string(self.payload).map_err(|e| corrupt(format!("payload: {e}")))?,
+            payload: RawValue::from_string(self.payload.into_owned()).map_err(|e| corrupt(format!("payload: {e}")))?,
             metadata: serde_json::from_str::<Metadata>(&self.metadata)
                 .map_err(|e| corrupt(format!("metadata: {e}")))?,
-            prev_hash: hash_of(self.prev_hash, "prev_hash")?,
-            hash: hash_of(self.hash, "hash")?,
+            prev_hash: hash_of(&self.prev_hash, "prev_hash")?,
+            hash: hash_of(&self.hash, "hash")?,
             metadata_redacted: false,
         })
     }

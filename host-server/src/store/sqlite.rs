@@ -23,6 +23,80 @@ pub(super) struct SqliteStore {
     file: PathBuf,
     /// Stops the WAL checkpointer when the last clone of the store is dropped.
     _checkpointer: Arc<Checkpointer>,
+    /// Reads the log in pages off the async runtime (see [`LogReaders`]); none for a database
+    /// in memory, which no other connection can open.
+    readers: Option<Arc<LogReaders>>,
+}
+
+/// The log read in pages with `rusqlite` on a blocking thread, each row's columns decoded in
+/// place: reading through sqlx copied each of a row's thirteen columns out of SQLite on its
+/// worker thread and handed them over (measured: half of `rebuild`'s samples, BENCHMARKS.md).
+/// Read-only connections of their own, kept for the next read (a WAL reader sees every
+/// committed transaction and never blocks the writer).
+#[derive(Debug)]
+struct LogReaders {
+    file: PathBuf,
+    idle: std::sync::Mutex<Vec<rusqlite::Connection>>,
+}
+
+/// Readers kept open between reads (more run at once if asked, and are closed after).
+const IDLE_READERS: usize = 4;
+
+impl LogReaders {
+    fn read(&self, from: i64, limit: u32) -> Result<Vec<StoredEvent>, StoreError> {
+        let idle = self.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner).pop();
+        let connection = match idle {
+            Some(connection) => connection,
+            None => self.open()?,
+        };
+        let page = read_page(&connection, from, limit)?;
+        let mut idle = self.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if idle.len() < IDLE_READERS {
+            idle.push(connection);
+        }
+        Ok(page)
+    }
+
+    fn open(&self) -> Result<rusqlite::Connection, StoreError> {
+        use rusqlite::OpenFlags;
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let connection = rusqlite::Connection::open_with_flags(&self.file, flags)?;
+        connection.busy_timeout(Duration::from_secs(30))?;
+        connection.pragma_update(None, "cache_size", -16384)?;
+        Ok(connection)
+    }
+}
+
+/// Up to `limit` events from position `from`, each row decoded where it lies.
+fn read_page(connection: &rusqlite::Connection, from: i64, limit: u32) -> Result<Vec<StoredEvent>, StoreError> {
+    let mut statement = connection.prepare_cached(&Q.read_all)?;
+    let mut rows = statement.query(rusqlite::params![from, i64::from(limit)])?;
+    let mut events = Vec::with_capacity(usize::try_from(limit.min(10_000)).unwrap_or(0));
+    while let Some(row) = rows.next()? {
+        let text = |index: usize| -> rusqlite::Result<&str> { Ok(row.get_ref(index)?.as_str()?) };
+        let bytes = |index: usize| -> rusqlite::Result<&[u8]> { Ok(row.get_ref(index)?.as_blob()?) };
+        let id = bytes(1)?;
+        let event_id = uuid::Uuid::from_slice(id).map_err(|_| StoreError::CorruptRow {
+            position: row.get(0).unwrap_or(0),
+            detail: format!("an event id of {} bytes", id.len()),
+        })?;
+        let event = super::EventRow {
+            position: row.get(0)?,
+            event_id,
+            event_type: text(2)?.into(),
+            schema_version: row.get(3)?,
+            aggregate_type: text(4)?.into(),
+            aggregate_id: text(5)?.into(),
+            version: row.get(6)?,
+            timestamp_ms: row.get(7)?,
+            payload: text(8)?.into(),
+            metadata: text(9)?.into(),
+            prev_hash: bytes(10)?.into(),
+            hash: bytes(11)?.into(),
+        };
+        events.push(event.into_event()?);
+    }
+    Ok(events)
 }
 
 /// How often the WAL is checkpointed into the database file.
@@ -129,7 +203,20 @@ impl SqliteStore {
             durable,
         };
         let checkpointer = Arc::new(Checkpointer::start(pool.clone()));
-        Ok(SqliteStore { pool, durability, file, _checkpointer: checkpointer })
+        let in_memory = file.as_os_str() == ":memory:" || options.url.contains("mode=memory");
+        let readers =
+            (!in_memory).then(|| Arc::new(LogReaders { file: file.clone(), idle: std::sync::Mutex::default() }));
+        Ok(SqliteStore { pool, durability, file, _checkpointer: checkpointer, readers })
+    }
+
+    /// Up to `limit` events of the log from position `from`, read on a blocking thread.
+    pub(super) async fn read_log(&self, from: u64, limit: u32) -> Result<Vec<StoredEvent>, StoreError> {
+        let Some(readers) = self.readers.clone() else { return self.read_all(from, limit).await };
+        let from = super::to_i64(from, "position")?;
+        match tokio::task::spawn_blocking(move || readers.read(from, limit)).await {
+            Ok(page) => page,
+            Err(e) => Err(StoreError::Reader(format!("the log reader's thread failed: {e}"))),
+        }
     }
 
     pub(super) async fn begin_append(&self) -> Result<(Tx, HashChain, u64), StoreError> {
