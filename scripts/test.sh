@@ -3,6 +3,7 @@
 # domain vectors in wasm32 under Node, the native tests (unit tests, the same vectors,
 # property tests, determinism, the event store on three databases, the server end to end),
 # the API with real client tools (openapi-spec-validator, openapi-typescript, schemathesis),
+# an independent verifier of exports in Python (tests/audit),
 # and the audit viewer's unit and browser tests. Installs what it
 # needs first (scripts/setup.sh). This is the README's test command and what CI runs.
 set -euo pipefail
@@ -83,6 +84,9 @@ for backend in sqlite postgres; do
   fi
   PATH="$client_venv/bin:$PATH" tests/client/live.sh target/debug/perpetua "$backend"
 done
+
+step "the independent verifier (tests/audit/verify.py, written from docs/AUDIT.md): a fresh export verifies, each tampering fails"
+tests/audit/run.sh target/debug/perpetua
 
 step "the deployment in parts on one machine (scripts/deploy-local.sh, SMOKE=1): two writers, relay, projector from NATS, two query nodes"
 if [[ ",${PERPETUA_SKIP_BACKENDS:-}," == *",postgres,"* ]]; then

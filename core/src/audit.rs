@@ -195,12 +195,15 @@ impl VerifyReport {
 }
 
 /// Verifies an exported range on its own terms: the chain is taken to start just before the
-/// first event, at that event's `prevHash` (a range from position 1 starts at `Hash::ZERO`).
-/// To check that the range also continues a known head, use [`verify`] with that head.
+/// first event, at that event's `prevHash`, except that a log from position 1 starts at
+/// `Hash::ZERO` (its first `prevHash` is checked against it). To check that the range also
+/// continues a known head, use [`verify`] with that head.
 pub fn verify_range(events: &[StoredEvent]) -> VerifyReport {
     let start = match events.first() {
-        Some(first) => HashChain { last_position: first.position.saturating_sub(1), last_hash: first.prev_hash },
-        None => HashChain::default(),
+        Some(first) if first.position > 1 => {
+            HashChain { last_position: first.position - 1, last_hash: first.prev_hash }
+        }
+        _ => HashChain::default(),
     };
     verify(events, start)
 }
@@ -241,6 +244,20 @@ pub fn verify(events: &[StoredEvent], start: HashChain) -> VerifyReport {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A log from position 1 starts at the zero hash: a first event sealed on another
+    /// `prevHash` is refused, while a range from later on starts at its own first `prevHash`.
+    #[test]
+    fn a_log_from_position_one_starts_at_the_zero_hash() {
+        let (_, log) = crate::demo::sealed_log();
+        assert!(verify_range(&log).is_ok());
+        assert!(verify_range(&log[10..]).is_ok(), "a range is taken on its own terms");
+        let mut forged = crate::demo::run(&mut crate::engine::Exchange::new(), crate::demo::DEMO_START);
+        let mut other_start = HashChain { last_position: 0, last_hash: Hash([7; 32]) };
+        let resealed = other_start.seal(&mut forged);
+        let report = verify_range(&resealed);
+        assert_eq!((report.first_bad_position, report.fault), (Some(1), Some(ChainFault::PrevHashMismatch)));
+    }
 
     #[test]
     fn hex_round_trips_and_rejects_non_hex() {

@@ -378,7 +378,16 @@ fn demo(out: &PathBuf) -> Result<(), String> {
 fn verify(events: &[StoredEvent]) -> Result<(), String> {
     let report = audit::verify_range(events);
     let bad = report.first_bad_position.and_then(|p| events.iter().find(|e| e.position == p));
-    report_chain(&report, bad, "events")
+    // A file that does not start at position 1 is checked as a range: its first prevHash is
+    // taken on trust, and nothing before it is proven (said, so a cut-off start is not missed).
+    let what = match events.first() {
+        Some(first) if first.position > 1 => format!(
+            "events from position {} (a range: its first prevHash {} is not checked)",
+            first.position, first.prev_hash
+        ),
+        _ => "events".to_owned(),
+    };
+    report_chain(&report, bad, &what)
 }
 
 /// An id shortened for a person: its first and last four characters (`6163…0002`).
