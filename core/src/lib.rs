@@ -21,6 +21,7 @@ pub mod event;
 pub mod ids;
 pub mod invariants;
 pub mod market;
+pub mod merkle;
 pub mod num;
 pub mod order;
 pub mod position;

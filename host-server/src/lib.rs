@@ -1,6 +1,7 @@
 //! The Perpetua server: the SQL event store, the single-writer command processor with group
 //! commit, the projector and its read-model tables, and the HTTP API.
 
+pub mod audit_tree;
 pub mod db;
 pub mod feed;
 pub mod http;

@@ -422,6 +422,7 @@ async fn assemble(
         draining,
         rate_limit: Arc::new(http::RateLimit::new(options.rate_limit_per_token)),
         serving,
+        audit_tree: Arc::default(),
     };
     let app = http::router(state, options.viewer.clone(), &options.cors);
     Ok(Started { app, processor, projector, lease, metrics, drain, monitors })

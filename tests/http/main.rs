@@ -257,6 +257,7 @@ async fn authorization(backend: Backend) {
             }
             "owner" => [true, false, false, false],
             "traders" => [true, true, false, false],
+            "users" => [true, true, true, true],
             "owner+staff" => [true, false, true, true],
             "staff" => [false, false, true, true],
             "admin" => [false, false, false, true],

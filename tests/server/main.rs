@@ -67,7 +67,8 @@ on_every_backend!(
     live_streams,
     candles,
     operations,
-    drain
+    drain,
+    merkle_proofs
 );
 
 mod deployment {
@@ -146,6 +147,83 @@ async fn a_user_lost_in_a_crash_is_stored_on_retry(db: TestDb) {
     let again = send(&server).await.expect("sent");
     assert_eq!(again.status(), StatusCode::OK);
     assert!(again.json::<Value>().await.expect("JSON")["apiToken"].is_null());
+}
+
+/// The log's Merkle tree (RFC 9162) over the demo's log: its head is the root of the events'
+/// hashes the log serves; every inclusion proof asked verifies under it (with the core's
+/// verifier, which knows nothing of the server); after more commands a consistency proof
+/// shows the new head extends the old, whose root is unchanged; sizes and positions outside
+/// the log are refused by code.
+async fn merkle_proofs(db: TestDb) {
+    use perpetua_core::audit::Hash;
+    use perpetua_core::merkle::{leaf_hash, verify_consistency, verify_inclusion, MerkleTree};
+    let server = Server::start(&db, true);
+    let hash = |value: &Value| Hash::from_hex(value.as_str().expect("a hash")).expect("64 hex digits");
+    let head = server.head().await;
+    let events = server.get(ADMIN_TOKEN, "/v1/events?limit=10000&fromPosition=1").await;
+    let hashes: Vec<Hash> = events["data"].as_array().expect("events").iter().map(|e| hash(&e["hash"])).collect();
+    assert_eq!(hashes.len() as u64, head, "the demo's whole log in one page");
+    let expected = MerkleTree::of_events(&hashes);
+
+    let tree = server.get(ADMIN_TOKEN, "/v1/audit/tree").await;
+    assert_eq!(tree["treeSize"], head, "{tree}");
+    let root = hash(&tree["rootHash"]);
+    assert_eq!(Ok(root), expected.root(head), "the root of the log's own hashes");
+    for position in [1, 2, 3, head / 3, head / 2 + 1, head - 1, head] {
+        let proof = server.get(ADMIN_TOKEN, &format!("/v1/audit/proofs/inclusion?position={position}")).await;
+        assert_eq!(
+            (&proof["position"], &proof["leafIndex"], &proof["treeSize"]),
+            (&json!(position), &json!(position - 1), &json!(head))
+        );
+        let event_hash = hash(&proof["eventHash"]);
+        assert_eq!(event_hash, hashes[position as usize - 1], "the event's own hash");
+        assert_eq!(hash(&proof["leafHash"]), leaf_hash(&event_hash.0));
+        assert_eq!(hash(&proof["rootHash"]), root);
+        let path: Vec<Hash> = proof["proof"].as_array().expect("a path").iter().map(hash).collect();
+        assert!(path.len() <= 12, "O(log n): {} nodes for {head} events", path.len());
+        assert!(verify_inclusion(position - 1, head, &leaf_hash(&event_hash.0), &path, &root), "position {position}");
+        assert!(
+            !verify_inclusion(position % head, head, &leaf_hash(&event_hash.0), &path, &root),
+            "not at another leaf"
+        );
+    }
+    // Under an earlier head too.
+    let at = head / 2;
+    let proof = server.get(ADMIN_TOKEN, &format!("/v1/audit/proofs/inclusion?position=7&treeSize={at}")).await;
+    let path: Vec<Hash> = proof["proof"].as_array().expect("a path").iter().map(hash).collect();
+    let earlier = expected.root(at).expect("a root");
+    assert_eq!(hash(&proof["rootHash"]), earlier);
+    assert!(verify_inclusion(6, at, &leaf_hash(&hashes[6].0), &path, &earlier));
+
+    // More commands: the new head extends the old one.
+    let trader = server.trader("late", "1000").await;
+    server.post(&trader.token, "/v1/orders", limit(&trader.account, "BTCUSDT", "BUY", "40000", "0.01")).await;
+    let later = server.head().await;
+    assert!(later > head);
+    let proof = server.get(&trader.token, &format!("/v1/audit/proofs/consistency?first={head}")).await;
+    assert_eq!((&proof["first"], &proof["second"]), (&json!(head), &json!(later)), "{proof}");
+    assert_eq!(hash(&proof["firstRoot"]), root, "the old head's root is unchanged");
+    let new_root = hash(&server.get(&trader.token, "/v1/audit/tree").await["rootHash"]);
+    assert_eq!(hash(&proof["secondRoot"]), new_root);
+    let path: Vec<Hash> = proof["proof"].as_array().expect("a proof").iter().map(hash).collect();
+    assert!(verify_consistency(head, later, &root, &new_root, &path));
+    let mut forged = root;
+    forged.0[0] ^= 1;
+    assert!(!verify_consistency(head, later, &forged, &new_root, &path), "a head the log does not extend");
+    let again = server.get(ADMIN_TOKEN, &format!("/v1/audit/tree?treeSize={head}")).await;
+    assert_eq!(hash(&again["rootHash"]), root);
+
+    for (path, code) in [
+        (format!("/v1/audit/tree?treeSize={}", later + 1), "TREE_SIZE_BEYOND_HEAD"),
+        ("/v1/audit/proofs/inclusion?position=0".to_owned(), "POSITION_NOT_IN_TREE"),
+        (format!("/v1/audit/proofs/inclusion?position={}&treeSize=10", 11), "POSITION_NOT_IN_TREE"),
+        ("/v1/audit/proofs/inclusion".to_owned(), "INVALID_QUERY"),
+        (format!("/v1/audit/proofs/consistency?first={}&second={head}", head + 1), "INVALID_RANGE"),
+        (format!("/v1/audit/proofs/consistency?first=1&second={}", later + 1), "TREE_SIZE_BEYOND_HEAD"),
+    ] {
+        let (status, body) = server.call(Some(ADMIN_TOKEN), Method::GET, &path, None).await;
+        assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some(code)), "{path}: {body}");
+    }
 }
 
 /// Orders found and cancelled by the client's own id: the newest with that id, history

@@ -1,10 +1,11 @@
 //! Audit routes: read the log itself (not the read models): streams, their state at any
-//! version or time, the global log, a live tail, chain verification and export.
+//! version or time, the global log, a live tail, chain verification, the Merkle tree's heads
+//! and proofs, and export.
 
 use super::queries::Params;
 use super::wire;
 use super::{ApiError, AppState, Role, User};
-use crate::store::{SnapshotRecord, StreamRange};
+use crate::store::{SnapshotRecord, StoreError, StreamRange};
 use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
@@ -209,6 +210,76 @@ pub(super) async fn verify(State(app): State<AppState>, params: Params) -> Resul
         last_hash: report.last_hash,
     })
     .into_response())
+}
+
+/// The head of the log now, and the tree brought up to `size` (at most the head; the head
+/// when not given) — a size past the head is the caller's mistake.
+async fn tree_at<'a>(
+    app: &'a AppState,
+    name: &str,
+    size: Option<u64>,
+) -> Result<(u64, tokio::sync::RwLockReadGuard<'a, perpetua_core::merkle::MerkleTree>), ApiError> {
+    let head = app.store.head().await?.last_position;
+    let size = size.unwrap_or(head);
+    if size > head {
+        return Err(ApiError::bad_request(
+            "TREE_SIZE_BEYOND_HEAD",
+            format!("{name}={size} is beyond the head of the log, position {head}"),
+        ));
+    }
+    Ok((size, app.audit_tree.reaching(&app.store, size).await?))
+}
+
+/// A proof asked of a tree it cannot come from: a bug of ours, since the sizes were checked.
+fn proof_failed(e: perpetua_core::merkle::ProofError) -> ApiError {
+    ApiError::server(
+        axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+        "INTERNAL",
+        "the proof could not be made",
+        format!("Merkle proof: {e}"),
+    )
+}
+
+pub(super) async fn tree_head(State(app): State<AppState>, params: Params) -> Result<Response, ApiError> {
+    let (tree_size, tree) = tree_at(&app, "treeSize", params.number("treeSize")?).await?;
+    let root_hash = tree.root(tree_size).map_err(proof_failed)?;
+    Ok(Json(wire::TreeHead { tree_size, root_hash }).into_response())
+}
+
+pub(super) async fn inclusion_proof(State(app): State<AppState>, params: Params) -> Result<Response, ApiError> {
+    let position: u64 =
+        params.number("position")?.ok_or_else(|| ApiError::bad_request("INVALID_QUERY", "position is required"))?;
+    let (tree_size, tree) = tree_at(&app, "treeSize", params.number("treeSize")?).await?;
+    if position == 0 || position > tree_size {
+        return Err(ApiError::bad_request(
+            "POSITION_NOT_IN_TREE",
+            format!("position {position} is not in a tree of {tree_size} events (positions 1 to {tree_size})"),
+        ));
+    }
+    let leaf_index = position - 1;
+    let proof = tree.inclusion_proof(leaf_index, tree_size).map_err(proof_failed)?;
+    let root_hash = tree.root(tree_size).map_err(proof_failed)?;
+    let leaf_hash = tree.leaf(leaf_index).ok_or_else(|| {
+        proof_failed(perpetua_core::merkle::ProofError::LeafOutOfRange { index: leaf_index, size: tree.size() })
+    })?;
+    drop(tree);
+    let event = app.store.read_all(position, 1).await?;
+    let event_hash = event.first().map(|e| e.hash).ok_or(StoreError::LogGap { missing: position })?;
+    Ok(Json(wire::InclusionProof { position, leaf_index, tree_size, event_hash, leaf_hash, root_hash, proof })
+        .into_response())
+}
+
+pub(super) async fn consistency_proof(State(app): State<AppState>, params: Params) -> Result<Response, ApiError> {
+    let first: u64 =
+        params.number("first")?.ok_or_else(|| ApiError::bad_request("INVALID_QUERY", "first is required"))?;
+    let (second, tree) = tree_at(&app, "second", params.number("second")?).await?;
+    if first > second {
+        return Err(ApiError::bad_request("INVALID_RANGE", format!("first={first} is after second={second}")));
+    }
+    let proof = tree.consistency_proof(first, second).map_err(proof_failed)?;
+    let first_root = tree.root(first).map_err(proof_failed)?;
+    let second_root = tree.root(second).map_err(proof_failed)?;
+    Ok(Json(wire::ConsistencyProof { first, second, first_root, second_root, proof }).into_response())
 }
 
 /// JSON Lines of a stream, a correlation id or a position range, exactly as stored: each line

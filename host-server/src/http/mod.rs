@@ -362,6 +362,15 @@ pub static ROUTES: &[Route] = &[
     route!(GET "/v1/audit/verify", Staff, Read, "verifyChain", "Verify the hash chain over a range.",
         query: ["from": Position, "to": Position], body: -, answers: [200 => Verification],
         errors: [400: "RANGE_BEYOND_HEAD", 400: "INVALID_RANGE"], get(audit::verify)),
+    route!(GET "/v1/audit/tree", User, Read, "getTreeHead", "The root of the log's Merkle tree (RFC 9162) over its first treeSize events (the head when not given).",
+        query: ["treeSize": Position], body: -, answers: [200 => TreeHead],
+        errors: [400: "TREE_SIZE_BEYOND_HEAD"], get(audit::tree_head)),
+    route!(GET "/v1/audit/proofs/inclusion", User, Read, "getInclusionProof", "The proof that the event at a position is in the log's Merkle tree of treeSize events (the head when not given).",
+        query: ["position": Position required, "treeSize": Position], body: -, answers: [200 => InclusionProof],
+        errors: [400: "INVALID_QUERY", 400: "TREE_SIZE_BEYOND_HEAD", 400: "POSITION_NOT_IN_TREE"], get(audit::inclusion_proof)),
+    route!(GET "/v1/audit/proofs/consistency", User, Read, "getConsistencyProof", "The proof that the log's Merkle tree of second events (the head when not given) extends the one of first events: the log was only appended to.",
+        query: ["first": Position required, "second": Position], body: -, answers: [200 => ConsistencyProof],
+        errors: [400: "INVALID_QUERY", 400: "TREE_SIZE_BEYOND_HEAD", 400: "INVALID_RANGE"], get(audit::consistency_proof)),
     route!(GET "/v1/export", User, Read, "exportEvents", "JSON Lines of a range, a stream or a correlation id (traders: own streams).",
         query: ["fromPosition": Position, "toPosition": Position, "aggregateType": AggregateType, "aggregateId": AggregateId,
             "correlationId": Uuid], body: -,
@@ -417,6 +426,8 @@ pub struct AppState {
     pub rate_limit: Arc<RateLimit>,
     /// Which part of the exchange this process is.
     pub serving: Serving,
+    /// The log's Merkle tree, for the audit routes' proofs.
+    pub audit_tree: Arc<crate::audit_tree::AuditTree>,
 }
 
 /// Which part of the exchange a server process is (`serve --role`).

@@ -1084,6 +1084,63 @@ pub struct Verification {
     pub last_hash: perpetua_core::audit::Hash,
 }
 
+/// The head of the log's Merkle tree (RFC 9162) at a size: the root over the hashes of its
+/// first `treeSize` events.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TreeHead {
+    /// Leaves: the events at positions 1 to `treeSize`.
+    pub tree_size: u64,
+    /// The root (the hash of the empty tree for size 0).
+    #[schema(value_type = String, pattern = "^[0-9a-f]{64}$")]
+    pub root_hash: perpetua_core::audit::Hash,
+}
+
+/// The proof that the event at `position` is leaf `leafIndex` of the tree of `treeSize`
+/// leaves whose root is `rootHash` (RFC 9162 §2.1.3): the audit path, nearest the leaf first.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct InclusionProof {
+    /// The event's position.
+    pub position: u64,
+    /// Its leaf: `position - 1`.
+    pub leaf_index: u64,
+    /// The tree's size.
+    pub tree_size: u64,
+    /// The event's own hash (the leaf's data).
+    #[schema(value_type = String, pattern = "^[0-9a-f]{64}$")]
+    pub event_hash: perpetua_core::audit::Hash,
+    /// `SHA-256(0x00 ‖ eventHash)`.
+    #[schema(value_type = String, pattern = "^[0-9a-f]{64}$")]
+    pub leaf_hash: perpetua_core::audit::Hash,
+    /// The tree's root.
+    #[schema(value_type = String, pattern = "^[0-9a-f]{64}$")]
+    pub root_hash: perpetua_core::audit::Hash,
+    /// The audit path.
+    #[schema(value_type = Vec<String>)]
+    pub proof: Vec<perpetua_core::audit::Hash>,
+}
+
+/// The proof that the tree of `second` leaves extends the tree of `first`: the log of the
+/// later head holds the earlier one unchanged as its prefix (RFC 9162 §2.1.4).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConsistencyProof {
+    /// The earlier size.
+    pub first: u64,
+    /// The later size.
+    pub second: u64,
+    /// The root at `first`.
+    #[schema(value_type = String, pattern = "^[0-9a-f]{64}$")]
+    pub first_root: perpetua_core::audit::Hash,
+    /// The root at `second`.
+    #[schema(value_type = String, pattern = "^[0-9a-f]{64}$")]
+    pub second_root: perpetua_core::audit::Hash,
+    /// The proof's nodes (empty when `first` is 0 or equals `second`).
+    #[schema(value_type = Vec<String>)]
+    pub proof: Vec<perpetua_core::audit::Hash>,
+}
+
 // ---- Requests ----
 
 /// A new user.
@@ -1263,6 +1320,9 @@ impl From<FieldCorrection> for perpetua_core::order::events::FieldCorrection {
     Projections,
     ChainFault,
     Verification,
+    TreeHead,
+    InclusionProof,
+    ConsistencyProof,
     CreateUser,
     Amount,
     NewOrder,

@@ -19,6 +19,7 @@ pub(super) struct Queries {
     pub update_head: String,
     pub bump_epoch: String,
     pub read_all: String,
+    pub event_hashes: String,
     pub read_stream: String,
     pub stream_version: String,
     pub read_by_type: String,
@@ -65,6 +66,7 @@ impl Queries {
             ),
             bump_epoch: "UPDATE log_head SET writer_epoch = writer_epoch + 1 WHERE id = 1".to_owned(),
             read_all: sql(format!("SELECT {columns} FROM events WHERE position >= ? ORDER BY position LIMIT ?")),
+            event_hashes: sql("SELECT position, hash FROM events WHERE position >= ? ORDER BY position LIMIT ?".into()),
             read_stream: sql(format!(
                 "SELECT {columns} FROM events WHERE aggregate_type = ? AND aggregate_id = ? \
                  AND version >= ? AND version <= ? AND timestamp_ms <= ? ORDER BY version"
@@ -228,6 +230,17 @@ macro_rules! common_queries {
                     .fetch_one(&self.pool)
                     .await?;
                 super::to_u64(row.try_get(0)?, "version")
+            }
+
+            pub(super) async fn event_hashes(&self, from: u64, limit: u32) -> Result<Vec<(u64, Hash)>, StoreError> {
+                let rows = sqlx::query(&Q.event_hashes)
+                    .bind(super::to_i64(from, "position")?)
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter()
+                    .map(|row| Ok((super::to_u64(row.try_get(0)?, "position")?, hash_of(row.try_get(1)?)?)))
+                    .collect()
             }
 
             pub(super) async fn read_by_type(

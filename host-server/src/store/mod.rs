@@ -709,6 +709,16 @@ impl Store {
         Ok(events)
     }
 
+    /// The hashes of up to `limit` events from position `from`, in order (the Merkle tree's
+    /// leaves); a missing position is a [`StoreError::LogGap`].
+    pub async fn event_hashes(&self, from: u64, limit: u32) -> Result<Vec<Hash>, StoreError> {
+        let rows = dispatch!(self, s => s.event_hashes(from, limit).await?);
+        if let Some(missing) = first_missing(from, rows.iter().map(|(position, _)| *position)) {
+            return Err(StoreError::LogGap { missing });
+        }
+        Ok(rows.into_iter().map(|(_, hash)| hash).collect())
+    }
+
     /// Every event from position `from` to `to` (inclusive), read in pages of `read_all`
     /// (so a missing position is a [`StoreError::LogGap`], never skipped).
     pub async fn read_range(&self, from: u64, to: u64) -> Result<Vec<StoredEvent>, StoreError> {

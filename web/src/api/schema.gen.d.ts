@@ -174,6 +174,57 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/audit/proofs/consistency": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The proof that the log's Merkle tree of second events (the head when not given) extends the one of first events: the log was only appended to. */
+        get: operations["getConsistencyProof"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/audit/proofs/inclusion": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The proof that the event at a position is in the log's Merkle tree of treeSize events (the head when not given). */
+        get: operations["getInclusionProof"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/audit/tree": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The root of the log's Merkle tree (RFC 9162) over its first treeSize events (the head when not given). */
+        get: operations["getTreeHead"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/audit/verify": {
         parameters: {
             query?: never;
@@ -765,6 +816,28 @@ export interface components {
             /** @description `POSITION_GAP`, `PREV_HASH_MISMATCH`, `HASH_MISMATCH` or `HEAD_MISMATCH`. */
             kind: string;
         };
+        /**
+         * @description The proof that the tree of `second` leaves extends the tree of `first`: the log of the
+         *     later head holds the earlier one unchanged as its prefix (RFC 9162 §2.1.4).
+         */
+        ConsistencyProof: {
+            /**
+             * Format: int64
+             * @description The earlier size.
+             */
+            first: number;
+            /** @description The root at `first`. */
+            firstRoot: string;
+            /** @description The proof's nodes (empty when `first` is 0 or equals `second`). */
+            proof: string[];
+            /**
+             * Format: int64
+             * @description The later size.
+             */
+            second: number;
+            /** @description The root at `second`. */
+            secondRoot: string;
+        };
         /** @description A correction of an order's event. */
         Correction: {
             /**
@@ -931,6 +1004,35 @@ export interface components {
             projectionPosition: number;
             /** @description Always `ok`: the process answers. */
             status: string;
+        };
+        /**
+         * @description The proof that the event at `position` is leaf `leafIndex` of the tree of `treeSize`
+         *     leaves whose root is `rootHash` (RFC 9162 §2.1.3): the audit path, nearest the leaf first.
+         */
+        InclusionProof: {
+            /** @description The event's own hash (the leaf's data). */
+            eventHash: string;
+            /** @description `SHA-256(0x00 ‖ eventHash)`. */
+            leafHash: string;
+            /**
+             * Format: int64
+             * @description Its leaf: `position - 1`.
+             */
+            leafIndex: number;
+            /**
+             * Format: int64
+             * @description The event's position.
+             */
+            position: number;
+            /** @description The audit path. */
+            proof: string[];
+            /** @description The tree's root. */
+            rootHash: string;
+            /**
+             * Format: int64
+             * @description The tree's size.
+             */
+            treeSize: number;
         };
         /**
          * @description A candle's length.
@@ -1349,6 +1451,19 @@ export interface components {
         /** @description A market's recent trades, newest first. */
         TradeList: {
             data: components["schemas"]["Trade"][];
+        };
+        /**
+         * @description The head of the log's Merkle tree (RFC 9162) at a size: the root over the hashes of its
+         *     first `treeSize` events.
+         */
+        TreeHead: {
+            /** @description The root (the hash of the empty tree for size 0). */
+            rootHash: string;
+            /**
+             * Format: int64
+             * @description Leaves: the events at positions 1 to `treeSize`.
+             */
+            treeSize: number;
         };
         /**
          * @description A user created. The token is shown here once; a retry under the same key answers 200
@@ -2627,6 +2742,410 @@ export interface operations {
                         error?: {
                             /** @enum {string} */
                             code?: "DATABASE_UNAVAILABLE" | "DATABASE_ERROR" | "UNAVAILABLE";
+                        };
+                    };
+                };
+            };
+        };
+    };
+    getConsistencyProof: {
+        parameters: {
+            query: {
+                first: number;
+                second?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConsistencyProof"];
+                };
+            };
+            /** @description Malformed input: INVALID_QUERY, OUT_OF_RANGE, TREE_SIZE_BEYOND_HEAD, INVALID_RANGE */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "INVALID_QUERY" | "OUT_OF_RANGE" | "TREE_SIZE_BEYOND_HEAD" | "INVALID_RANGE";
+                        };
+                    };
+                };
+            };
+            /** @description No token, or a token that is not valid: UNAUTHENTICATED, INVALID_TOKEN */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "UNAUTHENTICATED" | "INVALID_TOKEN";
+                        };
+                    };
+                };
+            };
+            /** @description Not allowed for this role or owner: FORBIDDEN */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "FORBIDDEN";
+                        };
+                    };
+                };
+            };
+            /** @description Error: WRONG_ROLE */
+            421: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "WRONG_ROLE";
+                        };
+                    };
+                };
+            };
+            /** @description Too many requests for this token (see Retry-After): RATE_LIMITED */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "RATE_LIMITED";
+                        };
+                    };
+                };
+            };
+            /** @description Headers too large: HEADERS_TOO_LARGE */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "HEADERS_TOO_LARGE";
+                        };
+                    };
+                };
+            };
+            /** @description The server's fault (logged; the answer says nothing of its cause): INTERNAL, LOG_GAP, STREAM_GAP, CORRUPT_ROW */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "INTERNAL" | "LOG_GAP" | "STREAM_GAP" | "CORRUPT_ROW";
+                        };
+                    };
+                };
+            };
+            /** @description Unavailable for now; retry (a command with its Idempotency-Key): DATABASE_UNAVAILABLE, DATABASE_ERROR */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "DATABASE_UNAVAILABLE" | "DATABASE_ERROR";
+                        };
+                    };
+                };
+            };
+        };
+    };
+    getInclusionProof: {
+        parameters: {
+            query: {
+                position: number;
+                treeSize?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InclusionProof"];
+                };
+            };
+            /** @description Malformed input: INVALID_QUERY, OUT_OF_RANGE, TREE_SIZE_BEYOND_HEAD, POSITION_NOT_IN_TREE */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "INVALID_QUERY" | "OUT_OF_RANGE" | "TREE_SIZE_BEYOND_HEAD" | "POSITION_NOT_IN_TREE";
+                        };
+                    };
+                };
+            };
+            /** @description No token, or a token that is not valid: UNAUTHENTICATED, INVALID_TOKEN */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "UNAUTHENTICATED" | "INVALID_TOKEN";
+                        };
+                    };
+                };
+            };
+            /** @description Not allowed for this role or owner: FORBIDDEN */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "FORBIDDEN";
+                        };
+                    };
+                };
+            };
+            /** @description Error: WRONG_ROLE */
+            421: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "WRONG_ROLE";
+                        };
+                    };
+                };
+            };
+            /** @description Too many requests for this token (see Retry-After): RATE_LIMITED */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "RATE_LIMITED";
+                        };
+                    };
+                };
+            };
+            /** @description Headers too large: HEADERS_TOO_LARGE */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "HEADERS_TOO_LARGE";
+                        };
+                    };
+                };
+            };
+            /** @description The server's fault (logged; the answer says nothing of its cause): INTERNAL, LOG_GAP, STREAM_GAP, CORRUPT_ROW */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "INTERNAL" | "LOG_GAP" | "STREAM_GAP" | "CORRUPT_ROW";
+                        };
+                    };
+                };
+            };
+            /** @description Unavailable for now; retry (a command with its Idempotency-Key): DATABASE_UNAVAILABLE, DATABASE_ERROR */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "DATABASE_UNAVAILABLE" | "DATABASE_ERROR";
+                        };
+                    };
+                };
+            };
+        };
+    };
+    getTreeHead: {
+        parameters: {
+            query?: {
+                treeSize?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TreeHead"];
+                };
+            };
+            /** @description Malformed input: INVALID_QUERY, OUT_OF_RANGE, TREE_SIZE_BEYOND_HEAD */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "INVALID_QUERY" | "OUT_OF_RANGE" | "TREE_SIZE_BEYOND_HEAD";
+                        };
+                    };
+                };
+            };
+            /** @description No token, or a token that is not valid: UNAUTHENTICATED, INVALID_TOKEN */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "UNAUTHENTICATED" | "INVALID_TOKEN";
+                        };
+                    };
+                };
+            };
+            /** @description Not allowed for this role or owner: FORBIDDEN */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "FORBIDDEN";
+                        };
+                    };
+                };
+            };
+            /** @description Error: WRONG_ROLE */
+            421: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "WRONG_ROLE";
+                        };
+                    };
+                };
+            };
+            /** @description Too many requests for this token (see Retry-After): RATE_LIMITED */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "RATE_LIMITED";
+                        };
+                    };
+                };
+            };
+            /** @description Headers too large: HEADERS_TOO_LARGE */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "HEADERS_TOO_LARGE";
+                        };
+                    };
+                };
+            };
+            /** @description The server's fault (logged; the answer says nothing of its cause): INTERNAL, LOG_GAP, STREAM_GAP, CORRUPT_ROW */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "INTERNAL" | "LOG_GAP" | "STREAM_GAP" | "CORRUPT_ROW";
+                        };
+                    };
+                };
+            };
+            /** @description Unavailable for now; retry (a command with its Idempotency-Key): DATABASE_UNAVAILABLE, DATABASE_ERROR */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "DATABASE_UNAVAILABLE" | "DATABASE_ERROR";
                         };
                     };
                 };
