@@ -452,6 +452,34 @@ export async function probes(): Promise<void> {
       void [verified, firstBad, fault];
     }
   }
+  {
+    const { data } = await client.GET("/v1/audit/tree", { params: { query: { treeSize: 100 } } });
+    if (data) {
+      const size: number = data.treeSize;
+      const root: string = data.rootHash;
+      void [size, root];
+    }
+  }
+  {
+    const { data } = await client.GET("/v1/audit/proofs/inclusion", {
+      params: { query: { position: 7, treeSize: 100 } },
+    });
+    if (data) {
+      const leaf: number = data.leafIndex;
+      const hashes: string[] = [data.eventHash, data.leafHash, data.rootHash, ...data.proof];
+      void [leaf, hashes, data.position, data.treeSize];
+    }
+  }
+  {
+    const { data } = await client.GET("/v1/audit/proofs/consistency", {
+      params: { query: { first: 50, second: 100 } },
+    });
+    if (data) {
+      const roots: string[] = [data.firstRoot, data.secondRoot];
+      const proof: string[] = data.proof;
+      void [roots, proof, data.first, data.second];
+    }
+  }
 
   // ---- admin ----
   {
