@@ -5,8 +5,10 @@
 //! events, its state at a version or a time, every state it went through, a structured diff
 //! between two versions, the events one command, request or user caused, balance and
 //! position-size series; it grows by the events of the live tail (`append`). Beside it, the
-//! one-shot `verifyChain` and `replaySummary`. Answers are JSON text or typed arrays.
+//! one-shot `verifyChain` and `replaySummary`, and the Merkle proofs' verifiers
+//! (`verifyInclusionProof`, `verifyConsistencyProof`). Answers are JSON text or typed arrays.
 
+pub mod proofs;
 #[cfg(feature = "ts")]
 pub mod typescript;
 pub mod viewer;
@@ -23,6 +25,21 @@ pub fn verify_chain(log: &str) -> Result<String, JsError> {
     let events = parse_stored_events(log).map_err(|e| JsError::new(&e.to_string()))?;
     let report = audit::verify_range(&events);
     Ok(serde_json::to_string(&report).expect("report serializes"))
+}
+
+/// Whether an inclusion proof (the JSON of `/v1/audit/proofs/inclusion`) holds: its event's
+/// leaf is under its `rootHash` (RFC 9162). Throws on JSON that is not such a proof.
+#[wasm_bindgen(js_name = verifyInclusionProof)]
+pub fn verify_inclusion_proof(proof: &str) -> Result<bool, JsError> {
+    proofs::inclusion_holds(proof).map_err(js_error)
+}
+
+/// Whether a consistency proof (the JSON of `/v1/audit/proofs/consistency`) holds: the later
+/// tree head extends the earlier one, the log only appended to. Throws on JSON that is not
+/// such a proof.
+#[wasm_bindgen(js_name = verifyConsistencyProof)]
+pub fn verify_consistency_proof(proof: &str) -> Result<bool, JsError> {
+    proofs::consistency_holds(proof).map_err(js_error)
 }
 
 /// Replays an exported log from position 1 and returns `{lastPosition, accounts, orders, positions}`.

@@ -78,3 +78,28 @@ fn an_audit_log_grows_by_appends_in_wasm() {
     assert_eq!(grown.verify(), whole.verify());
     assert_eq!(grown.rows(0).positions, whole.rows(0).positions);
 }
+
+/// The Merkle proofs' verifiers in wasm32: a proof of the demo's log, in the API's JSON, holds;
+/// the same proof under another root does not.
+#[wasm_bindgen_test]
+fn merkle_proofs_verify_in_wasm() {
+    use perpetua_core::merkle::{leaf_hash, MerkleTree};
+    let (_, stored) = perpetua_core::demo::sealed_log();
+    let tree = MerkleTree::of_events(stored.iter().map(|e| &e.hash));
+    let size = tree.size();
+    let position = size / 3;
+    let event_hash = stored[position as usize - 1].hash;
+    let mut proof = serde_json::json!({
+        "position": position, "leafIndex": position - 1, "treeSize": size,
+        "eventHash": event_hash, "leafHash": leaf_hash(&event_hash.0),
+        "rootHash": tree.root(size).unwrap(), "proof": tree.inclusion_proof(position - 1, size).unwrap(),
+    });
+    assert!(perpetua_wasm::verify_inclusion_proof(&proof.to_string()).unwrap_or(false));
+    proof["rootHash"] = serde_json::json!(tree.root(size - 1).unwrap());
+    assert!(!perpetua_wasm::verify_inclusion_proof(&proof.to_string()).unwrap_or(true));
+    let consistency = serde_json::json!({
+        "first": 100, "second": size, "firstRoot": tree.root(100).unwrap(),
+        "secondRoot": tree.root(size).unwrap(), "proof": tree.consistency_proof(100, size).unwrap(),
+    });
+    assert!(perpetua_wasm::verify_consistency_proof(&consistency.to_string()).unwrap_or(false));
+}
