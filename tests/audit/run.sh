@@ -96,6 +96,15 @@ lines = open(source, encoding="utf-8").read().split("\n")[:-1]
 m = len(lines) // 2
 def flip(hex_digit):
     return "1" if hex_digit == "0" else "0"
+def reseal(start, prev):
+    """Recomputes every prevHash and hash from line start on, the chain starting at prev."""
+    sys.path.insert(0, "$here")
+    import verify
+    for i in range(start, len(lines)):
+        sealed = re.sub(r",\"prevHash\":\"[0-9a-f]{64}\",\"hash\":\"[0-9a-f]{64}\"", "", lines[i])
+        digest = verify.chain_hash(prev, verify.Event(lines[i]).canonical)
+        lines[i] = sealed[:-1] + ",\"prevHash\":\"%s\",\"hash\":\"%s\"}" % (prev.hex(), digest.hex())
+        prev = digest
 $3
 open(out, "w", encoding="utf-8").write("".join(line + "\n" for line in lines))
 EOF
@@ -177,31 +186,17 @@ fi
 # The whole log re-sealed from a non-zero prevHash at position 1: every link holds, but the
 # genesis rule does not.
 at=$(tamper "genesis" genesis.jsonl '
-sys.path.insert(0, "'"$here"'")
-import verify
-prev = bytes([7]) * 32
-for i in range(len(lines)):
-    sealed = re.sub(r",\"prevHash\":\"[0-9a-f]{64}\",\"hash\":\"[0-9a-f]{64}\"", "", lines[i])
-    digest = verify.chain_hash(prev, verify.Event(lines[i]).canonical)
-    lines[i] = sealed[:-1] + ",\"prevHash\":\"%s\",\"hash\":\"%s\"}" % (prev.hex(), digest.hex())
-    prev = digest
+reseal(0, bytes([7]) * 32)
 print(1)')
 expect_broken "the log re-sealed on a non-zero genesis prevHash" genesis.jsonl "$at" rust
 
 # A stream version skipped, and every hash from there on recomputed, so that the chain itself
 # is sound: only the version rule finds it.
 at=$(tamper "version" version.jsonl '
-sys.path.insert(0, "'"$here"'")
-import verify
 line = lines[m]
 version = int(re.search(r",\"version\":([0-9]+),", line).group(1))
 lines[m] = re.sub(r",\"version\":[0-9]+,", ",\"version\":%d," % (version + 1), line, count=1)
-prev = bytes.fromhex(re.search(r"\"prevHash\":\"([0-9a-f]{64})\"", lines[m]).group(1))
-for i in range(m, len(lines)):
-    sealed = re.sub(r",\"prevHash\":\"[0-9a-f]{64}\",\"hash\":\"[0-9a-f]{64}\"", "", lines[i])
-    digest = verify.chain_hash(prev, verify.Event(lines[i]).canonical)
-    lines[i] = sealed[:-1] + ",\"prevHash\":\"%s\",\"hash\":\"%s\"}" % (prev.hex(), digest.hex())
-    prev = digest
+reseal(m, bytes.fromhex(re.search(r"\"prevHash\":\"([0-9a-f]{64})\"", lines[m]).group(1)))
 print(m + 1)')
 expect_broken "a stream version skipped, the chain re-sealed after it" version.jsonl "$at" -
 

@@ -95,14 +95,19 @@ impl Replicated {
         std::fs::write(&conf, text).expect("postgresql.conf written");
     }
 
-    fn pg_ctl(&self, name: &str, action: &str) {
+    /// `pg_ctl ACTION` on the cluster `name`, its log beside it; "stop" stops it at once.
+    fn pg_ctl_args(&self, name: &str, action: &'static str) -> Vec<String> {
         let log = self.dir.path().join(format!("{name}.log")).display().to_string();
         let mut args = vec!["-D".to_owned(), self.data(name), "-l".to_owned(), log, "-w".to_owned(), action.to_owned()];
         if action == "stop" {
             args.extend(["-m".to_owned(), "immediate".to_owned()]);
         }
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        self.pg("pg_ctl", &args);
+        args
+    }
+
+    fn pg_ctl(&self, name: &str, action: &'static str) {
+        let args = self.pg_ctl_args(name, action);
+        self.pg("pg_ctl", &args.iter().map(String::as_str).collect::<Vec<_>>());
     }
 
     /// A PostgreSQL program, as the postgres user when this is root.
@@ -111,7 +116,8 @@ impl Replicated {
         self.run(&path, args, is_root());
     }
 
-    fn run(&self, program: &str, args: &[&str], as_postgres: bool) {
+    /// `program`, run as the postgres user when asked, in the cluster's directory.
+    fn command(&self, program: &str, as_postgres: bool) -> Command {
         let mut command = if as_postgres {
             let mut command = Command::new("runuser");
             command.args(["-u", "postgres", "--", program]);
@@ -119,8 +125,12 @@ impl Replicated {
         } else {
             Command::new(program)
         };
-        let output =
-            command.args(args).current_dir(self.dir.path()).stdin(Stdio::null()).output().expect("the program runs");
+        command.current_dir(self.dir.path()).stdin(Stdio::null());
+        command
+    }
+
+    fn run(&self, program: &str, args: &[&str], as_postgres: bool) {
+        let output = self.command(program, as_postgres).args(args).output().expect("the program runs");
         assert!(
             output.status.success(),
             "{program} {args:?}: {}{}",
@@ -136,15 +146,10 @@ impl Replicated {
 
 impl Drop for Replicated {
     fn drop(&mut self) {
+        let pg_ctl = self.bin.join("pg_ctl").display().to_string();
         for name in ["replica", "primary"] {
-            let log = self.dir.path().join(format!("{name}.log"));
-            let path = self.bin.join("pg_ctl").display().to_string();
-            let args = ["-D", &self.data(name), "-l", &log.display().to_string(), "-m", "immediate", "stop"];
-            let mut command = if is_root() { Command::new("runuser") } else { Command::new(&path) };
-            if is_root() {
-                command.args(["-u", "postgres", "--", &path]);
-            }
-            let _ = command.args(args).stdout(Stdio::null()).stderr(Stdio::null()).status();
+            let mut command = self.command(&pg_ctl, is_root());
+            let _ = command.args(self.pg_ctl_args(name, "stop")).stdout(Stdio::null()).stderr(Stdio::null()).status();
         }
     }
 }

@@ -263,8 +263,8 @@ pub(super) async fn inclusion_proof(State(app): State<AppState>, params: Params)
         proof_failed(perpetua_core::merkle::ProofError::LeafOutOfRange { index: leaf_index, size: tree.size() })
     })?;
     drop(tree);
-    let event = app.store.read_all(position, 1).await?;
-    let event_hash = event.first().map(|e| e.hash).ok_or(StoreError::LogGap { missing: position })?;
+    let event_hash =
+        app.store.event_hashes(position, 1).await?.first().copied().ok_or(StoreError::LogGap { missing: position })?;
     Ok(Json(wire::InclusionProof { position, leaf_index, tree_size, event_hash, leaf_hash, root_hash, proof })
         .into_response())
 }
