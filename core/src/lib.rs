@@ -13,6 +13,7 @@
 pub mod account;
 pub mod aggregate;
 pub mod audit;
+pub mod checkpoint;
 pub mod command;
 pub mod demo;
 pub mod engine;

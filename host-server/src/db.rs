@@ -8,6 +8,7 @@ use sqlx::pool::PoolConnection;
 use sqlx::query::Query;
 use sqlx::{Any, AnyPool, Executor, Row};
 use std::borrow::Cow;
+use std::sync::Arc;
 
 /// A value bound to a statement.
 #[derive(Clone, Debug, PartialEq)]
@@ -65,7 +66,59 @@ pub struct Db {
     /// SQLite: the store's file is attached, so a transaction must not be `BEGIN IMMEDIATE`
     /// (which would take the store's write lock too).
     attached: bool,
+    /// SQLite: the connection the projector writes its pages on (see [`PageConnection`]).
+    pages: Option<PageConnection>,
 }
+
+/// SQLite: the projector's pages written with `rusqlite` on a blocking thread, one
+/// connection with its statements cached. Through sqlx's `Any` driver, writing the rows was
+/// the largest cost of `rebuild` once the log was read with `rusqlite` (44 % of its samples,
+/// BENCHMARKS.md): every value copied into the driver's arguments and over to its worker
+/// thread, and each statement prepared again. The same pragmas and attached store file as
+/// the pool's connections.
+#[derive(Clone, Debug)]
+pub struct PageConnection(Arc<std::sync::Mutex<rusqlite::Connection>>);
+
+impl PageConnection {
+    fn open(file: &std::path::Path, attach: &str) -> Result<PageConnection, StoreError> {
+        let connection = rusqlite::Connection::open(file)?;
+        connection.busy_timeout(std::time::Duration::from_secs(30))?;
+        connection.execute_batch(&format!("{SQLITE_PRAGMAS}; {attach}"))?;
+        // Two statements per table (a put and a delete) and the registry's few.
+        connection.set_prepared_statement_cache_capacity(64);
+        Ok(PageConnection(Arc::new(std::sync::Mutex::new(connection))))
+    }
+
+    /// Runs `work` on the connection, on a blocking thread.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut rusqlite::Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let connection = Arc::clone(&self.0);
+        tokio::task::spawn_blocking(move || {
+            // A panic while it was held left no transaction open: rusqlite's rolls back on drop.
+            let mut connection = connection.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            work(&mut connection)
+        })
+        .await
+        .map_err(|e| StoreError::Reader(format!("the read-model writer's thread failed: {e}")))?
+    }
+}
+
+impl rusqlite::ToSql for Value {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        use rusqlite::types::{ToSqlOutput, ValueRef};
+        Ok(match self {
+            Value::Int(v) => ToSqlOutput::Borrowed(ValueRef::Integer(*v)),
+            Value::Text(v) => ToSqlOutput::Borrowed(ValueRef::Text(v.as_bytes())),
+            Value::Null => ToSqlOutput::Borrowed(ValueRef::Null),
+        })
+    }
+}
+
+/// The pragmas of every connection to a SQLite read-model file.
+const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+     PRAGMA temp_store = MEMORY; PRAGMA cache_size = -65536";
 
 /// The read-model table registry, created in the read-model file of a SQLite store.
 const SQLITE_REGISTRY: &str = "CREATE TABLE IF NOT EXISTS main.read_models (
@@ -87,7 +140,7 @@ impl Db {
         let backend = Backend::of_url(url)?;
         if backend != Backend::Sqlite {
             let pool = AnyPoolOptions::new().max_connections(max_connections).connect(url).await?;
-            return Ok(Db { pool, backend, attached: false });
+            return Ok(Db { pool, backend, attached: false, pages: None });
         }
         let store_file = sqlite_file(url)?;
         let mut read_models = store_file.as_os_str().to_owned();
@@ -95,16 +148,13 @@ impl Db {
         let read_models = std::path::PathBuf::from(read_models);
         // ATTACH takes a file name as a string literal.
         let attach = format!("ATTACH DATABASE '{}' AS store", store_file.display().to_string().replace('\'', "''"));
+        let pages = PageConnection::open(&read_models, &attach)?;
         let pool = AnyPoolOptions::new()
             .max_connections(max_connections)
             .after_connect(move |conn, _| {
                 let attach = attach.clone();
                 Box::pin(async move {
-                    conn.execute(
-                        "PRAGMA busy_timeout = 30000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                         PRAGMA temp_store = MEMORY; PRAGMA cache_size = -65536",
-                    )
-                    .await?;
+                    conn.execute(format!("PRAGMA busy_timeout = 30000; {SQLITE_PRAGMAS}").as_str()).await?;
                     conn.execute(attach.as_str()).await?;
                     Ok(())
                 })
@@ -112,9 +162,14 @@ impl Db {
             .connect(&format!("sqlite://{}?mode=rwc", read_models.display()))
             .await
             .map_err(StoreError::from)?;
-        let db = Db { pool, backend, attached: true };
+        let db = Db { pool, backend, attached: true, pages: Some(pages) };
         db.execute(SQLITE_REGISTRY, &[]).await?;
         Ok(db)
+    }
+
+    /// SQLite: the connection the projector writes its pages on.
+    pub fn pages(&self) -> Option<&PageConnection> {
+        self.pages.as_ref()
     }
 
     /// Which database this is.

@@ -24,6 +24,7 @@ use perpetua_core::event::{AggregateId, AggregateType, DecodeError, Event, Event
 use perpetua_core::ids::{AccountId, OrderId, PositionId};
 use perpetua_core::projection::ReadModels;
 use perpetua_core::symbol::Symbol;
+use rusqlite::OptionalExtension as _;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
@@ -246,10 +247,7 @@ async fn drop_tables(db: &Db, read_model: &str, generation: u64, fence: Fence) -
 
 /// Writes `rows` into the tables of `generations` (read model → generation).
 async fn write_rows(tx: &mut DbTx, rows: &Rows, generations: &BTreeMap<String, u64>) -> Result<(), StoreError> {
-    let table_of = |name: &str| {
-        let def = table_def(name);
-        format!("rm_{name}_{}", generations.get(def.read_model).copied().unwrap_or(1))
-    };
+    let table_of = |name: &str| table_name(name, generations);
     for (&name, keys) in &rows.delete {
         let def = table_def(name);
         let table = table_of(name);
@@ -340,7 +338,11 @@ async fn check_fence(tx: &mut DbTx, backend: Backend, fence: Fence) -> Result<()
         _ => "SELECT epoch FROM projector_epoch WHERE id = 1 FOR UPDATE",
     };
     let rows = tx.fetch(sql, &[]).await?;
-    let current = rows.first().map(|row| crate::db::int(row, 0) as u64);
+    fence_holds(rows.first().map(|row| crate::db::int(row, 0) as u64), epoch)
+}
+
+/// `WRITER_LEASE_LOST` unless the stored projector epoch is still `epoch`.
+fn fence_holds(current: Option<u64>, epoch: u64) -> Result<(), StoreError> {
     if current != Some(epoch) {
         return Err(StoreError::LeaseLost(format!(
             "the read models are another projector's: the projector epoch is {current:?}, this projector's {epoch}"
@@ -356,10 +358,20 @@ async fn check_fence(tx: &mut DbTx, backend: Backend, fence: Fence) -> Result<()
 async fn update_registry(
     tx: &mut DbTx,
     set: &str,
-    mut values: Vec<Value>,
+    values: Vec<Value>,
     name: Option<&str>,
     fence: Fence,
 ) -> Result<(), StoreError> {
+    let (sql, values) = registry_update(set, values, name, fence);
+    if tx.execute(&sql, &values).await? == 0 {
+        // Dropping the transaction rolls back whatever it wrote.
+        return Err(registry_missed(name, fence));
+    }
+    Ok(())
+}
+
+/// The statement of [`update_registry`] and its values.
+fn registry_update(set: &str, mut values: Vec<Value>, name: Option<&str>, fence: Fence) -> (String, Vec<Value>) {
     let mut filters = Vec::new();
     if let Some(name) = name {
         filters.push("name = ?");
@@ -370,21 +382,22 @@ async fn update_registry(
         values.push(epoch.into());
     }
     let filter = if filters.is_empty() { String::new() } else { format!(" WHERE {}", filters.join(" AND ")) };
-    if tx.execute(&format!("UPDATE read_models SET {set}{filter}"), &values).await? == 0 {
-        // (Every such update changes a value, so no row changed means none matched.) Dropping
-        // the transaction rolls back whatever it wrote.
-        return Err(match fence.writer {
-            Some(epoch) => StoreError::LeaseLost(format!("the read models are another writer's, not epoch {epoch}'s")),
-            None => StoreError::InvalidBatch(format!("no read model {name:?} in the registry")),
-        });
+    (format!("UPDATE read_models SET {set}{filter}"), values)
+}
+
+/// Why a registry update changed no row. (Every such update changes a value, so no row
+/// changed means none matched.)
+fn registry_missed(name: Option<&str>, fence: Fence) -> StoreError {
+    match fence.writer {
+        Some(epoch) => StoreError::LeaseLost(format!("the read models are another writer's, not epoch {epoch}'s")),
+        None => StoreError::InvalidBatch(format!("no read model {name:?} in the registry")),
     }
-    Ok(())
 }
 
 /// A page folded but not yet written: its rows (whole rows, computed from the fold after the
 /// page, so writing them again is exact), the position it reaches and its size.
 struct Unwritten {
-    rows: Rows,
+    rows: Arc<Rows>,
     position: u64,
     events: u64,
     /// What the page changed in the markets, sent to the market streams once it is written
@@ -402,10 +415,17 @@ async fn write_page(
     rebuilding: Option<&BTreeSet<&'static str>>,
     fence: Fence,
 ) -> Result<(), StoreError> {
+    let position = vec![Value::from(page.position)];
+    if let Some(pages) = db.pages() {
+        let (rows, generations) = (Arc::clone(&page.rows), generations.clone());
+        let rebuilding: Option<Vec<&'static str>> = rebuilding.map(|names| names.iter().copied().collect());
+        return pages
+            .run(move |connection| write_sqlite_page(connection, &rows, &generations, rebuilding.as_deref(), position, fence))
+            .await;
+    }
     let mut tx = db.begin().await?;
     check_fence(&mut tx, db.backend(), fence).await?;
     write_rows(&mut tx, &page.rows, generations).await?;
-    let position = vec![Value::from(page.position)];
     match rebuilding {
         None => update_registry(&mut tx, "position = ?", position, None, fence).await?,
         Some(names) => {
@@ -415,6 +435,65 @@ async fn write_page(
         }
     }
     tx.commit().await
+}
+
+/// [`write_page`] on SQLite's page connection: the same transaction (the read-model file's
+/// write lock first, the fence, the rows, the checkpoint), each row one cached statement.
+fn write_sqlite_page(
+    connection: &mut rusqlite::Connection,
+    rows: &Rows,
+    generations: &BTreeMap<String, u64>,
+    rebuilding: Option<&[&'static str]>,
+    position: Vec<Value>,
+    fence: Fence,
+) -> Result<(), StoreError> {
+    let tx = connection.transaction()?;
+    // A deferred transaction, then at once a write to the read-model file: its write lock
+    // only, never the store's (as `Db::begin`).
+    tx.execute("UPDATE main.read_models SET name = name WHERE 0", [])?;
+    if let Some(epoch) = fence.projector {
+        let mut statement = tx.prepare_cached("SELECT epoch FROM projector_epoch WHERE id = 1")?;
+        let current: Option<i64> = statement.query_row([], |row| row.get(0)).optional()?;
+        fence_holds(current.map(|epoch| epoch as u64), epoch)?;
+    }
+    for (&name, keys) in &rows.delete {
+        let def = table_def(name);
+        let mut statement = tx.prepare_cached(&format!("DELETE FROM {} WHERE {} = ?", table_name(name, generations), def.key))?;
+        for key in keys {
+            statement.execute([key])?;
+        }
+    }
+    for (&name, list) in &rows.put {
+        let def = table_def(name);
+        let columns: Vec<&str> = def.columns.iter().map(|(c, _)| *c).collect();
+        let marks = vec!["?"; columns.len()].join(", ");
+        // Keyed by the table's primary key, its only unique constraint: a replace is the
+        // delete and insert of the other backends.
+        let sql = format!("INSERT OR REPLACE INTO {} ({}) VALUES ({marks})", table_name(name, generations), columns.join(", "));
+        let mut statement = tx.prepare_cached(&sql)?;
+        for row in list {
+            statement.execute(rusqlite::params_from_iter(row))?;
+        }
+    }
+    let updates: Vec<Option<&str>> = match rebuilding {
+        None => vec![None],
+        Some(names) => names.iter().map(|name| Some(*name)).collect(),
+    };
+    for name in updates {
+        let set = if name.is_none() { "position = ?" } else { "rebuild_position = ?" };
+        let (sql, values) = registry_update(set, position.clone(), name, fence);
+        if tx.prepare_cached(&sql)?.execute(rusqlite::params_from_iter(&values))? == 0 {
+            return Err(registry_missed(name, fence));
+        }
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// The table `name` of the read models' `generations` (`rm_orders_3`).
+fn table_name(name: &str, generations: &BTreeMap<String, u64>) -> String {
+    let def = table_def(name);
+    format!("rm_{name}_{}", generations.get(def.read_model).copied().unwrap_or(1))
 }
 
 /// The read-model folds of the log from its start up to `position` (in memory only).
@@ -683,7 +762,7 @@ impl Projector {
             read_models::candles::rows(&mut self.candles, &self.models, &touched.trades_from, &mut rows);
             let position = self.models.last_position();
             let market = Some(self.levels.page(&self.models, &touched, position));
-            let page = Unwritten { rows, position, events: page.len() as u64, market };
+            let page = Unwritten { rows: Arc::new(rows), position, events: page.len() as u64, market };
             let span = tracing::debug_span!("projector_page", position = page.position, events = page.events);
             let written = write_page(&self.db, &page, &self.state.generations, None, self.fence());
             if let Err(e) = written.instrument(span).await {
@@ -773,7 +852,7 @@ impl Projector {
                         );
                     }
                     let position = rebuild.models.last_position();
-                    Unwritten { rows, position, events: events.len() as u64, market: None }
+                    Unwritten { rows: Arc::new(rows), position, events: events.len() as u64, market: None }
                 }
             };
             if let Err(e) = write_page(&self.db, &page, &rebuild.generations, Some(&rebuild.read_models), fence).await {

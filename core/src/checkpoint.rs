@@ -1,0 +1,260 @@
+//! Signed checkpoints: a statement of the log's head — its size, the chain hash of its last
+//! event, the Merkle root over its events ([`crate::merkle`]) and a time — signed with
+//! Ed25519 (RFC 8032). A verifier that trusts the public key learns from one checkpoint that
+//! the log had exactly these `treeSize` events at that time: an export cut short of a
+//! checkpoint it carries, or a log rewritten under one, no longer matches it.
+//!
+//! The signed message is text, so that it can be read and rebuilt by hand (`docs/AUDIT.md`
+//! §10): five lines, each ended by `\n`:
+//!
+//! ```text
+//! perpetua checkpoint v1
+//! <treeSize, decimal>
+//! <chainHash, 64 lower-case hex digits>
+//! <rootHash, 64 lower-case hex digits>
+//! <timestamp, milliseconds since the Unix epoch, decimal>
+//! ```
+//!
+//! A key is named by its key id: the first 8 bytes of SHA-256 of its 32-byte public key, in
+//! hex. Signing needs the secret key and is done by the server; verifying needs only the
+//! public key, and runs natively and in wasm32.
+
+use crate::audit::Hash;
+use crate::time::Timestamp;
+use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::fmt;
+
+/// The first line of every signed message: the format and its version.
+pub const MESSAGE_HEADER: &str = "perpetua checkpoint v1";
+
+/// What a checkpoint states: the log's head.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Head {
+    /// The log's size: its events are at positions 1 to `treeSize`.
+    pub tree_size: u64,
+    /// The chain hash of the event at `treeSize` (zero for the empty log).
+    pub chain_hash: Hash,
+    /// The Merkle root over the events' hashes at positions 1 to `treeSize`.
+    pub root_hash: Hash,
+    /// When it was signed.
+    pub timestamp: Timestamp,
+}
+
+impl Head {
+    /// The bytes that are signed (the module's doc gives the format).
+    pub fn message(&self) -> Vec<u8> {
+        format!(
+            "{MESSAGE_HEADER}\n{}\n{}\n{}\n{}\n",
+            self.tree_size,
+            self.chain_hash,
+            self.root_hash,
+            self.timestamp.millis()
+        )
+        .into_bytes()
+    }
+}
+
+/// A head with its signature, the key id that names the key, and the public key itself (a
+/// verifier must not take the public key from the checkpoint on trust: see [`verify`]).
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Checkpoint {
+    /// The head signed.
+    #[serde(flatten)]
+    pub head: Head,
+    /// The signing key's id ([`key_id`]).
+    pub key_id: String,
+    /// The signing key's public key, 64 hex digits.
+    pub public_key: String,
+    /// The Ed25519 signature of [`Head::message`], 128 hex digits.
+    pub signature: String,
+}
+
+/// Why a checkpoint does not verify.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CheckpointError {
+    /// The public key is not 32 bytes of hex, or not a point of the curve.
+    BadPublicKey,
+    /// The key id is not the public key's.
+    KeyIdMismatch {
+        /// The id the checkpoint gives.
+        stated: String,
+        /// The id of its public key.
+        actual: String,
+    },
+    /// The checkpoint is signed by another key than the one trusted.
+    UntrustedKey {
+        /// The checkpoint's key id.
+        key_id: String,
+    },
+    /// The signature is not 64 bytes of hex, or does not verify.
+    BadSignature,
+}
+
+impl fmt::Display for CheckpointError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CheckpointError::BadPublicKey => write!(f, "the public key is not an Ed25519 public key"),
+            CheckpointError::KeyIdMismatch { stated, actual } => {
+                write!(f, "the key id {stated} is not the public key's ({actual})")
+            }
+            CheckpointError::UntrustedKey { key_id } => write!(f, "signed by key {key_id}, which is not trusted"),
+            CheckpointError::BadSignature => write!(f, "the signature does not verify"),
+        }
+    }
+}
+
+impl std::error::Error for CheckpointError {}
+
+/// The key id of a public key: the first 8 bytes of its SHA-256, in hex.
+pub fn key_id(public_key: &[u8; 32]) -> String {
+    hex(&Sha256::digest(public_key)[..8])
+}
+
+/// Signs `head` with `key`.
+pub fn sign(head: Head, key: &SigningKey) -> Checkpoint {
+    let public = key.verifying_key().to_bytes();
+    Checkpoint {
+        head,
+        key_id: key_id(&public),
+        public_key: hex(&public),
+        signature: hex(&key.sign(&head.message()).to_bytes()),
+    }
+}
+
+/// Verifies `checkpoint`'s signature. With `trusted` (public keys given out of band), it must
+/// also be signed by one of them; without, the key it names is checked for consistency only,
+/// which proves the checkpoint is unaltered but not who signed it. Uses `verify_strict`
+/// (no small-order keys, canonical signatures only).
+pub fn verify(checkpoint: &Checkpoint, trusted: Option<&[[u8; 32]]>) -> Result<(), CheckpointError> {
+    let public: [u8; 32] = unhex(&checkpoint.public_key).ok_or(CheckpointError::BadPublicKey)?;
+    let actual = key_id(&public);
+    if actual != checkpoint.key_id {
+        return Err(CheckpointError::KeyIdMismatch { stated: checkpoint.key_id.clone(), actual });
+    }
+    if let Some(trusted) = trusted {
+        if !trusted.contains(&public) {
+            return Err(CheckpointError::UntrustedKey { key_id: actual });
+        }
+    }
+    let key = VerifyingKey::from_bytes(&public).map_err(|_| CheckpointError::BadPublicKey)?;
+    let signature: [u8; 64] = unhex(&checkpoint.signature).ok_or(CheckpointError::BadSignature)?;
+    key.verify_strict(&checkpoint.head.message(), &Signature::from_bytes(&signature))
+        .map_err(|_| CheckpointError::BadSignature)
+}
+
+/// Parses a public key given as 64 hex digits.
+pub fn parse_public_key(text: &str) -> Option<[u8; 32]> {
+    unhex(text.trim())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex<const N: usize>(text: &str) -> Option<[u8; N]> {
+    if text.len() != 2 * N || !text.is_ascii() {
+        return None;
+    }
+    let mut out = [0u8; N];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok()?;
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn head() -> Head {
+        Head {
+            tree_size: 3,
+            chain_hash: Hash([1; 32]),
+            root_hash: Hash([2; 32]),
+            timestamp: Timestamp(1_764_547_200_000),
+        }
+    }
+
+    /// RFC 8032 §7.1, test 1: the secret key whose public key is d75a98…511a.
+    fn key() -> SigningKey {
+        let seed = unhex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60").unwrap();
+        SigningKey::from_bytes(&seed)
+    }
+
+    #[test]
+    fn the_message_is_five_lines_of_text() {
+        let text = String::from_utf8(head().message()).unwrap();
+        let expected = format!("perpetua checkpoint v1\n3\n{}\n{}\n1764547200000\n", "01".repeat(32), "02".repeat(32));
+        assert_eq!(text, expected);
+    }
+
+    #[test]
+    fn a_signed_checkpoint_verifies_and_names_its_key() {
+        let checkpoint = sign(head(), &key());
+        assert_eq!(checkpoint.public_key, "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a");
+        assert_eq!(checkpoint.key_id, key_id(&key().verifying_key().to_bytes()));
+        assert_eq!(checkpoint.key_id.len(), 16);
+        assert_eq!(verify(&checkpoint, None), Ok(()));
+        assert_eq!(verify(&checkpoint, Some(&[key().verifying_key().to_bytes()])), Ok(()));
+    }
+
+    #[test]
+    fn every_altered_field_is_refused() {
+        let good = sign(head(), &key());
+        let mut cases = Vec::new();
+        for change in 0..4 {
+            let mut forged = good.clone();
+            match change {
+                0 => forged.head.tree_size -= 1,
+                1 => forged.head.chain_hash.0[31] ^= 1,
+                2 => forged.head.root_hash.0[0] ^= 0x80,
+                _ => forged.head.timestamp = Timestamp(forged.head.timestamp.0 + 1),
+            }
+            cases.push(forged);
+        }
+        for forged in &cases {
+            assert_eq!(verify(forged, None), Err(CheckpointError::BadSignature), "{forged:?}");
+        }
+        let mut bad_signature = good.clone();
+        bad_signature.signature.replace_range(0..2, if &good.signature[0..2] == "00" { "01" } else { "00" });
+        assert_eq!(verify(&bad_signature, None), Err(CheckpointError::BadSignature));
+        let mut short = good.clone();
+        short.signature.pop();
+        assert_eq!(verify(&short, None), Err(CheckpointError::BadSignature));
+    }
+
+    #[test]
+    fn another_key_is_caught_by_its_id_or_by_the_trusted_keys() {
+        let other = SigningKey::from_bytes(&[42; 32]);
+        let theirs = sign(head(), &other);
+        // Signed by another key, named as ours: the key id does not match the public key.
+        let mut renamed = theirs.clone();
+        renamed.key_id = key_id(&key().verifying_key().to_bytes());
+        assert!(matches!(verify(&renamed, None), Err(CheckpointError::KeyIdMismatch { .. })));
+        // Consistent in itself, but not the key the auditor trusts.
+        assert_eq!(verify(&theirs, None), Ok(()));
+        assert_eq!(
+            verify(&theirs, Some(&[key().verifying_key().to_bytes()])),
+            Err(CheckpointError::UntrustedKey { key_id: theirs.key_id.clone() })
+        );
+        // Our public key put on their signature: the signature does not verify.
+        let mut swapped = theirs.clone();
+        swapped.public_key = sign(head(), &key()).public_key;
+        swapped.key_id = key_id(&key().verifying_key().to_bytes());
+        assert_eq!(verify(&swapped, None), Err(CheckpointError::BadSignature));
+    }
+
+    #[test]
+    fn it_reads_back_as_written() {
+        let checkpoint = sign(head(), &key());
+        let json = serde_json::to_string(&checkpoint).unwrap();
+        assert!(json.starts_with(r#"{"treeSize":3,"chainHash":""#), "{json}");
+        assert_eq!(serde_json::from_str::<Checkpoint>(&json).unwrap(), checkpoint);
+    }
+}
