@@ -168,6 +168,110 @@ fn unhex<const N: usize>(text: &str) -> Option<[u8; N]> {
     Some(out)
 }
 
+/// How a checkpoint is carried in an export: one line of its own after the events, starting
+/// with exactly these bytes and holding `{"checkpoint": <Checkpoint>}`.
+pub const EXPORT_LINE_PREFIX: &str = "{\"checkpoint\":";
+
+/// The export line of `checkpoint` (without its `\n`).
+pub fn export_line(checkpoint: &Checkpoint) -> String {
+    #[derive(Serialize)]
+    struct Line<'a> {
+        checkpoint: &'a Checkpoint,
+    }
+    serde_json::to_string(&Line { checkpoint }).expect("checkpoints serialize")
+}
+
+/// The checkpoint of an export line, if the line is one (see [`EXPORT_LINE_PREFIX`]).
+pub fn parse_export_line(line: &str) -> Option<Result<Checkpoint, String>> {
+    let line = line.trim();
+    if !line.starts_with(EXPORT_LINE_PREFIX) {
+        return None;
+    }
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Line {
+        checkpoint: Checkpoint,
+    }
+    Some(serde_json::from_str::<Line>(line).map(|l| l.checkpoint).map_err(|e| e.to_string()))
+}
+
+/// How the events of an export stand against a checkpoint it carries.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Coverage {
+    /// The file's events 1 to `treeSize` are the log the checkpoint states: the chain hash of
+    /// the last of them and the Merkle root over them are the checkpoint's. `after` events
+    /// of the file follow them, under no checkpoint.
+    Covered {
+        /// The checkpoint's size.
+        tree_size: u64,
+        /// Events of the file after it.
+        after: u64,
+    },
+    /// The file ends before the checkpoint's last event: its tail was cut off.
+    Truncated {
+        /// The checkpoint's size.
+        tree_size: u64,
+        /// The file's last position (0 when it has no event).
+        last_position: u64,
+    },
+    /// The file's event at `treeSize` is not the one the checkpoint states.
+    ChainHashMismatch {
+        /// The checkpoint's size.
+        tree_size: u64,
+        /// The checkpoint's chain hash.
+        expected: Hash,
+        /// The file's.
+        actual: Hash,
+    },
+    /// The Merkle root over the file's first `treeSize` events is not the checkpoint's.
+    RootMismatch {
+        /// The checkpoint's size.
+        tree_size: u64,
+        /// The checkpoint's root.
+        expected: Hash,
+        /// The file's.
+        actual: Hash,
+    },
+    /// The file does not start at position 1, or its positions have gaps (a range, a stream,
+    /// a correlation id): the root cannot be computed from it alone.
+    NotWholeLog,
+}
+
+impl Coverage {
+    /// True when the events are the log the checkpoint states.
+    pub fn is_covered(&self) -> bool {
+        matches!(self, Coverage::Covered { .. })
+    }
+}
+
+/// How `events` (in position order, their chain already verified) stand against
+/// `checkpoint`. Only a whole log (positions 1, 2, 3… with no gap) can be checked.
+pub fn coverage(events: &[crate::event::StoredEvent], checkpoint: &Checkpoint) -> Coverage {
+    let whole = events.iter().enumerate().all(|(i, e)| e.position == i as u64 + 1);
+    if !whole {
+        return Coverage::NotWholeLog;
+    }
+    let size = checkpoint.head.tree_size;
+    let last_position = events.len() as u64;
+    if last_position < size {
+        return Coverage::Truncated { tree_size: size, last_position };
+    }
+    let covered = &events[..usize::try_from(size).expect("within the file")];
+    let actual = covered.last().map_or(Hash::ZERO, |e| e.hash);
+    if actual != checkpoint.head.chain_hash {
+        return Coverage::ChainHashMismatch { tree_size: size, expected: checkpoint.head.chain_hash, actual };
+    }
+    let root = crate::merkle::MerkleTree::of_events(covered.iter().map(|e| &e.hash))
+        .root(size)
+        .expect("the tree holds size leaves");
+    if root != checkpoint.head.root_hash {
+        return Coverage::RootMismatch { tree_size: size, expected: checkpoint.head.root_hash, actual: root };
+    }
+    Coverage::Covered { tree_size: size, after: last_position - size }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -256,5 +360,63 @@ mod tests {
         let json = serde_json::to_string(&checkpoint).unwrap();
         assert!(json.starts_with(r#"{"treeSize":3,"chainHash":""#), "{json}");
         assert_eq!(serde_json::from_str::<Checkpoint>(&json).unwrap(), checkpoint);
+    }
+
+    /// A demo log under a checkpoint of its head, signed with the RFC's key.
+    fn demo_under_checkpoint() -> (Vec<crate::event::StoredEvent>, Checkpoint) {
+        let (_, log) = crate::demo::sealed_log();
+        let size = log.len() as u64;
+        let root = crate::merkle::MerkleTree::of_events(log.iter().map(|e| &e.hash)).root(size).unwrap();
+        let head =
+            Head { tree_size: size, chain_hash: log.last().unwrap().hash, root_hash: root, timestamp: Timestamp(5) };
+        (log, sign(head, &key()))
+    }
+
+    #[test]
+    fn a_whole_export_is_covered_and_a_cut_one_is_truncated() {
+        let (log, checkpoint) = demo_under_checkpoint();
+        let size = log.len() as u64;
+        assert_eq!(coverage(&log, &checkpoint), Coverage::Covered { tree_size: size, after: 0 });
+        let cut = &log[..log.len() - 3];
+        assert_eq!(coverage(cut, &checkpoint), Coverage::Truncated { tree_size: size, last_position: size - 3 });
+        assert_eq!(coverage(&[], &checkpoint), Coverage::Truncated { tree_size: size, last_position: 0 });
+        assert_eq!(coverage(&log[1..], &checkpoint), Coverage::NotWholeLog);
+        // Under an older checkpoint, the events after it are counted.
+        let (older, _) = {
+            let head = Head {
+                tree_size: size - 2,
+                chain_hash: log[log.len() - 3].hash,
+                root_hash: crate::merkle::MerkleTree::of_events(log.iter().map(|e| &e.hash)).root(size - 2).unwrap(),
+                timestamp: Timestamp(4),
+            };
+            (sign(head, &key()), ())
+        };
+        assert_eq!(coverage(&log, &older), Coverage::Covered { tree_size: size - 2, after: 2 });
+    }
+
+    #[test]
+    fn a_log_rewritten_under_a_checkpoint_does_not_match_it() {
+        let (log, checkpoint) = demo_under_checkpoint();
+        // Re-sealed after a change at position 3: the chain verifies, the head does not match.
+        let mut events: Vec<_> = log.iter().map(|e| e.decode().unwrap()).collect();
+        events[2].timestamp = Timestamp(events[2].timestamp.0 + 1);
+        let mut chain = crate::audit::HashChain::default();
+        let resealed = chain.seal(&mut events);
+        assert!(crate::audit::verify_range(&resealed).is_ok());
+        assert!(matches!(coverage(&resealed, &checkpoint), Coverage::ChainHashMismatch { .. }));
+        // The right last hash but another leaf: only the root can tell.
+        let mut swapped = log.clone();
+        swapped[0].hash.0[0] ^= 1;
+        assert!(matches!(coverage(&swapped, &checkpoint), Coverage::RootMismatch { .. }));
+    }
+
+    #[test]
+    fn an_export_line_reads_back() {
+        let (_, checkpoint) = demo_under_checkpoint();
+        let line = export_line(&checkpoint);
+        assert!(line.starts_with(EXPORT_LINE_PREFIX));
+        assert_eq!(parse_export_line(&line), Some(Ok(checkpoint)));
+        assert_eq!(parse_export_line(r#"{"position":1}"#), None);
+        assert!(matches!(parse_export_line(r#"{"checkpoint":{"treeSize":1}}"#), Some(Err(_))));
     }
 }

@@ -603,17 +603,37 @@ pub fn to_json_lines(events: &[StoredEvent]) -> String {
     text
 }
 
-/// Parses a JSON array of events or JSON Lines (one event per line) into stored events.
+/// Parses a JSON array of events or JSON Lines (one event per line) into stored events. The
+/// checkpoint lines of an export ([`crate::checkpoint::EXPORT_LINE_PREFIX`]) are skipped: see
+/// [`parse_export`] for them.
 pub fn parse_stored_events(text: &str) -> Result<Vec<StoredEvent>, DecodeError> {
+    parse_export(text).map(|export| export.events)
+}
+
+/// An export as read: its events, and the signed checkpoints it carries (in file order).
+#[derive(Clone, Debug, Default)]
+pub struct Export {
+    /// The events, in file order.
+    pub events: Vec<StoredEvent>,
+    /// The checkpoints, in file order.
+    pub checkpoints: Vec<crate::checkpoint::Checkpoint>,
+}
+
+/// Parses an export: a JSON array of events, or JSON Lines of events followed by checkpoint
+/// lines.
+pub fn parse_export(text: &str) -> Result<Export, DecodeError> {
     let trimmed = text.trim_start();
     if trimmed.starts_with('[') {
-        return serde_json::from_str(trimmed).map_err(|e| DecodeError::Envelope(e.to_string()));
+        let events = serde_json::from_str(trimmed).map_err(|e| DecodeError::Envelope(e.to_string()))?;
+        return Ok(Export { events, checkpoints: Vec::new() });
     }
-    text.lines()
-        .enumerate()
-        .filter(|(_, line)| !line.trim().is_empty())
-        .map(|(n, line)| {
-            StoredEvent::from_json(line).map_err(|e| DecodeError::Envelope(format!("line {}: {e}", n + 1)))
-        })
-        .collect()
+    let mut export = Export::default();
+    for (n, line) in text.lines().enumerate().filter(|(_, line)| !line.trim().is_empty()) {
+        let at = |e: String| DecodeError::Envelope(format!("line {}: {e}", n + 1));
+        match crate::checkpoint::parse_export_line(line) {
+            Some(checkpoint) => export.checkpoints.push(checkpoint.map_err(at)?),
+            None => export.events.push(StoredEvent::from_json(line).map_err(|e| at(e.to_string()))?),
+        }
+    }
+    Ok(export)
 }

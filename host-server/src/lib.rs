@@ -2,6 +2,7 @@
 //! commit, the projector and its read-model tables, and the HTTP API.
 
 pub mod audit_tree;
+pub mod checkpoints;
 pub mod db;
 pub mod feed;
 pub mod http;

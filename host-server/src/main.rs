@@ -6,10 +6,11 @@
 //! on exported files.
 
 use clap::{Args, Parser, Subcommand};
-use perpetua_core::audit;
-use perpetua_core::event::{parse_stored_events, StoredEvent};
+use perpetua_core::event::{parse_export, Export, StoredEvent};
 use perpetua_core::projection::ReadModels;
+use perpetua_core::{audit, checkpoint};
 use perpetua_core::{invariants, EventEnvelope, Exchange};
+use perpetua_server::checkpoints::CheckpointOptions;
 use perpetua_server::db::Db;
 use perpetua_server::http::{Cors, Serving, Viewer};
 use perpetua_server::listener::ConnectionLimits;
@@ -134,6 +135,15 @@ enum Cmd {
         /// servers read them there; users and the log stay in --database-url.
         #[arg(long, env = "PERPETUA_READ_MODELS_URL")]
         read_models_url: Option<String>,
+        /// The writer's checkpoint signing key: a file holding an Ed25519 secret seed as 64 hex
+        /// digits, made (mode 0600) when missing. Default on SQLite: `<file>-signing.key`
+        /// beside the database; elsewhere a key made for this process only (docs/AUDIT.md §10).
+        #[arg(long, env = "PERPETUA_SIGNING_KEY")]
+        signing_key: Option<PathBuf>,
+        /// How often the writer signs the log's head while it moves, in milliseconds (0: only
+        /// when asked, by `POST /v1/audit/checkpoints` or an export).
+        #[arg(long, env = "PERPETUA_CHECKPOINT_EVERY_MS", default_value_t = 1000)]
+        checkpoint_every_ms: u64,
         /// The relay's stream, with --nats-url.
         #[arg(long, env = "PERPETUA_NATS_STREAM", default_value = "PERPETUA_EVENTS")]
         nats_stream: String,
@@ -204,6 +214,10 @@ enum Cmd {
         /// Last position to check (the store only); the last event when absent.
         #[arg(long)]
         to: Option<u64>,
+        /// A public key (64 hex digits) the file's checkpoint must be signed by; repeat for
+        /// several (a rotation). With it, a file without a checkpoint fails.
+        #[arg(long = "public-key")]
+        public_keys: Vec<String>,
         #[command(flatten)]
         database: Database,
     },
@@ -267,6 +281,8 @@ fn main() -> ExitCode {
             nats_url,
             nats_stream,
             read_models_url,
+            signing_key,
+            checkpoint_every_ms,
             database,
         } => with_store(&database, |store| {
             let options = ServeOptions {
@@ -295,6 +311,11 @@ fn main() -> ExitCode {
                     ..RelayOptions::default()
                 }),
                 read_models_url,
+                checkpoints: CheckpointOptions {
+                    key_file: signing_key
+                        .or_else(|| perpetua_server::checkpoints::default_key_file(&database.database_url)),
+                    every: (checkpoint_every_ms > 0).then(|| std::time::Duration::from_millis(checkpoint_every_ms)),
+                },
             };
             server::serve(store, options)
         }),
@@ -320,8 +341,12 @@ fn main() -> ExitCode {
             }
             Ok(())
         }
-        Cmd::Verify { file: Some(file), .. } => read_log(&file).and_then(|events| verify(&events)),
-        Cmd::Verify { file: None, from, to, database } => with_store(&database, |store| verify_store(store, from, to)),
+        Cmd::Verify { file: Some(file), public_keys, .. } => {
+            read_export(&file).and_then(|export| verify_export(&export, &public_keys))
+        }
+        Cmd::Verify { file: None, from, to, database, .. } => {
+            with_store(&database, |store| verify_store(store, from, to))
+        }
         Cmd::Import { file, database } => {
             read_log(&file).and_then(|events| with_store(&database, |store| import(store, events)))
         }
@@ -337,8 +362,68 @@ fn main() -> ExitCode {
 }
 
 fn read_log(file: &PathBuf) -> Result<Vec<StoredEvent>, String> {
+    read_export(file).map(|export| export.events)
+}
+
+fn read_export(file: &PathBuf) -> Result<Export, String> {
     let text = std::fs::read_to_string(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
-    parse_stored_events(&text).map_err(|e| format!("{}: {e} ({})", file.display(), e.code()))
+    parse_export(&text).map_err(|e| format!("{}: {e} ({})", file.display(), e.code()))
+}
+
+/// Verifies an export's chain, then its events against the last checkpoint it carries: the
+/// signature (by one of `public_keys` when given), and that the file holds the log the
+/// checkpoint states (not cut short of it, not rewritten under it).
+fn verify_export(export: &Export, public_keys: &[String]) -> Result<(), String> {
+    verify(&export.events)?;
+    let trusted = public_keys
+        .iter()
+        .map(|key| {
+            checkpoint::parse_public_key(key).ok_or_else(|| format!("--public-key {key:?} is not 64 hex digits"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let Some(signed) = export.checkpoints.last() else {
+        if !trusted.is_empty() {
+            return Err("the file carries no signed checkpoint: that it is the whole log is not proven".into());
+        }
+        say!("no signed checkpoint in the file: that it is not cut short is not proven");
+        return Ok(());
+    };
+    let head = &signed.head;
+    checkpoint::verify(signed, (!trusted.is_empty()).then_some(trusted.as_slice())).map_err(|e| {
+        format!("the checkpoint of {} events (key {}) does not verify: {e}", head.tree_size, signed.key_id)
+    })?;
+    let by = if trusted.is_empty() { "not checked against a trusted key (give --public-key)" } else { "a trusted key" };
+    match checkpoint::coverage(&export.events, signed) {
+        checkpoint::Coverage::Covered { tree_size, after } => {
+            say!(
+                "checkpoint: the file's first {tree_size} events are the log signed at {} by key {} ({by}); root {}{}",
+                head.timestamp,
+                signed.key_id,
+                head.root_hash,
+                if after > 0 { format!("; {after} events after them are under no checkpoint") } else { String::new() }
+            );
+            Ok(())
+        }
+        checkpoint::Coverage::Truncated { tree_size, last_position } => Err(format!(
+            "truncated: the checkpoint signed at {} covers {tree_size} events, the file ends at position {last_position}",
+            head.timestamp
+        )),
+        checkpoint::Coverage::ChainHashMismatch { tree_size, expected, actual } => Err(format!(
+            "not the log the checkpoint states: the event at {tree_size} has hash {actual}, the checkpoint {expected}"
+        )),
+        checkpoint::Coverage::RootMismatch { tree_size, expected, actual } => Err(format!(
+            "not the log the checkpoint states: the Merkle root over {tree_size} events is {actual}, the checkpoint's {expected}"
+        )),
+        checkpoint::Coverage::NotWholeLog => {
+            say!(
+                "checkpoint of {} events signed by key {} ({by}); the file is not the whole log from position 1, so it \
+                 is not checked against it",
+                head.tree_size,
+                signed.key_id
+            );
+            Ok(())
+        }
+    }
 }
 
 fn decode(events: &[StoredEvent]) -> Result<Vec<EventEnvelope>, String> {
@@ -709,6 +794,14 @@ async fn export_into(
             bar.set_position(next - first);
         }
         bar.finish_and_clear();
+        // The newest checkpoint the range reaches, so a cut-off tail is caught.
+        if let Some(signed) = store.latest_signed_checkpoint(to).await.map_err(store_error)? {
+            let line = checkpoint::export_line(&signed);
+            writer
+                .write_all(line.as_bytes())
+                .and_then(|()| writer.write_all(b"\n"))
+                .map_err(|e| write_error(&e, out))?;
+        }
         written
     };
     Ok(written)

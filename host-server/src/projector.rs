@@ -420,7 +420,9 @@ async fn write_page(
         let (rows, generations) = (Arc::clone(&page.rows), generations.clone());
         let rebuilding: Option<Vec<&'static str>> = rebuilding.map(|names| names.iter().copied().collect());
         return pages
-            .run(move |connection| write_sqlite_page(connection, &rows, &generations, rebuilding.as_deref(), position, fence))
+            .run(move |connection| {
+                write_sqlite_page(connection, &rows, &generations, rebuilding.as_deref(), position, fence)
+            })
             .await;
     }
     let mut tx = db.begin().await?;
@@ -458,7 +460,8 @@ fn write_sqlite_page(
     }
     for (&name, keys) in &rows.delete {
         let def = table_def(name);
-        let mut statement = tx.prepare_cached(&format!("DELETE FROM {} WHERE {} = ?", table_name(name, generations), def.key))?;
+        let mut statement =
+            tx.prepare_cached(&format!("DELETE FROM {} WHERE {} = ?", table_name(name, generations), def.key))?;
         for key in keys {
             statement.execute([key])?;
         }
@@ -469,7 +472,11 @@ fn write_sqlite_page(
         let marks = vec!["?"; columns.len()].join(", ");
         // Keyed by the table's primary key, its only unique constraint: a replace is the
         // delete and insert of the other backends.
-        let sql = format!("INSERT OR REPLACE INTO {} ({}) VALUES ({marks})", table_name(name, generations), columns.join(", "));
+        let sql = format!(
+            "INSERT OR REPLACE INTO {} ({}) VALUES ({marks})",
+            table_name(name, generations),
+            columns.join(", ")
+        );
         let mut statement = tx.prepare_cached(&sql)?;
         for row in list {
             statement.execute(rusqlite::params_from_iter(row))?;

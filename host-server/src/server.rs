@@ -5,6 +5,7 @@
 //! database session, then takes the lease over — bumping the writer epoch, which fences the
 //! old writer's commits — loads the engine from snapshot and tail, and serves.
 
+use crate::checkpoints::Signer;
 use crate::db::Db;
 use crate::feed::Source;
 use crate::http::{self, AppState, Role, Serving, User};
@@ -54,6 +55,8 @@ pub struct ServeOptions {
     /// The read models' database when it is not the log's (`--read-models-url`): where a
     /// projector writes them, and where writers and query servers read them.
     pub read_models_url: Option<String>,
+    /// How a writer signs checkpoints of the log's head.
+    pub checkpoints: crate::checkpoints::CheckpointOptions,
 }
 
 /// The read models' database: the log's, or `options.read_models_url` (PostgreSQL or MariaDB),
@@ -321,7 +324,8 @@ pub async fn start_query(store: Store, options: &ServeOptions) -> Result<Started
             }
         }
     });
-    let parts = Parts { store, db, read_models, processor, projector, metrics, lease: LeaseState::default() };
+    let parts =
+        Parts { store, db, read_models, processor, projector, metrics, lease: LeaseState::default(), signer: None };
     assemble(parts, Serving::Query, Vec::new(), options).await
 }
 
@@ -385,7 +389,7 @@ pub async fn start_projector(store: Store, options: &ServeOptions) -> Result<Sta
     });
     let lease_state = LeaseState::default();
     let monitors = vec![monitor(None, lease.lock, &lease_state)];
-    let parts = Parts { store, db, read_models, processor, projector, metrics, lease: lease_state };
+    let parts = Parts { store, db, read_models, processor, projector, metrics, lease: lease_state, signer: None };
     assemble(parts, Serving::Projector, monitors, options).await
 }
 
@@ -398,6 +402,8 @@ struct Parts {
     projector: crate::projector::ProjectorHandle,
     metrics: Arc<Metrics>,
     lease: LeaseState,
+    /// The writer's checkpoint signer (with the Merkle tree it shares with the audit routes).
+    signer: Option<Arc<Signer>>,
 }
 
 /// The router over `parts` (with the users loaded), and the server that drains them.
@@ -407,7 +413,7 @@ async fn assemble(
     monitors: Vec<Monitor>,
     options: &ServeOptions,
 ) -> Result<Started, String> {
-    let Parts { store, db, read_models, processor, projector, metrics, lease } = parts;
+    let Parts { store, db, read_models, processor, projector, metrics, lease, signer } = parts;
     let users = http::load_users(&db).await.map_err(fail)?;
     let (drain, draining) = tokio::sync::watch::channel(false);
     let state = AppState {
@@ -422,7 +428,8 @@ async fn assemble(
         draining,
         rate_limit: Arc::new(http::RateLimit::new(options.rate_limit_per_token)),
         serving,
-        audit_tree: Arc::default(),
+        audit_tree: signer.as_ref().map_or_else(Arc::default, |signer| signer.tree()),
+        signer,
     };
     let app = http::router(state, options.viewer.clone(), &options.cors);
     Ok(Started { app, processor, projector, lease, metrics, drain, monitors })
@@ -466,8 +473,36 @@ async fn start_holding(store: Store, lease: WriterLease, options: &ServeOptions)
             projector.spawn(processor.head())
         }
     };
-    let parts = Parts { store, db, read_models, processor, projector, metrics, lease: lease_state };
+    let signer = start_signer(&store, &processor, &options.checkpoints).await?;
+    let parts =
+        Parts { store, db, read_models, processor, projector, metrics, lease: lease_state, signer: Some(signer) };
     assemble(parts, options.serving, monitors, options).await
+}
+
+/// The writer's checkpoint signer: its key read (or made), the newest stored checkpoint
+/// found, and, unless checkpoints are signed only on demand, its periodic task started.
+async fn start_signer(
+    store: &Store,
+    processor: &processor::ProcessorHandle,
+    options: &crate::checkpoints::CheckpointOptions,
+) -> Result<Arc<Signer>, String> {
+    let key = match &options.key_file {
+        Some(path) => crate::checkpoints::load_or_create_key(path),
+        None => crate::checkpoints::new_key(),
+    }
+    .map_err(|e| e.to_string())?;
+    let signer = Arc::new(Signer::new(key, store.clone(), Arc::default()).await.map_err(fail)?);
+    match &options.key_file {
+        Some(path) => tracing::info!(key_id = signer.key_id(), path = %path.display(), "signing checkpoints"),
+        None => tracing::warn!(
+            key_id = signer.key_id(),
+            "signing checkpoints with a key made for this process only (give --signing-key to keep one)"
+        ),
+    }
+    if let Some(every) = options.every {
+        tokio::spawn(signer.clone().run(processor.head(), every));
+    }
+    Ok(signer)
 }
 
 /// Runs the server until interrupted, then drains within `options.limits.drain_timeout`:

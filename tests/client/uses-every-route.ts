@@ -481,6 +481,29 @@ export async function probes(): Promise<void> {
     }
   }
 
+  {
+    const { data } = await client.GET("/v1/audit/checkpoints", { params: { query: { fromTreeSize: 1, limit: 10 } } });
+    if (data) {
+      const sizes: number[] = data.checkpoints.map((c) => c.treeSize);
+      const next: number | null = data.nextTreeSize;
+      void [sizes, next];
+    }
+  }
+  {
+    const { data } = await client.GET("/v1/audit/checkpoints/latest", { params: { query: { atMostTreeSize: 100 } } });
+    if (data) {
+      const signed: string[] = [data.chainHash, data.rootHash, data.keyId, data.publicKey, data.signature];
+      void [signed, data.timestamp];
+    }
+  }
+  {
+    const { data } = await client.POST("/v1/audit/checkpoints");
+    if (data) {
+      const size: number = data.treeSize;
+      void size;
+    }
+  }
+
   // ---- admin ----
   {
     const { data } = await client.GET("/v1/admin/projections");

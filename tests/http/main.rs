@@ -59,6 +59,7 @@ impl App {
             admin_token: Some(ADMIN_TOKEN.to_owned()),
             nats: None,
             read_models_url: None,
+            checkpoints: Default::default(),
         };
         let started = perpetua_server::server::start(store, &options).await.expect("the server starts");
         let mut app = App { started, tokens: HashMap::new(), vars: Vec::new(), _db: db };

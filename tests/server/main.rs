@@ -68,7 +68,8 @@ on_every_backend!(
     candles,
     operations,
     drain,
-    merkle_proofs
+    merkle_proofs,
+    signed_checkpoints
 );
 
 mod deployment {
@@ -224,6 +225,105 @@ async fn merkle_proofs(db: TestDb) {
         let (status, body) = server.call(Some(ADMIN_TOKEN), Method::GET, &path, None).await;
         assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some(code)), "{path}: {body}");
     }
+}
+
+/// Signed checkpoints: the writer signs its head within the interval, with the key in its
+/// file; the checkpoint verifies under that key only and states the log's own chain hash and
+/// Merkle root; asked for again with the head unmoved it is the same one, after a command a
+/// new one that a consistency proof shows extends it. An export of the whole log carries
+/// a checkpoint of its last event, and the same export cut short is caught against it. After
+/// a restart with another key (a rotation) the old checkpoints are still listed and verify
+/// under the old key; the new ones under the new key only.
+async fn signed_checkpoints(db: TestDb) {
+    use ed25519_dalek::SigningKey;
+    use perpetua_core::checkpoint::{self, Checkpoint, Coverage};
+    use perpetua_core::merkle::verify_consistency;
+    let keys = tempfile::tempdir().expect("a directory");
+    let (first_key, second_key) = (keys.path().join("first.key"), keys.path().join("second.key"));
+    let args = |key: &std::path::Path| {
+        ["--signing-key".to_owned(), key.display().to_string(), "--checkpoint-every-ms".into(), "100".into()]
+    };
+    let first_args = args(&first_key);
+    let server = Server::start_with(&db, true, &first_args.iter().map(String::as_str).collect::<Vec<_>>());
+    let public_of = |path: &std::path::Path| {
+        let seed =
+            checkpoint::parse_public_key(&std::fs::read_to_string(path).expect("the key file made")).expect("hex");
+        SigningKey::from_bytes(&seed).verifying_key().to_bytes()
+    };
+    let first_public = public_of(&first_key);
+    let read = |value: Value| -> Checkpoint {
+        serde_json::from_value(value.clone()).unwrap_or_else(|e| panic!("a checkpoint: {e}: {value}"))
+    };
+    let head = server.head().await;
+    // Signed by the periodic task, without being asked.
+    let mut latest = None;
+    for _ in 0..100 {
+        let (status, body) = server.call(Some(ADMIN_TOKEN), Method::GET, "/v1/audit/checkpoints/latest", None).await;
+        if status == StatusCode::OK && body["treeSize"] == json!(head) {
+            latest = Some(read(body));
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let signed = latest.expect("a checkpoint of the head within 10 s");
+    assert_eq!(checkpoint::verify(&signed, Some(&[first_public])), Ok(()));
+    let tree = server.get(ADMIN_TOKEN, "/v1/audit/tree").await;
+    assert_eq!(json!(signed.head.root_hash), tree["rootHash"], "the log's own Merkle root");
+    let events = server.get(ADMIN_TOKEN, &format!("/v1/events?fromPosition={head}&limit=1")).await;
+    assert_eq!(json!(signed.head.chain_hash), events["data"][0]["hash"], "the chain hash of the head's event");
+
+    // On demand: the same one while the head has not moved; a trader may not ask.
+    let (status, again) = server.call(Some(ADMIN_TOKEN), Method::POST, "/v1/audit/checkpoints", None).await;
+    assert_eq!((status, read(again)), (StatusCode::OK, signed.clone()));
+    let trader = server.trader("signed", "1000").await;
+    let (status, body) = server.call(Some(&trader.token), Method::POST, "/v1/audit/checkpoints", None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    server.post(&trader.token, "/v1/orders", limit(&trader.account, "BTCUSDT", "BUY", "40000", "0.01")).await;
+    let later = server.head().await;
+    let (status, body) = server.call(Some(ADMIN_TOKEN), Method::POST, "/v1/audit/checkpoints", None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let newer = read(body);
+    assert_eq!(newer.head.tree_size, later);
+    assert_eq!(checkpoint::verify(&newer, Some(&[first_public])), Ok(()));
+    let proof = server.get(ADMIN_TOKEN, &format!("/v1/audit/proofs/consistency?first={head}&second={later}")).await;
+    let path: Vec<perpetua_core::audit::Hash> = serde_json::from_value(proof["proof"].clone()).expect("hashes");
+    assert!(verify_consistency(head, later, &signed.head.root_hash, &newer.head.root_hash, &path));
+
+    // The whole log exported: under its checkpoint; cut short: caught.
+    let (status, body) = server.call(Some(ADMIN_TOKEN), Method::GET, "/v1/export", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let export = perpetua_core::event::parse_export(body.as_str().expect("JSON Lines")).expect("an export");
+    let carried = export.checkpoints.last().expect("the export carries a checkpoint");
+    assert_eq!(checkpoint::verify(carried, Some(&[first_public])), Ok(()));
+    assert_eq!(checkpoint::coverage(&export.events, carried), Coverage::Covered { tree_size: later, after: 0 });
+    let cut = &export.events[..export.events.len() - 2];
+    assert_eq!(checkpoint::coverage(cut, carried), Coverage::Truncated { tree_size: later, last_position: later - 2 });
+
+    // Rotation: another key after a restart.
+    drop(server);
+    let second_args = args(&second_key);
+    let server = Server::start_with(&db, false, &second_args.iter().map(String::as_str).collect::<Vec<_>>());
+    let trader = server.trader("rotated", "1000").await;
+    let (status, body) = server.call(Some(ADMIN_TOKEN), Method::POST, "/v1/audit/checkpoints", None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let rotated = read(body);
+    let second_public = public_of(&second_key);
+    assert_ne!(rotated.key_id, signed.key_id);
+    assert_eq!(checkpoint::verify(&rotated, Some(&[second_public])), Ok(()));
+    assert!(checkpoint::verify(&rotated, Some(&[first_public])).is_err(), "not under the old key");
+    let listed = server.get(&trader.token, "/v1/audit/checkpoints?limit=1000").await;
+    let listed: Vec<Checkpoint> = serde_json::from_value(listed["checkpoints"].clone()).expect("checkpoints");
+    assert!(listed.windows(2).all(|w| w[0].head.tree_size < w[1].head.tree_size), "smallest first, one per size");
+    assert!(listed.contains(&signed) && listed.contains(&newer) && listed.contains(&rotated));
+    for c in &listed {
+        assert_eq!(checkpoint::verify(c, Some(&[first_public, second_public])), Ok(()), "{c:?}");
+    }
+    let page = server.get(&trader.token, "/v1/audit/checkpoints?limit=1").await;
+    assert_eq!(page["checkpoints"].as_array().map(Vec::len), Some(1));
+    assert_eq!(page["nextTreeSize"], json!(listed[1].head.tree_size), "{page}");
+    let (status, body) =
+        server.call(Some(&trader.token), Method::GET, "/v1/audit/checkpoints/latest?atMostTreeSize=0", None).await;
+    assert_eq!((status, &body["error"]["code"]), (StatusCode::NOT_FOUND, &json!("NO_CHECKPOINT")), "{body}");
 }
 
 /// Orders found and cancelled by the client's own id: the newest with that id, history

@@ -282,6 +282,52 @@ pub(super) async fn consistency_proof(State(app): State<AppState>, params: Param
     Ok(Json(wire::ConsistencyProof { first, second, first_root, second_root, proof }).into_response())
 }
 
+pub(super) async fn checkpoints(State(app): State<AppState>, params: Params) -> Result<Response, ApiError> {
+    let from = params.number("fromTreeSize")?.unwrap_or(0);
+    let limit = page_limit(&params)?;
+    let found = app.store.signed_checkpoints(from, limit + 1).await?;
+    let next_tree_size = found.get(limit as usize).map(|c| c.head.tree_size);
+    let checkpoints = found.into_iter().take(limit as usize).map(wire::Checkpoint::from).collect();
+    Ok(Json(wire::Checkpoints { checkpoints, next_tree_size }).into_response())
+}
+
+pub(super) async fn latest_checkpoint(State(app): State<AppState>, params: Params) -> Result<Response, ApiError> {
+    let at_most = params.number("atMostTreeSize")?.unwrap_or(u64::MAX >> 1);
+    match app.store.latest_signed_checkpoint(at_most).await? {
+        Some(checkpoint) => Ok(Json(wire::Checkpoint::from(checkpoint)).into_response()),
+        None => Err(ApiError::new(
+            axum::http::StatusCode::NOT_FOUND,
+            "NO_CHECKPOINT",
+            format!("no checkpoint of at most {at_most} events has been signed"),
+        )),
+    }
+}
+
+pub(super) async fn sign_checkpoint(State(app): State<AppState>) -> Result<Response, ApiError> {
+    let signer = app.signer.as_ref().ok_or_else(|| {
+        ApiError::server(
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            "INTERNAL",
+            "this server cannot sign checkpoints",
+            "a writer's route served without a signer".to_owned(),
+        )
+    })?;
+    let (checkpoint, _) = signer.sign_head().await?;
+    Ok(Json(wire::Checkpoint::from(checkpoint)).into_response())
+}
+
+/// The checkpoint an export of the log up to `to` carries: the newest one of at most `to`
+/// events (signed now when `to` is the head and this server signs).
+async fn export_checkpoint(
+    app: &AppState,
+    to: Option<u64>,
+) -> Result<Option<perpetua_core::checkpoint::Checkpoint>, ApiError> {
+    if let (None, Some(signer)) = (to, &app.signer) {
+        return Ok(Some(signer.sign_head().await?.0));
+    }
+    Ok(app.store.latest_signed_checkpoint(to.unwrap_or(u64::MAX >> 1)).await?)
+}
+
 /// JSON Lines of a stream, a correlation id or a position range, exactly as stored: each line
 /// carries `prevHash` and `hash`, so a range verifies offline from its first `prevHash`.
 pub(super) async fn export(
@@ -307,18 +353,37 @@ pub(super) async fn export(
             }
             None => {
                 let from: u64 = params.number("fromPosition")?.unwrap_or(1).max(1);
-                let to: u64 = match params.number("toPosition")? {
-                    Some(to) => to,
-                    None => app.store.head().await?.last_position,
+                let asked: Option<u64> = params.number("toPosition")?;
+                let checkpoint = export_checkpoint(&app, asked).await?;
+                // Up to the checkpoint signed for it, or to the head.
+                let to: u64 = match (asked, &checkpoint) {
+                    (Some(to), _) => to,
+                    (None, Some(signed)) if app.signer.is_some() => signed.head.tree_size,
+                    (None, _) => app.store.head().await?.last_position,
                 };
-                (app.store.read_range(from, to).await?, format!("perpetua-{from}-{to}"))
+                let events = app.store.read_range(from, to).await?;
+                return Ok(export_response(&events, checkpoint.as_ref(), &format!("perpetua-{from}-{to}")));
             }
         },
         _ => return Err(ApiError::bad_request("INVALID_QUERY", "aggregateType and aggregateId go together")),
     };
-    let body = perpetua_core::event::to_json_lines(&events);
+    let checkpoint = app.store.latest_signed_checkpoint(u64::MAX >> 1).await?;
+    Ok(export_response(&events, checkpoint.as_ref(), &name))
+}
+
+/// An export's body: the events as JSON Lines, then the checkpoint's line.
+fn export_response(
+    events: &[StoredEvent],
+    checkpoint: Option<&perpetua_core::checkpoint::Checkpoint>,
+    name: &str,
+) -> Response {
+    let mut body = perpetua_core::event::to_json_lines(events);
+    if let Some(checkpoint) = checkpoint {
+        body.push_str(&perpetua_core::checkpoint::export_line(checkpoint));
+        body.push('\n');
+    }
     // The name is made of ids, digits and dashes only: nothing to quote.
     let disposition = format!("attachment; filename=\"{name}.jsonl\"");
-    Ok(([(header::CONTENT_TYPE, "application/x-ndjson".to_owned()), (header::CONTENT_DISPOSITION, disposition)], body)
-        .into_response())
+    ([(header::CONTENT_TYPE, "application/x-ndjson".to_owned()), (header::CONTENT_DISPOSITION, disposition)], body)
+        .into_response()
 }

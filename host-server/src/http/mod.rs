@@ -371,10 +371,18 @@ pub static ROUTES: &[Route] = &[
     route!(GET "/v1/audit/proofs/consistency", User, Read, "getConsistencyProof", "The proof that the log's Merkle tree of second events (the head when not given) extends the one of first events: the log was only appended to.",
         query: ["first": Position required, "second": Position], body: -, answers: [200 => ConsistencyProof],
         errors: [400: "INVALID_QUERY", 400: "TREE_SIZE_BEYOND_HEAD", 400: "INVALID_RANGE"], get(audit::consistency_proof)),
+    route!(GET "/v1/audit/checkpoints", User, Read, "listCheckpoints", "Signed checkpoints of the log's head, smallest tree size first, from fromTreeSize.",
+        query: ["fromTreeSize": Position, "limit": Count], body: -, answers: [200 => Checkpoints],
+        errors: [], get(audit::checkpoints)),
+    route!(GET "/v1/audit/checkpoints/latest", User, Read, "getLatestCheckpoint", "The newest signed checkpoint (of at most atMostTreeSize events when given).",
+        query: ["atMostTreeSize": Position], body: -, answers: [200 => Checkpoint],
+        errors: [404: "NO_CHECKPOINT"], get(audit::latest_checkpoint)),
+    route!(POST "/v1/audit/checkpoints", Staff, Command, "signCheckpoint", "The checkpoint of the log's head: signed now, or the one signed already when the head has not moved since.",
+        query: [], body: -, answers: [200 => Checkpoint], errors: [], post(audit::sign_checkpoint)),
     route!(GET "/v1/export", User, Read, "exportEvents", "JSON Lines of a range, a stream or a correlation id (traders: own streams).",
         query: ["fromPosition": Position, "toPosition": Position, "aggregateType": AggregateType, "aggregateId": AggregateId,
             "correlationId": Uuid], body: -,
-        answers: [200 => "application/x-ndjson: one Event per line, exactly as stored"],
+        answers: [200 => "application/x-ndjson: one Event per line, exactly as stored, then one line `{\"checkpoint\": Checkpoint}`: the newest signed checkpoint of at most toPosition events (signed at the head for an export of the whole log from a writer)"],
         errors: [400: "INVALID_PATH", 404: "NOT_FOUND"], get(audit::export)),
     route!(POST "/v1/orders/{orderId}/corrections", Admin, Command, "correctOrder", "Record a correction of an order's event (OrderCorrected).",
         query: [], body: Correction, answers: [201 => OrderAnswer],
@@ -428,6 +436,8 @@ pub struct AppState {
     pub serving: Serving,
     /// The log's Merkle tree, for the audit routes' proofs.
     pub audit_tree: Arc<crate::audit_tree::AuditTree>,
+    /// The writer's checkpoint signer (none on the other roles).
+    pub signer: Option<Arc<crate::checkpoints::Signer>>,
 }
 
 /// Which part of the exchange a server process is (`serve --role`).

@@ -1084,6 +1084,60 @@ pub struct Verification {
     pub last_hash: perpetua_core::audit::Hash,
 }
 
+/// A signed checkpoint (docs/AUDIT.md §10): the log's head — its size, the chain hash of its
+/// last event, the Merkle root over its events, when — signed with the writer's Ed25519 key.
+/// The signed message is `perpetua checkpoint v1\n{treeSize}\n{chainHash}\n{rootHash}\n{timestamp
+/// as Unix milliseconds}\n`.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Checkpoint {
+    /// The log's size: its events are at positions 1 to `treeSize`.
+    pub tree_size: u64,
+    /// The chain hash of the event at `treeSize`.
+    #[schema(value_type = String, pattern = "^[0-9a-f]{64}$")]
+    pub chain_hash: perpetua_core::audit::Hash,
+    /// The Merkle root over the events at positions 1 to `treeSize`.
+    #[schema(value_type = String, pattern = "^[0-9a-f]{64}$")]
+    pub root_hash: perpetua_core::audit::Hash,
+    /// When it was signed.
+    #[schema(value_type = String, example = "2026-12-01T12:00:00.000Z")]
+    pub timestamp: perpetua_core::time::Timestamp,
+    /// The key's id: the first 8 bytes of SHA-256 of its public key, in hex.
+    #[schema(pattern = "^[0-9a-f]{16}$")]
+    pub key_id: String,
+    /// The Ed25519 public key, in hex (trust it only if it is the one the operator publishes).
+    #[schema(pattern = "^[0-9a-f]{64}$")]
+    pub public_key: String,
+    /// The Ed25519 signature of the message, in hex.
+    #[schema(pattern = "^[0-9a-f]{128}$")]
+    pub signature: String,
+}
+
+impl From<perpetua_core::checkpoint::Checkpoint> for Checkpoint {
+    fn from(c: perpetua_core::checkpoint::Checkpoint) -> Self {
+        Checkpoint {
+            tree_size: c.head.tree_size,
+            chain_hash: c.head.chain_hash,
+            root_hash: c.head.root_hash,
+            timestamp: c.head.timestamp,
+            key_id: c.key_id,
+            public_key: c.public_key,
+            signature: c.signature,
+        }
+    }
+}
+
+/// Signed checkpoints, smallest tree size first.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Checkpoints {
+    /// The checkpoints.
+    pub checkpoints: Vec<Checkpoint>,
+    /// The tree size to ask from for the next page; absent on the last page.
+    #[schema(required = true)]
+    pub next_tree_size: Option<u64>,
+}
+
 /// The head of the log's Merkle tree (RFC 9162) at a size: the root over the hashes of its
 /// first `treeSize` events.
 #[derive(Debug, Serialize, ToSchema)]
@@ -1320,6 +1374,8 @@ impl From<FieldCorrection> for perpetua_core::order::events::FieldCorrection {
     Projections,
     ChainFault,
     Verification,
+    Checkpoint,
+    Checkpoints,
     TreeHead,
     InclusionProof,
     ConsistencyProof,

@@ -12,6 +12,9 @@ use std::collections::HashMap;
 const EVENT_COLUMNS: &str = "position, event_id, event_type, schema_version, aggregate_type, aggregate_id, \
      version, timestamp_ms, payload, metadata, prev_hash, hash";
 
+/// The columns of a signed checkpoint's row, in the order `checkpoint_row` reads them.
+const SIGNED_CHECKPOINT_COLUMNS: &str = "tree_size, chain_hash, root_hash, timestamp_ms, key_id, public_key, signature";
+
 /// The SQL of one backend.
 pub(super) struct Queries {
     pub head: String,
@@ -30,6 +33,9 @@ pub(super) struct Queries {
     pub save_snapshot: String,
     pub checkpoint: String,
     pub save_checkpoint: String,
+    pub save_signed_checkpoint: String,
+    pub signed_checkpoints: String,
+    pub latest_signed_checkpoint: String,
 }
 
 impl Queries {
@@ -99,6 +105,17 @@ impl Queries {
             )),
             checkpoint: sql("SELECT position FROM projection_checkpoints WHERE name = ?".into()),
             save_checkpoint: sql(upsert("projection_checkpoints", &["name"], &["name", "position"])),
+            save_signed_checkpoint: sql(format!(
+                "INSERT INTO signed_checkpoints ({SIGNED_CHECKPOINT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
+            )),
+            signed_checkpoints: sql(format!(
+                "SELECT {SIGNED_CHECKPOINT_COLUMNS} FROM signed_checkpoints WHERE tree_size >= ? \
+                 ORDER BY tree_size LIMIT ?"
+            )),
+            latest_signed_checkpoint: sql(format!(
+                "SELECT {SIGNED_CHECKPOINT_COLUMNS} FROM signed_checkpoints WHERE tree_size <= ? \
+                 ORDER BY tree_size DESC LIMIT 1"
+            )),
         }
     }
 }
@@ -129,11 +146,34 @@ macro_rules! common_queries {
     ($Db:ty, $Store:ident) => {
         use super::{EventRow, IdempotencyRecord, SnapshotRecord, StoreError, StreamRange};
         use perpetua_core::audit::{Hash, HashChain};
+        use perpetua_core::checkpoint::Checkpoint;
         use perpetua_core::event::{StoredEvent, StreamId};
         use sqlx::Row as _;
         use std::collections::HashMap;
 
         type Row = <$Db as sqlx::Database>::Row;
+
+        fn checkpoint_row(row: &Row) -> Result<Checkpoint, StoreError> {
+            let tree_size = super::to_u64(row.try_get(0)?, "checkpoint tree size")?;
+            let hash = |index: usize| -> Result<Hash, StoreError> {
+                let text = text(row, index)?;
+                Hash::from_hex(&text).ok_or_else(|| StoreError::CorruptRow {
+                    position: i64::try_from(tree_size).unwrap_or(i64::MAX),
+                    detail: format!("a signed checkpoint's hash {text:?}"),
+                })
+            };
+            Ok(Checkpoint {
+                head: perpetua_core::checkpoint::Head {
+                    tree_size,
+                    chain_hash: hash(1)?,
+                    root_hash: hash(2)?,
+                    timestamp: perpetua_core::time::Timestamp(row.try_get(3)?),
+                },
+                key_id: text(row, 4)?,
+                public_key: text(row, 5)?,
+                signature: text(row, 6)?,
+            })
+        }
 
         fn event_row(row: &Row) -> Result<EventRow<'static>, sqlx::Error> {
             Ok(EventRow {
@@ -346,6 +386,44 @@ macro_rules! common_queries {
                     .execute(&self.pool)
                     .await?;
                 Ok(())
+            }
+
+            pub(super) async fn save_signed_checkpoint(&self, c: &Checkpoint) -> Result<(), StoreError> {
+                sqlx::query(&Q.save_signed_checkpoint)
+                    .bind(super::to_i64(c.head.tree_size, "tree size")?)
+                    .bind(c.head.chain_hash.to_string())
+                    .bind(c.head.root_hash.to_string())
+                    .bind(c.head.timestamp.millis())
+                    .bind(&c.key_id)
+                    .bind(&c.public_key)
+                    .bind(&c.signature)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            pub(super) async fn signed_checkpoints(
+                &self,
+                from: u64,
+                limit: u32,
+            ) -> Result<Vec<Checkpoint>, StoreError> {
+                let rows = sqlx::query(&Q.signed_checkpoints)
+                    .bind(super::to_i64(from, "tree size")?)
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter().map(checkpoint_row).collect()
+            }
+
+            pub(super) async fn latest_signed_checkpoint(
+                &self,
+                at_most: u64,
+            ) -> Result<Option<Checkpoint>, StoreError> {
+                let row = sqlx::query(&Q.latest_signed_checkpoint)
+                    .bind(super::to_i64(at_most, "tree size")?)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.as_ref().map(checkpoint_row).transpose()
             }
         }
 

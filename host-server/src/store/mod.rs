@@ -39,6 +39,7 @@ mod postgres;
 mod sqlite;
 
 use perpetua_core::audit::{self, Hash, HashChain, VerifyReport};
+use perpetua_core::checkpoint::Checkpoint;
 use perpetua_core::event::{AggregateId, AggregateType, Metadata, StoredEvent, StreamId};
 use perpetua_core::ids::EventId;
 use perpetua_core::time::Timestamp;
@@ -797,6 +798,22 @@ impl Store {
     pub async fn save_checkpoint(&self, projection: &str, position: u64) -> Result<(), StoreError> {
         let _gate = self.gate().await;
         dispatch!(self, s => s.save_checkpoint(projection, position).await)
+    }
+
+    /// Stores a signed checkpoint (one per tree size: a second one of the same size fails).
+    pub async fn save_signed_checkpoint(&self, checkpoint: &Checkpoint) -> Result<(), StoreError> {
+        let _gate = self.gate().await;
+        dispatch!(self, s => s.save_signed_checkpoint(checkpoint).await)
+    }
+
+    /// Up to `limit` signed checkpoints from tree size `from` on, smallest first.
+    pub async fn signed_checkpoints(&self, from: u64, limit: u32) -> Result<Vec<Checkpoint>, StoreError> {
+        dispatch!(self, s => s.signed_checkpoints(from, limit).await)
+    }
+
+    /// The signed checkpoint of the largest tree size at most `at_most`.
+    pub async fn latest_signed_checkpoint(&self, at_most: u64) -> Result<Option<Checkpoint>, StoreError> {
+        dispatch!(self, s => s.latest_signed_checkpoint(at_most).await)
     }
 
     /// Verifies the hash chain from position `from` to `to` (inclusive) against the stored hash

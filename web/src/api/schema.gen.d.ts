@@ -174,6 +174,41 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/audit/checkpoints": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Signed checkpoints of the log's head, smallest tree size first, from fromTreeSize. */
+        get: operations["listCheckpoints"];
+        put?: never;
+        /** The checkpoint of the log's head: signed now, or the one signed already when the head has not moved since. */
+        post: operations["signCheckpoint"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/audit/checkpoints/latest": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The newest signed checkpoint (of at most atMostTreeSize events when given). */
+        get: operations["getLatestCheckpoint"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/audit/proofs/consistency": {
         parameters: {
             query?: never;
@@ -815,6 +850,44 @@ export interface components {
             expected?: number | null;
             /** @description `POSITION_GAP`, `PREV_HASH_MISMATCH`, `HASH_MISMATCH` or `HEAD_MISMATCH`. */
             kind: string;
+        };
+        /**
+         * @description A signed checkpoint (docs/AUDIT.md §10): the log's head — its size, the chain hash of its
+         *     last event, the Merkle root over its events, when — signed with the writer's Ed25519 key.
+         *     The signed message is `perpetua checkpoint v1\n{treeSize}\n{chainHash}\n{rootHash}\n{timestamp
+         *     as Unix milliseconds}\n`.
+         */
+        Checkpoint: {
+            /** @description The chain hash of the event at `treeSize`. */
+            chainHash: string;
+            /** @description The key's id: the first 8 bytes of SHA-256 of its public key, in hex. */
+            keyId: string;
+            /** @description The Ed25519 public key, in hex (trust it only if it is the one the operator publishes). */
+            publicKey: string;
+            /** @description The Merkle root over the events at positions 1 to `treeSize`. */
+            rootHash: string;
+            /** @description The Ed25519 signature of the message, in hex. */
+            signature: string;
+            /**
+             * @description When it was signed.
+             * @example 2026-12-01T12:00:00.000Z
+             */
+            timestamp: string;
+            /**
+             * Format: int64
+             * @description The log's size: its events are at positions 1 to `treeSize`.
+             */
+            treeSize: number;
+        };
+        /** @description Signed checkpoints, smallest tree size first. */
+        Checkpoints: {
+            /** @description The checkpoints. */
+            checkpoints: components["schemas"]["Checkpoint"][];
+            /**
+             * Format: int64
+             * @description The tree size to ask from for the next page; absent on the last page.
+             */
+            nextTreeSize: number | null;
         };
         /**
          * @description The proof that the tree of `second` leaves extends the tree of `first`: the log of the
@@ -2748,6 +2821,454 @@ export interface operations {
             };
         };
     };
+    listCheckpoints: {
+        parameters: {
+            query?: {
+                fromTreeSize?: number;
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Checkpoints"];
+                };
+            };
+            /** @description Malformed input: INVALID_QUERY, OUT_OF_RANGE */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "INVALID_QUERY" | "OUT_OF_RANGE";
+                        };
+                    };
+                };
+            };
+            /** @description No token, or a token that is not valid: UNAUTHENTICATED, INVALID_TOKEN */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "UNAUTHENTICATED" | "INVALID_TOKEN";
+                        };
+                    };
+                };
+            };
+            /** @description Not allowed for this role or owner: FORBIDDEN */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "FORBIDDEN";
+                        };
+                    };
+                };
+            };
+            /** @description Error: WRONG_ROLE */
+            421: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "WRONG_ROLE";
+                        };
+                    };
+                };
+            };
+            /** @description Too many requests for this token (see Retry-After): RATE_LIMITED */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "RATE_LIMITED";
+                        };
+                    };
+                };
+            };
+            /** @description Headers too large: HEADERS_TOO_LARGE */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "HEADERS_TOO_LARGE";
+                        };
+                    };
+                };
+            };
+            /** @description The server's fault (logged; the answer says nothing of its cause): INTERNAL, LOG_GAP, STREAM_GAP, CORRUPT_ROW */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "INTERNAL" | "LOG_GAP" | "STREAM_GAP" | "CORRUPT_ROW";
+                        };
+                    };
+                };
+            };
+            /** @description Unavailable for now; retry (a command with its Idempotency-Key): DATABASE_UNAVAILABLE, DATABASE_ERROR */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "DATABASE_UNAVAILABLE" | "DATABASE_ERROR";
+                        };
+                    };
+                };
+            };
+        };
+    };
+    signCheckpoint: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description 1 to 200 visible ASCII characters, unique per request the caller means once. A retry with the same key and body gets the first answer; with another body, 409 IDEMPOTENCY_KEY_REUSED. */
+                "Idempotency-Key"?: string;
+                /** @description Recorded in the metadata of every event the command causes (find them with /v1/events?correlationId=). */
+                "X-Correlation-Id"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Checkpoint"];
+                };
+            };
+            /** @description Malformed input: INVALID_IDEMPOTENCY_KEY, INVALID_CORRELATION_ID */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "INVALID_IDEMPOTENCY_KEY" | "INVALID_CORRELATION_ID";
+                        };
+                    };
+                };
+            };
+            /** @description No token, or a token that is not valid: UNAUTHENTICATED, INVALID_TOKEN */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "UNAUTHENTICATED" | "INVALID_TOKEN";
+                        };
+                    };
+                };
+            };
+            /** @description Not allowed for this role or owner: FORBIDDEN */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "FORBIDDEN";
+                        };
+                    };
+                };
+            };
+            /** @description Idempotency key reused with another request: IDEMPOTENCY_KEY_REUSED */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "IDEMPOTENCY_KEY_REUSED";
+                        };
+                    };
+                };
+            };
+            /** @description Error: WRONG_ROLE */
+            421: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "WRONG_ROLE";
+                        };
+                    };
+                };
+            };
+            /** @description Refused by a business rule: NOT_INITIALIZED */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "NOT_INITIALIZED";
+                        };
+                    };
+                };
+            };
+            /** @description Too many requests for this token (see Retry-After): RATE_LIMITED */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "RATE_LIMITED";
+                        };
+                    };
+                };
+            };
+            /** @description Headers too large: HEADERS_TOO_LARGE */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "HEADERS_TOO_LARGE";
+                        };
+                    };
+                };
+            };
+            /** @description The server's fault (logged; the answer says nothing of its cause): INTERNAL, LOG_GAP, STREAM_GAP, CORRUPT_ROW */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "INTERNAL" | "LOG_GAP" | "STREAM_GAP" | "CORRUPT_ROW";
+                        };
+                    };
+                };
+            };
+            /** @description Unavailable for now; retry (a command with its Idempotency-Key): STORE_UNAVAILABLE, UNAVAILABLE, WRITER_LEASE_LOST, DATABASE_UNAVAILABLE, DATABASE_ERROR */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "STORE_UNAVAILABLE" | "UNAVAILABLE" | "WRITER_LEASE_LOST" | "DATABASE_UNAVAILABLE" | "DATABASE_ERROR";
+                        };
+                    };
+                };
+            };
+        };
+    };
+    getLatestCheckpoint: {
+        parameters: {
+            query?: {
+                atMostTreeSize?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Checkpoint"];
+                };
+            };
+            /** @description Malformed input: INVALID_QUERY, OUT_OF_RANGE */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "INVALID_QUERY" | "OUT_OF_RANGE";
+                        };
+                    };
+                };
+            };
+            /** @description No token, or a token that is not valid: UNAUTHENTICATED, INVALID_TOKEN */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "UNAUTHENTICATED" | "INVALID_TOKEN";
+                        };
+                    };
+                };
+            };
+            /** @description Not allowed for this role or owner: FORBIDDEN */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "FORBIDDEN";
+                        };
+                    };
+                };
+            };
+            /** @description Not found: NO_CHECKPOINT */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "NO_CHECKPOINT";
+                        };
+                    };
+                };
+            };
+            /** @description Error: WRONG_ROLE */
+            421: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "WRONG_ROLE";
+                        };
+                    };
+                };
+            };
+            /** @description Too many requests for this token (see Retry-After): RATE_LIMITED */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "RATE_LIMITED";
+                        };
+                    };
+                };
+            };
+            /** @description Headers too large: HEADERS_TOO_LARGE */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "HEADERS_TOO_LARGE";
+                        };
+                    };
+                };
+            };
+            /** @description The server's fault (logged; the answer says nothing of its cause): INTERNAL, LOG_GAP, STREAM_GAP, CORRUPT_ROW */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "INTERNAL" | "LOG_GAP" | "STREAM_GAP" | "CORRUPT_ROW";
+                        };
+                    };
+                };
+            };
+            /** @description Unavailable for now; retry (a command with its Idempotency-Key): DATABASE_UNAVAILABLE, DATABASE_ERROR */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "DATABASE_UNAVAILABLE" | "DATABASE_ERROR";
+                        };
+                    };
+                };
+            };
+        };
+    };
     getConsistencyProof: {
         parameters: {
             query: {
@@ -3573,7 +4094,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description one Event per line, exactly as stored */
+            /** @description one Event per line, exactly as stored, then one line `{"checkpoint": Checkpoint}`: the newest signed checkpoint of at most toPosition events (signed at the head for an export of the whole log from a writer) */
             200: {
                 headers: {
                     [name: string]: unknown;
