@@ -198,7 +198,7 @@ pub fn parse_export_line(line: &str) -> Option<Result<Checkpoint, String>> {
 /// How the events of an export stand against a checkpoint it carries.
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "SCREAMING_SNAKE_CASE")]
+#[serde(tag = "kind", rename_all = "SCREAMING_SNAKE_CASE", rename_all_fields = "camelCase")]
 pub enum Coverage {
     /// The file's events 1 to `treeSize` are the log the checkpoint states: the chain hash of
     /// the last of them and the Merkle root over them are the checkpoint's. `after` events

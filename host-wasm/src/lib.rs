@@ -109,6 +109,14 @@ impl AuditLog {
         self.0.verify()
     }
 
+    /// `{checkpoint, signatureError, coverage}`: the last signed checkpoint the file carried,
+    /// its signature checked under the key it names, and whether the file's events are the log
+    /// it states (`coverage.kind`: `COVERED`, `TRUNCATED`, `CHAIN_HASH_MISMATCH`,
+    /// `ROOT_MISMATCH`, `NOT_WHOLE_LOG`); all `null` when the file carries none.
+    pub fn checkpoint(&self) -> String {
+        self.0.checkpoint()
+    }
+
     /// The stored events of a stream, in version order.
     pub fn stream(&self, aggregate_type: &str, aggregate_id: &str) -> Result<String, JsError> {
         self.0.stream(aggregate_type, aggregate_id).map_err(js_error)

@@ -4,7 +4,8 @@
 //! reads them; positions stay below 2^53), decimals and times `string`.
 
 use crate::viewer::{
-    AccountReadModel, Change, HeldPosition, Point, ReplaySummary, ScopedReport, StreamKey, VersionView,
+    AccountReadModel, Change, CheckpointReport, HeldPosition, Point, ReplaySummary, ScopedReport, StreamKey,
+    VersionView,
 };
 use perpetua_core::audit::VerifyReport;
 use perpetua_core::timetravel::AggregateState;
@@ -19,6 +20,7 @@ pub fn declarations() -> String {
     // The roots: what `lib.rs` answers with (each one's dependencies are found from it).
     collect.visit::<ScopedReport<'static>>();
     collect.visit::<VerifyReport>();
+    collect.visit::<CheckpointReport>();
     collect.visit::<ReplaySummary>();
     collect.visit::<AggregateState>();
     collect.visit::<VersionView>();

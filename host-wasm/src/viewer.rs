@@ -7,8 +7,9 @@
 //! continue it (the live tail); it is never edited.
 
 use perpetua_core::audit::{self, ChainFault, HashChain, VerifyReport};
+use perpetua_core::checkpoint::{self, Checkpoint, Coverage};
 use perpetua_core::event::{
-    parse_stored_events, AggregateId, AggregateType, Event, EventEnvelope, Metadata, StoredEvent, StreamId, EVENT_TYPES,
+    parse_export, AggregateId, AggregateType, Event, EventEnvelope, Metadata, StoredEvent, StreamId, EVENT_TYPES,
 };
 use perpetua_core::ids::AccountId;
 use perpetua_core::projection::{AccountSummary, PositionView, ReadModels};
@@ -33,6 +34,23 @@ pub struct Log {
     /// Per event: its stream's number.
     row_stream: Vec<u32>,
     chain: RefCell<Chain>,
+    /// The signed checkpoints the file carried (`docs/AUDIT.md` §10), in file order.
+    checkpoints: Vec<Checkpoint>,
+}
+
+/// The last checkpoint a loaded export carries, checked (`AuditLog.checkpoint`): its
+/// signature under the key it names, and whether the file holds the log it states.
+#[derive(Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase")]
+pub struct CheckpointReport {
+    /// The checkpoint; `null` when the file carries none (its completeness is then unproven).
+    pub checkpoint: Option<Checkpoint>,
+    /// Why its signature does not verify; `null` when it does (under the key it names: an
+    /// auditor compares `keyId` with the operator's published one).
+    pub signature_error: Option<String>,
+    /// How the file's events stand against it; `null` without a checkpoint.
+    pub coverage: Option<Coverage>,
 }
 
 /// The verification of the first `checked` events, and the head to continue it from.
@@ -238,16 +256,16 @@ fn decode(stored: &[StoredEvent]) -> Result<Vec<EventEnvelope>, String> {
         .collect()
 }
 
-fn parse(text: &str) -> Result<(Vec<StoredEvent>, Vec<EventEnvelope>), String> {
-    let stored = parse_stored_events(text).map_err(|e| format!("{e} ({})", e.code()))?;
-    let events = decode(&stored)?;
-    Ok((stored, events))
+fn parse(text: &str) -> Result<(Vec<StoredEvent>, Vec<EventEnvelope>, Vec<Checkpoint>), String> {
+    let export = parse_export(text).map_err(|e| format!("{e} ({})", e.code()))?;
+    let events = decode(&export.events)?;
+    Ok((export.events, events, export.checkpoints))
 }
 
 impl Log {
     /// Parses a JSON array or JSON Lines of stored events and decodes every one.
     pub fn parse(text: &str) -> Result<Log, String> {
-        let (stored, events) = parse(text)?;
+        let (stored, events, checkpoints) = parse(text)?;
         let chain = RefCell::new(Chain::new(Scope::Range));
         let mut log = Log {
             stored: Vec::new(),
@@ -256,6 +274,7 @@ impl Log {
             stream_rows: Vec::new(),
             row_stream: Vec::new(),
             chain,
+            checkpoints,
         };
         log.extend(stored, events);
         Ok(log)
@@ -267,7 +286,8 @@ impl Log {
     /// resumes from an earlier position). Returns how many were appended; on an error nothing
     /// is appended.
     pub fn append(&mut self, text: &str) -> Result<usize, String> {
-        let (mut stored, mut events) = parse(text)?;
+        // A live tail carries no checkpoints.
+        let (mut stored, mut events, _) = parse(text)?;
         let last = self.stored.last().map(|e| e.position);
         if let Some(last) = last {
             let skip = stored.iter().take_while(|e| e.position <= last).count();
@@ -336,6 +356,19 @@ impl Log {
         }
         chain.checked = self.stored.len();
         json(&ScopedReport { scope, report: &chain.report, withheld: chain.withheld })
+    }
+
+    /// The last checkpoint the file carried, checked: `{checkpoint, signatureError,
+    /// coverage}` ([`CheckpointReport`]).
+    pub fn checkpoint(&self) -> String {
+        let Some(last) = self.checkpoints.last() else {
+            return json(&CheckpointReport { checkpoint: None, signature_error: None, coverage: None });
+        };
+        json(&CheckpointReport {
+            checkpoint: Some(last.clone()),
+            signature_error: checkpoint::verify(last, None).err().map(|e| e.to_string()),
+            coverage: Some(checkpoint::coverage(&self.stored, last)),
+        })
     }
 
     /// A log with gaps in its positions whose events all belong to one stream, or all share
@@ -698,6 +731,38 @@ mod tests {
     fn demo_lines() -> Vec<String> {
         let (_, stored) = perpetua_core::demo::sealed_log();
         stored.iter().map(|e| serde_json::to_string(e).unwrap() + "\n").collect()
+    }
+
+    /// The demo's log as an export that carries a checkpoint of its head, and that checkpoint.
+    fn demo_export() -> (Vec<String>, String) {
+        use perpetua_core::checkpoint::Head;
+        let (_, log) = perpetua_core::demo::sealed_log();
+        let size = log.len() as u64;
+        let root = perpetua_core::merkle::MerkleTree::of_events(log.iter().map(|e| &e.hash)).root(size).unwrap();
+        let head =
+            Head { tree_size: size, chain_hash: log.last().unwrap().hash, root_hash: root, timestamp: Timestamp(9) };
+        let signed = checkpoint::sign(head, &ed25519_dalek::SigningKey::from_bytes(&[7; 32]));
+        let lines = log.iter().map(|e| serde_json::to_string(e).unwrap()).collect();
+        (lines, checkpoint::export_line(&signed))
+    }
+
+    #[test]
+    fn the_checkpoint_of_an_export_is_checked_and_a_cut_export_is_caught() {
+        let (lines, signed) = demo_export();
+        let report =
+            |text: String| -> Value { serde_json::from_str(&Log::parse(&text).unwrap().checkpoint()).unwrap() };
+        let whole = report(format!("{}\n{signed}\n", lines.join("\n")));
+        assert_eq!(whole["coverage"]["kind"], "COVERED", "{whole}");
+        assert_eq!(whole["signatureError"], Value::Null);
+        assert_eq!(whole["checkpoint"]["treeSize"], lines.len());
+        let cut = report(format!("{}\n{signed}\n", lines[..lines.len() - 2].join("\n")));
+        assert_eq!(cut["coverage"]["kind"], "TRUNCATED", "{cut}");
+        assert_eq!(cut["coverage"]["lastPosition"], lines.len() - 2);
+        let forged = report(format!("{}\n{}\n", lines.join("\n"), signed.replace("\"treeSize\":", "\"treeSize\":1")));
+        assert!(forged["signatureError"].is_string(), "{forged}");
+        let none = report(lines.join("\n"));
+        assert_eq!(none["checkpoint"], Value::Null);
+        assert_eq!(Log::parse(&format!("{}\n{signed}", lines.join("\n"))).unwrap().len(), lines.len(), "not an event");
     }
 
     fn demo() -> Log {

@@ -10,6 +10,7 @@ import type {
   AccountReadModel,
   AggregateStateJson,
   Change,
+  CheckpointReport,
   HeldPosition,
   StoredEvent,
   VerifyReport,
@@ -70,6 +71,12 @@ export class LoadedLog implements Lookup {
 
   verify(): VerifyReport {
     return parse(this.wasm.verify());
+  }
+
+  /** The last signed checkpoint the file carried: its signature and whether the file holds
+   * the log it states (a cut-off tail is `TRUNCATED`). */
+  checkpoint(): CheckpointReport {
+    return parse(this.wasm.checkpoint());
   }
 
   event(row: number): StoredEvent | null {

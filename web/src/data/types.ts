@@ -18,6 +18,9 @@ export type StoredEvent = Readonly<Omit<Schemas['Event'], 'metadata'>> & { reado
  * by ts-rs: `scripts/api-docs.sh`); the test command fails when they are stale. */
 export type ChainFault = Wasm.ChainFault;
 
+/** `AuditLog.checkpoint`: the last signed checkpoint the file carried, checked. */
+export type CheckpointReport = Readonly<Wasm.CheckpointReport>;
+
 /** `AuditLog.verify`: the chain's verification, with what was verified. */
 export type VerifyReport = Readonly<Wasm.ScopedReport>;
 

@@ -8,6 +8,7 @@ import { NO_FILTER } from '../model/filter';
 import { parseRoute, type Route, routeOf, routeToHash } from '../model/routes';
 import { parseQuery, resolveQuery } from '../model/search';
 import { describeTail } from '../model/timeline';
+import type { CheckpointReport } from '../data/types';
 import { Badge } from './badge';
 import { h, replace } from './dom';
 import { AccountView } from './views/accountView';
@@ -23,6 +24,8 @@ type ViewName = Route['name'];
 
 export class App {
   private log: LoadedLog | null = null;
+  /** The loaded file's checkpoint, checked once at load (a live tail carries none). */
+  private checkpoint: CheckpointReport | null = null;
   private route: Route | null = null;
   private tail: AbortController | null = null;
   private pendingLines: string[] = [];
@@ -283,6 +286,7 @@ export class App {
   private replaceLog(log: LoadedLog | null): void {
     const old = this.log;
     this.log = log;
+    this.checkpoint = log?.checkpoint() ?? null;
     for (const view of [this.logView, this.streamView, this.causationView, this.accountView]) view.setLog(log);
     if (old !== log) old?.free();
   }
@@ -301,7 +305,8 @@ export class App {
     if (!log) return;
     const report = log.verify();
     const row = report.firstBadPosition === null ? -1 : log.columns.rowOfPosition(report.firstBadPosition);
-    this.badge.set({ kind: 'report', report, badEvent: row === -1 ? null : log.event(row) });
+    const badEvent = row === -1 ? null : log.event(row);
+    this.badge.set({ kind: 'report', report, badEvent, checkpoint: this.checkpoint });
   }
 
   private async connect(token: string): Promise<void> {

@@ -1,17 +1,70 @@
 // The chain badge: whether the loaded log's hash chain verifies, computed in the browser by
 // the wasm build of the core, and when it does not, the first bad position and its event.
 
-import type { StoredEvent, VerifyReport } from '../data/types';
+import type { CheckpointReport, StoredEvent, VerifyReport } from '../data/types';
 import { formatCount, shortId } from '../model/format';
 import { h, replace } from './dom';
 
 export type BadgeState =
   | { readonly kind: 'empty' }
   | { readonly kind: 'verifying' }
-  | { readonly kind: 'report'; readonly report: VerifyReport; readonly badEvent: StoredEvent | null }
+  | {
+      readonly kind: 'report';
+      readonly report: VerifyReport;
+      readonly badEvent: StoredEvent | null;
+      /** The file's signed checkpoint, checked (none for a live log or an undecodable file). */
+      readonly checkpoint?: CheckpointReport | null;
+    }
   | { readonly kind: 'error'; readonly message: string };
 
-export function badgeText(state: BadgeState): { text: string; detail: string; tone: string } {
+type BadgeText = { text: string; detail: string; tone: string };
+
+/** The chain's verdict, then the checkpoint's: a chain that verifies but ends short of the
+ * checkpoint the file carries, or is not the log it states, is refused. */
+export function badgeText(state: BadgeState): BadgeText {
+  const chain = chainText(state);
+  if (state.kind !== 'report' || !state.checkpoint || chain.tone === 'bad') return chain;
+  return withCheckpoint(chain, state.checkpoint);
+}
+
+function withCheckpoint(chain: BadgeText, report: CheckpointReport): BadgeText {
+  const { checkpoint, coverage, signatureError } = report;
+  if (!checkpoint || !coverage) return chain;
+  const signed = `signed ${checkpoint.timestamp} by key ${checkpoint.keyId}`;
+  if (signatureError !== null) {
+    return { text: 'Checkpoint signature invalid', detail: `${signatureError} (${signed})`, tone: 'bad' };
+  }
+  switch (coverage.kind) {
+    case 'TRUNCATED':
+      return {
+        text: 'Export cut short of its checkpoint',
+        detail:
+          `the checkpoint ${signed} covers ${formatCount(coverage.treeSize)} events; ` +
+          `the file ends at position ${formatCount(coverage.lastPosition)}`,
+        tone: 'bad',
+      };
+    case 'CHAIN_HASH_MISMATCH':
+    case 'ROOT_MISMATCH': {
+      const what = coverage.kind === 'ROOT_MISMATCH' ? 'Merkle root' : 'chain hash';
+      return {
+        text: 'Not the log its checkpoint states',
+        detail: `the ${what} at ${formatCount(coverage.treeSize)} events is ${coverage.actual}, the checkpoint's ${coverage.expected} (${signed})`,
+        tone: 'bad',
+      };
+    }
+    case 'COVERED': {
+      const after = coverage.after > 0 ? `, ${formatCount(coverage.after)} after it unsigned` : '';
+      return {
+        ...chain,
+        detail: `${chain.detail} · checkpoint of ${formatCount(coverage.treeSize)} ${signed}${after}`,
+      };
+    }
+    case 'NOT_WHOLE_LOG':
+      return chain;
+  }
+}
+
+function chainText(state: BadgeState): BadgeText {
   switch (state.kind) {
     case 'empty':
       return { text: 'No log loaded', detail: '', tone: 'neutral' };

@@ -165,6 +165,104 @@ old: JsonValue,
 new: JsonValue, };
 
 /**
+ * A head with its signature, the key id that names the key, and the public key itself (a
+ * verifier must not take the public key from the checkpoint on trust: see [`verify`]).
+ */
+export type Checkpoint = { 
+/**
+ * The signing key's id ([`key_id`]).
+ */
+keyId: string, 
+/**
+ * The signing key's public key, 64 hex digits.
+ */
+publicKey: string, 
+/**
+ * The Ed25519 signature of [`Head::message`], 128 hex digits.
+ */
+signature: string, 
+/**
+ * The log's size: its events are at positions 1 to `treeSize`.
+ */
+treeSize: number, 
+/**
+ * The chain hash of the event at `treeSize` (zero for the empty log).
+ */
+chainHash: Hash, 
+/**
+ * The Merkle root over the events' hashes at positions 1 to `treeSize`.
+ */
+rootHash: Hash, 
+/**
+ * When it was signed.
+ */
+timestamp: Timestamp, };
+
+/**
+ * The last checkpoint a loaded export carries, checked (`AuditLog.checkpoint`): its
+ * signature under the key it names, and whether the file holds the log it states.
+ */
+export type CheckpointReport = { 
+/**
+ * The checkpoint; `null` when the file carries none (its completeness is then unproven).
+ */
+checkpoint: Checkpoint | null, 
+/**
+ * Why its signature does not verify; `null` when it does (under the key it names: an
+ * auditor compares `keyId` with the operator's published one).
+ */
+signatureError: string | null, 
+/**
+ * How the file's events stand against it; `null` without a checkpoint.
+ */
+coverage: Coverage | null, };
+
+/**
+ * How the events of an export stand against a checkpoint it carries.
+ */
+export type Coverage = { "kind": "COVERED", 
+/**
+ * The checkpoint's size.
+ */
+treeSize: number, 
+/**
+ * Events of the file after it.
+ */
+after: number, } | { "kind": "TRUNCATED", 
+/**
+ * The checkpoint's size.
+ */
+treeSize: number, 
+/**
+ * The file's last position (0 when it has no event).
+ */
+lastPosition: number, } | { "kind": "CHAIN_HASH_MISMATCH", 
+/**
+ * The checkpoint's size.
+ */
+treeSize: number, 
+/**
+ * The checkpoint's chain hash.
+ */
+expected: Hash, 
+/**
+ * The file's.
+ */
+actual: Hash, } | { "kind": "ROOT_MISMATCH", 
+/**
+ * The checkpoint's size.
+ */
+treeSize: number, 
+/**
+ * The checkpoint's root.
+ */
+expected: Hash, 
+/**
+ * The file's.
+ */
+actual: Hash, } | { "kind": "NOT_WHOLE_LOG" };
+
+/**
  * A SHA-256 digest, written as 64 lower-case hex digits.
  */
 export type Hash = string;

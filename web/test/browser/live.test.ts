@@ -3,7 +3,9 @@
 // the liquidated position is found by its id; new events written through the API arrive by
 // the live tail and the badge verifies them too; a wrong token is refused with the server's
 // error; a reload reconnects with the token kept in the tab; a stream exported by the
-// server opens as a file and verifies event by event.
+// server opens as a file and verifies event by event; the whole log exported by the server
+// opens under its signed checkpoint, and the same file with its tail cut off is refused
+// against that checkpoint.
 
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -30,11 +32,14 @@ async function api(path: string, token: string, body?: unknown): Promise<unknown
   return path.startsWith('/v1/export') ? text : (JSON.parse(text) as unknown);
 }
 
+/** How an export's signed checkpoint line starts (docs/AUDIT.md §10). */
+const CHECKPOINT_LINE = '{"checkpoint":';
+
 async function exported(): Promise<StoredLine[]> {
   const text = (await api('/v1/export', auditorToken ?? '')) as string;
   return text
     .split('\n')
-    .filter((l) => l.trim() !== '')
+    .filter((l) => l.trim() !== '' && !l.startsWith(CHECKPOINT_LINE))
     .map((l) => JSON.parse(l) as StoredLine);
 }
 
@@ -148,5 +153,31 @@ describe.skipIf(!live)('connected to perpetua serve --demo', () => {
     await openFile(page, path);
     await expect.poll(() => page.locator('#badge').innerText()).toContain('Events verified');
     expect(await page.locator('#badge').innerText()).toContain(`${liquidation.version} events of one stream`);
+  });
+
+  it('opens the server export under its checkpoint, and refuses it with its tail cut off', async () => {
+    const text = (await api('/v1/export', auditorToken ?? '')) as string;
+    const lines = text.split('\n').filter((l) => l.trim() !== '');
+    const checkpoint = lines.at(-1) ?? '';
+    expect(checkpoint.startsWith(CHECKPOINT_LINE)).toBe(true);
+    const { treeSize, keyId } = (JSON.parse(checkpoint) as { checkpoint: { treeSize: number; keyId: string } })
+      .checkpoint;
+    expect(treeSize).toBe(lines.length - 1);
+    const dir = mkdtempSync(join(tmpdir(), 'perpetua-checkpoint-'));
+    const whole = join(dir, 'whole.jsonl');
+    writeFileSync(whole, text);
+    await openFile(page, whole);
+    await expect.poll(() => page.locator('#badge').innerText()).toContain('Chain verified');
+    expect(await page.locator('#badge').innerText()).toContain(`key ${keyId}`);
+    // The last three events removed, the checkpoint kept: the chain alone still verifies.
+    const cut = join(dir, 'cut.jsonl');
+    writeFileSync(cut, [...lines.slice(0, -4), checkpoint].join('\n') + '\n');
+    await openFile(page, cut);
+    await expect.poll(() => page.locator('#badge').innerText()).toContain('Export cut short of its checkpoint');
+    const badge = await page.locator('#badge').innerText();
+    expect(badge).toContain(`covers ${treeSize.toLocaleString('en-US')} events`);
+    expect(badge).toContain(`ends at position ${(treeSize - 3).toLocaleString('en-US')}`);
+    expect(await page.locator('#badge').getAttribute('data-tone')).toBe('bad');
+    await screenshot(page, '09-truncated');
   });
 });

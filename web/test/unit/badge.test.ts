@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { StoredEvent, VerifyReport } from '../../src/data/types';
+import type { CheckpointReport, StoredEvent, VerifyReport } from '../../src/data/types';
 import { badgeText } from '../../src/ui/badge';
 
 const report: VerifyReport = {
@@ -67,6 +67,52 @@ describe('badgeText', () => {
     expect(badgeText({ kind: 'report', report: gap, badEvent: null })).toMatchObject({
       text: 'Chain broken at position 17',
       detail: 'POSITION_GAP',
+    });
+  });
+
+  describe('with the signed checkpoint the file carried', () => {
+    const good = { ...report, verified: 2510, firstBadPosition: null, fault: null };
+    const checkpoint = {
+      treeSize: 2510,
+      chainHash: 'aa',
+      rootHash: 'bb',
+      timestamp: '2026-12-01T12:00:00.000Z',
+      keyId: 'f115b758b3b6b44f',
+      publicKey: 'cc',
+      signature: 'dd',
+    };
+    const under = (coverage: CheckpointReport['coverage'], signatureError: string | null = null) => ({
+      kind: 'report' as const,
+      report: good,
+      badEvent: null,
+      checkpoint: { checkpoint, coverage, signatureError },
+    });
+
+    it('names the checkpoint a whole export is under', () => {
+      expect(badgeText(under({ kind: 'COVERED', treeSize: 2510, after: 0 }))).toEqual({
+        text: 'Chain verified',
+        detail: '2,510 events · checkpoint of 2,510 signed 2026-12-01T12:00:00.000Z by key f115b758b3b6b44f',
+        tone: 'good',
+      });
+    });
+
+    it('refuses an export cut short of its checkpoint, though its chain verifies', () => {
+      const text = badgeText(under({ kind: 'TRUNCATED', treeSize: 2510, lastPosition: 2507 }));
+      expect(text.text).toBe('Export cut short of its checkpoint');
+      expect(text.detail).toContain('covers 2,510 events; the file ends at position 2,507');
+      expect(text.tone).toBe('bad');
+    });
+
+    it('refuses a log rewritten under its checkpoint, and a forged signature', () => {
+      const rewritten = badgeText(under({ kind: 'ROOT_MISMATCH', treeSize: 2510, expected: 'bb', actual: 'ee' }));
+      expect([rewritten.text, rewritten.tone]).toEqual(['Not the log its checkpoint states', 'bad']);
+      const forged = badgeText(under({ kind: 'COVERED', treeSize: 2510, after: 0 }, 'the signature does not verify'));
+      expect([forged.text, forged.tone]).toEqual(['Checkpoint signature invalid', 'bad']);
+    });
+
+    it('leaves a broken chain as the verdict', () => {
+      const broken = { ...under({ kind: 'TRUNCATED', treeSize: 2510, lastPosition: 2507 }), report };
+      expect(badgeText(broken).text).toBe('Chain broken at position 2455');
     });
   });
 });
