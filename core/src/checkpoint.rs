@@ -272,6 +272,85 @@ pub fn coverage(events: &[crate::event::StoredEvent], checkpoint: &Checkpoint) -
     Coverage::Covered { tree_size: size, after: last_position - size }
 }
 
+/// A receipt: some events (an order's) each with its inclusion proof under a signed
+/// checkpoint, so that whoever holds it can check, with nothing else, that the log the
+/// checkpoint states holds these events at these positions (`docs/AUDIT.md` §11).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Receipt {
+    /// The checkpoint the proofs lead to.
+    pub checkpoint: Checkpoint,
+    /// The events, in position order, each with its proof.
+    pub events: Vec<ReceiptEvent>,
+}
+
+/// One event of a receipt and its audit path (RFC 9162 §2.1.3) in the tree of
+/// `checkpoint.treeSize` leaves, nearest the leaf first; its leaf is `position − 1`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReceiptEvent {
+    /// The event as stored (its metadata withheld when it names another user: then only its
+    /// hash, not its bytes, can be checked).
+    pub event: crate::event::StoredEvent,
+    /// The audit path.
+    pub proof: Vec<Hash>,
+}
+
+/// Why a receipt does not verify.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReceiptError {
+    /// The checkpoint's signature.
+    Checkpoint(CheckpointError),
+    /// The event at `position` does not hash to its `hash`: it was altered.
+    EventAltered {
+        /// Its position.
+        position: u64,
+    },
+    /// The event at `position` is not in the tree the checkpoint states (or its proof is wrong).
+    NotIncluded {
+        /// Its position.
+        position: u64,
+    },
+}
+
+impl fmt::Display for ReceiptError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReceiptError::Checkpoint(e) => write!(f, "the checkpoint: {e}"),
+            ReceiptError::EventAltered { position } => write!(f, "the event at {position} does not hash to its hash"),
+            ReceiptError::NotIncluded { position } => {
+                write!(f, "the event at {position} is not under the checkpoint: its proof does not lead to the root")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ReceiptError {}
+
+/// Verifies a receipt: the checkpoint's signature (by one of `trusted` when given), then
+/// each event's hash over its bytes (unless its metadata was withheld) and its inclusion
+/// proof to the checkpoint's root. Returns how many events' bytes were checked.
+pub fn verify_receipt(receipt: &Receipt, trusted: Option<&[[u8; 32]]>) -> Result<u64, ReceiptError> {
+    verify(&receipt.checkpoint, trusted).map_err(ReceiptError::Checkpoint)?;
+    let head = &receipt.checkpoint.head;
+    let mut bytes_checked = 0;
+    for item in &receipt.events {
+        let event = &item.event;
+        if !event.metadata_redacted {
+            if crate::audit::chain_hash(&event.prev_hash, event) != event.hash {
+                return Err(ReceiptError::EventAltered { position: event.position });
+            }
+            bytes_checked += 1;
+        }
+        let leaf = crate::merkle::leaf_hash(&event.hash.0);
+        let index = event.position.checked_sub(1).ok_or(ReceiptError::NotIncluded { position: 0 })?;
+        if !crate::merkle::verify_inclusion(index, head.tree_size, &leaf, &item.proof, &head.root_hash) {
+            return Err(ReceiptError::NotIncluded { position: event.position });
+        }
+    }
+    Ok(bytes_checked)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -418,5 +497,32 @@ mod tests {
         assert_eq!(parse_export_line(&line), Some(Ok(checkpoint)));
         assert_eq!(parse_export_line(r#"{"position":1}"#), None);
         assert!(matches!(parse_export_line(r#"{"checkpoint":{"treeSize":1}}"#), Some(Err(_))));
+    }
+
+    #[test]
+    fn a_receipt_verifies_with_nothing_else_and_any_change_is_caught() {
+        let (log, checkpoint) = demo_under_checkpoint();
+        let tree = crate::merkle::MerkleTree::of_events(log.iter().map(|e| &e.hash));
+        let size = log.len() as u64;
+        let events = [3usize, 40, log.len() - 1]
+            .iter()
+            .map(|&i| ReceiptEvent { event: log[i].clone(), proof: tree.inclusion_proof(i as u64, size).unwrap() })
+            .collect();
+        let receipt = Receipt { checkpoint, events };
+        let json = serde_json::to_string(&receipt).unwrap();
+        let read: Receipt = serde_json::from_str(&json).unwrap();
+        assert_eq!(verify_receipt(&read, Some(&[key().verifying_key().to_bytes()])), Ok(3));
+        let mut altered = receipt.clone();
+        altered.events[1].event.timestamp = Timestamp(altered.events[1].event.timestamp.0 + 1);
+        assert_eq!(verify_receipt(&altered, None), Err(ReceiptError::EventAltered { position: 41 }));
+        let mut moved = receipt.clone();
+        moved.events[0].event.position += 1;
+        assert!(verify_receipt(&moved, None).is_err(), "another position: another leaf");
+        let mut bad_proof = receipt.clone();
+        bad_proof.events[2].proof[0].0[0] ^= 1;
+        assert_eq!(verify_receipt(&bad_proof, None), Err(ReceiptError::NotIncluded { position: size }));
+        let mut other_root = receipt.clone();
+        other_root.checkpoint.head.root_hash.0[5] ^= 1;
+        assert!(matches!(verify_receipt(&other_root, None), Err(ReceiptError::Checkpoint(_))));
     }
 }

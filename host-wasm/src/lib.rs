@@ -42,6 +42,15 @@ pub fn verify_consistency_proof(proof: &str) -> Result<bool, JsError> {
     proofs::consistency_holds(proof).map_err(js_error)
 }
 
+/// Checks an order's receipt (the JSON of `/v1/orders/{orderId}/receipt`) with nothing else:
+/// the checkpoint's signature (by one of `trustedKeys`, public keys in hex, when any are
+/// given), each event's hash over its bytes, and its inclusion proof to the checkpoint's
+/// root. Returns `{ok, eventsBytesChecked, error}`; throws on JSON that is not a receipt.
+#[wasm_bindgen(js_name = verifyReceipt)]
+pub fn verify_receipt(receipt: &str, trusted_keys: Vec<String>) -> Result<String, JsError> {
+    proofs::receipt_report(receipt, &trusted_keys).map_err(js_error)
+}
+
 /// Replays an exported log from position 1 and returns `{lastPosition, accounts, orders, positions}`.
 #[wasm_bindgen(js_name = replaySummary)]
 pub fn replay_summary(log: &str) -> Result<String, JsError> {

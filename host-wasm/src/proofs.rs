@@ -48,6 +48,24 @@ pub fn consistency_holds(json: &str) -> Result<bool, String> {
     Ok(verify_consistency(p.first, p.second, &p.first_root, &p.second_root, &p.proof))
 }
 
+/// [`crate::verify_receipt`]: `{ok, eventsBytesChecked, error}` for a receipt's JSON.
+pub fn receipt_report(receipt: &str, trusted_keys: &[String]) -> Result<String, String> {
+    use perpetua_core::checkpoint::{self, Receipt};
+    let receipt: Receipt = serde_json::from_str(receipt).map_err(|e| format!("not a receipt: {e}"))?;
+    let trusted = trusted_keys
+        .iter()
+        .map(|key| {
+            checkpoint::parse_public_key(key).ok_or_else(|| format!("{key:?} is not a public key (64 hex digits)"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let result = checkpoint::verify_receipt(&receipt, (!trusted.is_empty()).then_some(trusted.as_slice()));
+    let report = match result {
+        Ok(checked) => serde_json::json!({ "ok": true, "eventsBytesChecked": checked, "error": null }),
+        Err(e) => serde_json::json!({ "ok": false, "eventsBytesChecked": null, "error": e.to_string() }),
+    };
+    Ok(report.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -92,5 +110,39 @@ mod tests {
             "eventHash": event_hash, "leafHash": leaf_hash(&event_hash.0),
             "rootHash": tree.root(size).unwrap(), "proof": tree.inclusion_proof(position - 1, size).unwrap(),
         })
+    }
+
+    /// A receipt in the API's JSON holds under its signer's key, and not under another.
+    #[test]
+    fn a_receipt_holds_under_its_key_only() {
+        use perpetua_core::checkpoint::{self, Head};
+        let (_, log) = perpetua_core::demo::sealed_log();
+        let tree = MerkleTree::of_events(log.iter().map(|e| &e.hash));
+        let size = tree.size();
+        let head = Head {
+            tree_size: size,
+            chain_hash: log.last().unwrap().hash,
+            root_hash: tree.root(size).unwrap(),
+            timestamp: perpetua_core::time::Timestamp(1),
+        };
+        let key = ed25519_dalek::SigningKey::from_bytes(&[3; 32]);
+        let signed = checkpoint::sign(head, &key);
+        // Written as the server writes it (serde_json::Value would reorder the payloads' keys).
+        let events = [0u64, 9]
+            .iter()
+            .map(|&i| checkpoint::ReceiptEvent {
+                event: log[i as usize].clone(),
+                proof: tree.inclusion_proof(i, size).unwrap(),
+            })
+            .collect();
+        let receipt = serde_json::to_string(&checkpoint::Receipt { checkpoint: signed.clone(), events }).unwrap();
+        let ours = vec![signed.public_key.clone()];
+        let report: serde_json::Value = serde_json::from_str(&receipt_report(&receipt, &ours).unwrap()).unwrap();
+        assert_eq!(report["ok"], true, "{report}");
+        assert_eq!(report["eventsBytesChecked"], 2);
+        let theirs = vec![checkpoint::sign(head, &ed25519_dalek::SigningKey::from_bytes(&[4; 32])).public_key];
+        let report: serde_json::Value = serde_json::from_str(&receipt_report(&receipt, &theirs).unwrap()).unwrap();
+        assert_eq!(report["ok"], false, "{report}");
+        assert!(receipt_report("{}", &[]).is_err());
     }
 }

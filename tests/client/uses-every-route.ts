@@ -482,6 +482,15 @@ export async function probes(): Promise<void> {
   }
 
   {
+    const { data } = await client.GET("/v1/orders/{orderId}/receipt", { params: { path: { orderId } } });
+    if (data) {
+      const size: number = data.checkpoint.treeSize;
+      const proofs: string[][] = data.events.map((e) => e.proof);
+      const positions: number[] = data.events.map((e) => e.event.position);
+      void [size, proofs, positions];
+    }
+  }
+  {
     const { data } = await client.GET("/v1/audit/checkpoints", { params: { query: { fromTreeSize: 1, limit: 10 } } });
     if (data) {
       const sizes: number[] = data.checkpoints.map((c) => c.treeSize);

@@ -231,7 +231,8 @@ async fn merkle_proofs(db: TestDb) {
 /// file; the checkpoint verifies under that key only and states the log's own chain hash and
 /// Merkle root; asked for again with the head unmoved it is the same one, after a command a
 /// new one that a consistency proof shows extends it. An export of the whole log carries
-/// a checkpoint of its last event, and the same export cut short is caught against it. After
+/// a checkpoint of its last event, and the same export cut short is caught against it. A
+/// trader's receipt for its order verifies with the public key alone. After
 /// a restart with another key (a rotation) the old checkpoints are still listed and verify
 /// under the old key; the new ones under the new key only.
 async fn signed_checkpoints(db: TestDb) {
@@ -278,7 +279,24 @@ async fn signed_checkpoints(db: TestDb) {
     let trader = server.trader("signed", "1000").await;
     let (status, body) = server.call(Some(&trader.token), Method::POST, "/v1/audit/checkpoints", None).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
-    server.post(&trader.token, "/v1/orders", limit(&trader.account, "BTCUSDT", "BUY", "40000", "0.01")).await;
+    let placed =
+        server.post(&trader.token, "/v1/orders", limit(&trader.account, "BTCUSDT", "BUY", "40000", "0.01")).await;
+    let order = placed["order"]["orderId"].as_str().expect("an order id").to_owned();
+    // The trader's receipt for it: its events under a signed checkpoint, checked with the
+    // public key alone; another trader gets nothing of it.
+    // Read as the text it was sent as: each payload's bytes are what its hash covers.
+    let receipt = server.client.get(format!("{}/v1/orders/{order}/receipt", server.base)).bearer_auth(&trader.token);
+    let receipt = receipt.send().await.expect("an answer").text().await.expect("a body");
+    let receipt: checkpoint::Receipt = serde_json::from_str(&receipt).unwrap_or_else(|e| panic!("{e}: {receipt}"));
+    assert!(receipt.checkpoint.head.tree_size >= placed["position"].as_u64().expect("a position"));
+    assert_eq!(checkpoint::verify_receipt(&receipt, Some(&[first_public])), Ok(1), "the OrderPlaced event");
+    let mut altered = receipt.clone();
+    altered.events[0].proof.reverse();
+    altered.events[0].proof[0].0[0] ^= 1;
+    assert!(checkpoint::verify_receipt(&altered, Some(&[first_public])).is_err());
+    let nosy = server.trader("nosy", "10").await;
+    let (status, _) = server.call(Some(&nosy.token), Method::GET, &format!("/v1/orders/{order}/receipt"), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
     let later = server.head().await;
     let (status, body) = server.call(Some(ADMIN_TOKEN), Method::POST, "/v1/audit/checkpoints", None).await;
     assert_eq!(status, StatusCode::OK, "{body}");

@@ -316,6 +316,43 @@ pub(super) async fn sign_checkpoint(State(app): State<AppState>) -> Result<Respo
     Ok(Json(wire::Checkpoint::from(checkpoint)).into_response())
 }
 
+pub(super) async fn order_receipt(
+    State(app): State<AppState>,
+    Extension(user): Extension<User>,
+    Path(order_id): Path<String>,
+) -> Result<Response, ApiError> {
+    let stream = stream_of("Order", &order_id)?;
+    check_stream_access(&app, &user, stream).await?;
+    let events = as_seen_by(&user, app.store.read_stream(stream, StreamRange::default()).await?);
+    let Some(last) = events.last().map(|e| e.position) else {
+        return Err(ApiError::not_found(format!("no order {order_id}")));
+    };
+    // The newest checkpoint, signed now by a writer when it does not reach the order's last
+    // event yet; a query server answers 409 until the writer's next one.
+    let mut checkpoint = app.store.latest_signed_checkpoint(u64::MAX >> 1).await?;
+    if checkpoint.as_ref().is_none_or(|c| c.head.tree_size < last) {
+        if let Some(signer) = &app.signer {
+            checkpoint = Some(signer.sign_head().await?.0);
+        }
+    }
+    let checkpoint = checkpoint.filter(|c| c.head.tree_size >= last).ok_or_else(|| {
+        ApiError::new(
+            axum::http::StatusCode::CONFLICT,
+            "CHECKPOINT_PENDING",
+            format!("the order's last event (position {last}) is not under a signed checkpoint yet; retry in a second"),
+        )
+    })?;
+    let size = checkpoint.head.tree_size;
+    let tree = app.audit_tree.reaching(&app.store, size).await?;
+    let mut proven = Vec::with_capacity(events.len());
+    for event in events {
+        let proof = tree.inclusion_proof(event.position - 1, size).map_err(proof_failed)?;
+        proven.push(wire::ReceiptEvent { event, proof });
+    }
+    drop(tree);
+    Ok(Json(wire::Receipt { checkpoint: checkpoint.into(), events: proven }).into_response())
+}
+
 /// The checkpoint an export of the log up to `to` carries: the newest one of at most `to`
 /// events (signed now when `to` is the head and this server signs).
 async fn export_checkpoint(

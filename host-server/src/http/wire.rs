@@ -1127,6 +1127,31 @@ impl From<perpetua_core::checkpoint::Checkpoint> for Checkpoint {
     }
 }
 
+/// An order's receipt (docs/AUDIT.md §11): its events, each with its inclusion proof (the
+/// audit path to leaf `position − 1`, nearest the leaf first) in the tree the checkpoint
+/// signs. Whoever holds it can check it with the signer's public key alone.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Receipt {
+    /// The signed checkpoint the proofs lead to.
+    pub checkpoint: Checkpoint,
+    /// The order's events, in position order.
+    pub events: Vec<ReceiptEvent>,
+}
+
+/// One event of a receipt and its inclusion proof.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReceiptEvent {
+    /// The event as stored, byte for byte as its hash covers it (another user's identity
+    /// withheld from a trader: then its hash, not its bytes, is what can be checked).
+    #[schema(value_type = Event)]
+    pub event: StoredEvent,
+    /// The audit path in the checkpoint's tree, nearest the leaf first.
+    #[schema(value_type = Vec<String>)]
+    pub proof: Vec<perpetua_core::audit::Hash>,
+}
+
 /// Signed checkpoints, smallest tree size first.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -1376,6 +1401,8 @@ impl From<FieldCorrection> for perpetua_core::order::events::FieldCorrection {
     Verification,
     Checkpoint,
     Checkpoints,
+    Receipt,
+    ReceiptEvent,
     TreeHead,
     InclusionProof,
     ConsistencyProof,

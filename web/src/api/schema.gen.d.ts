@@ -553,6 +553,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/orders/{orderId}/receipt": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** An order's receipt: its events with their inclusion proofs under a signed checkpoint, verifiable with the signer's public key alone (traders: own orders). */
+        get: operations["getOrderReceipt"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/positions": {
         parameters: {
             query?: never;
@@ -1407,6 +1424,27 @@ export interface components {
         /** @description Read models being rebuilt. */
         Rebuilding: {
             rebuilding: string[];
+        };
+        /**
+         * @description An order's receipt (docs/AUDIT.md §11): its events, each with its inclusion proof (the
+         *     audit path to leaf `position − 1`, nearest the leaf first) in the tree the checkpoint
+         *     signs. Whoever holds it can check it with the signer's public key alone.
+         */
+        Receipt: {
+            /** @description The signed checkpoint the proofs lead to. */
+            checkpoint: components["schemas"]["Checkpoint"];
+            /** @description The order's events, in position order. */
+            events: components["schemas"]["ReceiptEvent"][];
+        };
+        /** @description One event of a receipt and its inclusion proof. */
+        ReceiptEvent: {
+            /**
+             * @description The event as stored (another user's identity withheld from a trader: then its hash,
+             *     not its bytes, is what can be checked).
+             */
+            event: components["schemas"]["Event"];
+            /** @description The audit path in the checkpoint's tree, nearest the leaf first. */
+            proof: string[];
         };
         /**
          * @description Why an order was rejected at placement (the first rule that applies).
@@ -6814,6 +6852,168 @@ export interface operations {
                         error?: {
                             /** @enum {string} */
                             code?: "STORE_UNAVAILABLE" | "UNAVAILABLE" | "WRITER_LEASE_LOST" | "DATABASE_UNAVAILABLE" | "DATABASE_ERROR";
+                        };
+                    };
+                };
+            };
+        };
+    };
+    getOrderReceipt: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                orderId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Receipt"];
+                };
+            };
+            /** @description Malformed input: INVALID_PATH */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "INVALID_PATH";
+                        };
+                    };
+                };
+            };
+            /** @description No token, or a token that is not valid: UNAUTHENTICATED, INVALID_TOKEN */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "UNAUTHENTICATED" | "INVALID_TOKEN";
+                        };
+                    };
+                };
+            };
+            /** @description Not allowed for this role or owner: FORBIDDEN */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "FORBIDDEN";
+                        };
+                    };
+                };
+            };
+            /** @description Not found: NOT_FOUND */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "NOT_FOUND";
+                        };
+                    };
+                };
+            };
+            /** @description Idempotency key reused with another request: CHECKPOINT_PENDING */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "CHECKPOINT_PENDING";
+                        };
+                    };
+                };
+            };
+            /** @description Error: WRONG_ROLE */
+            421: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "WRONG_ROLE";
+                        };
+                    };
+                };
+            };
+            /** @description Too many requests for this token (see Retry-After): RATE_LIMITED */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "RATE_LIMITED";
+                        };
+                    };
+                };
+            };
+            /** @description Headers too large: HEADERS_TOO_LARGE */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "HEADERS_TOO_LARGE";
+                        };
+                    };
+                };
+            };
+            /** @description The server's fault (logged; the answer says nothing of its cause): INTERNAL, LOG_GAP, STREAM_GAP, CORRUPT_ROW */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "INTERNAL" | "LOG_GAP" | "STREAM_GAP" | "CORRUPT_ROW";
+                        };
+                    };
+                };
+            };
+            /** @description Unavailable for now; retry (a command with its Idempotency-Key): DATABASE_UNAVAILABLE, DATABASE_ERROR */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        error?: {
+                            /** @enum {string} */
+                            code?: "DATABASE_UNAVAILABLE" | "DATABASE_ERROR";
                         };
                     };
                 };
