@@ -256,16 +256,23 @@ fn decode(stored: &[StoredEvent]) -> Result<Vec<EventEnvelope>, String> {
         .collect()
 }
 
-fn parse(text: &str) -> Result<(Vec<StoredEvent>, Vec<EventEnvelope>, Vec<Checkpoint>), String> {
+/// A file or a tail as read: the events as stored and decoded, and the checkpoints it carried.
+struct Parsed {
+    stored: Vec<StoredEvent>,
+    events: Vec<EventEnvelope>,
+    checkpoints: Vec<Checkpoint>,
+}
+
+fn parse(text: &str) -> Result<Parsed, String> {
     let export = parse_export(text).map_err(|e| format!("{e} ({})", e.code()))?;
     let events = decode(&export.events)?;
-    Ok((export.events, events, export.checkpoints))
+    Ok(Parsed { stored: export.events, events, checkpoints: export.checkpoints })
 }
 
 impl Log {
     /// Parses a JSON array or JSON Lines of stored events and decodes every one.
     pub fn parse(text: &str) -> Result<Log, String> {
-        let (stored, events, checkpoints) = parse(text)?;
+        let Parsed { stored, events, checkpoints } = parse(text)?;
         let chain = RefCell::new(Chain::new(Scope::Range));
         let mut log = Log {
             stored: Vec::new(),
@@ -287,7 +294,7 @@ impl Log {
     /// is appended.
     pub fn append(&mut self, text: &str) -> Result<usize, String> {
         // A live tail carries no checkpoints.
-        let (mut stored, mut events, _) = parse(text)?;
+        let Parsed { mut stored, mut events, .. } = parse(text)?;
         let last = self.stored.last().map(|e| e.position);
         if let Some(last) = last {
             let skip = stored.iter().take_while(|e| e.position <= last).count();
