@@ -605,7 +605,12 @@ async fn scenario(db: TestDb) {
             let (status, body) = server.call(Some(token), Method::GET, &format!("{path}{query}"), None).await;
             assert_eq!(status, StatusCode::OK, "{path}: {body}");
             match body {
-                Value::String(lines) => lines.lines().map(|l| serde_json::from_str(l).expect("a JSON line")).collect(),
+                // An export's lines, without the checkpoint line it ends with.
+                Value::String(lines) => lines
+                    .lines()
+                    .filter(|l| perpetua_core::checkpoint::parse_export_line(l).is_none())
+                    .map(|l| serde_json::from_str(l).expect("a JSON line"))
+                    .collect(),
                 body => body["data"].as_array().expect("events").clone(),
             }
         };
