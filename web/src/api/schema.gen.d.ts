@@ -1439,8 +1439,8 @@ export interface components {
         /** @description One event of a receipt and its inclusion proof. */
         ReceiptEvent: {
             /**
-             * @description The event as stored (another user's identity withheld from a trader: then its hash,
-             *     not its bytes, is what can be checked).
+             * @description The event as stored, byte for byte as its hash covers it (another user's identity
+             *     withheld from a trader: then its hash, not its bytes, is what can be checked).
              */
             event: components["schemas"]["Event"];
             /** @description The audit path in the checkpoint's tree, nearest the leaf first. */
