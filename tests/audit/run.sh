@@ -5,8 +5,9 @@
 # store) on the count and the head; and it must fail, naming the right position, on each
 # tampered copy, where `perpetua verify FILE` must fail at the same position.
 #
-# Not tested as failing: a truncated export (its tail cut off) is itself a valid, shorter log.
-# Only a signed checkpoint of the head (a later step, docs/AUDIT.md §10) can catch it.
+# Not tested here: a truncated export (its tail cut off) is itself a valid, shorter chain; it
+# is caught against the signed checkpoint the export carries (docs/AUDIT.md §10), which
+# verify.py does not check yet (tests/server's signed_checkpoints and the browser tests do).
 #
 # Usage: tests/audit/run.sh [PATH-TO-perpetua]   (default: the checkout's target/debug/perpetua)
 set -euo pipefail
