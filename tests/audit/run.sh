@@ -201,7 +201,7 @@ reseal(m, bytes.fromhex(re.search(r"\"prevHash\":\"([0-9a-f]{64})\"", lines[m]).
 print(m + 1)')
 expect_broken "a stream version skipped, the chain re-sealed after it" version.jsonl "$at" -
 
-echo "NOTE a truncated export (its tail cut off) verifies as a shorter log; only a signed checkpoint can catch it (not tested)"
+echo "NOTE a truncated export (its tail cut off) verifies as a shorter log; it is caught against the signed checkpoint an export carries by perpetua verify and the viewer (tests/server, the browser tests), not yet by verify.py"
 
 if [[ $failures -ne 0 ]]; then
     echo "audit: $failures expectation(s) failed"
