@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Checks the independent verifier (tests/audit/verify.py, written from docs/AUDIT.md) against
-# the perpetua binary: a fresh store with the demo data is exported with `perpetua export`;
-# the verifier must pass on the export and agree with `perpetua verify` (the file and the
-# store) on the count and the head; and it must fail, naming the right position, on each
-# tampered copy, where `perpetua verify FILE` must fail at the same position.
+# the perpetua binary: a fresh store with the demo data is signed by a server started on it
+# for a moment (one checkpoint, docs/AUDIT.md §10) and exported with `perpetua export`; the
+# verifier must pass its self-test (RFC 8032 and RFC 6962 test vectors), pass on the export,
+# with and without the server's public key, and agree with `perpetua verify` (the file and
+# the store) on the count and the head; and it must fail, naming the right position, on each
+# tampered copy, where `perpetua verify FILE` must fail at the same position; and refuse the
+# checkpoint, for the right reason, of each copy cut short of it, rewritten under it, or
+# carrying an altered or foreign one, where `perpetua verify FILE` must fail too.
 #
-# Not tested here: a truncated export (its tail cut off) is itself a valid, shorter chain; it
-# is caught against the signed checkpoint the export carries (docs/AUDIT.md §10), which
-# verify.py does not check yet (tests/server's signed_checkpoints and the browser tests do).
+# Needs python3 and curl.
 #
 # Usage: tests/audit/run.sh [PATH-TO-perpetua]   (default: the checkout's target/debug/perpetua)
 set -euo pipefail
@@ -21,21 +23,89 @@ fi
 bin=$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")
 verify_py=$here/verify.py
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+server_pid=
+# The server started below is stopped whatever happens: on exit, on an error, on a signal.
+stop_server() {
+    if [[ -n $server_pid ]]; then
+        kill -TERM "$server_pid" 2>/dev/null || true
+        wait "$server_pid" 2>/dev/null || true
+        server_pid=
+    fi
+}
+trap 'stop_server; rm -rf "$work"' EXIT
+trap 'exit 130' INT TERM
 cd "$work"
 db="sqlite://$work/store.db"
 failures=0
 
 pass() { printf 'PASS %s\n' "$*"; }
 fail() { printf 'FAIL %s\n' "$*"; failures=$((failures + 1)); }
+die() { printf 'run.sh: %s\n' "$*" >&2; [[ -f server.log ]] && tail -n 20 server.log >&2; exit 1; }
 
 # A fresh store with the demo data, without a server: `perpetua demo` runs the demo story
 # through the engine and writes its sealed log; `perpetua import` appends it to an empty
-# SQLite store; `perpetua export` writes the store's log back out.
+# SQLite store.
 "$bin" demo --out demo.jsonl >/dev/null
 "$bin" import demo.jsonl --database-url "$db" >/dev/null
+
+# The CLI cannot sign: a server on the store, with a signing key made in the work directory
+# and no periodic signing, signs the head once when asked (POST /v1/audit/checkpoints, staff:
+# the admin's token, chosen here) and is stopped. It listens on a free port (port 0) and
+# prints the address; it logs the id of its key at start-up, which the operator publishes.
+admin_token=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
+PERPETUA_ADMIN_TOKEN=$admin_token "$bin" serve --listen 127.0.0.1:0 --database-url "$db" \
+    --signing-key "$work/signing.key" --checkpoint-every-ms 0 --log-format json >server.log 2>&1 &
+server_pid=$!
+url=
+for _ in $(seq 240); do
+    url=$(grep -o 'listening on http://[0-9.:]*' server.log | head -1 | sed 's/^listening on //') || true
+    [[ -n $url ]] && break
+    kill -0 "$server_pid" 2>/dev/null || die "the server exited before listening"
+    sleep 0.5
+done
+[[ -n $url ]] || die "the server printed no address"
+signed=$(curl -fsS -X POST -H "Authorization: Bearer $admin_token" "$url/v1/audit/checkpoints") ||
+    die "POST $url/v1/audit/checkpoints failed"
+published_key_id=$(grep -o '"key_id":"[0-9a-f]*"' server.log | head -1 | sed 's/.*:"\(.*\)"/\1/')
+stop_server
+
+# `perpetua export` writes the store's log, then the newest checkpoint it reaches: the one
+# just signed.
 "$bin" export --database-url "$db" --out export.jsonl >/dev/null
-echo "export: $(wc -l <export.jsonl) events from a fresh store with the demo data"
+# field JSON NAME...: the member at that path of a JSON object (a checkpoint, a line).
+field() {
+    python3 -c 'import json, sys
+value = json.loads(sys.argv[1])
+for name in sys.argv[2:]:
+    value = value[name]
+print(value)' "$@"
+}
+tree_size=$(field "$signed" treeSize)
+public_key=$(field "$signed" publicKey)
+key_id=$(field "$signed" keyId)
+root_hash=$(field "$signed" rootHash)
+events=$(grep -vc '^{"checkpoint":' export.jsonl)
+echo "export: $events events from a fresh store with the demo data, signed at $tree_size events by key $key_id"
+if [[ $(tail -n 1 export.jsonl) == "{\"checkpoint\":$signed}" ]]; then
+    pass "the export ends with the checkpoint line of the checkpoint signed"
+else
+    fail "the export does not end with the checkpoint signed: $(tail -c 300 export.jsonl)"
+fi
+if [[ -n $published_key_id && $published_key_id == "$key_id" ]]; then
+    pass "the checkpoint's key id is the one the server logged at start-up ($published_key_id)"
+else
+    fail "the checkpoint's key id $key_id is not the one the server logged (${published_key_id:-none})"
+fi
+
+# --- The self-test: Ed25519 against RFC 8032 §7.1, the Merkle tree against RFC 6962 ---------
+
+self_rc=0
+self_out=$(python3 "$verify_py" --self-test) || self_rc=$?
+if [[ $self_rc -eq 0 ]]; then
+    pass "verify.py --self-test: $(grep -c '^ok ' <<<"$self_out") checks: $(tail -n 1 <<<"$self_out")"
+else
+    fail "verify.py --self-test (exit $self_rc): $(grep -v '^ok ' <<<"$self_out" | tr '\n' ' ')"
+fi
 
 # --- The fresh export verifies, and both sides agree on the head ----------------------------
 
@@ -45,18 +115,42 @@ stdin_out=$(python3 "$verify_py" - <export.jsonl) || true
 file_out=$("$bin" verify export.jsonl)
 store_out=$("$bin" verify --database-url "$db")
 # verify.py:  verified N events, head position P hash H
+#             checkpoint: N events signed at T by key K (root R), M after it unsigned; …
 # perpetua:   verified: N events, chain head H   /   verified: N events in the store, chain head H
-py_count=$(sed -n 's/^verified \([0-9]*\) events, head position [0-9]* hash [0-9a-f]*$/\1/p' <<<"$py_out")
-py_head=$(sed -n 's/^verified [0-9]* events, head position \([0-9]*\) hash [0-9a-f]*$/\1/p' <<<"$py_out")
-py_hash=$(sed -n 's/^verified [0-9]* events, head position [0-9]* hash \([0-9a-f]*\)$/\1/p' <<<"$py_out")
+py_first=$(head -n 1 <<<"$py_out")
+py_count=$(sed -n 's/^verified \([0-9]*\) events, head position [0-9]* hash [0-9a-f]*$/\1/p' <<<"$py_first")
+py_head=$(sed -n 's/^verified [0-9]* events, head position \([0-9]*\) hash [0-9a-f]*$/\1/p' <<<"$py_first")
+py_hash=$(sed -n 's/^verified [0-9]* events, head position [0-9]* hash \([0-9a-f]*\)$/\1/p' <<<"$py_first")
+py_checkpoint=$(sed -n 2p <<<"$py_out")
 file_line=$(grep '^verified: ' <<<"$file_out" || true)
 store_line=$(grep '^verified: ' <<<"$store_out" || true)
-lines=$(grep -c . export.jsonl)
+lines=$events
 
 if [[ $py_rc -eq 0 && -n $py_hash && $py_count == "$lines" && $py_head == "$lines" ]]; then
-    pass "fresh export: verify.py: $py_out"
+    pass "fresh export: verify.py: $py_first"
 else
     fail "fresh export: verify.py (exit $py_rc): $py_out"
+fi
+# The whole export is under the checkpoint; without --public-key its key is the file's own,
+# and the line names its id, to be compared with the operator's.
+if [[ $py_checkpoint == "checkpoint: $tree_size events signed at "*" by key $key_id (root $root_hash), 0 after it unsigned; "* &&
+    $tree_size == "$lines" ]]; then
+    pass "fresh export: verify.py: $py_checkpoint"
+else
+    fail "fresh export: verify.py's checkpoint line: $py_checkpoint"
+fi
+# With the server's public key given as the trusted one.
+trusted_rc=0
+trusted_out=$(python3 "$verify_py" --public-key "$public_key" export.jsonl) || trusted_rc=$?
+trusted_line=$(sed -n 2p <<<"$trusted_out")
+rust_trusted_rc=0
+"$bin" verify --public-key "$public_key" export.jsonl >/dev/null 2>&1 || rust_trusted_rc=$?
+if [[ $trusted_rc -eq 0 && $rust_trusted_rc -eq 0 && $(head -n 1 <<<"$trusted_out") == "$py_first" &&
+    $trusted_line == "checkpoint: $tree_size events signed at "*" by trusted key $key_id (root $root_hash), 0 after it unsigned" ]]
+then
+    pass "fresh export with --public-key <the server's key>: $trusted_line [perpetua verify --public-key: verified]"
+else
+    fail "fresh export with --public-key <the server's key> (exit $trusted_rc, perpetua verify $rust_trusted_rc): $trusted_out"
 fi
 if [[ $stdin_out == "$py_out" ]]; then
     pass "fresh export read from stdin: the same answer"
@@ -85,29 +179,54 @@ if [[ -f $golden ]]; then
 fi
 
 # --- Tampered copies -------------------------------------------------------------------------
-# Each edit is a few lines of Python over the export's lines (`lines`, without their "\n"),
-# made on a copy; it prints the position at which the chain must be found broken. `m` is an
-# index in the middle of the log.
+# Each edit is a few lines of Python over the export's event lines (`lines`, without their
+# "\n") and its checkpoint line (`checkpoint`, written back after them unless set to None),
+# made on a copy; it prints what the expectation needs (the position at which the chain must
+# be found broken, …). `m` is an index in the middle of the log, `size` the checkpoint's
+# treeSize. The helpers use verify.py's own functions.
 
 tamper() { # tamper NAME OUT PYTHON-EDIT
-    python3 - "$1" "$2" export.jsonl <<EOF
-import re, sys
+    PYTHONDONTWRITEBYTECODE=1 python3 - "$1" "$2" export.jsonl <<EOF
+import hashlib, json, re, sys
+sys.path.insert(0, "$here")
+import verify
 name, out, source = sys.argv[1:]
 lines = open(source, encoding="utf-8").read().split("\n")[:-1]
+checkpoint = lines.pop() if lines and lines[-1].startswith('{"checkpoint":') else None
+size = json.loads(checkpoint)["checkpoint"]["treeSize"] if checkpoint else len(lines)
 m = len(lines) // 2
+# RFC 8032 §7.1 TEST 1's secret key, and TEST 2's public key: keys that are not the server's.
+TEST1_SECRET = bytes.fromhex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60")
+TEST2_PUBLIC = "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c"
 def flip(hex_digit):
     return "1" if hex_digit == "0" else "0"
 def reseal(start, prev):
     """Recomputes every prevHash and hash from line start on, the chain starting at prev."""
-    sys.path.insert(0, "$here")
-    import verify
     for i in range(start, len(lines)):
         sealed = re.sub(r",\"prevHash\":\"[0-9a-f]{64}\",\"hash\":\"[0-9a-f]{64}\"", "", lines[i])
         digest = verify.chain_hash(prev, verify.Event(lines[i]).canonical)
         lines[i] = sealed[:-1] + ",\"prevHash\":\"%s\",\"hash\":\"%s\"}" % (prev.hex(), digest.hex())
         prev = digest
+def sign(secret, message):
+    """RFC 8032 §5.1.5-5.1.6: (public key, signature) of message by the 32-byte secret key."""
+    digest, s = hashlib.sha512(secret).digest(), verify.secret_scalar(secret)
+    public = verify.point_encode(verify.point_multiply(s, verify.ED_BASE))
+    r = int.from_bytes(hashlib.sha512(digest[32:] + message).digest(), "little") % verify.ED_L
+    r_bytes = verify.point_encode(verify.point_multiply(r, verify.ED_BASE))
+    k = int.from_bytes(hashlib.sha512(r_bytes + public + message).digest(), "little") % verify.ED_L
+    return public, r_bytes + ((r + k * s) % verify.ED_L).to_bytes(32, "little")
+def resign(tree_size, root=None):
+    """The checkpoint line of the first tree_size events (with this root, else their own),
+    signed now with TEST 1's key: what a forger without the server's key can make."""
+    hashes = [verify.Event(line).hash for line in lines[:tree_size]]
+    fields = json.loads(checkpoint)["checkpoint"]
+    fields.update(treeSize=tree_size, chainHash=hashes[-1].hex(), rootHash=(root or verify.merkle_root(hashes)).hex())
+    message = verify.Checkpoint(json.dumps({"checkpoint": fields})).message()
+    public, signature = sign(TEST1_SECRET, message)
+    fields.update(keyId=verify.key_id(public), publicKey=public.hex(), signature=signature.hex())
+    return json.dumps({"checkpoint": fields}, separators=(",", ":"))
 $3
-open(out, "w", encoding="utf-8").write("".join(line + "\n" for line in lines))
+open(out, "w", encoding="utf-8").write("".join(line + "\n" for line in lines + ([checkpoint] if checkpoint else [])))
 EOF
 }
 
@@ -147,6 +266,8 @@ lines[i] = re.sub(r"\"ipAddress\":\"([^\"]*)\"", lambda g: "\"ipAddress\":\"" + 
 print(i + 1)')
 expect_broken "one metadata value changed (ipAddress)" metadata.jsonl "$at" rust
 
+# One event line removed, the checkpoint line kept (as in every copy of this part): the chain
+# is checked first and breaks before the checkpoint is looked at.
 at=$(tamper "delete" deleted.jsonl '
 del lines[m]
 print(m + 1)')
@@ -201,7 +322,121 @@ reseal(m, bytes.fromhex(re.search(r"\"prevHash\":\"([0-9a-f]{64})\"", lines[m]).
 print(m + 1)')
 expect_broken "a stream version skipped, the chain re-sealed after it" version.jsonl "$at" -
 
-echo "NOTE a truncated export (its tail cut off) verifies as a shorter log; it is caught against the signed checkpoint an export carries by perpetua verify and the viewer (tests/server, the browser tests), not yet by verify.py"
+# --- The checkpoint refused (docs/AUDIT.md §10) ----------------------------------------------
+# Copies whose chain is sound, so that only the checkpoint can tell: verify.py must exit 1
+# with `checkpoint refused: KIND: …`, and `perpetua verify FILE` (given the same
+# --public-key) must fail too, saying RUST-TEXT.
+
+# expect_refused NAME FILE KIND RUST-TEXT [--public-key HEX]
+expect_refused() {
+    local name=$1 file=$2 kind=$3 rust_text=$4
+    shift 4
+    local out rc=0 rust_err rust_rc=0
+    out=$(python3 "$verify_py" "$@" "$file") || rc=$?
+    if [[ $rc -ne 1 || $out != "checkpoint refused: $kind: "* ]]; then
+        fail "$name: verify.py (exit $rc, expected 1 with 'checkpoint refused: $kind:'): $out"
+        return
+    fi
+    rust_err=$("$bin" verify "$@" "$file" 2>&1 >/dev/null) || rust_rc=$?
+    if [[ $rust_rc -eq 0 || $rust_err != *"$rust_text"* ]]; then
+        fail "$name: perpetua verify FILE (exit $rust_rc) does not fail with '$rust_text': $rust_err"
+        return
+    fi
+    pass "$name: $out [perpetua verify: $rust_text]"
+}
+
+# The tail cut off, the checkpoint line kept: what is left is a sound, shorter chain, but
+# it ends before the checkpoint's treeSize.
+at=$(tamper "cut" cut.jsonl '
+del lines[size - 3:]
+print(size - 3)')
+expect_refused "the last 3 events cut off" cut.jsonl truncated "truncated: the checkpoint signed at"
+if [[ $(python3 "$verify_py" cut.jsonl) == *"covers $tree_size events, the file ends at position $at" ]]; then
+    pass "the last 3 events cut off: verify.py names the checkpoint's $tree_size events and the file's end at $at"
+else
+    fail "the last 3 events cut off: verify.py does not name $tree_size events and the end at $at"
+fi
+
+# Re-sealing does not help: a log rewritten (a payload digit in the middle changed) and every
+# hash from there on recomputed, so that the chain is sound and as long as the one signed;
+# its event at treeSize is not the one signed. (A tail cut off and re-sealed is still the
+# file of the case above: re-sealing unchanged events gives the same hashes.)
+at=$(tamper "rewritten" rewritten.jsonl '
+line = lines[m]
+start, end = line.index(",\"payload\":"), line.index(",\"metadata\":")
+digit = next(i for i in range(start + 11, end) if line[i].isdigit())
+lines[m] = line[:digit] + str((int(line[digit]) + 1) % 10) + line[digit + 1:]
+reseal(m, bytes.fromhex(re.search(r"\"prevHash\":\"([0-9a-f]{64})\"", lines[m]).group(1)))
+print(m + 1)')
+expect_refused "a payload digit changed, the chain re-sealed after it" rewritten.jsonl "chain hash" \
+    "not the log the checkpoint states: the event at"
+
+# The signature altered: one hex digit of it, the first of its S (the signature is R, then
+# S, 32 bytes each), so that the group equation fails, not the decoding of R.
+tamper "signature" signature.jsonl '
+k = checkpoint.index("\"signature\":\"") + 13 + 64
+checkpoint = checkpoint[:k] + flip(checkpoint[k]) + checkpoint[k + 1:]'
+expect_refused "one hex digit of the signature changed" signature.jsonl signature "does not verify"
+
+# The treeSize altered to fit the tail cut off: the message signed is no longer the one the
+# signature is of, and only the server's key could sign the new one.
+tamper "treeSize" treesize.jsonl '
+del lines[size - 3:]
+checkpoint = checkpoint.replace("\"treeSize\":%d," % size, "\"treeSize\":%d," % (size - 3))'
+expect_refused "the tail cut off and the treeSize lowered to match" treesize.jsonl signature "does not verify"
+
+# The key id altered: it is not the id of the public key the checkpoint carries.
+tamper "keyId" keyid.jsonl '
+checkpoint = re.sub(r"\"keyId\":\"([0-9a-f])", lambda g: "\"keyId\":\"" + flip(g.group(1)), checkpoint)'
+expect_refused "the key id altered" keyid.jsonl "key id" "is not the public key's"
+
+# A sound file, but the auditor trusts another key (RFC 8032 TEST 2's public key).
+test2_public=3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c
+expect_refused "the export checked against another trusted key" export.jsonl "untrusted key" "which is not trusted" \
+    --public-key "$test2_public"
+
+# A forger cuts the tail off and signs a checkpoint of what is left with a key of their own
+# (TEST 1's): in itself it holds, and verify.py says whose key it is, not the operator's;
+# given the operator's key, it is refused.
+tamper "forged" forged.jsonl '
+del lines[size - 3:]
+checkpoint = resign(size - 3)'
+forged_rc=0
+forged_out=$(python3 "$verify_py" forged.jsonl) || forged_rc=$?
+forged_key=$(field "$(tail -n 1 forged.jsonl)" checkpoint keyId)
+forged_rust_rc=0
+forged_rust=$("$bin" verify forged.jsonl 2>/dev/null) || forged_rust_rc=$?
+if [[ $forged_rc -eq 0 && $forged_rust_rc -eq 0 && $forged_key != "$key_id" &&
+    $(sed -n 2p <<<"$forged_out") == *" by key $forged_key "* && $forged_rust == *"by key $forged_key"* ]]; then
+    pass "the tail cut off and re-signed with another key: without --public-key it holds," \
+        "naming key $forged_key, not the server's $key_id [perpetua verify: the same]"
+else
+    fail "the tail cut off and re-signed with another key, without --public-key" \
+        "(exit $forged_rc, perpetua verify $forged_rust_rc): $forged_out / $forged_rust"
+fi
+expect_refused "the tail cut off and re-signed with another key, the server's key trusted" forged.jsonl \
+    "untrusted key" "which is not trusted" --public-key "$public_key"
+
+# A checkpoint signed (with TEST 1's key) over the right chain hash but another Merkle root:
+# with a sound chain only the root can tell it from the log's own.
+tamper "root" root.jsonl '
+checkpoint = resign(size, root=bytes(32))'
+expect_refused "a checkpoint of the right chain hash and another root" root.jsonl root \
+    "not the log the checkpoint states: the Merkle root over"
+
+# No checkpoint line at all: nothing proves the file whole; with --public-key, refused.
+tamper "none" unsigned.jsonl '
+checkpoint = None'
+unsigned_rc=0
+unsigned_out=$(python3 "$verify_py" unsigned.jsonl) || unsigned_rc=$?
+if [[ $unsigned_rc -eq 0 && $(sed -n 2p <<<"$unsigned_out") == "no checkpoint: the export's completeness is not proven" ]]
+then
+    pass "no checkpoint line: $(sed -n 2p <<<"$unsigned_out")"
+else
+    fail "no checkpoint line (exit $unsigned_rc): $unsigned_out"
+fi
+expect_refused "no checkpoint line, the server's key trusted" unsigned.jsonl missing "carries no signed checkpoint" \
+    --public-key "$public_key"
 
 if [[ $failures -ne 0 ]]; then
     echo "audit: $failures expectation(s) failed"
