@@ -85,7 +85,7 @@ for backend in sqlite postgres; do
   PATH="$client_venv/bin:$PATH" tests/client/live.sh target/debug/perpetua "$backend"
 done
 
-step "the independent verifier (tests/audit/verify.py, written from docs/AUDIT.md): a fresh export verifies, each tampering fails"
+step "the independent verifier (tests/audit/verify.py, written from docs/AUDIT.md): a fresh export verifies under its signed checkpoint, each tampering and each cut-off tail fails"
 tests/audit/run.sh target/debug/perpetua
 
 step "the deployment in parts on one machine (scripts/deploy-local.sh, SMOKE=1): two writers, relay, projector from NATS, two query nodes"

@@ -126,6 +126,13 @@ impl AuditLog {
         self.0.checkpoint()
     }
 
+    /// A checkpoint from elsewhere (the live server's), checked the same way: `{checkpoint,
+    /// signatureError, coverage}` against the loaded events.
+    #[wasm_bindgen(js_name = checkCheckpoint)]
+    pub fn check_checkpoint(&self, checkpoint: &str) -> Result<String, JsError> {
+        self.0.check_checkpoint(checkpoint).map_err(js_error)
+    }
+
     /// The stored events of a stream, in version order.
     pub fn stream(&self, aggregate_type: &str, aggregate_id: &str) -> Result<String, JsError> {
         self.0.stream(aggregate_type, aggregate_id).map_err(js_error)
@@ -243,6 +250,13 @@ impl AuditLog {
     #[wasm_bindgen(js_name = positionsOfAccount)]
     pub fn positions_of_account(&self, account_id: &str) -> Result<String, JsError> {
         self.0.positions_of_account(account_id).map_err(js_error)
+    }
+
+    /// `[{aggregateType, aggregateId}]`: the order streams placed with the client's own id
+    /// `clientOrderId`.
+    #[wasm_bindgen(js_name = ordersWithClientOrderId)]
+    pub fn orders_with_client_order_id(&self, client_order_id: &str) -> String {
+        self.0.orders_with_client_order_id(client_order_id)
     }
 
     /// `[{aggregateType, aggregateId}]`: the loaded streams whose id is `id`.

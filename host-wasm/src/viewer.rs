@@ -101,6 +101,24 @@ pub struct ScopedReport<'a> {
     /// (another user's identity): linked to their neighbours, but their hashes cannot be
     /// recomputed.
     pub withheld: u64,
+    /// The first bad event's hash against what it should be; `null` when every event
+    /// verifies or the fault is a missing position.
+    pub mismatch: Option<Mismatch>,
+}
+
+/// What the first bad event holds against what it should: a `hash` that is not its bytes'
+/// (expected: the hash of its bytes), or a `prevHash` that is not the hash of the event
+/// before it (expected: that event's hash).
+#[derive(Serialize, Debug, PartialEq)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase")]
+pub struct Mismatch {
+    /// `hash` or `prevHash`.
+    pub field: &'static str,
+    /// The value the chain requires.
+    pub expected: audit::Hash,
+    /// The value the event carries.
+    pub actual: audit::Hash,
 }
 
 /// The global log as columns, from one row on: what the viewer's list and filters need for
@@ -362,7 +380,32 @@ impl Log {
             self.verify_events(&mut chain);
         }
         chain.checked = self.stored.len();
-        json(&ScopedReport { scope, report: &chain.report, withheld: chain.withheld })
+        let mismatch = self.mismatch(&chain.report);
+        json(&ScopedReport { scope, report: &chain.report, withheld: chain.withheld, mismatch })
+    }
+
+    /// The bad event's hash or `prevHash` against the value the chain requires.
+    fn mismatch(&self, report: &VerifyReport) -> Option<Mismatch> {
+        let position = report.first_bad_position?;
+        let index = self.stored.binary_search_by_key(&position, |e| e.position).ok()?;
+        let event = &self.stored[index];
+        match report.fault.as_ref()? {
+            ChainFault::HashMismatch => Some(Mismatch {
+                field: "hash",
+                expected: audit::chain_hash(&event.prev_hash, event),
+                actual: event.hash,
+            }),
+            ChainFault::PrevHashMismatch => {
+                // The hash of the event before: the last good one in a range, the adjacent one
+                // in a stream export.
+                let expected = match index.checked_sub(1).map(|i| &self.stored[i]) {
+                    Some(before) => before.hash,
+                    None => report.last_hash,
+                };
+                Some(Mismatch { field: "prevHash", expected, actual: event.prev_hash })
+            }
+            ChainFault::PositionGap { .. } | ChainFault::HeadMismatch => None,
+        }
     }
 
     /// The last checkpoint the file carried, checked: `{checkpoint, signatureError,
@@ -371,11 +414,24 @@ impl Log {
         let Some(last) = self.checkpoints.last() else {
             return json(&CheckpointReport { checkpoint: None, signature_error: None, coverage: None });
         };
-        json(&CheckpointReport {
-            checkpoint: Some(last.clone()),
-            signature_error: checkpoint::verify(last, None).err().map(|e| e.to_string()),
-            coverage: Some(checkpoint::coverage(&self.stored, last)),
-        })
+        json(&self.check(last))
+    }
+
+    /// A checkpoint from elsewhere (the server's, on the live tail), checked as
+    /// [`Log::checkpoint`] checks the file's own: its signature, and how the loaded events
+    /// stand against it. An error for JSON that is not a checkpoint.
+    pub fn check_checkpoint(&self, checkpoint_json: &str) -> Result<String, String> {
+        let checkpoint: Checkpoint =
+            serde_json::from_str(checkpoint_json).map_err(|e| format!("not a checkpoint: {e}"))?;
+        Ok(json(&self.check(&checkpoint)))
+    }
+
+    fn check(&self, checkpoint: &Checkpoint) -> CheckpointReport {
+        CheckpointReport {
+            checkpoint: Some(checkpoint.clone()),
+            signature_error: checkpoint::verify(checkpoint, None).err().map(|e| e.to_string()),
+            coverage: Some(checkpoint::coverage(&self.stored, checkpoint)),
+        }
     }
 
     /// A log with gaps in its positions whose events all belong to one stream, or all share
@@ -471,6 +527,25 @@ impl Log {
     fn fold_while(&self, stream: &StreamId, keep: impl Fn(&EventEnvelope) -> bool) -> Option<AggregateState> {
         let events = self.rows_of(stream).iter().map(|&i| &self.events[i]).take_while(|e| keep(e));
         timetravel::fold_stream(stream.aggregate_type, events)
+    }
+
+    /// The order streams whose order was placed (or rejected) with the client's own id
+    /// `client_order_id` (JSON array of stream keys, in log order): a client order id is the
+    /// client's, unique per account at most, so several orders may answer.
+    pub fn orders_with_client_order_id(&self, client_order_id: &str) -> String {
+        let mut found: Vec<StreamId> = Vec::new();
+        for envelope in &self.events {
+            let (order_id, id) = match &envelope.event {
+                Event::OrderPlaced(e) => (e.order_id, &e.client_order_id),
+                Event::OrderRejected(e) => (e.order_id, &e.client_order_id),
+                _ => continue,
+            };
+            let stream = StreamId::order(order_id);
+            if id.as_deref() == Some(client_order_id) && !found.contains(&stream) {
+                found.push(stream);
+            }
+        }
+        json(&found.iter().map(StreamKey::from).collect::<Vec<_>>())
     }
 
     /// The stored events of a stream, in version order (JSON array).
@@ -734,6 +809,7 @@ fn diff_values(path: String, old: &Value, new: &Value, changes: &mut Vec<Change>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use perpetua_core::event::parse_stored_events;
 
     fn demo_lines() -> Vec<String> {
         let (_, stored) = perpetua_core::demo::sealed_log();
@@ -770,6 +846,27 @@ mod tests {
         let none = report(lines.join("\n"));
         assert_eq!(none["checkpoint"], Value::Null);
         assert_eq!(Log::parse(&format!("{}\n{signed}", lines.join("\n"))).unwrap().len(), lines.len(), "not an event");
+    }
+
+    /// A checkpoint the live server hands over is checked against the events loaded: the
+    /// one of this log covers it; one of another log at the same size does not.
+    #[test]
+    fn a_checkpoint_from_elsewhere_is_checked_against_the_loaded_events() {
+        let (lines, signed) = demo_export();
+        let log = Log::parse(&lines.join("\n")).unwrap();
+        let checkpoint = &signed["{\"checkpoint\":".len()..signed.len() - 1];
+        let ours: Value = serde_json::from_str(&log.check_checkpoint(checkpoint).unwrap()).unwrap();
+        assert_eq!(ours["coverage"]["kind"], "COVERED", "{ours}");
+        // Another log of the same size: one event's hash differs, so its Merkle root does.
+        let mut other = lines.clone();
+        let middle = &mut other[lines.len() / 2];
+        let at = middle.find("\"hash\":\"").unwrap() + 8;
+        let digit = if &middle[at..at + 1] == "0" { "1" } else { "0" };
+        middle.replace_range(at..at + 1, digit);
+        let forked = Log::parse(&other.join("\n")).unwrap();
+        let theirs: Value = serde_json::from_str(&forked.check_checkpoint(checkpoint).unwrap()).unwrap();
+        assert_ne!(theirs["coverage"]["kind"], "COVERED", "{theirs}");
+        assert!(log.check_checkpoint("{}").is_err());
     }
 
     fn demo() -> Log {
@@ -903,8 +1000,31 @@ mod tests {
         let report: Value = serde_json::from_str(&log.verify()).unwrap();
         assert_eq!(report["firstBadPosition"], at + 1);
         assert_eq!(report["fault"]["kind"], "HASH_MISMATCH");
+        // The stored hash is the original's; the hash its bytes now give is another.
+        let stored: Value = serde_json::from_str(&original).unwrap();
+        let altered = parse_stored_events(&lines[at]).unwrap().remove(0);
+        assert_eq!(report["mismatch"]["field"], "hash");
+        assert_eq!(report["mismatch"]["actual"], stored["hash"]);
+        assert_eq!(report["mismatch"]["expected"], audit::chain_hash(&altered.prev_hash, &altered).to_string());
+        assert_ne!(report["mismatch"]["expected"], report["mismatch"]["actual"]);
         log.append(&lines[at + 5..].concat()).unwrap();
         assert_eq!(serde_json::from_str::<Value>(&log.verify()).unwrap(), report);
+    }
+
+    /// A `prevHash` that is not the hash of the event before: both are named.
+    #[test]
+    fn an_altered_prev_hash_names_the_hash_it_should_be() {
+        let mut lines = demo_lines();
+        let at = lines.len() / 2;
+        let before: Value = serde_json::from_str(&lines[at - 1]).unwrap();
+        let prev = before["hash"].as_str().unwrap().to_string();
+        let other = format!("{}{}", if prev.starts_with('0') { "1" } else { "0" }, &prev[1..]);
+        lines[at] = lines[at].replace(&format!("\"prevHash\":\"{prev}\""), &format!("\"prevHash\":\"{other}\""));
+        let log = Log::parse(&lines.concat()).unwrap();
+        let report: Value = serde_json::from_str(&log.verify()).unwrap();
+        assert_eq!(report["firstBadPosition"], at + 1);
+        assert_eq!(report["mismatch"], serde_json::json!({ "field": "prevHash", "expected": prev, "actual": other }));
+        assert_eq!(serde_json::from_str::<Value>(&demo().verify()).unwrap()["mismatch"], Value::Null);
     }
 
     #[test]
@@ -965,6 +1085,17 @@ mod tests {
         );
         assert_eq!(log.streams_with_id("BTCUSDT"), r#"[{"aggregateType":"Market","aggregateId":"BTCUSDT"}]"#);
         assert_eq!(log.streams_with_id("nothing here"), "[]");
+        // The demo's traders name some orders: each is found by its client order id alone.
+        let named = log.events.iter().find_map(|e| match &e.event {
+            Event::OrderPlaced(placed) => placed.client_order_id.clone().map(|id| (id, placed.order_id)),
+            _ => None,
+        });
+        let (client_order_id, order_id) = named.expect("the demo names orders");
+        assert_eq!(
+            log.orders_with_client_order_id(&client_order_id),
+            format!(r#"[{{"aggregateType":"Order","aggregateId":"{order_id}"}}]"#)
+        );
+        assert_eq!(log.orders_with_client_order_id("no-such-order"), "[]");
         let versions = log.stream_indexes("Position", &position).unwrap();
         assert_eq!(indexes(&log, versions.clone()).last().unwrap()["version"], versions.len());
     }

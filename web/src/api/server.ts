@@ -64,6 +64,33 @@ export class ServerClient {
     return new Uint8Array(await response.arrayBuffer());
   }
 
+  /** `GET /v1/audit/checkpoints/latest`: the newest signed checkpoint; null when none was
+   * signed yet (404 `NO_CHECKPOINT`). */
+  async latestCheckpoint(): Promise<Schemas['Checkpoint'] | null> {
+    const response = await fetch(`${this.baseUrl}/v1/audit/checkpoints/latest`, {
+      headers: this.headers('application/json'),
+      cache: 'no-store',
+    });
+    if (response.status === 404) {
+      const error = await errorOf(response);
+      if (error.code === 'NO_CHECKPOINT') return null;
+      throw error;
+    }
+    if (!response.ok) throw await errorOf(response);
+    return (await response.json()) as Schemas['Checkpoint'];
+  }
+
+  /** `GET /v1/audit/proofs/consistency`: the proof that the tree of `second` events extends
+   * the tree of `first`. */
+  async consistencyProof(first: number, second: number): Promise<Schemas['ConsistencyProof']> {
+    const response = await fetch(`${this.baseUrl}/v1/audit/proofs/consistency?first=${first}&second=${second}`, {
+      headers: this.headers('application/json'),
+      cache: 'no-store',
+    });
+    if (!response.ok) throw await errorOf(response);
+    return (await response.json()) as Schemas['ConsistencyProof'];
+  }
+
   /**
    * Follows the live tail from `fromPosition` until `signal` aborts, reconnecting after a
    * dropped connection from the position after the last event received. Events are handed

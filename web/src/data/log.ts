@@ -31,6 +31,9 @@ function parse<T>(json: string): T {
 
 export class LoadedLog implements Lookup {
   readonly columns: LogColumns;
+  /** The chain's last verification (null before the first): what every view marks as not
+   * vouched for. */
+  verification: VerifyReport | null = null;
 
   private constructor(private readonly wasm: AuditLog) {
     this.columns = new LogColumns(parse<string[]>(eventTypeNames()));
@@ -69,14 +72,22 @@ export class LoadedLog implements Lookup {
     }
   }
 
+  /** Verifies the events loaded since the last call, and keeps the report as `verification`. */
   verify(): VerifyReport {
-    return parse(this.wasm.verify());
+    this.verification = parse<VerifyReport>(this.wasm.verify());
+    return this.verification;
   }
 
   /** The last signed checkpoint the file carried: its signature and whether the file holds
    * the log it states (a cut-off tail is `TRUNCATED`). */
   checkpoint(): CheckpointReport {
     return parse(this.wasm.checkpoint());
+  }
+
+  /** A checkpoint from elsewhere (the live server's), checked as `checkpoint()` checks the
+   * file's: its signature, and the loaded events against it. */
+  checkCheckpoint(checkpoint: Wasm.Checkpoint): CheckpointReport {
+    return parse(this.wasm.checkCheckpoint(JSON.stringify(checkpoint)));
   }
 
   event(row: number): StoredEvent | null {
@@ -141,6 +152,9 @@ export class LoadedLog implements Lookup {
   streamsWithId(id: string): StreamKey[] {
     return parse(this.wasm.streamsWithId(id));
   }
+  ordersWithClientOrderId(id: string): StreamKey[] {
+    return parse(this.wasm.ordersWithClientOrderId(id));
+  }
   countByCorrelation(id: string): number {
     return this.rowsByCorrelation(id).length;
   }
@@ -166,5 +180,5 @@ export class LoadedLog implements Lookup {
  * which needs only the stored envelopes. Throws when not even those parse. */
 export function verifyUndecodable(bytes: Uint8Array): VerifyReport {
   const report = parse<Wasm.VerifyReport>(verifyChain(new TextDecoder().decode(bytes)));
-  return { scope: 'range', withheld: 0, ...report };
+  return { scope: 'range', withheld: 0, mismatch: null, ...report };
 }

@@ -1,6 +1,7 @@
 // The search box: what the user typed, then what it means in the loaded log. Parsing is
-// staged — first the text becomes a query (an id with an optional scope, a market symbol,
-// a global position), then the query is resolved against the log into the view to open.
+// staged — first the text becomes a query (an id with an optional scope, a market symbol or
+// a client's order id, a global position), then the query is resolved against the log into
+// the view to open.
 
 import type { StreamKey } from './columns';
 
@@ -10,7 +11,9 @@ export type IdScope = (typeof ID_SCOPES)[number];
 export type Query =
   | { readonly kind: 'empty' }
   | { readonly kind: 'id'; readonly scope: IdScope | null; readonly id: string }
-  | { readonly kind: 'market'; readonly symbol: string }
+  /** Free text: a market symbol if one is loaded, else a client's own order id. */
+  | { readonly kind: 'text'; readonly text: string }
+  | { readonly kind: 'clientOrderId'; readonly id: string }
   | { readonly kind: 'position'; readonly position: number }
   | { readonly kind: 'invalid'; readonly reason: string };
 
@@ -25,11 +28,16 @@ const SCOPE_ALIASES: Readonly<Record<string, IdScope>> = {
   causation: 'causation',
   command: 'causation',
 };
+/** Scopes for a client's own order id (any text, not a UUID). */
+const CLIENT_ORDER_ID_SCOPES = new Set(['client', 'clientorderid', 'cid']);
+/** What a client order id may be: the API's limit is 64 characters, without spaces. */
+const CLIENT_ORDER_ID = /^\S{1,64}$/;
 
 /**
  * Reads the search box: `<uuid>` (any kind of id), `order:<uuid>` (likewise `account:`,
- * `position:`, `user:`, `correlation:`/`corr:`, `causation:`/`command:`), a market symbol
- * (`BTCUSDT`), or a global position (`#1234`, or `1234`).
+ * `position:`, `user:`, `correlation:`/`corr:`, `causation:`/`command:`), a client's own
+ * order id (`client:alice-3`, or `cid:`, or bare `alice-3`), a market symbol (`BTCUSDT`), or
+ * a global position (`#1234`, or `1234`).
  */
 export function parseQuery(text: string): Query {
   const trimmed = text.trim();
@@ -40,6 +48,12 @@ export function parseQuery(text: string): Query {
     return value >= 1 ? { kind: 'position', position: value } : { kind: 'invalid', reason: 'positions start at 1' };
   }
   const scoped = /^([a-z]+)\s*[:=]\s*(.*)$/i.exec(trimmed);
+  if (scoped && CLIENT_ORDER_ID_SCOPES.has((scoped[1] ?? '').toLowerCase())) {
+    const id = (scoped[2] ?? '').trim();
+    return CLIENT_ORDER_ID.test(id)
+      ? { kind: 'clientOrderId', id }
+      : { kind: 'invalid', reason: 'a client order id is 1 to 64 characters without spaces' };
+  }
   if (scoped) {
     const scope = SCOPE_ALIASES[(scoped[1] ?? '').toLowerCase()];
     if (!scope) return { kind: 'invalid', reason: `unknown kind of id "${scoped[1] ?? ''}"` };
@@ -49,13 +63,16 @@ export function parseQuery(text: string): Query {
       : { kind: 'invalid', reason: `"${id}" is not an id (a UUID)` };
   }
   if (UUID.test(trimmed)) return { kind: 'id', scope: null, id: trimmed.toLowerCase() };
-  if (/^[A-Za-z0-9]{2,20}$/.test(trimmed)) return { kind: 'market', symbol: trimmed.toUpperCase() };
-  return { kind: 'invalid', reason: 'type an order, account, position, user or correlation id, a symbol or #position' };
+  if (CLIENT_ORDER_ID.test(trimmed)) return { kind: 'text', text: trimmed };
+  return {
+    kind: 'invalid',
+    reason: 'type an order, account, position, user or correlation id, a client order id, a symbol or #position',
+  };
 }
 
 /** What a query opens. */
 export type Target =
-  | { readonly view: 'stream'; readonly stream: StreamKey }
+  | { readonly view: 'stream'; readonly stream: StreamKey; readonly note?: string }
   | { readonly view: 'account'; readonly accountId: string }
   | { readonly view: 'causation'; readonly by: 'correlation' | 'causation'; readonly id: string }
   | { readonly view: 'user'; readonly userId: string }
@@ -65,6 +82,8 @@ export type Target =
 /** The questions resolution asks of the loaded log. */
 export interface Lookup {
   streamsWithId(id: string): readonly StreamKey[];
+  /** The orders placed with a client's own order id (unique per account at most). */
+  ordersWithClientOrderId(id: string): readonly StreamKey[];
   countByCorrelation(id: string): number;
   countByCausation(id: string): number;
   countByUser(id: string): number;
@@ -84,13 +103,34 @@ export function resolveQuery(query: Query, log: Lookup): Target {
       return log.hasPosition(query.position)
         ? { view: 'event', position: query.position }
         : { view: 'none', message: `position ${query.position} is not in the loaded log` };
-    case 'market': {
-      const market = log.streamsWithId(query.symbol).find((s) => s.aggregateType === 'Market');
-      return market ? { view: 'stream', stream: market } : { view: 'none', message: `no market ${query.symbol}` };
+    case 'text': {
+      const market = /^[A-Za-z0-9]{2,20}$/.test(query.text)
+        ? log.streamsWithId(query.text.toUpperCase()).find((s) => s.aggregateType === 'Market')
+        : undefined;
+      if (market) return { view: 'stream', stream: market };
+      const orders = log.ordersWithClientOrderId(query.text);
+      return orders.length > 0
+        ? clientOrder(query.text, orders)
+        : { view: 'none', message: `no market and no client order id "${query.text}" in the loaded log` };
+    }
+    case 'clientOrderId': {
+      const orders = log.ordersWithClientOrderId(query.id);
+      return orders.length > 0
+        ? clientOrder(query.id, orders)
+        : { view: 'none', message: `no order with client order id "${query.id}" in the loaded log` };
     }
     case 'id':
       return resolveId(query.scope, query.id, log);
   }
+}
+
+/** The order a client order id names; when orders of several accounts share it, the first,
+ * and the search message says how many. */
+function clientOrder(id: string, orders: readonly StreamKey[]): Target {
+  const [first] = orders;
+  if (!first) return { view: 'none', message: `no order with client order id "${id}"` };
+  const note = orders.length > 1 ? `${orders.length} orders have client order id "${id}"; the first is shown` : null;
+  return { view: 'stream', stream: first, ...(note ? { note } : {}) };
 }
 
 function resolveId(scope: IdScope | null, id: string, log: Lookup): Target {

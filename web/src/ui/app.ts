@@ -9,7 +9,12 @@ import { parseRoute, type Route, routeOf, routeToHash } from '../model/routes';
 import { parseQuery, resolveQuery } from '../model/search';
 import { describeTail } from '../model/timeline';
 import type { CheckpointReport } from '../data/types';
-import { Badge } from './badge';
+import { Badge, badgeText, type BadgeState } from './badge';
+import { CheckpointWatch } from './checkpointWatch';
+import { helpDialog } from './helpDialog';
+import { ReportDialog } from './reportDialog';
+import { applyTheme, currentTheme, toggleTheme } from './theme';
+import { asReceipt, ReceiptView } from './views/receiptView';
 import { h, replace } from './dom';
 import { AccountView } from './views/accountView';
 import { CausationView } from './views/causationView';
@@ -19,6 +24,8 @@ import { StreamView } from './views/streamView';
 const TOKEN_KEY = 'perpetua.auditorToken';
 /** The live tail hands events to the log at most this often (one wasm call per batch). */
 const TAIL_BATCH_MS = 200;
+/** A file this small may be an order's receipt (one JSON object); larger ones are logs. */
+const RECEIPT_MAX_BYTES = 4 << 20;
 
 type ViewName = Route['name'];
 
@@ -32,6 +39,30 @@ export class App {
   private flushTimer = 0;
   private appended = 0;
   private readonly badge = new Badge((position) => this.go({ name: 'log', filter: NO_FILTER, at: position }));
+  /** What the badge shows, for the report. */
+  private badgeState: BadgeState = { kind: 'empty' };
+  /** The loaded log's source, as the header names it. */
+  private sourceLabel = '';
+  private watch: CheckpointWatch | null = null;
+  private readonly reportDialog = new ReportDialog();
+  private readonly help = helpDialog();
+  private readonly receiptView = new ReceiptView((check, receipt) =>
+    this.setBadge({
+      kind: 'receipt',
+      ok: check.ok,
+      detail: check.ok
+        ? `${receipt.events.length} events under the checkpoint of ${receipt.checkpoint.treeSize}, key ${receipt.checkpoint.keyId}`
+        : (check.error ?? ''),
+    }),
+  );
+  private receiptShown = false;
+  private readonly reportButton = h('button', {
+    id: 'report-button',
+    text: 'Report',
+    title: 'The verification report: download it as JSON or print it (r)',
+    attrs: { disabled: '' },
+    on: { click: () => this.openReport() },
+  });
   private readonly logView = new LogView((route) => this.go(route));
   private readonly streamView = new StreamView((route) => this.go(route));
   private readonly causationView = new CausationView((route) => this.go(route));
@@ -55,7 +86,7 @@ export class App {
     id: 'search',
     attrs: {
       type: 'search',
-      placeholder: 'Find an id, a symbol or #position  ( / )',
+      placeholder: 'Find an id, a client order id, a symbol or #position  ( / )',
       'aria-label': 'Find',
       autocomplete: 'off',
       spellcheck: 'false',
@@ -118,13 +149,29 @@ export class App {
       h('nav', { class: 'tabs', attrs: { 'aria-label': 'Views' } }, ...Object.values(this.tabs)),
       search,
       this.badge.element,
+      this.reportButton,
       this.source,
       h('button', { text: 'Open file…', on: { click: () => this.fileInput.click() } }),
       h('button', { id: 'connect', text: 'Connect…', on: { click: () => this.openConnect() } }),
+      h('button', {
+        class: 'icon-button',
+        text: '◐',
+        title: 'Light or dark theme (t)',
+        attrs: { 'aria-label': 'Switch theme' },
+        on: { click: () => toggleTheme() },
+      }),
+      h('button', {
+        class: 'icon-button',
+        text: '?',
+        title: 'Keys (?)',
+        attrs: { 'aria-label': 'Keyboard help' },
+        on: { click: () => this.help.showModal() },
+      }),
       this.fileInput,
     );
-    replace(this.root, header, this.main, this.connectDialog);
-    this.main.append(this.home, ...Object.values(this.views).map((v) => v.element));
+    applyTheme(currentTheme());
+    replace(this.root, header, this.main, this.connectDialog, this.reportDialog.element, this.help);
+    this.main.append(this.home, this.receiptView.element, ...Object.values(this.views).map((v) => v.element));
     this.installDrop();
     window.addEventListener('hashchange', (event) => {
       // The view being left may have moved its selection with replaceState since it was
@@ -246,14 +293,30 @@ export class App {
     performance.mark('load-start');
     const bytes = new Uint8Array(await file.arrayBuffer());
     performance.measure('read-file', 'load-start');
-    await this.load(bytes, `${file.name} · ${formatBytes(file.size)}`);
+    const label = `${file.name} · ${formatBytes(file.size)}`;
+    // A receipt is one JSON object; an export is JSON Lines (or an array of events).
+    const text = bytes.length < RECEIPT_MAX_BYTES ? new TextDecoder().decode(bytes) : '';
+    const receipt = asReceipt(text);
+    if (receipt) {
+      await loadWasm();
+      this.replaceLog(null);
+      this.receiptShown = true;
+      this.source.textContent = `${label} · order receipt`;
+      this.receiptView.show(text, receipt, file.name);
+      this.showOnly(null);
+      this.receiptView.focus();
+      return;
+    }
+    await this.load(bytes, label);
   }
 
   /** Loads a log: parse and decode in wasm, render the list at once, verify the chain once
    * it is on screen (the badge says "verifying" meanwhile). The `first-render` and `verified`
    * measures run from the `load-start` mark: the file chosen, or the log downloaded. */
   private async load(bytes: Uint8Array, sourceLabel: string): Promise<boolean> {
-    this.badge.set({ kind: 'verifying' });
+    this.receiptShown = false;
+    this.sourceLabel = sourceLabel;
+    this.setBadge({ kind: 'verifying' });
     this.source.textContent = `Loading ${sourceLabel}…`;
     await loadWasm();
     await nextFrame();
@@ -293,9 +356,9 @@ export class App {
 
   private showUndecodable(bytes: Uint8Array): void {
     try {
-      this.badge.set({ kind: 'report', report: verifyUndecodable(bytes), badEvent: null });
+      this.setBadge({ kind: 'report', report: verifyUndecodable(bytes), badEvent: null });
     } catch (error) {
-      this.badge.set({ kind: 'error', message: message(error) });
+      this.setBadge({ kind: 'error', message: message(error) });
     }
     this.showOnly(null);
   }
@@ -303,10 +366,47 @@ export class App {
   private verify(): void {
     const log = this.log;
     if (!log) return;
+    const before = log.verification;
     const report = log.verify();
     const row = report.firstBadPosition === null ? -1 : log.columns.rowOfPosition(report.firstBadPosition);
     const badEvent = row === -1 ? null : log.event(row);
-    this.badge.set({ kind: 'report', report, badEvent, checkpoint: this.checkpoint });
+    this.setBadge({ kind: 'report', report, badEvent, checkpoint: this.checkpoint, live: this.watch?.latest ?? null });
+    // The views were drawn before the chain was checked: once it breaks, they mark what it
+    // no longer vouches for.
+    if ((before?.firstBadPosition ?? null) !== report.firstBadPosition) {
+      for (const view of [this.logView, this.streamView, this.causationView, this.accountView]) view.trustChanged();
+    }
+  }
+
+  private setBadge(state: BadgeState): void {
+    this.badgeState = state;
+    this.badge.set(state);
+    const reportable = state.kind === 'report' && this.log !== null;
+    this.reportButton.toggleAttribute('disabled', !reportable);
+  }
+
+  /** The verification report of the loaded log, in its dialog. */
+  private openReport(): void {
+    const log = this.log;
+    const state = this.badgeState;
+    if (!log || state.kind !== 'report') return;
+    const last = log.length - 1;
+    const head = last >= 0 ? log.event(last) : null;
+    const { text, detail } = badgeText(state);
+    this.reportDialog.open({
+      source: this.sourceLabel,
+      generatedAt: new Date(),
+      events: {
+        count: log.length,
+        firstPosition: log.columns.positions[0] ?? null,
+        lastPosition: log.columns.positions[last] ?? null,
+      },
+      head: head ? { position: head.position, hash: head.hash } : null,
+      chain: state.report,
+      checkpoint: this.checkpoint,
+      live: this.watch?.seen ?? [],
+      verdict: { text, detail },
+    });
   }
 
   private async connect(token: string): Promise<void> {
@@ -339,6 +439,13 @@ export class App {
     const controller = new AbortController();
     this.tail = controller;
     this.appended = 0;
+    this.watch = new CheckpointWatch(
+      client,
+      () => this.log,
+      () => this.verify(),
+      location.host,
+    );
+    void this.watch.run(this.checkpoint?.checkpoint ?? null, controller.signal);
     const from = (log.columns.positions[log.length - 1] ?? 0) + 1;
     const status = (connected: boolean): void => {
       this.source.dataset['live'] = connected ? 'on' : 'off';
@@ -391,6 +498,7 @@ export class App {
   private stopTail(): void {
     this.tail?.abort();
     this.tail = null;
+    this.watch = null;
     window.clearTimeout(this.flushTimer);
     this.flushTimer = 0;
     this.pendingLines = [];
@@ -432,7 +540,8 @@ export class App {
   }
 
   private showOnly(name: ViewName | null): void {
-    this.home.hidden = name !== null;
+    this.home.hidden = name !== null || this.receiptShown;
+    this.receiptView.element.hidden = !this.receiptShown || name !== null;
     for (const [key, view] of Object.entries(this.views)) view.element.hidden = key !== name;
     for (const [key, tab] of Object.entries(this.tabs)) {
       const enabled = this.log !== null && this.lastHash[key as ViewName] !== null;
@@ -450,17 +559,25 @@ export class App {
       return;
     }
     const target = resolveQuery(parseQuery(this.searchInput.value), log);
-    this.searchMessage.textContent = target.view === 'none' ? target.message : '';
+    this.searchMessage.textContent =
+      target.view === 'none' ? target.message : target.view === 'stream' ? (target.note ?? '') : '';
     const route = routeOf(target);
     if (route) this.go(route);
   }
 
   private onGlobalKey(event: KeyboardEvent): void {
     const typing = event.target instanceof HTMLInputElement || event.target instanceof HTMLSelectElement;
-    if (event.key === '/' && !typing) {
+    const dialogOpen = document.querySelector('dialog[open]') !== null;
+    if (event.key === '/' && !typing && !dialogOpen) {
       event.preventDefault();
       this.searchInput.focus();
       this.searchInput.select();
+    } else if (event.key === '?' && !typing && !dialogOpen) {
+      this.help.showModal();
+    } else if (event.key === 'r' && !typing && !dialogOpen && !event.ctrlKey && !event.metaKey) {
+      this.openReport();
+    } else if (event.key === 't' && !typing && !dialogOpen && !event.ctrlKey && !event.metaKey) {
+      toggleTheme();
     } else if (event.key === 'Escape' && event.target === this.searchInput && this.route) {
       this.views[this.route.name].focus();
     }

@@ -2,6 +2,7 @@
 // the wasm build of the core, and when it does not, the first bad position and its event.
 
 import type { CheckpointReport, StoredEvent, VerifyReport } from '../data/types';
+import type { Judgement } from '../model/consistency';
 import { formatCount, shortId } from '../model/format';
 import { h, replace } from './dom';
 
@@ -14,17 +15,27 @@ export type BadgeState =
       readonly badEvent: StoredEvent | null;
       /** The file's signed checkpoint, checked (none for a live log or an undecodable file). */
       readonly checkpoint?: CheckpointReport | null;
+      /** The live server's checkpoints, judged (only while following its tail). */
+      readonly live?: Judgement | null;
     }
-  | { readonly kind: 'error'; readonly message: string };
+  | { readonly kind: 'error'; readonly message: string }
+  /** An order's receipt opened from a file, checked. */
+  | { readonly kind: 'receipt'; readonly ok: boolean; readonly detail: string };
 
 type BadgeText = { text: string; detail: string; tone: string };
 
 /** The chain's verdict, then the checkpoint's: a chain that verifies but ends short of the
- * checkpoint the file carries, or is not the log it states, is refused. */
+ * checkpoint the file carries, or is not the log it states, is refused; then the live
+ * server's checkpoints: one that does not extend the last seen is a rewritten history. */
 export function badgeText(state: BadgeState): BadgeText {
   const chain = chainText(state);
-  if (state.kind !== 'report' || !state.checkpoint || chain.tone === 'bad') return chain;
-  return withCheckpoint(chain, state.checkpoint);
+  if (state.kind !== 'report') return chain;
+  const live = state.live ?? null;
+  if (live?.kind === 'rewritten') return { text: 'History rewritten', detail: live.detail, tone: 'bad' };
+  if (live?.kind === 'refused') return { text: 'Live checkpoint refused', detail: live.detail, tone: 'bad' };
+  const checked = !state.checkpoint || chain.tone === 'bad' ? chain : withCheckpoint(chain, state.checkpoint);
+  if (live?.kind !== 'consistent' || checked.tone === 'bad') return checked;
+  return { ...checked, detail: `${checked.detail} · live: ${live.detail}` };
 }
 
 function withCheckpoint(chain: BadgeText, report: CheckpointReport): BadgeText {
@@ -72,6 +83,10 @@ function chainText(state: BadgeState): BadgeText {
       return { text: 'Verifying chain…', detail: '', tone: 'neutral' };
     case 'error':
       return { text: 'Cannot verify', detail: state.message, tone: 'bad' };
+    case 'receipt':
+      return state.ok
+        ? { text: 'Receipt verified', detail: state.detail, tone: 'good' }
+        : { text: 'Receipt does not verify', detail: state.detail, tone: 'bad' };
     case 'report': {
       const { report, badEvent } = state;
       const withheld = report.withheld;

@@ -1,11 +1,12 @@
 // One stored event laid out for reading: its envelope as a definition list with links to
 // its stream, user and command, and its payload and metadata as JSON.
 
-import type { StoredEvent } from '../data/types';
+import type { StoredEvent, VerifyReport } from '../data/types';
 import { routeToHash, streamHash } from '../model/routes';
 import { NO_FILTER } from '../model/filter';
 import { h, link } from './dom';
 import { jsonBlock } from './json';
+import { eventNotice } from './trust';
 
 function row(term: string, value: Node | string): HTMLElement[] {
   return [h('dt', { text: term }), h('dd', {}, value)];
@@ -16,8 +17,9 @@ function idLink(id: string | null | undefined, hash: (id: string) => string): No
 }
 
 /** The envelope of an event. With `collapsible`, the payload and metadata are behind
- * disclosure toggles (shown on demand); otherwise they are shown. */
-export function eventDetails(event: StoredEvent, collapsible: boolean): HTMLElement {
+ * disclosure toggles (shown on demand); otherwise they are shown. Under a chain `report` that
+ * does not vouch for the event, a warning comes first (with the hashes, for the bad one). */
+export function eventDetails(event: StoredEvent, collapsible: boolean, report: VerifyReport | null): HTMLElement {
   const { metadata } = event;
   const envelope = h(
     'dl',
@@ -64,6 +66,7 @@ export function eventDetails(event: StoredEvent, collapsible: boolean): HTMLElem
     'div',
     { class: 'event-details' },
     h('h2', { class: 'event-type', text: event.eventType }),
+    eventNotice(event, report),
     envelope,
     section('Data', payload),
     section('Metadata', meta),

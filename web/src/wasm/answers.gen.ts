@@ -362,6 +362,25 @@ updatedAt: Timestamp,
 version: number, };
 
 /**
+ * What the first bad event holds against what it should: a `hash` that is not its bytes'
+ * (expected: the hash of its bytes), or a `prevHash` that is not the hash of the event
+ * before it (expected: that event's hash).
+ */
+export type Mismatch = { 
+/**
+ * `hash` or `prevHash`.
+ */
+field: string, 
+/**
+ * The value the chain requires.
+ */
+expected: Hash, 
+/**
+ * The value the event carries.
+ */
+actual: Hash, };
+
+/**
  * An order; derived from the engine's order counter.
  */
 export type OrderId = string;
@@ -696,6 +715,11 @@ scope: Scope,
  * recomputed.
  */
 withheld: number, 
+/**
+ * The first bad event's hash against what it should be; `null` when every event
+ * verifies or the fault is a missing position.
+ */
+mismatch: Mismatch | null, 
 /**
  * Events checked and found good before the first fault (or all of them).
  */

@@ -180,4 +180,38 @@ describe.skipIf(!live)('connected to perpetua serve --demo', () => {
     expect(await page.locator('#badge').getAttribute('data-tone')).toBe('bad');
     await screenshot(page, '09-truncated');
   });
+
+  it("verifies an order's receipt from the file alone, under the signer's key only", async () => {
+    const placed = events.find((e) => e.eventType === 'OrderPlaced');
+    if (!placed) throw new Error('the demo places orders');
+    const response = await fetch(`${url}/v1/orders/${placed.aggregateId}/receipt`, {
+      headers: { Authorization: `Bearer ${auditorToken ?? ''}` },
+    });
+    expect(response.status).toBe(200);
+    // The receipt as served, byte for byte: re-serialized JSON would reorder its payloads.
+    const text = await response.text();
+    const { checkpoint } = JSON.parse(text) as { checkpoint: { publicKey: string; keyId: string } };
+    const dir = mkdtempSync(join(tmpdir(), 'perpetua-receipt-'));
+    writeFileSync(join(dir, 'receipt.json'), text);
+    await openFile(page, join(dir, 'receipt.json'));
+    await expect.poll(() => page.locator('.receipt-result').getAttribute('data-result')).toBe('ok');
+    expect(await page.locator('.receipt-result').innerText()).toContain(`by key ${checkpoint.keyId}`);
+    expect(await page.locator('#badge').innerText()).toContain('Receipt verified');
+    // Trusting only another key (RFC 8032's second test key), the same receipt is refused.
+    const key = page.locator('input[aria-label="Trusted public key"]');
+    await key.fill('3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c');
+    await page.locator('.receipt-view button', { hasText: 'Check again' }).click();
+    await expect.poll(() => page.locator('.receipt-result').getAttribute('data-result')).toBe('bad');
+    await key.fill(checkpoint.publicKey);
+    await page.locator('.receipt-view button', { hasText: 'Check again' }).click();
+    await expect.poll(() => page.locator('.receipt-result').getAttribute('data-result')).toBe('ok');
+    await screenshot(page, '10-receipt');
+    // One digit of an event's payload changed: its inclusion proof no longer holds.
+    const forged = text.replace(/"quantity":"(\d)/, (_, digit: string) => `"quantity":"${(Number(digit) + 1) % 10}`);
+    expect(forged).not.toBe(text);
+    writeFileSync(join(dir, 'forged.json'), forged);
+    await openFile(page, join(dir, 'forged.json'));
+    await expect.poll(() => page.locator('.receipt-result').getAttribute('data-result')).toBe('bad');
+    expect(await page.locator('#badge').innerText()).toContain('Receipt does not verify');
+  });
 });

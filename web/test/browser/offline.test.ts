@@ -3,7 +3,7 @@
 // versions; the causation and account views show the liquidation; a file with one payload
 // altered is named by the badge.
 
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
@@ -168,6 +168,28 @@ describe('an exported demo log, offline', () => {
       .poll(() => page.locator('.causation-view h2').innerText())
       .toContain(String(opened.metadata.correlationId));
   });
+
+  it("finds an order by the client's own order id", async () => {
+    const named = demo.events.find(
+      (e) => e.eventType === 'OrderPlaced' && typeof e.payload['clientOrderId'] === 'string',
+    );
+    if (!named) throw new Error('the demo names no order');
+    const clientOrderId = String(named.payload['clientOrderId']);
+    for (const query of [clientOrderId, `client:${clientOrderId}`]) {
+      await page.locator('#search').fill(query);
+      await page.locator('#search').press('Enter');
+      await expect
+        .poll(() => page.locator('.stream-view h2').first().innerText())
+        .toContain(`Order ${named.aggregateId}`);
+      expect(await page.locator('.search-message').innerText()).toBe('');
+      await page.evaluate(() => (location.hash = '#/log'));
+    }
+    await page.locator('#search').fill('no-such-client-order');
+    await page.locator('#search').press('Enter');
+    await expect
+      .poll(() => page.locator('.search-message').innerText())
+      .toBe('no market and no client order id "no-such-client-order" in the loaded log');
+  });
 });
 
 describe('an exported log with one payload altered', () => {
@@ -188,9 +210,64 @@ describe('an exported log with one payload altered', () => {
     expect(badge).toContain(`Position ${liquidation.aggregateId.slice(0, 8)}…${liquidation.aggregateId.slice(-4)} v1`);
     // The badge opens the bad event in the log.
     await page.locator('#badge button').click();
-    await expect.poll(() => page.locator('.details-pane dd').first().innerText()).toBe(String(opened.position));
+    await expect
+      .poll(() => page.locator('.details-pane .envelope dd').first().innerText())
+      .toBe(String(opened.position));
     expect(await page.locator('.details-pane [data-section=data] .json').innerText()).toContain('"size": "0.200"');
+
+    // Its details say it does not verify, with the hash it carries and the one its bytes give.
+    const stored = (JSON.parse(demo.lines[at] ?? '{}') as { hash: string }).hash;
+    const notice = page.locator('.details-pane .trust-notice[data-trust=broken]');
+    expect(await notice.innerText()).toContain('Does not verify');
+    expect(await notice.locator('[data-hash=actual]').innerText()).toBe(stored);
+    const expected = await notice.locator('[data-hash=expected]').innerText();
+    expect(expected).toMatch(/^[0-9a-f]{64}$/);
+    expect(expected).not.toBe(stored);
+
+    // In the list: the event before is trusted, the bad one and every one after it are not.
+    const rowAt = (position: number) =>
+      page.locator('.log-list .vlist-row').filter({ has: page.locator(`.c-pos:text-is("${position}")`) });
+    await expect.poll(() => rowAt(opened.position).getAttribute('data-trust')).toBe('broken');
+    expect(await rowAt(opened.position - 1).getAttribute('data-trust')).toBeNull();
+    expect(await rowAt(opened.position + 1).getAttribute('data-trust')).toBe('untrusted');
     await screenshot(page, '07-altered');
+
+    // An event long after the break is untrusted too, whatever its own hash says.
+    await page.evaluate((at) => (location.hash = `#/log?at=${at}`), liquidation.position);
+    await expect
+      .poll(() => page.locator('.details-pane .trust-notice[data-trust=untrusted]').innerText())
+      .toContain(`breaks at position ${opened.position.toLocaleString('en-US')}`);
+
+    // The stream view: its timeline marked, and the state folded past the break labelled.
+    await page.locator('.details-pane button', { hasText: 'Open stream' }).click();
+    await expect.poll(() => page.locator('.state-pane .trust-notice').innerText()).toContain('Folded past the break');
+    expect(await page.locator('.timeline-column .vlist-row[data-trust]').count()).toBe(positionEvents.length);
+
+    // The report: downloaded as JSON, with the break, the hashes and the head.
+    await page.locator('#report-button').click();
+    await expect.poll(() => page.locator('.report-dialog .report-result').innerText()).toBe('CHAIN_BROKEN');
+    const [download] = await Promise.all([
+      page.waitForEvent('download'),
+      page.locator('.report-dialog a', { hasText: 'Download JSON' }).click(),
+    ]);
+    expect(download.suggestedFilename()).toMatch(/^perpetua-verification-.*\.json$/);
+    const report = JSON.parse(readFileSync(await download.path(), 'utf8')) as {
+      result: string;
+      head: { position: number };
+      chain: { firstBadPosition: number; mismatch: { field: string; expected: string; actual: string } };
+      events: { count: number };
+    };
+    expect(report.result).toBe('CHAIN_BROKEN');
+    expect(report.chain.firstBadPosition).toBe(opened.position);
+    expect(report.chain.mismatch).toEqual({ field: 'hash', expected, actual: stored });
+    expect(report.events.count).toBe(demo.events.length);
+    expect(report.head.position).toBe(demo.events.length);
+    // Printed, the report is all there is on the page.
+    await page.emulateMedia({ media: 'print' });
+    expect(await page.locator('header.bar').isVisible()).toBe(false);
+    expect(await page.locator('.report-dialog .report-json').isVisible()).toBe(true);
+    await page.emulateMedia({ media: 'screen' });
+    await page.keyboard.press('Escape');
   });
 });
 

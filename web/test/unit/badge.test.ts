@@ -9,6 +9,7 @@ const report: VerifyReport = {
   firstBadPosition: 2455,
   fault: { kind: 'HASH_MISMATCH' },
   lastHash: 'ab',
+  mismatch: { field: 'hash', expected: 'cd', actual: 'ef' },
 };
 const event = {
   position: 2455,
@@ -108,6 +109,22 @@ describe('badgeText', () => {
       expect([rewritten.text, rewritten.tone]).toEqual(['Not the log its checkpoint states', 'bad']);
       const forged = badgeText(under({ kind: 'COVERED', treeSize: 2510, after: 0 }, 'the signature does not verify'));
       expect([forged.text, forged.tone]).toEqual(['Checkpoint signature invalid', 'bad']);
+    });
+
+    it("follows the live server's checkpoints, and says when one rewrote history", () => {
+      const covered = under({ kind: 'COVERED', treeSize: 2510, after: 0 });
+      const consistent = { kind: 'consistent' as const, detail: 'the checkpoint of 2,600 extends the one of 2,510' };
+      expect(badgeText({ ...covered, live: consistent })).toMatchObject({
+        text: 'Chain verified',
+        detail: expect.stringContaining('live: the checkpoint of 2,600 extends the one of 2,510') as string,
+        tone: 'good',
+      });
+      const rewritten = { kind: 'rewritten' as const, detail: 'another root at the same size' };
+      expect(badgeText({ ...covered, live: rewritten })).toEqual({
+        text: 'History rewritten',
+        detail: 'another root at the same size',
+        tone: 'bad',
+      });
     });
 
     it('leaves a broken chain as the verdict', () => {

@@ -24,7 +24,14 @@ describe('parseQuery', () => {
   it('reads a global position and a market symbol', () => {
     expect(parseQuery('#2455')).toEqual({ kind: 'position', position: 2455 });
     expect(parseQuery('2455')).toEqual({ kind: 'position', position: 2455 });
-    expect(parseQuery('btcusdt')).toEqual({ kind: 'market', symbol: 'BTCUSDT' });
+    expect(parseQuery('btcusdt')).toEqual({ kind: 'text', text: 'btcusdt' });
+  });
+
+  it("reads a client's own order id, bare or scoped", () => {
+    expect(parseQuery('alice-3')).toEqual({ kind: 'text', text: 'alice-3' });
+    expect(parseQuery('client: alice-3')).toEqual({ kind: 'clientOrderId', id: 'alice-3' });
+    expect(parseQuery(`cid:${ORDER}`)).toEqual({ kind: 'clientOrderId', id: ORDER });
+    expect(parseQuery('client:')).toMatchObject({ kind: 'invalid' });
   });
 
   it('explains what it cannot read', () => {
@@ -53,6 +60,15 @@ const lookup: Lookup = {
   countByUser: (id) => (id === USER ? 16 : 0),
   accountsOfUser: (id) => (id === USER ? [ACCOUNT] : []),
   hasPosition: (position) => position >= 1 && position <= 2510,
+  ordersWithClientOrderId: (id) =>
+    id === 'alice-3'
+      ? [{ aggregateType: 'Order', aggregateId: ORDER }]
+      : id === 'shared'
+        ? [
+            { aggregateType: 'Order', aggregateId: ORDER },
+            { aggregateType: 'Order', aggregateId: POSITION },
+          ]
+        : [],
 };
 
 const resolve = (text: string) => resolveQuery(parseQuery(text), lookup);
@@ -71,6 +87,21 @@ describe('resolveQuery', () => {
     expect(resolve(USER)).toEqual({ view: 'user', userId: USER });
   });
 
+  it("opens the order of a client's own order id, and says when several share it", () => {
+    const order = { view: 'stream', stream: { aggregateType: 'Order', aggregateId: ORDER } };
+    expect(resolve('alice-3')).toEqual(order);
+    expect(resolve('client:alice-3')).toEqual(order);
+    expect(resolve('shared')).toEqual({ ...order, note: '2 orders have client order id "shared"; the first is shown' });
+    expect(resolve('cid:BTCUSDT')).toEqual({
+      view: 'none',
+      message: 'no order with client order id "BTCUSDT" in the loaded log',
+    });
+    expect(resolve('bob-1')).toEqual({
+      view: 'none',
+      message: 'no market and no client order id "bob-1" in the loaded log',
+    });
+  });
+
   it('keeps to the scope asked for', () => {
     expect(resolve(`user:${ORDER}`)).toEqual({ view: 'none', message: `no user ${ORDER} in the loaded log` });
     expect(resolve(`order:${ORDER}`)).toMatchObject({ view: 'stream' });
@@ -78,7 +109,10 @@ describe('resolveQuery', () => {
 
   it('says what is not there', () => {
     expect(resolve('#99999')).toEqual({ view: 'none', message: 'position 99999 is not in the loaded log' });
-    expect(resolve('ETHUSDT')).toEqual({ view: 'none', message: 'no market ETHUSDT' });
+    expect(resolve('ETHUSDT')).toEqual({
+      view: 'none',
+      message: 'no market and no client order id "ETHUSDT" in the loaded log',
+    });
     expect(resolve('00000000-0000-0000-0000-000000000000')).toMatchObject({ view: 'none' });
   });
 

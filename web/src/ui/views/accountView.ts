@@ -11,6 +11,7 @@ import { formatCount } from '../../model/format';
 import { type Route, routeToHash } from '../../model/routes';
 import { chartSvg } from '../chart';
 import { h, link, replace } from '../dom';
+import { foldNotice } from '../trust';
 import { streamLink } from './streamView';
 
 type AccountRoute = Extract<Route, { name: 'account' }>;
@@ -53,6 +54,11 @@ export class AccountView {
   }
 
   logGrew(): void {
+    this.render();
+  }
+
+  /** The chain's verification changed: the account's figures are labelled anew. */
+  trustChanged(): void {
     this.render();
   }
 
@@ -106,6 +112,11 @@ export class AccountView {
               )
             : null,
         ),
+      ),
+      foldNotice(
+        log.verification,
+        log.columns.positions[rows[rows.length - 1] ?? 0] ?? 0,
+        "This account's state, its read model and its charts",
       ),
       h('dl', { class: 'facts' }, ...facts),
       this.readModelPanel(),
@@ -213,6 +224,7 @@ export class AccountView {
     );
     replace(
       this.readModelBody,
+      foldNotice(log.verification, position, `The read model at position ${formatCount(position)}`),
       summary
         ? h(
             'dl',

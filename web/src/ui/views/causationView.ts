@@ -7,6 +7,7 @@ import type { StoredEvent } from '../../data/types';
 import { formatCount, shortId, summarizePayload } from '../../model/format';
 import type { Route } from '../../model/routes';
 import { h, replace } from '../dom';
+import { markRow } from '../trust';
 import { VirtualList } from '../virtualList';
 import { streamLink } from './streamView';
 import type { Navigate } from './view';
@@ -112,10 +113,16 @@ export class CausationView {
     );
   }
 
+  /** The chain's verification changed: the rows are marked anew. */
+  trustChanged(): void {
+    this.list.invalidate();
+  }
+
   private renderRow(element: HTMLElement, index: number): void {
     const event = this.events[index];
     if (!event) return;
     element.classList.add('causation-row');
+    markRow(element, this.log?.verification ?? null, event.position);
     replace(
       element,
       h('span', { class: 'c-pos', text: String(event.position) }),

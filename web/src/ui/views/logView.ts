@@ -9,6 +9,7 @@ import { formatCount, formatTime, parseUtcInput, shortId, toUtcInput } from '../
 import { type Route, routeToHash } from '../../model/routes';
 import { h, link, replace } from '../dom';
 import { eventDetails } from '../eventDetails';
+import { markRow } from '../trust';
 import { VirtualList } from '../virtualList';
 import type { Navigate } from './view';
 
@@ -119,6 +120,12 @@ export class LogView {
     if (atEnd) this.list.scrollToEnd();
   }
 
+  /** The chain's verification changed: rows and details are marked anew. */
+  trustChanged(): void {
+    this.list.invalidate();
+    if (this.list.selectedIndex !== -1) this.selectRow(this.list.selectedIndex, false);
+  }
+
   private refilter(): void {
     const log = this.log;
     if (!log) return;
@@ -186,6 +193,7 @@ export class LogView {
     const { columns } = log;
     const stream = columns.stream(row);
     element.classList.add('log-row');
+    markRow(element, log.verification, columns.positions[row] ?? 0);
     replace(
       element,
       h('span', { class: 'c-pos', text: String(columns.positions[row]) }),
@@ -208,7 +216,7 @@ export class LogView {
     if (!log || row === undefined) return;
     if (this.list.selectedIndex !== index) this.list.select(index);
     const event = log.event(row);
-    if (event) replace(this.details, eventDetails(event, false), this.detailActions(event));
+    if (event) replace(this.details, eventDetails(event, false, log.verification), this.detailActions(event));
     if (updateAddress) {
       const hash = routeToHash({ name: 'log', filter: this.filter, at: log.columns.positions[row] ?? null });
       history.replaceState(null, '', hash);

@@ -10,6 +10,7 @@ import { type Route, routeToHash, streamHash } from '../../model/routes';
 import { versionAtTime } from '../../model/timeline';
 import { h, link, replace } from '../dom';
 import { eventDetails } from '../eventDetails';
+import { foldNotice, markRow } from '../trust';
 import { jsonBlock } from '../json';
 import { VirtualList } from '../virtualList';
 import type { Navigate } from './view';
@@ -90,6 +91,12 @@ export class StreamView {
     this.list.focus();
   }
 
+  /** The chain's verification changed: the timeline and the selected version are marked anew. */
+  trustChanged(): void {
+    this.list.invalidate();
+    if (this.version >= 1) this.selectVersion(this.version, 'route');
+  }
+
   /** The live tail appended events: the stream may have grown. */
   logGrew(): void {
     const log = this.log;
@@ -144,6 +151,7 @@ export class StreamView {
     // Metadata is not in the columns: only the visible rows' events are read.
     const metadata = log.event(row)?.metadata;
     element.classList.add('timeline-row');
+    markRow(element, log.verification, columns.positions[row] ?? 0);
     replace(
       element,
       h(
@@ -183,8 +191,8 @@ export class StreamView {
     const start = performance.now();
     const view = log.versionView(stream, version);
     performance.measure('state-at-version', { start, end: performance.now() });
-    this.renderState(version, view.state, view.changes);
     const event = log.event(row);
+    this.renderState(version, view.state, view.changes, event?.position ?? 0);
     if (!event) return;
     const command = event.metadata.causationId;
     const caused = command
@@ -196,16 +204,22 @@ export class StreamView {
     replace(
       this.eventPane,
       h('h3', { text: `Event at version ${version}` }),
-      eventDetails(event, true),
+      eventDetails(event, true, log.verification),
       h('div', { class: 'actions' }, caused),
     );
   }
 
-  private renderState(version: number, state: AggregateStateJson | null, changes: Change[]): void {
+  private renderState(
+    version: number,
+    state: AggregateStateJson | null,
+    changes: Change[],
+    lastPosition: number,
+  ): void {
     const changed = new Set(changes.map((c) => c.path));
     replace(
       this.statePane,
       h('h3', {}, `State at version ${version}`, h('span', { class: 'hint', text: ' (folded in the browser)' })),
+      foldNotice(this.log?.verification ?? null, lastPosition, `The state at version ${version}`),
       state
         ? jsonBlock(state, changed, 'state')
         : h('p', { class: 'hint', text: 'No state: the stream does not exist yet.' }),
