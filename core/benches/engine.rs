@@ -4,7 +4,9 @@
 //!   evolve, every event produced; throughput in commands.
 //! - `replay/decoded`: the resulting log folded into a fresh engine; throughput in events.
 //! - `replay/json`: the same log from JSON Lines bytes (parse, upcast check, decode, fold).
-//! - `audit/seal`: SHA-256 hash chain over the log (canonical bytes + hash), for reference.
+//! - `audit/seal`: SHA-256 hash chain over the log (canonical bytes + hash), on one thread.
+//! - `audit/verify`: the chain of the sealed log verified (`audit::verify`: its links in
+//!   order, its hashes on every core).
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use perpetua_core::audit::HashChain;
@@ -71,6 +73,13 @@ fn engine(c: &mut Criterion) {
     group.sample_size(10);
     group.bench_function("seal", |b| {
         b.iter_batched(|| log.clone(), |mut events| HashChain::default().seal(&mut events), BatchSize::LargeInput)
+    });
+    group.bench_function("verify", |b| {
+        b.iter(|| {
+            let report = perpetua_core::audit::verify(std::hint::black_box(&stored), HashChain::default());
+            assert!(report.is_ok());
+            report
+        })
     });
     group.finish();
 }

@@ -210,40 +210,143 @@ pub fn verify_range(events: &[StoredEvent]) -> VerifyReport {
 
 /// Verifies `events` (in global order) continue the chain from `start` (the head before the
 /// first of them: `HashChain::default()` for a log that starts at position 1).
+///
+/// The answer is the one of checking each event in turn — its position, then its `prevHash`,
+/// then its hash — and stopping at the first fault. It is computed in two passes: the links
+/// (positions and `prevHash`es, comparisons only) in order, then the hashes up to the first
+/// broken link, which each event's stored `prevHash` makes independent of one another, so a
+/// large range is hashed on every core ([`first_hash_mismatch`]).
 pub fn verify(events: &[StoredEvent], start: HashChain) -> VerifyReport {
+    let link = first_link_fault(events, start);
+    let linked = link.as_ref().map_or(events.len(), |(index, _)| *index);
+    // Up to the first broken link every `prevHash` is the hash before it, so hashing an
+    // event from its own `prevHash` is hashing it from the chain.
+    let fault = match first_hash_mismatch(&events[..linked]) {
+        Some(index) => Some((index, ChainFault::HashMismatch)),
+        None => link,
+    };
+    let Some((index, fault)) = fault else {
+        let last_hash = events.last().map_or(start.last_hash, |e| e.hash);
+        return VerifyReport { verified: events.len() as u64, first_bad_position: None, fault: None, last_hash };
+    };
+    let first_bad = match fault {
+        ChainFault::PositionGap { expected } => expected,
+        _ => events[index].position,
+    };
+    let last_hash = index.checked_sub(1).map_or(start.last_hash, |before| events[before].hash);
+    VerifyReport { verified: index as u64, first_bad_position: Some(first_bad), fault: Some(fault), last_hash }
+}
+
+/// The first event whose position does not follow the one before, or whose `prevHash` is not
+/// the hash before it (from `start`).
+fn first_link_fault(events: &[StoredEvent], start: HashChain) -> Option<(usize, ChainFault)> {
     let mut head = start;
-    let mut verified = 0;
-    for event in events {
-        let fault = if event.position != head.last_position + 1 {
-            Some(ChainFault::PositionGap { expected: head.last_position + 1 })
-        } else if event.prev_hash != head.last_hash {
-            Some(ChainFault::PrevHashMismatch)
-        } else if chain_hash(&head.last_hash, event) != event.hash {
-            Some(ChainFault::HashMismatch)
-        } else {
-            None
-        };
-        if let Some(fault) = fault {
-            let first_bad = match fault {
-                ChainFault::PositionGap { expected } => expected,
-                _ => event.position,
-            };
-            return VerifyReport {
-                verified,
-                first_bad_position: Some(first_bad),
-                fault: Some(fault),
-                last_hash: head.last_hash,
-            };
+    for (index, event) in events.iter().enumerate() {
+        if event.position != head.last_position + 1 {
+            return Some((index, ChainFault::PositionGap { expected: head.last_position + 1 }));
+        }
+        if event.prev_hash != head.last_hash {
+            return Some((index, ChainFault::PrevHashMismatch));
         }
         head = HashChain { last_position: event.position, last_hash: event.hash };
-        verified += 1;
     }
-    VerifyReport { verified, first_bad_position: None, fault: None, last_hash: head.last_hash }
+    None
+}
+
+/// Ranges smaller than this are hashed on the calling thread (a writer's batch, a live page).
+#[cfg(not(target_arch = "wasm32"))]
+const PARALLEL_HASHING_FROM: usize = 4_096;
+
+/// The first event whose hash is not `SHA-256(prevHash ‖ canonical bytes)`: the range cut in
+/// one part per core, each hashed on its own thread (natively; wasm32 has one thread).
+fn first_hash_mismatch(events: &[StoredEvent]) -> Option<usize> {
+    let sequential = |part: &[StoredEvent]| part.iter().position(|e| chain_hash(&e.prev_hash, e) != e.hash);
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        if threads > 1 && events.len() >= PARALLEL_HASHING_FROM {
+            let part_len = events.len().div_ceil(threads);
+            return std::thread::scope(|scope| {
+                let parts: Vec<_> = events
+                    .chunks(part_len)
+                    .enumerate()
+                    .map(|(n, part)| scope.spawn(move || sequential(part).map(|i| n * part_len + i)))
+                    .collect();
+                // The earliest part with a mismatch holds the first (the scope joins the rest).
+                parts.into_iter().find_map(|part| part.join().expect("hashing does not panic"))
+            });
+        }
+    }
+    sequential(events)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The chain checked one event at a time, stopping at the first fault: what [`verify`]
+    /// must answer.
+    fn verify_one_by_one(events: &[StoredEvent], start: HashChain) -> VerifyReport {
+        let mut head = start;
+        for (verified, event) in events.iter().enumerate() {
+            let fault = if event.position != head.last_position + 1 {
+                Some(ChainFault::PositionGap { expected: head.last_position + 1 })
+            } else if event.prev_hash != head.last_hash {
+                Some(ChainFault::PrevHashMismatch)
+            } else if chain_hash(&head.last_hash, event) != event.hash {
+                Some(ChainFault::HashMismatch)
+            } else {
+                None
+            };
+            if let Some(fault) = fault {
+                let first_bad = match fault {
+                    ChainFault::PositionGap { expected } => expected,
+                    _ => event.position,
+                };
+                let (first_bad_position, last_hash) = (Some(first_bad), head.last_hash);
+                return VerifyReport { verified: verified as u64, first_bad_position, fault: Some(fault), last_hash };
+            }
+            head = HashChain { last_position: event.position, last_hash: event.hash };
+        }
+        VerifyReport { verified: events.len() as u64, first_bad_position: None, fault: None, last_hash: head.last_hash }
+    }
+
+    /// On a log large enough to be hashed on several threads, every kind of tampering, early
+    /// or late, and two at once, gets the answer of checking one event at a time.
+    #[test]
+    fn a_large_range_is_verified_as_one_event_at_a_time_would() {
+        let mut setup = crate::workload::Setup::new(8, 200, 3);
+        setup.mixed_workload(1_500, 5);
+        let log = HashChain::default().seal(&mut setup.log.clone());
+        assert!(log.len() > 2 * PARALLEL_HASHING_FROM, "{} events", log.len());
+        let check = |events: &[StoredEvent], what: &str| {
+            assert_eq!(verify(events, HashChain::default()), verify_one_by_one(events, HashChain::default()), "{what}");
+        };
+        check(&log, "untouched");
+        assert!(verify(&log, HashChain::default()).is_ok());
+        let n = log.len();
+        for at in [0, 1, n / 3, n / 2 + 7, n - 1] {
+            let mut altered = log.clone();
+            altered[at].version += 1;
+            check(&altered, "a version altered");
+            let mut relinked = log.clone();
+            relinked[at].prev_hash.0[0] ^= 1;
+            check(&relinked, "a prevHash altered");
+            let mut removed = log.clone();
+            removed.remove(at);
+            check(&removed, "an event removed");
+        }
+        // A hash fault late, a link fault early: the link fault is first; and the reverse.
+        let mut both = log.clone();
+        both[n - 10].version += 1;
+        both[n / 4].prev_hash.0[0] ^= 1;
+        check(&both, "a late hash fault, an early link fault");
+        let mut both = log.clone();
+        both[n / 4].version += 1;
+        both[n - 10].prev_hash.0[0] ^= 1;
+        check(&both, "an early hash fault, a late link fault");
+        assert_eq!(verify(&both, HashChain::default()).first_bad_position, Some(both[n / 4].position));
+    }
 
     /// A log from position 1 starts at the zero hash: a first event sealed on another
     /// `prevHash` is refused, while a range from later on starts at its own first `prevHash`.

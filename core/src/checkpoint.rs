@@ -249,6 +249,20 @@ impl Coverage {
 /// How `events` (in position order, their chain already verified) stand against
 /// `checkpoint`. Only a whole log (positions 1, 2, 3… with no gap) can be checked.
 pub fn coverage(events: &[crate::event::StoredEvent], checkpoint: &Checkpoint) -> Coverage {
+    coverage_with_root(events, checkpoint, |covered| {
+        crate::merkle::MerkleTree::of_events(covered.iter().map(|e| &e.hash))
+            .root(covered.len() as u64)
+            .expect("the tree holds size leaves")
+    })
+}
+
+/// [`coverage`], with the Merkle root of the covered events computed by `root_of` (a viewer
+/// that keeps the tree of the events it holds answers it in O(log n)).
+pub fn coverage_with_root(
+    events: &[crate::event::StoredEvent],
+    checkpoint: &Checkpoint,
+    root_of: impl FnOnce(&[crate::event::StoredEvent]) -> Hash,
+) -> Coverage {
     let whole = events.iter().enumerate().all(|(i, e)| e.position == i as u64 + 1);
     if !whole {
         return Coverage::NotWholeLog;
@@ -263,9 +277,7 @@ pub fn coverage(events: &[crate::event::StoredEvent], checkpoint: &Checkpoint) -
     if actual != checkpoint.head.chain_hash {
         return Coverage::ChainHashMismatch { tree_size: size, expected: checkpoint.head.chain_hash, actual };
     }
-    let root = crate::merkle::MerkleTree::of_events(covered.iter().map(|e| &e.hash))
-        .root(size)
-        .expect("the tree holds size leaves");
+    let root = root_of(covered);
     if root != checkpoint.head.root_hash {
         return Coverage::RootMismatch { tree_size: size, expected: checkpoint.head.root_hash, actual: root };
     }

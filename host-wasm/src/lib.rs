@@ -118,6 +118,21 @@ impl AuditLog {
         self.0.verify()
     }
 
+    /// `verify`, of at most `limit` more events (`pending` says how many are left): a large
+    /// log is verified a slice at a time, the page kept responsive between slices.
+    #[wasm_bindgen(js_name = verifySome)]
+    pub fn verify_some(&self, limit: u32) -> String {
+        self.0.verify_some(limit as usize)
+    }
+
+    /// The next part of a file loaded a part at a time (JSON Lines bytes cut at a line end):
+    /// its events and checkpoints are added as if the whole file had been parsed at once.
+    /// Returns how many events were added; throws, adding nothing, when they do not decode.
+    #[wasm_bindgen(js_name = loadMore)]
+    pub fn load_more(&mut self, bytes: &[u8]) -> Result<usize, JsError> {
+        self.0.load_more(utf8(bytes)?).map_err(js_error)
+    }
+
     /// `{checkpoint, signatureError, coverage}`: the last signed checkpoint the file carried,
     /// its signature checked under the key it names, and whether the file's events are the log
     /// it states (`coverage.kind`: `COVERED`, `TRUNCATED`, `CHAIN_HASH_MISMATCH`,
@@ -178,6 +193,13 @@ impl AuditLog {
     #[wasm_bindgen(js_name = balanceSeries)]
     pub fn balance_series(&self, account_id: &str) -> Result<String, JsError> {
         self.0.balance_series(account_id).map_err(js_error)
+    }
+
+    /// `{equity, realized, markers}`: an account's equity and realized PnL over time, and its
+    /// liquidations and funding payments to mark on the charts.
+    #[wasm_bindgen(js_name = pnlSeries)]
+    pub fn pnl_series(&self, account_id: &str) -> Result<String, JsError> {
+        self.0.pnl_series(account_id).map_err(js_error)
     }
 
     /// `[{position, timestamp, value}]`: a position's size after each of its events.

@@ -4,7 +4,7 @@
 //! reads them; positions stay below 2^53), decimals and times `string`.
 
 use crate::viewer::{
-    AccountReadModel, Change, CheckpointReport, HeldPosition, Point, ReplaySummary, ScopedReport, StreamKey,
+    AccountReadModel, Change, CheckpointReport, HeldPosition, PnlSeries, Point, ReplaySummary, ScopedReport, StreamKey,
     VersionView,
 };
 use perpetua_core::audit::VerifyReport;
@@ -28,6 +28,7 @@ pub fn declarations() -> String {
     collect.visit::<AccountReadModel>();
     collect.visit::<HeldPosition>();
     collect.visit::<Point>();
+    collect.visit::<PnlSeries>();
     collect.visit::<StreamKey>();
     let mut text = String::from(
         "// Generated from the Rust types of perpetua-wasm's answers by ts-rs (`cargo run -p perpetua-wasm\n\

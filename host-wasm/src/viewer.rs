@@ -12,6 +12,7 @@ use perpetua_core::event::{
     parse_export, AggregateId, AggregateType, Event, EventEnvelope, Metadata, StoredEvent, StreamId, EVENT_TYPES,
 };
 use perpetua_core::ids::AccountId;
+use perpetua_core::merkle::MerkleTree;
 use perpetua_core::projection::{AccountSummary, PositionView, ReadModels};
 use perpetua_core::time::Timestamp;
 use perpetua_core::timetravel::{self, AggregateState};
@@ -36,6 +37,9 @@ pub struct Log {
     chain: RefCell<Chain>,
     /// The signed checkpoints the file carried (`docs/AUDIT.md` §10), in file order.
     checkpoints: Vec<Checkpoint>,
+    /// The Merkle tree (RFC 9162) over the loaded events' hashes, in load order: a
+    /// checkpoint's root is checked in O(log n), never by hashing a million leaves at once.
+    tree: MerkleTree,
 }
 
 /// The last checkpoint a loaded export carries, checked (`AuditLog.checkpoint`): its
@@ -104,6 +108,8 @@ pub struct ScopedReport<'a> {
     /// The first bad event's hash against what it should be; `null` when every event
     /// verifies or the fault is a missing position.
     pub mismatch: Option<Mismatch>,
+    /// Events loaded but not checked yet (`verifySome` checks a slice at a time).
+    pub pending: u64,
 }
 
 /// What the first bad event holds against what it should: a `hash` that is not its bytes'
@@ -193,6 +199,39 @@ pub struct Point {
     pub timestamp: i64,
     /// The value, as a decimal string.
     pub value: String,
+}
+
+/// `AuditLog.pnlSeries`: an account's equity and realized PnL over time, and the events to
+/// mark on its charts.
+#[derive(Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase")]
+pub struct PnlSeries {
+    /// Wallet balance plus the unrealized PnL of every open position at its market's last
+    /// mark, after each event that moves either (the account's, its positions', a mark of a
+    /// market it holds).
+    pub equity: Vec<Point>,
+    /// The PnL realized by the account's positions' fills so far (each decrease and close),
+    /// after each that realizes some. A liquidation is a marker: the insurance account takes
+    /// the position over at the mark.
+    pub realized: Vec<Point>,
+    /// The account's liquidations and funding payments, in log order.
+    pub markers: Vec<Marker>,
+}
+
+/// An event marked on a chart.
+#[derive(Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase")]
+pub struct Marker {
+    /// Global position of the event.
+    pub position: u64,
+    /// Its time (milliseconds since the epoch).
+    pub timestamp: i64,
+    /// `LIQUIDATION` or `FUNDING`.
+    pub kind: &'static str,
+    /// What happened, in a few words (`funding paid 1.2 on BTCUSDT`).
+    pub label: String,
 }
 
 /// `AuditLog.accountReadModel`: an account as the read models saw it right after
@@ -300,6 +339,7 @@ impl Log {
             row_stream: Vec::new(),
             chain,
             checkpoints,
+            tree: MerkleTree::new(),
         };
         log.extend(stored, events);
         Ok(log)
@@ -334,6 +374,18 @@ impl Log {
         Ok(appended)
     }
 
+    /// The next part of a file being loaded a part at a time (JSON Lines cut at line ends):
+    /// its events and checkpoints are added as [`Log::parse`] of the whole file would have
+    /// them, gaps included (a stream export has gaps; verification judges them). Returns how
+    /// many events were added; on an error nothing is.
+    pub fn load_more(&mut self, text: &str) -> Result<usize, String> {
+        let Parsed { stored, events, checkpoints } = parse(text)?;
+        let added = stored.len();
+        self.extend(stored, events);
+        self.checkpoints.extend(checkpoints);
+        Ok(added)
+    }
+
     /// Indexes new events, which continue the log.
     fn extend(&mut self, stored: Vec<StoredEvent>, events: Vec<EventEnvelope>) {
         debug_assert_eq!(stored.len(), events.len());
@@ -346,6 +398,9 @@ impl Log {
             }
             self.stream_rows[number as usize].1.push(index);
             self.row_stream.push(number);
+        }
+        for event in &stored {
+            self.tree.push_event(&event.hash);
         }
         self.stored.extend(stored);
         self.events.extend(events);
@@ -366,6 +421,13 @@ impl Log {
     /// `prevHash`. Only the events appended since the last call are checked; once a fault is
     /// found it stays the answer.
     pub fn verify(&self) -> String {
+        self.verify_some(usize::MAX)
+    }
+
+    /// [`Log::verify`] of at most `limit` more events: a viewer verifies a large log a slice
+    /// at a time, never holding the page for long; `pending` in the report says how many are
+    /// left.
+    pub fn verify_some(&self, limit: usize) -> String {
         let mut chain = self.chain.borrow_mut();
         let scope = self.scope();
         if scope != chain.scope {
@@ -374,14 +436,16 @@ impl Log {
         // A copy with withheld metadata cannot be checked as a chain (the withheld events'
         // hashes cannot be recomputed): it is checked event by event, links included.
         let withheld = self.stored.iter().any(|e| e.metadata_redacted);
+        let end = chain.checked.saturating_add(limit).min(self.stored.len());
         if scope == Scope::Range && !withheld {
-            self.verify_chain(&mut chain);
+            self.verify_chain(&mut chain, end);
         } else {
-            self.verify_events(&mut chain);
+            self.verify_events(&mut chain, end);
         }
-        chain.checked = self.stored.len();
+        chain.checked = end;
         let mismatch = self.mismatch(&chain.report);
-        json(&ScopedReport { scope, report: &chain.report, withheld: chain.withheld, mismatch })
+        let pending = (self.stored.len() - end) as u64;
+        json(&ScopedReport { scope, report: &chain.report, withheld: chain.withheld, mismatch, pending })
     }
 
     /// The bad event's hash or `prevHash` against the value the chain requires.
@@ -430,7 +494,9 @@ impl Log {
         CheckpointReport {
             checkpoint: Some(checkpoint.clone()),
             signature_error: checkpoint::verify(checkpoint, None).err().map(|e| e.to_string()),
-            coverage: Some(checkpoint::coverage(&self.stored, checkpoint)),
+            coverage: Some(checkpoint::coverage_with_root(&self.stored, checkpoint, |covered| {
+                self.tree.root(covered.len() as u64).expect("the tree holds every loaded event")
+            })),
         }
     }
 
@@ -456,8 +522,8 @@ impl Log {
     /// Each event of a stream or correlation export on its own: its hash matches its bytes
     /// and `prevHash`, and `prevHash` is the hash of the event before when that one is
     /// adjacent in the log.
-    fn verify_events(&self, chain: &mut Chain) {
-        for (index, event) in self.stored.iter().enumerate().skip(chain.checked) {
+    fn verify_events(&self, chain: &mut Chain, end: usize) {
+        for (index, event) in self.stored.iter().enumerate().take(end).skip(chain.checked) {
             if !chain.report.is_ok() {
                 return;
             }
@@ -494,13 +560,13 @@ impl Log {
     }
 
     /// The global log's chain, continued from where the last call stopped.
-    fn verify_chain(&self, chain: &mut Chain) {
+    fn verify_chain(&self, chain: &mut Chain, end: usize) {
         if chain.checked == 0 {
             if let Some(first) = self.stored.first() {
                 chain.head = HashChain { last_position: first.position.saturating_sub(1), last_hash: first.prev_hash };
             }
         }
-        let unchecked = &self.stored[chain.checked..];
+        let unchecked = &self.stored[chain.checked..end];
         if chain.report.is_ok() && !unchecked.is_empty() {
             let report = audit::verify(unchecked, chain.head);
             if let Some(last) = unchecked.last().filter(|_| report.is_ok()) {
@@ -747,6 +813,79 @@ impl Log {
         })
     }
 
+    /// An account's equity and realized PnL over time, with its liquidations and funding
+    /// payments ([`PnlSeries`]): one pass of the read models over the log from position 1.
+    pub fn pnl_series(&self, account_id: &str) -> Result<String, String> {
+        let account_id: AccountId =
+            account_id.trim().parse().map_err(|e| format!("{account_id:?} is not an account id: {e}"))?;
+        if self.stored.first().is_some_and(|first| first.position != 1) {
+            return Err("read models are folds of the log from position 1; this log starts later".to_owned());
+        }
+        let mut models = ReadModels::new();
+        let mut series = PnlSeries { equity: Vec::new(), realized: Vec::new(), markers: Vec::new() };
+        let mut held: Vec<perpetua_core::ids::PositionId> = Vec::new();
+        let mut realized = perpetua_core::Decimal::ZERO;
+        for event in &self.events {
+            models.apply(event);
+            let at = |value: String| Point { position: event.position, timestamp: event.timestamp.millis(), value };
+            let ours = |position_id| held.contains(&position_id);
+            let mut marker: Option<(&'static str, String)> = None;
+            let (moves, realizes) = match &event.event {
+                Event::PositionOpened(e) if e.account_id == account_id => {
+                    held.push(e.position_id);
+                    (true, None)
+                }
+                Event::PositionDecreased(e) if ours(e.position_id) => (true, Some(e.realized_pnl)),
+                Event::PositionClosed(e) if ours(e.position_id) => (true, Some(e.realized_pnl)),
+                Event::PositionLiquidated(e) if e.account_id == account_id => {
+                    marker = Some((
+                        "LIQUIDATION",
+                        format!(
+                            "liquidated {} {} at mark {} (PnL at mark {}, margin {} released)",
+                            e.size, e.symbol, e.mark_price, e.pnl_at_mark, e.margin_released
+                        ),
+                    ));
+                    (true, None)
+                }
+                Event::FundingPaid(e) if e.account_id == account_id => {
+                    marker = Some(("FUNDING", format!("funding paid {} on {}", e.amount, e.symbol)));
+                    (true, None)
+                }
+                Event::FundingReceived(e) if e.account_id == account_id => {
+                    marker = Some(("FUNDING", format!("funding received {} on {}", e.amount, e.symbol)));
+                    (true, None)
+                }
+                Event::MarkPriceSet(_) => (!held.is_empty(), None),
+                _ => (
+                    event.stream == StreamId::account(account_id)
+                        || matches!(event.stream.aggregate_type, AggregateType::Position)
+                            && held.iter().any(|p| event.stream == StreamId::position(*p)),
+                    None,
+                ),
+            };
+            if let Some((kind, label)) = marker {
+                series.markers.push(Marker {
+                    position: event.position,
+                    timestamp: event.timestamp.millis(),
+                    kind,
+                    label,
+                });
+            }
+            if let Some(pnl) = realizes {
+                realized += pnl;
+                series.realized.push(at(realized.to_string()));
+            }
+            if moves {
+                if let Some(summary) = models.accounts().summary(account_id) {
+                    let open: perpetua_core::Decimal =
+                        models.positions_for_account(account_id).iter().map(|p| p.unrealized_pnl).sum();
+                    series.equity.push(at((summary.balance + open).to_string()));
+                }
+            }
+        }
+        Ok(json(&series))
+    }
+
     fn series(
         &self,
         aggregate_type: &str,
@@ -846,6 +985,37 @@ mod tests {
         let none = report(lines.join("\n"));
         assert_eq!(none["checkpoint"], Value::Null);
         assert_eq!(Log::parse(&format!("{}\n{signed}", lines.join("\n"))).unwrap().len(), lines.len(), "not an event");
+    }
+
+    /// A file loaded in parts, and verified a slice at a time, is the file loaded and verified
+    /// at once: the same events, the same checkpoint, the same report — a fault included.
+    #[test]
+    fn a_log_loaded_in_parts_and_verified_in_slices_is_the_log_at_once() {
+        let (mut lines, signed) = demo_export();
+        let at = lines.len() / 3;
+        lines[at] = lines[at].replacen("\"version\":", "\"version\":1", 1);
+        lines.push(signed);
+        let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+        let whole = Log::parse(&text).unwrap();
+        let mut parts = Log::parse(&lines[..700].iter().map(|l| format!("{l}\n")).collect::<String>()).unwrap();
+        for chunk in lines[700..].chunks(600) {
+            parts.load_more(&chunk.iter().map(|l| format!("{l}\n")).collect::<String>()).unwrap();
+        }
+        assert_eq!(parts.len(), whole.len());
+        assert_eq!(parts.checkpoint(), whole.checkpoint());
+        let mut report: Value = serde_json::from_str(&parts.verify_some(500)).unwrap();
+        assert_eq!(report["pending"], whole.len() - 500);
+        let mut slices = 1;
+        while report["pending"] != 0 {
+            report = serde_json::from_str(&parts.verify_some(500)).unwrap();
+            slices += 1;
+        }
+        assert_eq!(slices, whole.len().div_ceil(500));
+        let at_once: Value = serde_json::from_str(&whole.verify()).unwrap();
+        assert_eq!(report, at_once);
+        assert_eq!(at_once["firstBadPosition"], at + 1, "{at_once}");
+        assert!(parts.load_more("not json").is_err());
+        assert_eq!(parts.len(), whole.len(), "nothing added on an error");
     }
 
     /// A checkpoint the live server hands over is checked against the events loaded: the
@@ -1048,6 +1218,55 @@ mod tests {
         let seen_before = log.row_stream[..log.len() - 1].iter().max().unwrap() + 1;
         let new: Vec<Value> = serde_json::from_str(&later.new_streams).unwrap();
         assert_eq!(new.len(), log.stream_rows.len() - seen_before as usize);
+    }
+
+    /// The liquidated account's equity ends where its read model does, its realized PnL is the
+    /// sum of its positions' fills, and its liquidation is marked.
+    #[test]
+    fn an_accounts_equity_and_realized_pnl_follow_its_read_model() {
+        let log = demo();
+        let liquidated = log.events.iter().find_map(|e| match &e.event {
+            Event::PositionLiquidated(l) => Some(l.clone()),
+            _ => None,
+        });
+        let liquidated = liquidated.expect("the demo liquidates");
+        let account = liquidated.account_id.to_string();
+        let series: Value = serde_json::from_str(&log.pnl_series(&account).unwrap()).unwrap();
+        let markers = series["markers"].as_array().unwrap();
+        assert!(markers.iter().any(|m| m["kind"] == "LIQUIDATION"), "{markers:?}");
+        let last = log.stored.last().unwrap().position;
+        let model: Value = serde_json::from_str(&log.account_read_model(&account, last).unwrap()).unwrap();
+        let open: perpetua_core::Decimal = model["positions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["unrealizedPnl"].as_str().unwrap().parse::<perpetua_core::Decimal>().unwrap())
+            .sum();
+        let balance: perpetua_core::Decimal = model["account"]["balance"].as_str().unwrap().parse().unwrap();
+        let equity = series["equity"].as_array().unwrap().last().unwrap()["value"].as_str().unwrap();
+        assert_eq!(equity.parse::<perpetua_core::Decimal>().unwrap(), balance + open);
+        let positions: Vec<_> = log
+            .events
+            .iter()
+            .filter_map(|e| match &e.event {
+                Event::PositionOpened(o) if o.account_id == liquidated.account_id => Some(o.position_id),
+                _ => None,
+            })
+            .collect();
+        let fills: perpetua_core::Decimal = log
+            .events
+            .iter()
+            .filter_map(|e| match &e.event {
+                Event::PositionDecreased(d) if positions.contains(&d.position_id) => Some(d.realized_pnl),
+                Event::PositionClosed(c) if positions.contains(&c.position_id) => Some(c.realized_pnl),
+                _ => None,
+            })
+            .sum();
+        let realized = series["realized"].as_array().unwrap();
+        let last_realized =
+            realized.last().map_or(perpetua_core::Decimal::ZERO, |p| p["value"].as_str().unwrap().parse().unwrap());
+        assert_eq!(last_realized, fills);
+        assert!(log.pnl_series("not an id").is_err());
     }
 
     #[test]

@@ -2,6 +2,7 @@
 // with typed answers, and the global log's columns kept beside it for the list.
 
 import init, { AuditLog, eventTypeNames, verifyChain } from 'perpetua-wasm';
+import { lineChunks } from '../model/chunks';
 import { LogColumns, type StreamKey } from '../model/columns';
 import type { SeriesPoint } from '../model/chart';
 import type { Lookup } from '../model/search';
@@ -18,6 +19,10 @@ import type {
 } from './types';
 
 let ready: Promise<unknown> | null = null;
+
+/** How much of a file is parsed at a time: about 5,000 events, some tens of milliseconds in
+ * wasm, so the page answers between parts. */
+const LOAD_PART_BYTES = 4 << 20;
 
 /** Loads and instantiates the wasm module once (the bundler serves the `.wasm` file). */
 export function loadWasm(): Promise<unknown> {
@@ -43,6 +48,33 @@ export class LoadedLog implements Lookup {
   /** Parses and decodes a log's bytes (JSON Lines or a JSON array); throws on bad input. */
   static fromBytes(bytes: Uint8Array): LoadedLog {
     return new LoadedLog(AuditLog.fromBytes(bytes));
+  }
+
+  /** `fromBytes`, a part at a time (JSON Lines cut at line ends), letting the page paint and
+   * answer between parts; `onProgress` gets the bytes parsed so far. Throws on bad input with
+   * the message `fromBytes` gives for the whole file (it names the line at fault). */
+  static async load(bytes: Uint8Array, onProgress: (parsed: number, total: number) => void): Promise<LoadedLog> {
+    const parts = lineChunks(bytes, LOAD_PART_BYTES);
+    if (parts.length <= 1) return LoadedLog.fromBytes(bytes);
+    let log: LoadedLog | null = null;
+    try {
+      for (const [start, end] of parts) {
+        const part = bytes.subarray(start, end);
+        if (log === null) log = new LoadedLog(AuditLog.fromBytes(part));
+        else log.loadMore(part);
+        onProgress(end, bytes.length);
+        await yieldToPage();
+      }
+    } catch {
+      log?.free();
+      return LoadedLog.fromBytes(bytes);
+    }
+    if (log === null) throw new Error('the file is empty');
+    return log;
+  }
+
+  private loadMore(part: Uint8Array): void {
+    if (this.wasm.loadMore(part) > 0) this.pullRows();
   }
 
   get length(): number {
@@ -76,6 +108,14 @@ export class LoadedLog implements Lookup {
   verify(): VerifyReport {
     this.verification = parse<VerifyReport>(this.wasm.verify());
     return this.verification;
+  }
+
+  /** `verify`, of at most `limit` more events (`pending`: how many are left). The report is
+   * kept as `verification` once it is final: every event checked, or a fault found. */
+  verifySome(limit: number): VerifyReport {
+    const report = parse<VerifyReport>(this.wasm.verifySome(limit));
+    if (report.pending === 0 || report.firstBadPosition !== null) this.verification = report;
+    return report;
   }
 
   /** The last signed checkpoint the file carried: its signature and whether the file holds
@@ -135,6 +175,11 @@ export class LoadedLog implements Lookup {
     return parse(this.wasm.balanceSeries(accountId));
   }
 
+  /** An account's equity and realized PnL over time, and its liquidations and funding. */
+  pnlSeries(accountId: string): Wasm.PnlSeries {
+    return parse(this.wasm.pnlSeries(accountId));
+  }
+
   positionSizeSeries(positionId: string): SeriesPoint[] {
     return parse(this.wasm.positionSizeSeries(positionId));
   }
@@ -176,9 +221,14 @@ export class LoadedLog implements Lookup {
   }
 }
 
+/** Lets the page paint and handle input before the next part of a long job. */
+export function yieldToPage(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 0));
+}
+
 /** Verifies a log that does not decode (so cannot be loaded): the chain alone is checked,
  * which needs only the stored envelopes. Throws when not even those parse. */
 export function verifyUndecodable(bytes: Uint8Array): VerifyReport {
   const report = parse<Wasm.VerifyReport>(verifyChain(new TextDecoder().decode(bytes)));
-  return { scope: 'range', withheld: 0, mismatch: null, ...report };
+  return { scope: 'range', withheld: 0, mismatch: null, pending: 0, ...report };
 }

@@ -48,12 +48,20 @@ export function niceTicks(min: number, max: number, count: number): number[] {
   return ticks;
 }
 
-/** Lays out a step chart of `series` in `box`; the last value holds until `endMs`. */
-export function stepChart(series: readonly SeriesPoint[], box: Box, endMs: number): StepChart {
-  if (series.length === 0) return { path: '', points: [], xTicks: [], yTicks: [] };
-  const values = series.map((p) => Number(p.value));
-  const first = series[0]?.timestamp ?? 0;
-  const last = Math.max(endMs, series[series.length - 1]?.timestamp ?? first);
+/** A span of time shown by a chart, in milliseconds since the epoch. */
+export interface TimeWindow {
+  readonly from: number;
+  readonly to: number;
+}
+
+/** Lays out a step chart of `series` in `box`; the last value holds until `endMs`. With a
+ * `window`, only that span is shown (the value holding at its start drawn from its start). */
+export function stepChart(series: readonly SeriesPoint[], box: Box, endMs: number, window?: TimeWindow): StepChart {
+  const shown = window ? clipSeries(series, window) : series;
+  if (shown.length === 0) return { path: '', points: [], xTicks: [], yTicks: [] };
+  const values = shown.map((p) => Number(p.value));
+  const first = window?.from ?? shown[0]?.timestamp ?? 0;
+  const last = window?.to ?? Math.max(endMs, shown[shown.length - 1]?.timestamp ?? first);
   const yTickValues = niceTicks(Math.min(0, ...values), Math.max(0, ...values), 4);
   const yMin = Math.min(...yTickValues, ...values, 0);
   const yMax = Math.max(...yTickValues, ...values, 0);
@@ -62,7 +70,7 @@ export function stepChart(series: readonly SeriesPoint[], box: Box, endMs: numbe
   const x = (ms: number): number => box.left + (last === first ? 0 : ((ms - first) / (last - first)) * plotWidth);
   const y = (v: number): number =>
     box.top + (yMax === yMin ? plotHeight / 2 : ((yMax - v) / (yMax - yMin)) * plotHeight);
-  const points = series.map((p, i) => ({ x: round(x(p.timestamp)), y: round(y(values[i] ?? 0)) }));
+  const points = shown.map((p, i) => ({ x: round(x(p.timestamp)), y: round(y(values[i] ?? 0)) }));
   let path = '';
   points.forEach((p, i) => {
     path += i === 0 ? `M${p.x} ${p.y}` : `H${p.x}V${p.y}`;
@@ -73,12 +81,56 @@ export function stepChart(series: readonly SeriesPoint[], box: Box, endMs: numbe
   return { path, points, xTicks, yTicks };
 }
 
-/** About `count` tick times between `first` and `last`, on round seconds, minutes or hours. */
+const DAY = 86_400_000;
+
+/** The points of `series` inside `window`, the one holding at its start moved to its start. */
+export function clipSeries(series: readonly SeriesPoint[], window: TimeWindow): SeriesPoint[] {
+  const inside = series.filter((p) => p.timestamp >= window.from && p.timestamp <= window.to);
+  const before = series.filter((p) => p.timestamp < window.from).at(-1);
+  return before ? [{ ...before, timestamp: window.from }, ...inside] : inside;
+}
+
+/** `window` zoomed by `factor` (< 1 zooms in) around the point `anchor` (0 = its start, 1 =
+ * its end) stays put, kept within `bounds` and never shorter than a millisecond. */
+export function zoomWindow(window: TimeWindow, factor: number, anchor: number, bounds: TimeWindow): TimeWindow {
+  const span = Math.max(1, Math.min(bounds.to - bounds.from, (window.to - window.from) * factor));
+  const at = window.from + (window.to - window.from) * Math.min(1, Math.max(0, anchor));
+  return clampWindow({ from: at - span * anchor, to: at - span * anchor + span }, bounds);
+}
+
+/** `window` moved by `deltaMs`, kept within `bounds`. */
+export function panWindow(window: TimeWindow, deltaMs: number, bounds: TimeWindow): TimeWindow {
+  return clampWindow({ from: window.from + deltaMs, to: window.to + deltaMs }, bounds);
+}
+
+function clampWindow(window: TimeWindow, bounds: TimeWindow): TimeWindow {
+  const span = Math.min(window.to - window.from, bounds.to - bounds.from);
+  const from = Math.min(Math.max(window.from, bounds.from), bounds.to - span);
+  return { from, to: from + span };
+}
+
+/** A tick's label: the date for ticks a day or more apart, the date and minute when the span
+ * crosses days, else the time (to the second when ticks are under a minute apart). UTC. */
+export function timeTickLabel(ms: number, stepMs: number, spanMs: number): string {
+  const iso = new Date(ms).toISOString();
+  if (stepMs >= DAY) return iso.slice(0, 10);
+  if (spanMs > DAY) return `${iso.slice(5, 10)} ${iso.slice(11, 16)}`;
+  return stepMs >= 60_000 ? iso.slice(11, 16) : iso.slice(11, 19);
+}
+
+/** The distance between the ticks `timeTicks` picks for this span. */
+export function timeTickStep(first: number, last: number, count: number): number {
+  const steps = [1, 5, 10, 30, 60, 300, 600, 1800, 3600, 7200, 21600, 43200].map((s) => s * 1000);
+  const days = [1, 2, 7, 14, 30, 91, 182, 365].map((d) => d * DAY);
+  const rough = (last - first) / Math.max(1, count);
+  return [...steps, ...days].find((s) => s >= rough) ?? Math.ceil(rough / (365 * DAY)) * 365 * DAY;
+}
+
+/** About `count` tick times between `first` and `last`, on round seconds, minutes, hours or
+ * days (UTC midnights). */
 export function timeTicks(first: number, last: number, count: number): number[] {
   if (last <= first) return [first];
-  const steps = [1, 5, 10, 30, 60, 300, 600, 1800, 3600, 7200, 21600, 43200, 86400].map((s) => s * 1000);
-  const rough = (last - first) / Math.max(1, count);
-  const step = steps.find((s) => s >= rough) ?? Math.ceil(rough / 86_400_000) * 86_400_000;
+  const step = timeTickStep(first, last, count);
   const ticks: number[] = [];
   for (let t = Math.ceil(first / step) * step; t <= last; t += step) ticks.push(t);
   return ticks;

@@ -2,7 +2,7 @@
 // connecting to the server, the live tail, and routing between the views.
 
 import { ServerClient, ServerError, serverIsUp } from '../api/server';
-import { LoadedLog, loadWasm, verifyUndecodable } from '../data/log';
+import { LoadedLog, loadWasm, verifyUndecodable, yieldToPage } from '../data/log';
 import { formatBytes, formatCount } from '../model/format';
 import { NO_FILTER } from '../model/filter';
 import { parseRoute, type Route, routeOf, routeToHash } from '../model/routes';
@@ -24,6 +24,8 @@ import { StreamView } from './views/streamView';
 const TOKEN_KEY = 'perpetua.auditorToken';
 /** The live tail hands events to the log at most this often (one wasm call per batch). */
 const TAIL_BATCH_MS = 200;
+/** Events verified at a time while a log opens (some tens of milliseconds in wasm). */
+const VERIFY_SLICE = 16_000;
 /** A file this small may be an order's receipt (one JSON object); larger ones are logs. */
 const RECEIPT_MAX_BYTES = 4 << 20;
 
@@ -56,6 +58,8 @@ export class App {
     }),
   );
   private receiptShown = false;
+  /** Counts loads: a load overtaken by a later one (another file chosen meanwhile) stops. */
+  private loads = 0;
   private readonly reportButton = h('button', {
     id: 'report-button',
     text: 'Report',
@@ -314,6 +318,7 @@ export class App {
    * it is on screen (the badge says "verifying" meanwhile). The `first-render` and `verified`
    * measures run from the `load-start` mark: the file chosen, or the log downloaded. */
   private async load(bytes: Uint8Array, sourceLabel: string): Promise<boolean> {
+    const generation = ++this.loads;
     this.receiptShown = false;
     this.sourceLabel = sourceLabel;
     this.setBadge({ kind: 'verifying' });
@@ -323,9 +328,18 @@ export class App {
     let log: LoadedLog;
     const parseStart = performance.now();
     try {
-      log = LoadedLog.fromBytes(bytes);
+      log = await LoadedLog.load(bytes, (parsed, total) => {
+        if (generation !== this.loads) return;
+        const percent = Math.floor((100 * parsed) / total);
+        this.source.textContent = `Loading ${sourceLabel}… ${percent}%`;
+      });
       performance.measure('parse-log', { start: parseStart, end: performance.now() });
+      if (generation !== this.loads) {
+        log.free();
+        return false;
+      }
     } catch (error) {
+      if (generation !== this.loads) return false;
       this.replaceLog(null);
       this.source.textContent = `Cannot load ${sourceLabel}: ${message(error)}`;
       this.source.title = this.source.textContent;
@@ -339,8 +353,24 @@ export class App {
     this.onRoute();
     await afterPaint();
     performance.measure('first-render', 'load-start');
-    this.verify();
+    const verifyStart = performance.now();
+    if (!(await this.verifyInSlices(log))) return false;
+    performance.measure('verify-chain', { start: verifyStart, end: performance.now() });
     performance.measure('verified', 'load-start');
+    return true;
+  }
+
+  /** Verifies a freshly loaded log a slice at a time, the badge counting, then shows the
+   * verdict; false when another log replaced it meanwhile. */
+  private async verifyInSlices(log: LoadedLog): Promise<boolean> {
+    for (;;) {
+      const report = log.verifySome(VERIFY_SLICE);
+      if (report.pending === 0 || report.firstBadPosition !== null) break;
+      this.setBadge({ kind: 'verifying', checked: log.length - report.pending, total: log.length });
+      await yieldToPage();
+      if (this.log !== log) return false;
+    }
+    this.verify();
     return true;
   }
 

@@ -8,7 +8,7 @@ import { h, replace } from './dom';
 
 export type BadgeState =
   | { readonly kind: 'empty' }
-  | { readonly kind: 'verifying' }
+  | { readonly kind: 'verifying'; readonly checked?: number; readonly total?: number }
   | {
       readonly kind: 'report';
       readonly report: VerifyReport;
@@ -80,7 +80,14 @@ function chainText(state: BadgeState): BadgeText {
     case 'empty':
       return { text: 'No log loaded', detail: '', tone: 'neutral' };
     case 'verifying':
-      return { text: 'Verifying chain…', detail: '', tone: 'neutral' };
+      return {
+        text: 'Verifying chain…',
+        detail:
+          state.total && state.checked !== undefined
+            ? `${formatCount(state.checked)} of ${formatCount(state.total)} events (${Math.floor((100 * state.checked) / state.total)}%)`
+            : '',
+        tone: 'neutral',
+      };
     case 'error':
       return { text: 'Cannot verify', detail: state.message, tone: 'bad' };
     case 'receipt':

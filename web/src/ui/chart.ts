@@ -1,7 +1,18 @@
-// A hand-drawn SVG step chart with its axes (the layout is computed in model/chart.ts).
+// A hand-drawn SVG step chart with its axes (the layout is computed in model/chart.ts),
+// optionally of one time window, with events (liquidations, funding) marked on it.
 
-import { type SeriesPoint, stepChart } from '../model/chart';
+import { type SeriesPoint, stepChart, timeTickLabel, timeTickStep, type TimeWindow } from '../model/chart';
 import { formatTick, formatTime } from '../model/format';
+import type * as Wasm from '../wasm/answers.gen';
+
+export type Marker = Readonly<Wasm.Marker>;
+
+export interface ChartOptions {
+  /** The span shown (all of the series when absent). */
+  readonly window?: TimeWindow;
+  /** Events drawn as vertical lines, their label on hover. */
+  readonly markers?: readonly Marker[];
+}
 
 const SVG = 'http://www.w3.org/2000/svg';
 const MAX_DOTS = 400;
@@ -17,9 +28,19 @@ function svg<K extends keyof SVGElementTagNameMap>(
   return element;
 }
 
-export function chartSvg(series: readonly SeriesPoint[], label: string, endMs: number): SVGSVGElement {
-  const box = { width: 640, height: 200, left: 84, right: 12, top: 12, bottom: 28 };
-  const layout = stepChart(series, box, endMs);
+export const CHART_BOX = { width: 640, height: 200, left: 84, right: 12, top: 12, bottom: 28 } as const;
+
+export function chartSvg(
+  series: readonly SeriesPoint[],
+  label: string,
+  endMs: number,
+  options: ChartOptions = {},
+): SVGSVGElement {
+  const box = CHART_BOX;
+  const layout = stepChart(series, box, endMs, options.window);
+  const from = options.window?.from ?? series[0]?.timestamp ?? 0;
+  const to = options.window?.to ?? Math.max(endMs, series.at(-1)?.timestamp ?? from);
+  const step = timeTickStep(from, to, 4);
   const root = svg('svg', {
     viewBox: `0 0 ${box.width} ${box.height}`,
     class: 'chart',
@@ -45,9 +66,24 @@ export function chartSvg(series: readonly SeriesPoint[], label: string, endMs: n
       svg(
         'text',
         { x: tick.at, y: box.height - 8, 'text-anchor': 'middle', class: 'tick' },
-        formatTime(tick.value).slice(11, 19),
+        timeTickLabel(tick.value, step, to - from),
       ),
     );
+  }
+  const plotWidth = box.width - box.left - box.right;
+  for (const marker of options.markers ?? []) {
+    if (marker.timestamp < from || marker.timestamp > to || to <= from) continue;
+    const x = box.left + ((marker.timestamp - from) / (to - from)) * plotWidth;
+    const line = svg('line', {
+      x1: x,
+      x2: x,
+      y1: box.top,
+      y2: plotBottom,
+      class: `marker marker-${marker.kind}`,
+      'data-marker': marker.kind,
+    });
+    line.append(svg('title', {}, `${marker.label} at ${formatTime(marker.timestamp)} (position ${marker.position})`));
+    root.append(line);
   }
   root.append(svg('line', { x1: box.left, x2: box.left, y1: box.top, y2: plotBottom, class: 'axis' }));
   root.append(svg('path', { d: layout.path, class: 'series' }));

@@ -288,6 +288,27 @@ export type JsonValue = number | string | boolean | Array<JsonValue> | { [key in
 export type MarginMode = "CROSS" | "ISOLATED";
 
 /**
+ * An event marked on a chart.
+ */
+export type Marker = { 
+/**
+ * Global position of the event.
+ */
+position: number, 
+/**
+ * Its time (milliseconds since the epoch).
+ */
+timestamp: number, 
+/**
+ * `LIQUIDATION` or `FUNDING`.
+ */
+kind: string, 
+/**
+ * What happened, in a few words (`funding paid 1.2 on BTCUSDT`).
+ */
+label: string, };
+
+/**
  * Everything the rules need to know about one market.
  */
 export type MarketSpec = { 
@@ -526,6 +547,28 @@ export type OrderStatus = "ACTIVE" | "PARTIALLY_FILLED" | "FILLED" | "CANCELLED"
 export type OrderType = "LIMIT" | "MARKET";
 
 /**
+ * `AuditLog.pnlSeries`: an account's equity and realized PnL over time, and the events to
+ * mark on its charts.
+ */
+export type PnlSeries = { 
+/**
+ * Wallet balance plus the unrealized PnL of every open position at its market's last
+ * mark, after each event that moves either (the account's, its positions', a mark of a
+ * market it holds).
+ */
+equity: Array<Point>, 
+/**
+ * The PnL realized by the account's positions' fills so far (each decrease and close),
+ * after each that realizes some. A liquidation is a marker: the insurance account takes
+ * the position over at the mark.
+ */
+realized: Array<Point>, 
+/**
+ * The account's liquidations and funding payments, in log order.
+ */
+markers: Array<Marker>, };
+
+/**
  * A point of a chart series.
  */
 export type Point = { 
@@ -720,6 +763,10 @@ withheld: number,
  * verifies or the fault is a missing position.
  */
 mismatch: Mismatch | null, 
+/**
+ * Events loaded but not checked yet (`verifySome` checks a slice at a time).
+ */
+pending: number, 
 /**
  * Events checked and found good before the first fault (or all of them).
  */

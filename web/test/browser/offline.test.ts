@@ -51,6 +51,43 @@ describe('an exported demo log, offline', () => {
     await screenshot(page, '01-log');
   });
 
+  it('charts the activity of the whole log by type, a bar listing its events', async () => {
+    await page.locator('.activity-toggle summary').click();
+    const bars = page.locator('.activity-chart .activity-bar');
+    await expect.poll(() => bars.count()).toBeGreaterThan(5);
+    expect(await page.locator('.activity-legend').innerText()).toContain('OrderPlaced');
+    await bars.first().click();
+    await expect.poll(() => page.locator('.log-view .caption').innerText()).toContain('from');
+    const caption = await page.locator('.log-view .caption').innerText();
+    expect(caption).not.toContain(`${demo.events.length.toLocaleString('en-US')} of`);
+    await screenshot(page, '01-activity');
+    await page.locator('.activity-toggle summary').click();
+    await page.locator('button', { hasText: 'Clear filters' }).click();
+    await expect
+      .poll(() => page.locator('.log-view .caption').innerText())
+      .toContain(`${demo.events.length.toLocaleString('en-US')} of`);
+  });
+
+  it('fits 1280×720: no header control and no column of the list is cut', async () => {
+    await page.setViewportSize({ width: 1280, height: 720 });
+    const clipped = await page.evaluate(() => {
+      const cut = (e: Element) => e.scrollWidth > e.clientWidth + 1;
+      const header = document.querySelector('header.bar');
+      const cells = Array.from(document.querySelectorAll('.log-list .vlist-row > span, .list-header > span'));
+      const list = document.querySelector('.log-list')?.getBoundingClientRect();
+      return [
+        ...(header && cut(header) ? ['the header'] : []),
+        ...cells.filter(cut).map((c) => `cell ${c.className}: ${c.textContent ?? ''}`),
+        ...cells
+          .filter((c) => list && c.getBoundingClientRect().right > list.right + 1)
+          .map((c) => `cell ${c.className} past the list's edge`),
+      ];
+    });
+    expect(clipped).toEqual([]);
+    await screenshot(page, '01-log-1280x720');
+    await page.setViewportSize({ width: 1440, height: 900 });
+  });
+
   it('finds the liquidated position through the event type filter', async () => {
     await page.locator('select[aria-label="Event type"]').selectOption('PositionLiquidated');
     await expect.poll(() => page.locator('.log-list .vlist-row').count()).toBe(1);
@@ -137,6 +174,19 @@ describe('an exported demo log, offline', () => {
     expect(await page.locator('.account-view svg.chart').count()).toBeGreaterThanOrEqual(2);
     const accountEvents = demo.events.filter((e) => e.aggregateId === opened.payload['accountId']);
     expect(await page.locator('.account-view svg.chart').first().locator('circle').count()).toBe(accountEvents.length);
+    // Equity and realized PnL charted too, the liquidation marked on every chart.
+    const captions = await page.locator('.account-view figcaption').allInnerTexts();
+    expect(captions.some((c) => c.startsWith('Equity (USDT)'))).toBe(true);
+    expect(captions.some((c) => c.startsWith('Realized PnL (USDT)'))).toBe(true);
+    const marks = page.locator('.account-view svg.chart line[data-marker=LIQUIDATION]');
+    expect(await marks.count()).toBe(await page.locator('.account-view svg.chart').count());
+    expect(await marks.first().locator('title').textContent()).toContain(`position ${liquidation.position}`);
+    // Zoomed in, every chart shows half the span; the whole span again after.
+    const span = await page.locator('.chart-window').innerText();
+    await page.locator('.chart-controls button', { hasText: 'Zoom in' }).click();
+    await expect.poll(() => page.locator('.chart-window').innerText()).not.toBe(span);
+    await page.locator('.chart-controls button', { hasText: 'Whole span' }).click();
+    await expect.poll(() => page.locator('.chart-window').innerText()).toBe(span);
     // The read models as of just before the liquidation: the isolated position is open, with
     // its liquidation price; right after it, it is not.
     const readModelAt = async (position: number): Promise<void> => {

@@ -1,12 +1,15 @@
 // The viewer's browser figures (BENCHMARKS.md, "Audit viewer (browser)"), measured in
 // Chromium on a long log: the first render after opening a 100,000-event file, the state at
-// versions across a 10,000-event stream, and the chain verification. Runs only when
+// versions across a 10,000-event stream, and the chain verification. With
+// VIEWER_BENCH_LARGE_LOG, a large log (1,000,000 events) opened: its progress, the page's
+// long tasks, the chain verified in events/s; with VIEWER_BENCH_RECEIPT (`viewer_logs
+// receipt`), a receipt's proofs and signature verified. Runs only when
 // VIEWER_BENCH_LOG names the log (`viewer_logs workload 100000 FILE`) and
 // VIEWER_BENCH_STREAM its busiest stream (`Type/id`, printed by viewer_logs); prints the
 // figures and writes them to test-output/viewer-bench.json. Times are from the page's
 // performance measures (src/ui/app.ts, streamView.ts).
 
-import { mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,15 +18,116 @@ import { launch, newPage, openFile, REPO_DIR, screenshot, viewerUrl } from './ha
 const logPath = process.env['VIEWER_BENCH_LOG'];
 const streamKey = process.env['VIEWER_BENCH_STREAM'];
 const RUNS = 3;
+const figures: Record<string, unknown> = {};
+
+afterAll(() => {
+  if (Object.keys(figures).length === 0) return;
+  const out = join(REPO_DIR, 'test-output');
+  mkdirSync(out, { recursive: true });
+  writeFileSync(join(out, 'viewer-bench.json'), `${JSON.stringify(figures, null, 2)}\n`);
+  console.log(JSON.stringify(figures, null, 2));
+});
 
 async function measures(page: Page, name: string): Promise<number[]> {
   return page.evaluate((n) => performance.getEntriesByName(n, 'measure').map((m) => m.duration), name);
 }
 
+const largeLog = process.env['VIEWER_BENCH_LARGE_LOG'];
+const receiptPath = process.env['VIEWER_BENCH_RECEIPT'];
+
+/** Records the page's long tasks (over 50 ms: the page could not answer meanwhile). */
+async function recordLongTasks(page: Page): Promise<void> {
+  await page.addInitScript(() => {
+    const tasks: number[] = [];
+    (window as unknown as { longTasks: number[] }).longTasks = tasks;
+    new PerformanceObserver((list) => {
+      for (const entry of list.getEntries()) tasks.push(entry.duration);
+    }).observe({ type: 'longtask', buffered: true });
+  });
+}
+
+describe.skipIf(!largeLog)('viewer benchmark: a large log', () => {
+  it('opens with progress shown, the page never held long, and verifies its chain', async () => {
+    const server = await viewerUrl();
+    const browser = await launch();
+    try {
+      const page = await newPage(browser);
+      await recordLongTasks(page);
+      await page.goto(`${server.url}/`);
+      const progress: string[] = [];
+      const watching = setInterval(() => {
+        void page
+          .locator('.source')
+          .innerText()
+          .then((t) => progress.push(t))
+          .catch(() => undefined);
+      }, 250);
+      await openFile(page, largeLog ?? '');
+      await expect.poll(() => page.locator('#badge').innerText(), { timeout: 600_000 }).toContain('Chain verified');
+      clearInterval(watching);
+      const events = Number(
+        (await page.locator('.log-view .caption').innerText()).split(' of ')[1]?.replace(/[^0-9]/g, ''),
+      );
+      const longTasks = await page.evaluate(() => (window as unknown as { longTasks: number[] }).longTasks);
+      const verify = (await measures(page, 'verify-chain'))[0] ?? NaN;
+      figures['largeLog'] = {
+        file: largeLog,
+        bytes: statSync(largeLog ?? '').size,
+        events,
+        firstRenderMs: (await measures(page, 'first-render'))[0],
+        parseMs: (await measures(page, 'parse-log'))[0],
+        verifyChainMs: verify,
+        chainEventsPerSecond: Math.round(events / (verify / 1000)),
+        verifiedMs: (await measures(page, 'verified'))[0],
+        longTasks: longTasks.length,
+        longestTaskMs: Math.max(0, ...longTasks),
+        progressSeen: [...new Set(progress.filter((t) => t.startsWith('Loading')))].slice(0, 8),
+      };
+      await screenshot(page, '11-bench-large');
+    } finally {
+      await browser.close();
+      await server.close();
+    }
+  });
+});
+
+describe.skipIf(!receiptPath)('viewer benchmark: a receipt', () => {
+  it('verifies the inclusion proofs and the signature of a receipt', async () => {
+    const server = await viewerUrl();
+    const browser = await launch();
+    try {
+      const runs: number[] = [];
+      for (let run = 0; run < 5; run += 1) {
+        const page = await newPage(browser);
+        await page.goto(`${server.url}/`);
+        await openFile(page, receiptPath ?? '');
+        await expect.poll(() => page.locator('.receipt-result').getAttribute('data-result')).toBe('ok');
+        runs.push(...(await measures(page, 'verify-receipt')));
+        await page.close();
+      }
+      const receipt = JSON.parse(readFileSync(receiptPath ?? '', 'utf8')) as {
+        checkpoint: { treeSize: number };
+        events: { proof: string[] }[];
+      };
+      figures['receipt'] = {
+        file: receiptPath,
+        treeSize: receipt.checkpoint.treeSize,
+        events: receipt.events.length,
+        proofHashes: receipt.events[0]?.proof.length,
+        verifyMsRuns: runs.map((r) => Math.round(r * 1000) / 1000),
+        best: Math.min(...runs),
+        perEventMs: Math.min(...runs) / receipt.events.length,
+      };
+    } finally {
+      await browser.close();
+      await server.close();
+    }
+  });
+});
+
 describe.skipIf(!logPath || !streamKey)('viewer benchmark', () => {
   let browser: BrowserContext;
   let server: { url: string; close(): Promise<void> };
-  const figures: Record<string, unknown> = {};
 
   beforeAll(async () => {
     server = await viewerUrl();
@@ -33,10 +137,6 @@ describe.skipIf(!logPath || !streamKey)('viewer benchmark', () => {
   afterAll(async () => {
     await browser?.close();
     await server?.close();
-    const out = join(REPO_DIR, 'test-output');
-    mkdirSync(out, { recursive: true });
-    writeFileSync(join(out, 'viewer-bench.json'), `${JSON.stringify(figures, null, 2)}\n`);
-    console.log(JSON.stringify(figures, null, 2));
   });
 
   it('renders the first rows of a 100,000-event log', async () => {

@@ -10,6 +10,7 @@ const report: VerifyReport = {
   fault: { kind: 'HASH_MISMATCH' },
   lastHash: 'ab',
   mismatch: { field: 'hash', expected: 'cd', actual: 'ef' },
+  pending: 0,
 };
 const event = {
   position: 2455,

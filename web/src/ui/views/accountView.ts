@@ -1,20 +1,29 @@
-// An account: its state now, its balance over time, and the size of each position it held
-// over time (SVG charts), with links to the streams; beside them, the account as the read
-// models saw it at any position of the log (available, unrealized PnL, open positions with
-// their liquidation prices), folded in the browser.
+// An account: its state now, its balance, equity and realized PnL over time and the size of
+// each position it held over time (SVG charts sharing one zoomable time window, its
+// liquidations and funding marked), with links to the streams; beside them, the account as
+// the read models saw it at any position of the log (available, unrealized PnL, open
+// positions with their liquidation prices), folded in the browser.
 
 import type { LoadedLog } from '../../data/log';
 import type { AccountReadModel } from '../../data/types';
 import type { StreamKey } from '../../model/columns';
 import { NO_FILTER } from '../../model/filter';
-import { formatCount } from '../../model/format';
+import { formatCount, formatTime } from '../../model/format';
 import { type Route, routeToHash } from '../../model/routes';
-import { chartSvg } from '../chart';
+import { panWindow, type SeriesPoint, type TimeWindow, zoomWindow } from '../../model/chart';
+import { CHART_BOX, chartSvg, type Marker } from '../chart';
 import { h, link, replace } from '../dom';
 import { foldNotice } from '../trust';
 import { streamLink } from './streamView';
 
 type AccountRoute = Extract<Route, { name: 'account' }>;
+
+interface ChartSeries {
+  readonly caption: string;
+  readonly label: string;
+  readonly points: readonly SeriesPoint[];
+  readonly stream?: StreamKey;
+}
 
 export class AccountView {
   readonly element = h('section', { class: 'view account-view', data: { view: 'account' }, tabIndex: -1 });
@@ -26,6 +35,11 @@ export class AccountView {
     attrs: { type: 'number', min: '1', step: '1', 'aria-label': 'Read model at position' },
   });
   private readonly readModelBody = h('div', { class: 'read-model-body' });
+  private readonly charts = h('div', { class: 'charts' });
+  /** What the charts show, computed once per account (zooming only redraws). */
+  private chartData: { series: ChartSeries[]; markers: Marker[]; bounds: TimeWindow; end: number } | null = null;
+  /** The time window every chart shows; null: the whole span. */
+  private window: TimeWindow | null = null;
 
   constructor() {
     this.readModelInput.addEventListener('change', () => {
@@ -46,6 +60,7 @@ export class AccountView {
     if (route.accountId === this.accountId) return;
     this.accountId = route.accountId;
     this.readModelAt = null;
+    this.window = null;
     this.render();
   }
 
@@ -92,6 +107,21 @@ export class AccountView {
     const facts = shown.flatMap(([key, value]) => [h('dt', { text: key }), h('dd', { class: 'mono', text: value })]);
     const positions = log.positionsOfAccount(accountId);
     const balance = log.balanceSeries(accountId);
+    const pnl = log.pnlSeries(accountId);
+    const series: ChartSeries[] = [
+      { caption: 'Balance (USDT)', label: 'Balance over time', points: balance },
+      { caption: 'Equity (USDT): balance and unrealized PnL', label: 'Equity over time', points: pnl.equity },
+      { caption: 'Realized PnL (USDT), from fills', label: 'Realized PnL over time', points: pnl.realized },
+      ...positions.map((p) => ({
+        caption: `Position size · ${p.symbol} · `,
+        label: `Size of position ${p.positionId} over time`,
+        points: log.positionSizeSeries(p.positionId),
+        stream: { aggregateType: 'Position' as const, aggregateId: p.positionId },
+      })),
+    ];
+    const start = log.columns.timestamps[rows[0] ?? 0] ?? 0;
+    this.chartData = { series, markers: pnl.markers, bounds: { from: start, to: Math.max(end, start + 1) }, end };
+    this.renderCharts();
     replace(
       this.element,
       h(
@@ -120,27 +150,90 @@ export class AccountView {
       ),
       h('dl', { class: 'facts' }, ...facts),
       this.readModelPanel(),
-      h(
-        'figure',
-        { class: 'chart-box' },
-        h('figcaption', { text: `Balance (USDT) · ${formatCount(balance.length)} points` }),
-        chartSvg(balance, 'Balance over time', end),
-      ),
-      h('h3', { text: positions.length === 0 ? 'No positions' : `Positions (${positions.length})` }),
-      ...positions.map((p) =>
-        h(
+      h('p', { class: 'caption' }, positions.length === 0 ? 'No positions' : `Positions (${positions.length})`),
+      this.charts,
+    );
+  }
+
+  /** Draws every chart over the shared window, with the zoom controls. */
+  private renderCharts(): void {
+    const data = this.chartData;
+    if (!data) return;
+    const window = this.window ?? data.bounds;
+    const zoom = (factor: number, anchor = 0.5): void => {
+      this.window = zoomWindow(window, factor, anchor, data.bounds);
+      this.renderCharts();
+    };
+    const controls = h(
+      'div',
+      { class: 'chart-controls', role: 'group', attrs: { 'aria-label': 'Time window' } },
+      h('button', { text: 'Zoom in', on: { click: () => zoom(0.5) } }),
+      h('button', { text: 'Zoom out', on: { click: () => zoom(2) } }),
+      h('button', {
+        text: 'Whole span',
+        on: {
+          click: () => {
+            this.window = null;
+            this.renderCharts();
+          },
+        },
+      }),
+      h('span', { class: 'hint', text: ' scroll on a chart to zoom there, drag to move · ' }),
+      h('span', { class: 'chart-window', text: `${formatTime(window.from)} – ${formatTime(window.to)} UTC` }),
+      data.markers.length > 0
+        ? h('span', { class: 'hint', text: ` · ${data.markers.length} liquidation and funding events marked` })
+        : null,
+    );
+    replace(
+      this.charts,
+      controls,
+      ...data.series.map((s) => {
+        const svg = chartSvg(s.points, s.label, data.end, { window, markers: data.markers });
+        this.wireZoom(svg, window, data.bounds);
+        return h(
           'figure',
           { class: 'chart-box' },
           h(
             'figcaption',
             {},
-            `Position size · ${p.symbol} · `,
-            streamLink({ aggregateType: 'Position', aggregateId: p.positionId }),
+            s.caption,
+            s.stream ? streamLink(s.stream) : null,
+            ` · ${formatCount(s.points.length)} points`,
           ),
-          chartSvg(log.positionSizeSeries(p.positionId), `Size of position ${p.positionId} over time`, end),
-        ),
-      ),
+          svg,
+        );
+      }),
     );
+  }
+
+  /** Wheel zooms around the pointer; a drag moves the window. */
+  private wireZoom(svg: SVGSVGElement, window: TimeWindow, bounds: TimeWindow): void {
+    const plot = CHART_BOX.width - CHART_BOX.left - CHART_BOX.right;
+    const fraction = (clientX: number): number => {
+      const rect = svg.getBoundingClientRect();
+      return ((clientX - rect.left) * (CHART_BOX.width / rect.width) - CHART_BOX.left) / plot;
+    };
+    svg.addEventListener(
+      'wheel',
+      (event) => {
+        event.preventDefault();
+        this.window = zoomWindow(window, event.deltaY > 0 ? 1.25 : 0.8, fraction(event.clientX), bounds);
+        this.renderCharts();
+      },
+      { passive: false },
+    );
+    svg.addEventListener('pointerdown', (down) => {
+      const start = fraction(down.clientX);
+      const up = (event: PointerEvent): void => {
+        svg.removeEventListener('pointerup', up);
+        const moved = fraction(event.clientX) - start;
+        if (Math.abs(moved) < 0.01) return;
+        this.window = panWindow(window, -moved * (window.to - window.from), bounds);
+        this.renderCharts();
+      };
+      svg.setPointerCapture(down.pointerId);
+      svg.addEventListener('pointerup', up);
+    });
   }
 
   private readModelPanel(): HTMLElement {

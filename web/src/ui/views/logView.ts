@@ -9,6 +9,8 @@ import { formatCount, formatTime, parseUtcInput, shortId, toUtcInput } from '../
 import { type Route, routeToHash } from '../../model/routes';
 import { h, link, replace } from '../dom';
 import { eventDetails } from '../eventDetails';
+import { activity } from '../../model/activity';
+import { activityChart } from '../activityChart';
 import { markRow } from '../trust';
 import { VirtualList } from '../virtualList';
 import type { Navigate } from './view';
@@ -26,6 +28,8 @@ export class LogView {
   private readonly details = h('aside', { class: 'details-pane', attrs: { 'aria-label': 'Selected event' } });
   private readonly caption = h('span', { class: 'caption', role: 'status' });
   private readonly userBar = h('div', { class: 'user-bar', hidden: true });
+  /** The exchange-wide timeline (events per interval by type), drawn when opened. */
+  private readonly activity = h('details', { class: 'activity-toggle' }, h('summary', { text: 'Activity over time' }));
   private readonly eventType = h('select', { attrs: { 'aria-label': 'Event type' } });
   private readonly aggregateType = h('select', { attrs: { 'aria-label': 'Aggregate type' } });
   private readonly from = h('input', { attrs: { type: 'datetime-local', step: '1', 'aria-label': 'From (UTC)' } });
@@ -63,10 +67,12 @@ export class LogView {
       h('span', { class: 'c-agg', text: 'Stream' }),
       h('span', { class: 'c-ver', text: 'Version' }),
     );
+    this.activity.addEventListener('toggle', () => this.renderActivity());
     this.element = h(
       'section',
       { class: 'view log-view', data: { view: 'log' } },
       filters,
+      this.activity,
       this.userBar,
       h('div', { class: 'split' }, h('div', { class: 'list-column' }, header, this.list.element), this.details),
     );
@@ -75,6 +81,7 @@ export class LogView {
   /** A log was loaded (or unloaded: null). */
   setLog(log: LoadedLog | null): void {
     this.log = log;
+    this.renderActivity();
     this.filterKey = null;
     this.rows = new Uint32Array(0);
     this.list.setCount(0);
@@ -117,6 +124,7 @@ export class LogView {
   logGrew(): void {
     const atEnd = this.list.isAtEnd();
     this.refilter();
+    this.renderActivity();
     if (atEnd) this.list.scrollToEnd();
   }
 
@@ -124,6 +132,21 @@ export class LogView {
   trustChanged(): void {
     this.list.invalidate();
     if (this.list.selectedIndex !== -1) this.selectRow(this.list.selectedIndex, false);
+  }
+
+  private renderActivity(): void {
+    const log = this.log;
+    const summary = this.activity.querySelector('summary');
+    if (!log || !this.activity.open) {
+      this.activity.querySelector('.activity')?.remove();
+      return;
+    }
+    const { timestamps, eventTypes, eventTypeNames, length } = log.columns;
+    const data = activity(timestamps, eventTypes, eventTypeNames, length, 120, 6);
+    const chart = activityChart(data, (fromMs, toMs) => this.navigateFilter({ ...this.filter, fromMs, toMs }));
+    this.activity.querySelector('.activity')?.remove();
+    this.activity.append(chart);
+    if (summary) summary.textContent = 'Activity over time (all events, by type)';
   }
 
   private refilter(): void {
