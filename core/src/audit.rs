@@ -3,11 +3,8 @@
 //! bytes of an event are the compact JSON of its stored envelope without the two hash fields,
 //! fields in the fixed order of [`StoredEvent`], the payload exactly as stored.
 
-use crate::event::{AggregateId, AggregateType, EventEnvelope, Metadata, StoredEvent};
-use crate::ids::EventId;
-use crate::time::Timestamp;
+use crate::event::{AggregateId, EventEnvelope, StoredEvent};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 use std::fmt;
 
@@ -84,36 +81,60 @@ impl std::str::FromStr for Hash {
     }
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Canonical<'a> {
-    position: u64,
-    event_id: EventId,
-    event_type: &'a str,
-    schema_version: u32,
-    aggregate_type: AggregateType,
-    aggregate_id: AggregateId,
-    version: u64,
-    timestamp: Timestamp,
-    payload: &'a RawValue,
-    metadata: &'a Metadata,
+/// The canonical bytes of a stored event (everything but `prevHash` and `hash`).
+///
+/// Laid out by hand, byte for byte what serde_json writes for the envelope's fields in this
+/// order (`docs/AUDIT.md` §4; a test holds it to serde_json's output, and the golden chain
+/// heads and shared vectors to the bytes ever hashed): ids, times, symbols and type names are
+/// written without an escaping pass (their characters never need one); the event type, the
+/// numbers and the metadata go through serde_json; the payload is written as stored.
+pub fn canonical_bytes(event: &StoredEvent) -> Vec<u8> {
+    let mut out = Vec::with_capacity(event.payload.get().len() + 512);
+    out.extend_from_slice(b"{\"position\":");
+    json(&mut out, &event.position);
+    out.extend_from_slice(b",\"eventId\":");
+    quoted_uuid(&mut out, &event.event_id.0);
+    out.extend_from_slice(b",\"eventType\":");
+    json(&mut out, &event.event_type.as_str());
+    out.extend_from_slice(b",\"schemaVersion\":");
+    json(&mut out, &event.schema_version);
+    out.extend_from_slice(b",\"aggregateType\":\"");
+    out.extend_from_slice(event.aggregate_type.as_str().as_bytes());
+    out.extend_from_slice(b"\",\"aggregateId\":");
+    match &event.aggregate_id {
+        AggregateId::Uuid(id) => quoted_uuid(&mut out, id),
+        // A symbol is upper-case letters and digits: nothing to escape.
+        AggregateId::Symbol(symbol) => {
+            out.push(b'"');
+            out.extend_from_slice(symbol.as_str().as_bytes());
+            out.push(b'"');
+        }
+    }
+    out.extend_from_slice(b",\"version\":");
+    json(&mut out, &event.version);
+    // An RFC 3339 time: digits, `-`, `:`, `.`, `T` and `Z`.
+    out.extend_from_slice(b",\"timestamp\":\"");
+    use std::io::Write as _;
+    write!(out, "{}", event.timestamp).expect("writing to a Vec does not fail");
+    out.extend_from_slice(b"\",\"payload\":");
+    out.extend_from_slice(event.payload.get().as_bytes());
+    out.extend_from_slice(b",\"metadata\":");
+    json(&mut out, &event.metadata);
+    out.push(b'}');
+    out
 }
 
-/// The canonical bytes of a stored event (everything but `prevHash` and `hash`).
-pub fn canonical_bytes(event: &StoredEvent) -> Vec<u8> {
-    let view = Canonical {
-        position: event.position,
-        event_id: event.event_id,
-        event_type: &event.event_type,
-        schema_version: event.schema_version,
-        aggregate_type: event.aggregate_type,
-        aggregate_id: event.aggregate_id,
-        version: event.version,
-        timestamp: event.timestamp,
-        payload: &event.payload,
-        metadata: &event.metadata,
-    };
-    serde_json::to_vec(&view).expect("canonical view always serializes")
+/// A value as serde_json writes it.
+fn json(out: &mut Vec<u8>, value: &impl Serialize) {
+    serde_json::to_writer(out, value).expect("a canonical field always serializes");
+}
+
+/// A UUID as JSON: lower-case hyphenated hex between quotes.
+fn quoted_uuid(out: &mut Vec<u8>, id: &uuid::Uuid) {
+    let mut buffer = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    out.push(b'"');
+    out.extend_from_slice(id.hyphenated().encode_lower(&mut buffer).as_bytes());
+    out.push(b'"');
 }
 
 /// `SHA-256(prev ‖ canonical bytes of event)`.
@@ -283,6 +304,57 @@ fn first_hash_mismatch(events: &[StoredEvent]) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::event::{AggregateType, Metadata};
+    use crate::ids::EventId;
+    use crate::time::Timestamp;
+    use serde_json::value::RawValue;
+
+    /// The canonical bytes as serde_json writes the envelope's fields: what the hand-laid
+    /// [`canonical_bytes`] must equal.
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Canonical<'a> {
+        position: u64,
+        event_id: EventId,
+        event_type: &'a str,
+        schema_version: u32,
+        aggregate_type: AggregateType,
+        aggregate_id: AggregateId,
+        version: u64,
+        timestamp: Timestamp,
+        payload: &'a RawValue,
+        metadata: &'a Metadata,
+    }
+
+    /// Every event of the demo, and events with characters to escape in their type and
+    /// metadata, give serde_json's bytes.
+    #[test]
+    fn the_canonical_bytes_are_serde_jsons() {
+        let serde = |e: &StoredEvent| {
+            serde_json::to_vec(&Canonical {
+                position: e.position,
+                event_id: e.event_id,
+                event_type: &e.event_type,
+                schema_version: e.schema_version,
+                aggregate_type: e.aggregate_type,
+                aggregate_id: e.aggregate_id,
+                version: e.version,
+                timestamp: e.timestamp,
+                payload: &e.payload,
+                metadata: &e.metadata,
+            })
+            .unwrap()
+        };
+        let (_, log) = crate::demo::sealed_log();
+        for event in &log {
+            assert_eq!(canonical_bytes(event), serde(event), "position {}", event.position);
+        }
+        let mut odd = log[log.len() - 1].clone();
+        odd.event_type = "Odd\"Type\\\u{1}é".to_owned();
+        odd.metadata.ip_address = Some("::1\"\n".to_owned());
+        odd.metadata.user_id = None;
+        assert_eq!(canonical_bytes(&odd), serde(&odd));
+    }
 
     /// The chain checked one event at a time, stopping at the first fault: what [`verify`]
     /// must answer.
