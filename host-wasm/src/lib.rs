@@ -128,6 +128,11 @@ impl AuditLog {
     /// The next part of a file loaded a part at a time (JSON Lines bytes cut at a line end):
     /// its events and checkpoints are added as if the whole file had been parsed at once.
     /// Returns how many events were added; throws, adding nothing, when they do not decode.
+    /// Room for `additional` more events, before a large file's parts are loaded.
+    pub fn reserve(&mut self, additional: u32) {
+        self.0.reserve(additional as usize);
+    }
+
     #[wasm_bindgen(js_name = loadMore)]
     pub fn load_more(&mut self, bytes: &[u8]) -> Result<usize, JsError> {
         self.0.load_more(utf8(bytes)?).map_err(js_error)

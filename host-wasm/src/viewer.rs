@@ -66,13 +66,15 @@ struct Chain {
     /// Events of a stream export whose metadata was withheld from this viewer (another user's
     /// identity): linked to their neighbours, but their hashes cannot be recomputed.
     withheld: u64,
+    /// The scope and whether any metadata is withheld, as found at a length of the log.
+    kind: Option<(usize, Scope, bool)>,
 }
 
 impl Chain {
     fn new(scope: Scope) -> Chain {
         let head = HashChain::default();
         let report = VerifyReport { verified: 0, first_bad_position: None, fault: None, last_hash: head.last_hash };
-        Chain { scope, report, head, checked: 0, withheld: 0 }
+        Chain { scope, report, head, checked: 0, withheld: 0, kind: None }
     }
 }
 
@@ -374,6 +376,14 @@ impl Log {
         Ok(appended)
     }
 
+    /// Room for `additional` more events (a file loaded in parts, its size known): a million
+    /// events are not moved each time their vectors double.
+    pub fn reserve(&mut self, additional: usize) {
+        self.stored.reserve(additional);
+        self.events.reserve(additional);
+        self.row_stream.reserve(additional);
+    }
+
     /// The next part of a file being loaded a part at a time (JSON Lines cut at line ends):
     /// its events and checkpoints are added as [`Log::parse`] of the whole file would have
     /// them, gaps included (a stream export has gaps; verification judges them). Returns how
@@ -429,13 +439,18 @@ impl Log {
     /// left.
     pub fn verify_some(&self, limit: usize) -> String {
         let mut chain = self.chain.borrow_mut();
-        let scope = self.scope();
+        // What the loaded events are, found once per length (a large log is verified in many
+        // slices; scanning it for each would cost as much as the slice).
+        let (scope, withheld) = match chain.kind {
+            Some((len, scope, withheld)) if len == self.stored.len() => (scope, withheld),
+            _ => (self.scope(), self.stored.iter().any(|e| e.metadata_redacted)),
+        };
         if scope != chain.scope {
             *chain = Chain::new(scope);
         }
+        chain.kind = Some((self.stored.len(), scope, withheld));
         // A copy with withheld metadata cannot be checked as a chain (the withheld events'
         // hashes cannot be recomputed): it is checked event by event, links included.
-        let withheld = self.stored.iter().any(|e| e.metadata_redacted);
         let end = chain.checked.saturating_add(limit).min(self.stored.len());
         if scope == Scope::Range && !withheld {
             self.verify_chain(&mut chain, end);

@@ -60,8 +60,12 @@ export class LoadedLog implements Lookup {
     try {
       for (const [start, end] of parts) {
         const part = bytes.subarray(start, end);
-        if (log === null) log = new LoadedLog(AuditLog.fromBytes(part));
-        else log.loadMore(part);
+        if (log === null) {
+          log = new LoadedLog(AuditLog.fromBytes(part));
+          // The rest estimated from the first part, with a third more for longer events: the
+          // vectors grown once, not doubled (and a million events copied) near the end.
+          log.wasm.reserve(Math.ceil((1.33 * log.length * (bytes.length - end)) / Math.max(1, end)));
+        } else log.loadMore(part);
         onProgress(end, bytes.length);
         await yieldToPage();
       }

@@ -25,7 +25,7 @@ const TOKEN_KEY = 'perpetua.auditorToken';
 /** The live tail hands events to the log at most this often (one wasm call per batch). */
 const TAIL_BATCH_MS = 200;
 /** Events verified at a time while a log opens (some tens of milliseconds in wasm). */
-const VERIFY_SLICE = 16_000;
+const VERIFY_SLICE = 8_000;
 /** A file this small may be an order's receipt (one JSON object); larger ones are logs. */
 const RECEIPT_MAX_BYTES = 4 << 20;
 
@@ -346,11 +346,15 @@ export class App {
       this.showUndecodable(bytes);
       return false;
     }
+    const showStart = performance.now();
     this.replaceLog(log);
+    performance.measure('replace-log', { start: showStart, end: performance.now() });
     this.source.textContent = `${sourceLabel} · ${formatCount(log.length)} events`;
     this.source.title = this.source.textContent;
     this.route = null;
+    const routeStart = performance.now();
     this.onRoute();
+    performance.measure('show-view', { start: routeStart, end: performance.now() });
     await afterPaint();
     performance.measure('first-render', 'load-start');
     const verifyStart = performance.now();
