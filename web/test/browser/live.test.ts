@@ -196,6 +196,7 @@ describe.skipIf(!live)('connected to perpetua serve --demo', () => {
     await openFile(page, join(dir, 'receipt.json'));
     await expect.poll(() => page.locator('.receipt-result').getAttribute('data-result')).toBe('ok');
     expect(await page.locator('.receipt-result').innerText()).toContain(`by key ${checkpoint.keyId}`);
+    await expect.poll(() => page.locator('.receipt-events').innerText()).toContain('✓ lead to the root');
     expect(await page.locator('#badge').innerText()).toContain('Receipt verified');
     // Trusting only another key (RFC 8032's second test key), the same receipt is refused.
     const key = page.locator('input[aria-label="Trusted public key"]');

@@ -103,12 +103,15 @@ describe.skipIf(!receiptPath)('viewer benchmark: a receipt', () => {
     const browser = await launch();
     try {
       const runs: number[] = [];
+      const inclusion: number[] = [];
       for (let run = 0; run < 5; run += 1) {
         const page = await newPage(browser);
         await page.goto(`${server.url}/`);
         await openFile(page, receiptPath ?? '');
         await expect.poll(() => page.locator('.receipt-result').getAttribute('data-result')).toBe('ok');
         runs.push(...(await measures(page, 'verify-receipt')));
+        await expect.poll(() => page.locator('.receipt-events').innerText()).toContain('✓ lead to the root');
+        inclusion.push(...(await measures(page, 'verify-inclusion')));
         await page.close();
       }
       const receipt = JSON.parse(readFileSync(receiptPath ?? '', 'utf8')) as {
@@ -123,6 +126,8 @@ describe.skipIf(!receiptPath)('viewer benchmark: a receipt', () => {
         verifyMsRuns: runs.map((r) => Math.round(r * 1000) / 1000),
         best: Math.min(...runs),
         perEventMs: Math.min(...runs) / receipt.events.length,
+        inclusionProofMsRuns: inclusion.map((r) => Math.round(r * 1000) / 1000),
+        inclusionProofWorstMs: Math.max(...inclusion),
       };
     } finally {
       await browser.close();

@@ -3,7 +3,7 @@
 // core with nothing else — neither the log nor the server. With the operator's published
 // public key typed in, a receipt signed by any other key is refused.
 
-import { verifyReceipt } from 'perpetua-wasm';
+import { verifyInclusionProof, verifyReceipt } from 'perpetua-wasm';
 import type { StoredEvent } from '../../data/types';
 import type { Checkpoint } from '../../model/consistency';
 import { formatCount, shortId } from '../../model/format';
@@ -57,6 +57,35 @@ export class ReceiptView {
     this.render(receipt);
   }
 
+  /** Each event's inclusion proof on its own, under the checkpoint's root (the proof column
+   * says whether it leads there): its leaf is `SHA-256(0x00 ‖ hash)`, computed by the browser. */
+  private async checkProofs(receipt: Receipt): Promise<void> {
+    for (const { event, proof } of receipt.events) {
+      const hash = Uint8Array.from(event.hash.match(/../g) ?? [], (byte) => parseInt(byte, 16));
+      const leaf = new Uint8Array(await crypto.subtle.digest('SHA-256', Uint8Array.of(0, ...hash)));
+      const json = JSON.stringify({
+        position: event.position,
+        leafIndex: event.position - 1,
+        treeSize: receipt.checkpoint.treeSize,
+        eventHash: event.hash,
+        leafHash: Array.from(leaf, (b) => b.toString(16).padStart(2, '0')).join(''),
+        rootHash: receipt.checkpoint.rootHash,
+        proof,
+      });
+      const start = performance.now();
+      let holds = false;
+      try {
+        holds = verifyInclusionProof(json);
+      } catch {
+        holds = false;
+      }
+      performance.measure('verify-inclusion', { start, end: performance.now() });
+      const cell = this.element.querySelector(`[data-proof="${event.position}"]`);
+      if (cell)
+        cell.textContent = `${proof.length} hashes ${holds ? '✓ lead to the root' : '✗ do not lead to the root'}`;
+    }
+  }
+
   focus(): void {
     this.element.focus({ preventScroll: true });
   }
@@ -73,6 +102,7 @@ export class ReceiptView {
       check = { ok: false, eventsBytesChecked: null, error: error instanceof Error ? error.message : String(error) };
     }
     this.onChecked(check, receipt);
+    void this.checkProofs(receipt);
     const cp = receipt.checkpoint;
     const under = `the checkpoint of ${formatCount(cp.treeSize)} events signed ${cp.timestamp} by key ${cp.keyId}`;
     const result = check.ok
@@ -118,7 +148,7 @@ export class ReceiptView {
               h('td', { text: event.eventType }),
               h('td', { class: 'mono', text: `${event.aggregateType} ${shortId(event.aggregateId)}` }),
               h('td', { text: `v${event.version}` }),
-              h('td', { class: 'hint', text: `${proof.length} hashes` }),
+              h('td', { class: 'hint', data: { proof: String(event.position) }, text: `${proof.length} hashes` }),
             ),
           ),
         ),
