@@ -200,6 +200,12 @@ TEST1_SECRET = bytes.fromhex("9d61b19deffd5a60ba844af492ec2cc44449c5697b32691970
 TEST2_PUBLIC = "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c"
 def flip(hex_digit):
     return "1" if hex_digit == "0" else "0"
+def bump_payload_digit(i):
+    """Adds one (mod 10) to the first digit of line i's payload."""
+    line = lines[i]
+    start, end = line.index(",\"payload\":"), line.index(",\"metadata\":")
+    digit = next(k for k in range(start + 11, end) if line[k].isdigit())
+    lines[i] = line[:digit] + str((int(line[digit]) + 1) % 10) + line[digit + 1:]
 def reseal(start, prev):
     """Recomputes every prevHash and hash from line start on, the chain starting at prev."""
     for i in range(start, len(lines)):
@@ -253,10 +259,7 @@ expect_broken() {
 }
 
 at=$(tamper "payload" payload.jsonl '
-line = lines[m]
-start, end = line.index(",\"payload\":"), line.index(",\"metadata\":")
-digit = next(i for i in range(start + 11, end) if line[i].isdigit())
-lines[m] = line[:digit] + str((int(line[digit]) + 1) % 10) + line[digit + 1:]
+bump_payload_digit(m)
 print(m + 1)')
 expect_broken "one payload digit changed" payload.jsonl "$at" rust
 
@@ -362,10 +365,7 @@ fi
 # its event at treeSize is not the one signed. (A tail cut off and re-sealed is still the
 # file of the case above: re-sealing unchanged events gives the same hashes.)
 at=$(tamper "rewritten" rewritten.jsonl '
-line = lines[m]
-start, end = line.index(",\"payload\":"), line.index(",\"metadata\":")
-digit = next(i for i in range(start + 11, end) if line[i].isdigit())
-lines[m] = line[:digit] + str((int(line[digit]) + 1) % 10) + line[digit + 1:]
+bump_payload_digit(m)
 reseal(m, bytes.fromhex(re.search(r"\"prevHash\":\"([0-9a-f]{64})\"", lines[m]).group(1)))
 print(m + 1)')
 expect_refused "a payload digit changed, the chain re-sealed after it" rewritten.jsonl "chain hash" \

@@ -291,16 +291,23 @@ def canonical_metadata(raw):
     return b"{" + b",".join(parts) + b"}"
 
 
+def required_fields(text, not_object, what, required):
+    """The raw members of the JSON object `text` (`what` it is), refusing anything else with
+    the message `not_object`, and an object without every member of `required`."""
+    if not isinstance(parse_json(text), dict):
+        raise Invalid(not_object)
+    fields = object_fields(text, what)
+    missing = [member for member in required if member not in fields]
+    if missing:
+        raise Invalid(f"missing field {missing[0]!r}")
+    return fields
+
+
 class Event:
     """One record of the export, decoded as §3 says, with its canonical bytes (§4)."""
 
     def __init__(self, text):
-        if not isinstance(parse_json(text), dict):
-            raise Invalid("the record is not a JSON object")
-        fields = object_fields(text, "the event")
-        missing = [name for name in REQUIRED_FIELDS if name not in fields]
-        if missing:
-            raise Invalid(f"missing field {missing[0]!r}")
+        fields = required_fields(text, "the record is not a JSON object", "the event", REQUIRED_FIELDS)
         self.position = decode_unsigned(fields["position"], "position", U64_MAX)
         self.version = decode_unsigned(fields["version"], "version", U64_MAX)
         schema_version = decode_unsigned(fields["schemaVersion"], "schemaVersion", U32_MAX)
@@ -595,12 +602,7 @@ class Checkpoint:
         if other:
             raise Invalid(f"the line has a member besides checkpoint: {other[0]!r}")
         raw = outer["checkpoint"]
-        if not isinstance(parse_json(raw), dict):
-            raise Invalid("checkpoint is not an object")
-        fields = object_fields(raw, "the checkpoint")
-        missing = [name for name in CHECKPOINT_FIELDS if name not in fields]
-        if missing:
-            raise Invalid(f"missing field {missing[0]!r}")
+        fields = required_fields(raw, "checkpoint is not an object", "the checkpoint", CHECKPOINT_FIELDS)
         self.tree_size = decode_unsigned(fields["treeSize"], "treeSize", U64_MAX)
         self.chain_hash = decode_hash(fields["chainHash"], "chainHash")
         self.root_hash = decode_hash(fields["rootHash"], "rootHash")

@@ -5,7 +5,7 @@
 // signing key, so a rewrite is caught across reloads too (a log under a key never seen here —
 // a fresh demo server — starts afresh). A judgement other than `consistent` is final.
 
-import type { ServerClient } from '../api/server';
+import { type ServerClient, sleep } from '../api/server';
 import { type Checkpoint, type Judgement, judge } from '../model/consistency';
 import { verifyConsistencyProof } from 'perpetua-wasm';
 import type { LoadedLog } from '../data/log';
@@ -102,11 +102,4 @@ function readStored(key: string): Checkpoint | null {
   } catch {
     return null;
   }
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    signal.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
-  });
 }
