@@ -411,8 +411,12 @@ pub enum StoreError {
     /// Any other database error.
     #[error("database error: {0}")]
     Database(sqlx::Error),
-    /// The SQLite log reader failed (`rusqlite`'s error, or its thread's).
-    #[error("database error reading the log: {0}")]
+    /// SQLite refused or failed a statement run through `rusqlite` (the log's readers and
+    /// the appender).
+    #[error("database error: {0}")]
+    Sqlite(rusqlite::Error),
+    /// A blocking thread of the SQLite store (a log reader, the appender) failed.
+    #[error("database error: {0}")]
     Reader(String),
     /// A file beside the database (the SQLite writer lease) could not be used.
     #[error("{0}")]
@@ -461,7 +465,7 @@ async fn reach<C: sqlx::Connection>(
 
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
-        StoreError::Reader(e.to_string())
+        StoreError::Sqlite(e)
     }
 }
 
@@ -486,6 +490,12 @@ impl StoreError {
                     sqlx::error::ErrorKind::UniqueViolation | sqlx::error::ErrorKind::ForeignKeyViolation
                 )
             }
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => matches!(
+                e.extended_code,
+                rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                    | rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+                    | rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY
+            ),
             _ => false,
         }
     }
@@ -512,7 +522,19 @@ impl StoreError {
             StoreError::Unavailable(_) | StoreError::Unreachable { .. } | StoreError::CannotOpen { .. } => {
                 "DATABASE_UNAVAILABLE"
             }
-            StoreError::Database(_) | StoreError::Reader(_) => "DATABASE_ERROR",
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _))
+                if matches!(
+                    e.code,
+                    rusqlite::ErrorCode::SystemIoFailure
+                        | rusqlite::ErrorCode::DiskFull
+                        | rusqlite::ErrorCode::CannotOpen
+                        | rusqlite::ErrorCode::DatabaseBusy
+                        | rusqlite::ErrorCode::DatabaseLocked
+                ) =>
+            {
+                "DATABASE_UNAVAILABLE"
+            }
+            StoreError::Database(_) | StoreError::Sqlite(_) | StoreError::Reader(_) => "DATABASE_ERROR",
             StoreError::Io(_) => "IO_ERROR",
         }
     }
@@ -666,6 +688,13 @@ impl Store {
     /// Appends the events of several commands in one transaction (group commit): all of them,
     /// or — on any error — none.
     pub async fn append(&self, commands: &[CommandAppend]) -> Result<Appended, StoreError> {
+        if let Inner::Sqlite(store) = &self.inner {
+            if let Some(appender) = store.appender() {
+                let _gate = self.gate().await;
+                let fence = self.fence.load(Ordering::SeqCst);
+                return appender.append(commands.to_vec(), fence).await;
+            }
+        }
         let plan = Plan::of(commands)?;
         let mut tx = self.begin_append().await?;
         // One call per transaction: no savepoint is needed, a failure rolls everything back.
@@ -960,51 +989,20 @@ impl AppendTx {
 
     /// The steps of an append, without a savepoint; on an error the caller must undo them.
     async fn append_unguarded(&mut self, plan: &Plan<'_>, commands: &[CommandAppend]) -> Result<Appended, StoreError> {
-        let keys: Vec<&str> = commands.iter().filter_map(|c| c.idempotency.as_ref()).map(|i| i.key.as_str()).collect();
+        let keys = keys_of(commands);
         if !keys.is_empty() {
-            let mut found = self.inner.idempotency_records(&keys).await?;
-            for (index, command) in commands.iter().enumerate() {
-                let Some(idempotency) = &command.idempotency else { continue };
-                if let Some(record) = found.remove(&idempotency.key) {
-                    if record.fingerprint != idempotency.fingerprint {
-                        return Err(StoreError::IdempotencyKeyReused { key: idempotency.key.clone() });
-                    }
-                    return Ok(Appended::Replayed { command: index, record });
-                }
+            let found = self.inner.idempotency_records(&keys).await?;
+            if let Some(replayed) = replayed(commands, found)? {
+                return Ok(replayed);
             }
         }
-        if let Some(first) = plan.first {
-            if first.position != self.head.last_position + 1 {
-                let streams: Vec<StreamId> = plan.expected.keys().copied().collect();
-                plan.check_versions(&self.inner.stream_versions(&streams).await?)?;
-                return Err(StoreError::HeadMoved {
-                    expected_head: first.position - 1,
-                    actual_head: self.head.last_position,
-                });
-            }
-            if first.prev_hash != self.head.last_hash {
-                return Err(StoreError::InvalidBatch(format!(
-                    "position {} does not continue the stored chain: its prevHash is not the hash of position {}",
-                    first.position, self.head.last_position
-                )));
-            }
+        if let Continues::No(streams) = plan.continues(self.head)? {
+            plan.check_versions(&self.inner.stream_versions(&streams).await?)?;
+            return Err(plan.head_moved(self.head));
         }
         let events: Vec<&StoredEvent> = commands.iter().flat_map(|c| &c.events).collect();
         self.inner.insert_events(&events).await?;
-        let mut position = self.head.last_position;
-        let mut records = Vec::new();
-        for command in commands {
-            position = command.events.last().map_or(position, |e| e.position);
-            if let Some(idempotency) = &command.idempotency {
-                records.push(IdempotencyRecord {
-                    key: idempotency.key.clone(),
-                    fingerprint: idempotency.fingerprint,
-                    outcome: idempotency.outcome.clone(),
-                    position,
-                });
-            }
-        }
-        self.inner.insert_idempotency(&records).await?;
+        self.inner.insert_idempotency(&records_of(commands, self.head.last_position)).await?;
         if let Some(last) = events.last() {
             self.head = HashChain { last_position: last.position, last_hash: last.hash };
         }
@@ -1086,7 +1084,81 @@ impl<'a> Plan<'a> {
     }
 }
 
+/// The idempotency keys a batch carries.
+fn keys_of(commands: &[CommandAppend]) -> Vec<&str> {
+    commands.iter().filter_map(|c| c.idempotency.as_ref()).map(|i| i.key.as_str()).collect()
+}
+
+/// What the stored records of a batch's keys say: the first command committed before under
+/// its key (the batch is then [`Appended::Replayed`], nothing written), a key reused for
+/// another request, or nothing (every key is new).
+fn replayed(
+    commands: &[CommandAppend],
+    mut found: HashMap<String, IdempotencyRecord>,
+) -> Result<Option<Appended>, StoreError> {
+    for (index, command) in commands.iter().enumerate() {
+        let Some(idempotency) = &command.idempotency else { continue };
+        if let Some(record) = found.remove(&idempotency.key) {
+            if record.fingerprint != idempotency.fingerprint {
+                return Err(StoreError::IdempotencyKeyReused { key: idempotency.key.clone() });
+            }
+            return Ok(Some(Appended::Replayed { command: index, record }));
+        }
+    }
+    Ok(None)
+}
+
+/// The idempotency records a batch writes after `head_position`: each key with the position
+/// of its command's last event (the position before it, for a command without events).
+fn records_of(commands: &[CommandAppend], head_position: u64) -> Vec<IdempotencyRecord> {
+    let mut position = head_position;
+    let mut records = Vec::new();
+    for command in commands {
+        position = command.events.last().map_or(position, |e| e.position);
+        if let Some(idempotency) = &command.idempotency {
+            records.push(IdempotencyRecord {
+                key: idempotency.key.clone(),
+                fingerprint: idempotency.fingerprint,
+                outcome: idempotency.outcome.clone(),
+                position,
+            });
+        }
+    }
+    records
+}
+
+/// Whether a batch continues the head it is appended after.
+enum Continues {
+    Yes,
+    /// It was sealed after another head: these streams' versions say whether one of them
+    /// moved (a [`StoreError::VersionConflict`]) or only the head did.
+    No(Vec<StreamId>),
+}
+
 impl Plan<'_> {
+    /// Whether the batch continues `head`; a batch whose first event says it follows
+    /// `head`'s position but not its hash forks the chain, and is refused.
+    fn continues(&self, head: HashChain) -> Result<Continues, StoreError> {
+        let Some(first) = self.first else { return Ok(Continues::Yes) };
+        if first.position != head.last_position + 1 {
+            return Ok(Continues::No(self.expected.keys().copied().collect()));
+        }
+        if first.prev_hash != head.last_hash {
+            return Err(StoreError::InvalidBatch(format!(
+                "position {} does not continue the stored chain: its prevHash is not the hash of position {}",
+                first.position, head.last_position
+            )));
+        }
+        Ok(Continues::Yes)
+    }
+
+    /// The error of a batch sealed after another head than `head`, no stream of it having
+    /// moved.
+    fn head_moved(&self, head: HashChain) -> StoreError {
+        let expected_head = self.first.map_or(head.last_position, |first| first.position - 1);
+        StoreError::HeadMoved { expected_head, actual_head: head.last_position }
+    }
+
     /// A [`StoreError::VersionConflict`] for the first stream not at its expected version.
     fn check_versions(&self, actual: &HashMap<StreamId, u64>) -> Result<(), StoreError> {
         for (stream, expected) in &self.expected {

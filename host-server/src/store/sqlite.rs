@@ -3,7 +3,10 @@
 //! write lock up front. The writer lease is an exclusive lock on `<file>-writer.lock`.
 
 use super::backend::{common_queries, values_insert, Held, LeaseKind, Queries, Tx, WriterLease};
-use super::{Backend, Durability, StoreOptions};
+use super::{
+    keys_of, records_of, replayed, Appended, Backend, CommandAppend, Continues, Durability, EventValues, Plan,
+    StoreOptions,
+};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, SqlitePool};
 use std::fs::TryLockError;
@@ -26,6 +29,8 @@ pub(super) struct SqliteStore {
     /// Reads the log in pages off the async runtime (see [`LogReaders`]); none for a database
     /// in memory, which no other connection can open.
     readers: Option<Arc<LogReaders>>,
+    /// Writes appends off the async runtime (see [`Appender`]); none for a database in memory.
+    appender: Option<Arc<Appender>>,
 }
 
 /// The log read in pages with `rusqlite` on a blocking thread, each row's columns decoded in
@@ -97,6 +102,243 @@ fn read_page(connection: &rusqlite::Connection, from: i64, limit: u32) -> Result
         events.push(event.into_event()?);
     }
     Ok(events)
+}
+
+/// Appends written with `rusqlite` on a blocking thread: a whole group commit is one
+/// hand-off, its statements prepared once and kept, each event's values bound where they lie.
+/// Through sqlx every statement of the transaction was a round trip to the driver's worker
+/// thread, each multi-row insert was parsed anew (its text changes with the batch's size) and
+/// its values were copied into the driver's arguments (BENCHMARKS.md, "The append through
+/// `rusqlite`"). The same transaction as the other backends': the write lock taken up front
+/// (`BEGIN IMMEDIATE`), the head and the writer's epoch read under it, the events and the
+/// idempotency records inserted (the schema enforces contiguous positions and versions), the
+/// head moved by compare-and-set on the epoch, then the commit (synced: `synchronous=FULL`).
+#[derive(Debug)]
+pub(super) struct Appender {
+    file: PathBuf,
+    /// The connection, kept between appends; taken out while one runs, and closed after a
+    /// failure that left it inside a transaction.
+    connection: std::sync::Mutex<Option<rusqlite::Connection>>,
+}
+
+impl Appender {
+    /// Appends `commands` in one transaction (see [`super::Store::append`]), fenced by the
+    /// writer epoch `fence` (0: not fenced).
+    pub(super) async fn append(
+        self: &Arc<Self>,
+        commands: Vec<CommandAppend>,
+        fence: u64,
+    ) -> Result<Appended, StoreError> {
+        let appender = self.clone();
+        match tokio::task::spawn_blocking(move || appender.append_blocking(&commands, fence)).await {
+            Ok(result) => result,
+            Err(e) => Err(StoreError::Reader(format!("the appender's thread failed: {e}"))),
+        }
+    }
+
+    fn append_blocking(&self, commands: &[CommandAppend], fence: u64) -> Result<Appended, StoreError> {
+        let mut slot = self.connection.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut connection = match slot.take() {
+            Some(connection) => connection,
+            None => self.open()?,
+        };
+        let result = append_with(&mut connection, commands, fence);
+        if connection.is_autocommit() {
+            *slot = Some(connection);
+        }
+        result
+    }
+
+    fn open(&self) -> Result<rusqlite::Connection, StoreError> {
+        use rusqlite::OpenFlags;
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let connection = rusqlite::Connection::open_with_flags(&self.file, flags)?;
+        connection.busy_timeout(Duration::from_secs(30))?;
+        // As the pool's connections (`SqliteStore::open`): synced commits, foreign keys
+        // checked (they keep positions and versions contiguous), no checkpoint on commit.
+        connection.pragma_update(None, "synchronous", "FULL")?;
+        connection.pragma_update(None, "foreign_keys", "ON")?;
+        connection.pragma_update(None, "cache_size", -65536)?;
+        connection.pragma_update(None, "temp_store", "MEMORY")?;
+        connection.pragma_update(None, "wal_autocheckpoint", 0)?;
+        let journal_mode: String = connection.pragma_query_value(None, "journal_mode", |row| row.get(0))?;
+        let synchronous: i64 = connection.pragma_query_value(None, "synchronous", |row| row.get(0))?;
+        let foreign_keys: i64 = connection.pragma_query_value(None, "foreign_keys", |row| row.get(0))?;
+        if journal_mode != "wal" || synchronous < 2 || foreign_keys != 1 {
+            return Err(StoreError::UnsafeDurability {
+                setting: "the appender's journal_mode, synchronous, foreign_keys".into(),
+                value: format!("{journal_mode}, {synchronous}, {foreign_keys}"),
+            });
+        }
+        Ok(connection)
+    }
+}
+
+const INSERT_EVENT: &str = "INSERT INTO events (position, event_id, event_type, schema_version, aggregate_type, \
+     aggregate_id, version, timestamp_ms, payload, metadata, correlation_id, prev_hash, hash) \
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+const INSERT_IDEMPOTENCY: &str =
+    "INSERT INTO idempotency_records (idempotency_key, fingerprint, outcome, position) VALUES (?, ?, ?, ?)";
+
+/// One append transaction on `connection`; on any error it is rolled back (the transaction
+/// is dropped) and nothing of `commands` is written.
+fn append_with(
+    connection: &mut rusqlite::Connection,
+    commands: &[CommandAppend],
+    fence: u64,
+) -> Result<Appended, StoreError> {
+    let plan = Plan::of(commands)?;
+    let inserted = {
+        let tx = connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let (start, epoch) = locked_head(&tx)?;
+        if fence != 0 && epoch != fence {
+            return Err(StoreError::LeaseLost(format!(
+                "this writer's epoch is {fence}, the store's is {epoch}: another writer took over"
+            )));
+        }
+        let keys = keys_of(commands);
+        if !keys.is_empty() {
+            if let Some(replayed) = replayed(commands, idempotency_records(&tx, &keys)?)? {
+                return Ok(replayed);
+            }
+        }
+        if let Continues::No(streams) = plan.continues(start)? {
+            plan.check_versions(&stream_versions(&tx, &streams)?)?;
+            return Err(plan.head_moved(start));
+        }
+        match insert(&tx, commands, start.last_position) {
+            Ok(()) => {
+                let head = commands
+                    .iter()
+                    .flat_map(|c| c.events.last())
+                    .last()
+                    .map_or(start, |last| HashChain { last_position: last.position, last_hash: last.hash });
+                move_head(&tx, start, head, epoch)?;
+                tx.commit()?;
+                return Ok(Appended::Committed { head });
+            }
+            Err(error) => error,
+        }
+    };
+    // Rolled back; a violated constraint is named by the streams' versions.
+    if inserted.is_constraint_violation() {
+        let streams: Vec<StreamId> = plan.expected.keys().copied().collect();
+        plan.check_versions(&stream_versions(connection, &streams)?)?;
+    }
+    Err(inserted)
+}
+
+fn locked_head(tx: &rusqlite::Connection) -> Result<(HashChain, u64), StoreError> {
+    let mut statement = tx.prepare_cached(&Q.lock_head)?;
+    let (position, hash, epoch): (i64, Vec<u8>, i64) =
+        statement.query_row([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?;
+    let last_hash = Hash(<[u8; 32]>::try_from(hash.as_slice()).map_err(|_| StoreError::CorruptRow {
+        position,
+        detail: format!("the head's hash has {} bytes", hash.len()),
+    })?);
+    Ok((
+        HashChain { last_position: super::to_u64(position, "position")?, last_hash },
+        super::to_u64(epoch, "writer epoch")?,
+    ))
+}
+
+fn idempotency_records(
+    tx: &rusqlite::Connection,
+    keys: &[&str],
+) -> Result<HashMap<String, IdempotencyRecord>, StoreError> {
+    let mut statement = tx.prepare_cached(&Q.idempotency_record)?;
+    let mut found = HashMap::new();
+    for key in keys {
+        let mut rows = statement.query([key])?;
+        if let Some(row) = rows.next()? {
+            let fingerprint: Vec<u8> = row.get(1)?;
+            let record = IdempotencyRecord {
+                key: row.get(0)?,
+                fingerprint: Hash(<[u8; 32]>::try_from(fingerprint.as_slice()).map_err(|_| {
+                    StoreError::CorruptRow {
+                        position: row.get(3).unwrap_or(0),
+                        detail: format!("the fingerprint of key {key:?} has {} bytes", fingerprint.len()),
+                    }
+                })?),
+                outcome: row.get(2)?,
+                position: super::to_u64(row.get(3)?, "position")?,
+            };
+            found.insert(record.key.clone(), record);
+        }
+    }
+    Ok(found)
+}
+
+fn stream_versions(
+    connection: &rusqlite::Connection,
+    streams: &[StreamId],
+) -> Result<HashMap<StreamId, u64>, StoreError> {
+    let mut statement = connection.prepare_cached(&Q.stream_version)?;
+    let mut found = HashMap::with_capacity(streams.len());
+    for stream in streams {
+        let version: i64 = statement
+            .query_row(rusqlite::params![stream.aggregate_type.as_str(), stream.aggregate_id.to_string()], |row| {
+                row.get(0)
+            })?;
+        found.insert(*stream, super::to_u64(version, "version")?);
+    }
+    Ok(found)
+}
+
+/// Inserts the batch's events and idempotency records, each through its kept statement.
+fn insert(tx: &rusqlite::Connection, commands: &[CommandAppend], head_position: u64) -> Result<(), StoreError> {
+    let mut events = tx.prepare_cached(INSERT_EVENT)?;
+    for event in commands.iter().flat_map(|c| &c.events) {
+        let v = EventValues::of(event)?;
+        events.execute(rusqlite::params![
+            v.position,
+            v.event_id.as_bytes().as_slice(),
+            v.event_type,
+            v.schema_version,
+            v.aggregate_type,
+            v.aggregate_id,
+            v.version,
+            v.timestamp_ms,
+            v.payload,
+            v.metadata,
+            v.correlation_id.as_ref().map(|id| id.as_bytes().as_slice()),
+            v.prev_hash,
+            v.hash,
+        ])?;
+    }
+    let mut records = tx.prepare_cached(INSERT_IDEMPOTENCY)?;
+    for record in records_of(commands, head_position) {
+        records.execute(rusqlite::params![
+            record.key,
+            record.fingerprint.0.as_slice(),
+            record.outcome,
+            super::to_i64(record.position, "position")?,
+        ])?;
+    }
+    Ok(())
+}
+
+/// Moves the head from `start` to `head` while the writer's epoch is still `epoch`.
+fn move_head(tx: &rusqlite::Connection, start: HashChain, head: HashChain, epoch: u64) -> Result<(), StoreError> {
+    if head == start {
+        return Ok(());
+    }
+    let moved = tx.prepare_cached(&Q.update_head)?.execute(rusqlite::params![
+        super::to_i64(head.last_position, "position")?,
+        head.last_hash.0.as_slice(),
+        super::to_i64(start.last_position, "position")?,
+        super::to_i64(epoch, "writer epoch")?,
+    ])?;
+    if moved != 1 {
+        let (actual, actual_epoch) = locked_head(tx)?;
+        if actual_epoch != epoch {
+            return Err(StoreError::LeaseLost(format!(
+                "this writer's epoch is {epoch}, the store's is {actual_epoch}"
+            )));
+        }
+        return Err(StoreError::HeadMoved { expected_head: start.last_position, actual_head: actual.last_position });
+    }
+    Ok(())
 }
 
 /// How often the WAL is checkpointed into the database file.
@@ -206,7 +448,14 @@ impl SqliteStore {
         let in_memory = file.as_os_str() == ":memory:" || options.url.contains("mode=memory");
         let readers =
             (!in_memory).then(|| Arc::new(LogReaders { file: file.clone(), idle: std::sync::Mutex::default() }));
-        Ok(SqliteStore { pool, durability, file, _checkpointer: checkpointer, readers })
+        let appender =
+            (!in_memory).then(|| Arc::new(Appender { file: file.clone(), connection: std::sync::Mutex::default() }));
+        Ok(SqliteStore { pool, durability, file, _checkpointer: checkpointer, readers, appender })
+    }
+
+    /// The appender, unless the database is in memory (then appends go through the pool).
+    pub(super) fn appender(&self) -> Option<&Arc<Appender>> {
+        self.appender.as_ref()
     }
 
     /// Up to `limit` events of the log from position `from`, read on a blocking thread.
