@@ -96,12 +96,24 @@ pub struct StoreOptions {
     pub allow_unsafe_durability: bool,
     /// Size of the connection pool.
     pub max_connections: u32,
+    /// SQLite: the WAL is started over once it holds more than this many bytes (see
+    /// `sqlite::Checkpointer`), and its file cut back to this size when it is.
+    pub sqlite_wal_limit: u64,
 }
 
+/// The default [`StoreOptions::sqlite_wal_limit`]: 64 MiB.
+pub const SQLITE_WAL_LIMIT: u64 = 64 << 20;
+
 impl StoreOptions {
-    /// Options for `url` with the defaults: durability enforced, a pool of 16 connections.
+    /// Options for `url` with the defaults: durability enforced, a pool of 16 connections,
+    /// the SQLite WAL kept to [`SQLITE_WAL_LIMIT`].
     pub fn new(url: impl Into<String>) -> Self {
-        Self { url: url.into(), allow_unsafe_durability: false, max_connections: 16 }
+        Self {
+            url: url.into(),
+            allow_unsafe_durability: false,
+            max_connections: 16,
+            sqlite_wal_limit: SQLITE_WAL_LIMIT,
+        }
     }
 }
 
@@ -577,17 +589,13 @@ macro_rules! dispatch {
 impl Store {
     /// Opens the store at `options.url`, checks durability and applies the schema migrations.
     pub async fn open(options: &StoreOptions) -> Result<Store, StoreError> {
+        let write_gate = Arc::new(tokio::sync::Mutex::new(()));
         let inner = match Backend::of_url(&options.url)? {
-            Backend::Sqlite => Inner::Sqlite(sqlite::SqliteStore::open(options).await?),
+            Backend::Sqlite => Inner::Sqlite(sqlite::SqliteStore::open(options, write_gate.clone()).await?),
             Backend::Postgres => Inner::Postgres(postgres::PgStore::open(options).await?),
             Backend::MySql => Inner::MySql(mysql::MySqlStore::open(options).await?),
         };
-        Ok(Store {
-            inner,
-            url: options.url.clone(),
-            fence: Arc::new(AtomicU64::new(0)),
-            write_gate: Arc::new(tokio::sync::Mutex::new(())),
-        })
+        Ok(Store { inner, url: options.url.clone(), fence: Arc::new(AtomicU64::new(0)), write_gate })
     }
 
     /// The writer epoch of the lease taken through this store (or a clone), if one was: what

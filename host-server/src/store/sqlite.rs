@@ -116,6 +116,8 @@ fn read_page(connection: &rusqlite::Connection, from: i64, limit: u32) -> Result
 #[derive(Debug)]
 pub(super) struct Appender {
     file: PathBuf,
+    /// `journal_size_limit`: the appender's commits start the WAL over (see [`Checkpointer`]).
+    wal_limit: i64,
     /// The connection, kept between appends; taken out while one runs, and closed after a
     /// failure that left it inside a transaction.
     connection: std::sync::Mutex<Option<rusqlite::Connection>>,
@@ -161,6 +163,7 @@ impl Appender {
         connection.pragma_update(None, "cache_size", -65536)?;
         connection.pragma_update(None, "temp_store", "MEMORY")?;
         connection.pragma_update(None, "wal_autocheckpoint", 0)?;
+        connection.pragma_update(None, "journal_size_limit", self.wal_limit)?;
         let journal_mode: String = connection.pragma_query_value(None, "journal_mode", |row| row.get(0))?;
         let synchronous: i64 = connection.pragma_query_value(None, "synchronous", |row| row.get(0))?;
         let foreign_keys: i64 = connection.pragma_query_value(None, "foreign_keys", |row| row.get(0))?;
@@ -349,13 +352,22 @@ const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 /// waits for a checkpoint (SQLite's own, run by the commit that crosses the threshold, made
 /// that commit wait for the copy and the database file's fsync). Runs until the store is
 /// dropped or closed.
+///
+/// Under steady appends a PASSIVE checkpoint never ends with the WAL copied whole (commits
+/// land while it copies), and SQLite starts the WAL over only then: it grew without bound
+/// (measured: 55 MB/s, 650 MB after 12 s of load, BENCHMARKS.md). So once the WAL holds more
+/// than [`StoreOptions::sqlite_wal_limit`] bytes after a checkpoint, a second one runs at once
+/// with the write gate held: appends wait for the copy of what landed during the first, the WAL is then
+/// copied whole, and the next append starts it over, its file cut back to the limit
+/// (`journal_size_limit`).
 #[derive(Debug)]
 struct Checkpointer {
     stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 impl Checkpointer {
-    fn start(pool: SqlitePool) -> Self {
+    /// Checkpoints through `pool`; past `limit_frames` frames, with `gate` held.
+    fn start(pool: SqlitePool, gate: Arc<tokio::sync::Mutex<()>>, limit_frames: i64) -> Self {
         let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
@@ -368,14 +380,29 @@ impl Checkpointer {
                 if pool.is_closed() {
                     break;
                 }
-                if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&pool).await {
-                    if !pool.is_closed() {
-                        tracing::warn!(error = %e, "WAL checkpoint failed (retried in {CHECKPOINT_EVERY:?})");
-                    }
+                // The copy of most of the WAL, beside the appends; then, if it holds too much,
+                // the copy of the rest with the appends held.
+                let frames = checkpoint(&pool).await;
+                if frames.is_some_and(|frames| frames > limit_frames) {
+                    let _appends_held = gate.lock().await;
+                    checkpoint(&pool).await;
                 }
             }
         });
         Checkpointer { stop: Some(stop) }
+    }
+}
+
+/// A PASSIVE checkpoint: the frames the WAL holds, or none if it failed (logged).
+async fn checkpoint(pool: &SqlitePool) -> Option<i64> {
+    match sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(PASSIVE)").fetch_one(pool).await {
+        Ok((_, frames, _)) => Some(frames),
+        Err(e) => {
+            if !pool.is_closed() {
+                tracing::warn!(error = %e, "WAL checkpoint failed (retried in {CHECKPOINT_EVERY:?})");
+            }
+            None
+        }
     }
 }
 
@@ -397,7 +424,8 @@ common_queries!(Sqlite, SqliteStore);
 values_insert!(Sqlite, 1000);
 
 impl SqliteStore {
-    pub(super) async fn open(options: &StoreOptions) -> Result<Self, StoreError> {
+    pub(super) async fn open(options: &StoreOptions, gate: Arc<tokio::sync::Mutex<()>>) -> Result<Self, StoreError> {
+        let wal_limit = i64::try_from(options.sqlite_wal_limit).unwrap_or(i64::MAX);
         let connect = SqliteConnectOptions::from_str(&options.url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
@@ -416,7 +444,8 @@ impl SqliteStore {
             // threshold used to copy the whole WAL into the database file and fsync it
             // before it returned (measured: a 0.3–0.7 s stall every ~10 s under load). The
             // WAL is checkpointed by a task of its own instead (see `checkpointer`).
-            .pragma("wal_autocheckpoint", "0");
+            .pragma("wal_autocheckpoint", "0")
+            .pragma("journal_size_limit", wal_limit.to_string());
         let file = connect.get_filename().to_path_buf();
         // A connection to a local file cannot go stale: no ping before each use.
         let path = connect.get_filename().display().to_string();
@@ -444,12 +473,14 @@ impl SqliteStore {
             settings: vec![("journal_mode".into(), journal_mode), ("synchronous".into(), synchronous.to_string())],
             durable,
         };
-        let checkpointer = Arc::new(Checkpointer::start(pool.clone()));
+        let page_size: i64 = sqlx::query_scalar("PRAGMA page_size").fetch_one(&pool).await?;
+        let limit_frames = wal_limit / page_size.max(512);
+        let checkpointer = Arc::new(Checkpointer::start(pool.clone(), gate, limit_frames));
         let in_memory = file.as_os_str() == ":memory:" || options.url.contains("mode=memory");
         let readers =
             (!in_memory).then(|| Arc::new(LogReaders { file: file.clone(), idle: std::sync::Mutex::default() }));
-        let appender =
-            (!in_memory).then(|| Arc::new(Appender { file: file.clone(), connection: std::sync::Mutex::default() }));
+        let appender = (!in_memory)
+            .then(|| Arc::new(Appender { file: file.clone(), wal_limit, connection: std::sync::Mutex::default() }));
         Ok(SqliteStore { pool, durability, file, _checkpointer: checkpointer, readers, appender })
     }
 

@@ -2,7 +2,7 @@
 
 use crate::support::{account, deposit, events_of_every_type, metadata, Sealer, Target, TestDb, CRASH_CHILD_URL};
 use perpetua_core::audit::{ChainFault, Hash, HashChain};
-use perpetua_core::event::{StoredEvent, StreamId, EVENT_TYPES};
+use perpetua_core::event::{Metadata, StoredEvent, StreamId, EVENT_TYPES};
 use perpetua_core::time::Timestamp;
 use perpetua_core::Decimal;
 use perpetua_server::store::{
@@ -818,4 +818,34 @@ pub async fn a_commit_in_flight_lands_before_the_next_writer_reads_the_head(db: 
     let head = new.head().await.unwrap();
     assert!(matches!(appending.await.unwrap(), Ok(Appended::Committed { .. })), "the late commit landed");
     assert_eq!(head, sealer.head, "the new writer's head includes the commit that was in flight");
+}
+
+/// SQLite: under steady appends the WAL is started over again and again (its file cut back
+/// to the limit each time). A PASSIVE checkpoint alone never found it copied whole while
+/// commits landed during the copy, and SQLite starts a WAL over only then: its file grew by
+/// every page written and never shrank.
+pub async fn the_wal_is_started_over_under_steady_appends(db: TestDb) {
+    const LIMIT: u64 = 256 << 10;
+    let path = db.url.strip_prefix("sqlite://").expect("an SQLite file");
+    let wal = format!("{path}-wal");
+    let options = StoreOptions { sqlite_wal_limit: LIMIT, ..StoreOptions::new(&db.url) };
+    let store = Store::open(&options).await.expect("open the store");
+    let mut sealer = Sealer::new(store.head().await.expect("head"));
+    let started = std::time::Instant::now();
+    let (mut size, mut largest, mut cut_back, mut batch) = (0_u64, 0_u64, 0, 0_u64);
+    // Rows of about 2 KB (a long client address in the metadata), 50 to a commit, for six
+    // checkpoints' worth of time.
+    while started.elapsed() < Duration::from_secs(6) {
+        let events = (0..50).map(|i| deposit((batch * 50 + i) % 500, 1)).collect();
+        let metadata = Metadata { ip_address: Some("a".repeat(2_000)), ..metadata(u128::from(batch) * 2 + 1) };
+        store.append(&[CommandAppend::new(sealer.seal(events, metadata))]).await.expect("append");
+        let now = std::fs::metadata(&wal).map_or(0, |m| m.len());
+        if now < size {
+            cut_back += 1;
+        }
+        (size, largest) = (now, largest.max(now));
+        batch += 1;
+    }
+    assert!(largest > LIMIT, "the WAL never grew past {LIMIT} bytes ({largest}): too little was written to say");
+    assert!(cut_back >= 3, "the WAL was started over {cut_back} times in 6 s of appends (it grew to {largest} bytes)");
 }

@@ -57,6 +57,18 @@ for_every_backend!(
     a_writer_that_lost_its_lease_cannot_commit,
 );
 
+/// Tests of SQLite's own machinery.
+mod sqlite_only {
+    use crate::support::{provision, Target};
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn the_wal_is_started_over_under_steady_appends() {
+        if let Some(db) = provision(Target::Sqlite, "wal_started_over").await {
+            crate::conformance::the_wal_is_started_over_under_steady_appends(db).await;
+        }
+    }
+}
+
 /// Tests that need a database server (a trigger that sleeps inside an append or its COMMIT).
 mod servers_only {
     use crate::support::{provision, Target};
