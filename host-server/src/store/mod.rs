@@ -698,9 +698,7 @@ impl Store {
     pub async fn append(&self, commands: &[CommandAppend]) -> Result<Appended, StoreError> {
         if let Inner::Sqlite(store) = &self.inner {
             if let Some(appender) = store.appender() {
-                let _gate = self.gate().await;
-                let fence = self.fence.load(Ordering::SeqCst);
-                return appender.append(commands.to_vec(), fence).await;
+                return appender.append(commands.to_vec(), self.write_gate.clone(), self.fence.clone()).await;
             }
         }
         let plan = Plan::of(commands)?;
@@ -934,6 +932,11 @@ impl Store {
 
     /// Closes the connection pool.
     pub async fn close(&self) {
+        if let Inner::Sqlite(store) = &self.inner {
+            if let Some(appender) = store.appender() {
+                appender.close();
+            }
+        }
         dispatch!(self, s => s.pool.close().await)
     }
 }

@@ -118,33 +118,53 @@ pub(super) struct Appender {
     file: PathBuf,
     /// `journal_size_limit`: the appender's commits start the WAL over (see [`Checkpointer`]).
     wal_limit: i64,
+    /// Set by [`Appender::close`].
+    closed: std::sync::atomic::AtomicBool,
     /// The connection, kept between appends; taken out while one runs, and closed after a
     /// failure that left it inside a transaction.
     connection: std::sync::Mutex<Option<rusqlite::Connection>>,
 }
 
 impl Appender {
-    /// Appends `commands` in one transaction (see [`super::Store::append`]), fenced by the
-    /// writer epoch `fence` (0: not fenced).
+    /// Appends `commands` in one transaction (see [`super::Store::append`]) under the store's
+    /// write `gate`, fenced by the writer epoch in `fence` (0: not fenced). The batch is
+    /// checked before the gate is taken; the gate is held on the blocking thread until the
+    /// transaction has ended, so a caller that stops waiting never leaves a write running
+    /// outside it.
     pub(super) async fn append(
         self: &Arc<Self>,
         commands: Vec<CommandAppend>,
-        fence: u64,
+        gate: Arc<tokio::sync::Mutex<()>>,
+        fence: Arc<std::sync::atomic::AtomicU64>,
     ) -> Result<Appended, StoreError> {
         let appender = self.clone();
-        match tokio::task::spawn_blocking(move || appender.append_blocking(&commands, fence)).await {
+        let append = move || {
+            let plan = Plan::of(&commands)?;
+            let _gate = gate.blocking_lock_owned();
+            appender.append_blocking(&commands, &plan, fence.load(std::sync::atomic::Ordering::SeqCst))
+        };
+        match tokio::task::spawn_blocking(append).await {
             Ok(result) => result,
             Err(e) => Err(StoreError::Reader(format!("the appender's thread failed: {e}"))),
         }
     }
 
-    fn append_blocking(&self, commands: &[CommandAppend], fence: u64) -> Result<Appended, StoreError> {
+    /// No append after this: they fail as the closed pool's would.
+    pub(super) fn close(&self) {
+        self.closed.store(true, std::sync::atomic::Ordering::SeqCst);
+        *self.connection.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+    }
+
+    fn append_blocking(&self, commands: &[CommandAppend], plan: &Plan<'_>, fence: u64) -> Result<Appended, StoreError> {
         let mut slot = self.connection.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if self.closed.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(StoreError::Unavailable(sqlx::Error::PoolClosed));
+        }
         let mut connection = match slot.take() {
             Some(connection) => connection,
             None => self.open()?,
         };
-        let result = append_with(&mut connection, commands, fence);
+        let result = append_with(&mut connection, plan, commands, fence);
         if connection.is_autocommit() {
             *slot = Some(connection);
         }
@@ -187,10 +207,10 @@ const INSERT_IDEMPOTENCY: &str =
 /// is dropped) and nothing of `commands` is written.
 fn append_with(
     connection: &mut rusqlite::Connection,
+    plan: &Plan<'_>,
     commands: &[CommandAppend],
     fence: u64,
 ) -> Result<Appended, StoreError> {
-    let plan = Plan::of(commands)?;
     let inserted = {
         let tx = connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let (start, epoch) = locked_head(&tx)?;
@@ -372,6 +392,7 @@ impl Checkpointer {
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut pinned = 0;
             loop {
                 tokio::select! {
                     _ = &mut stopped => break,
@@ -380,12 +401,22 @@ impl Checkpointer {
                 if pool.is_closed() {
                     break;
                 }
+                // The connection first: the appends are never held while the pool is busy.
+                let Ok(mut connection) = pool.acquire().await else { continue };
                 // The copy of most of the WAL, beside the appends; then, if it holds too much,
                 // the copy of the rest with the appends held.
-                let frames = checkpoint(&pool).await;
-                if frames.is_some_and(|frames| frames > limit_frames) {
+                let copied = checkpoint(&mut connection).await;
+                if pinned > 0 {
+                    pinned -= 1;
+                } else if copied.is_some_and(|(frames, _)| frames > limit_frames) {
                     let _appends_held = gate.lock().await;
-                    checkpoint(&pool).await;
+                    if let Some((frames, checkpointed)) = checkpoint(&mut connection).await {
+                        // A reader's snapshot kept part of the WAL: holding the appends again
+                        // cannot start it over until that reader ends.
+                        if checkpointed < frames {
+                            pinned = PINNED_TICKS;
+                        }
+                    }
                 }
             }
         });
@@ -393,14 +424,17 @@ impl Checkpointer {
     }
 }
 
-/// A PASSIVE checkpoint: the frames the WAL holds, or none if it failed (logged).
-async fn checkpoint(pool: &SqlitePool) -> Option<i64> {
-    match sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(PASSIVE)").fetch_one(pool).await {
-        Ok((_, frames, _)) => Some(frames),
+/// Checkpoints without holding the appends for this many ticks after a held one that a
+/// reader's snapshot kept from copying the WAL whole.
+const PINNED_TICKS: u32 = 10;
+
+/// A PASSIVE checkpoint: the frames the WAL holds and those copied, or none if it failed
+/// (logged).
+async fn checkpoint(connection: &mut sqlx::SqliteConnection) -> Option<(i64, i64)> {
+    match sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(PASSIVE)").fetch_one(&mut *connection).await {
+        Ok((_, frames, checkpointed)) => Some((frames, checkpointed)),
         Err(e) => {
-            if !pool.is_closed() {
-                tracing::warn!(error = %e, "WAL checkpoint failed (retried in {CHECKPOINT_EVERY:?})");
-            }
+            tracing::warn!(error = %e, "WAL checkpoint failed (retried in {CHECKPOINT_EVERY:?})");
             None
         }
     }
@@ -476,15 +510,29 @@ impl SqliteStore {
         let page_size: i64 = sqlx::query_scalar("PRAGMA page_size").fetch_one(&pool).await?;
         let limit_frames = wal_limit / page_size.max(512);
         let checkpointer = Arc::new(Checkpointer::start(pool.clone(), gate, limit_frames));
-        let in_memory = file.as_os_str() == ":memory:" || options.url.contains("mode=memory");
+        // sqlx names a database in memory `file:sqlx-in-memory-…`; SQLite reports its journal
+        // as `memory`.
+        let in_memory = file.as_os_str() == ":memory:"
+            || file.to_string_lossy().starts_with("file:sqlx-in-memory")
+            || options.url.contains("mode=memory")
+            || durability.settings.iter().any(|(setting, value)| setting == "journal_mode" && value == "memory");
         let readers =
             (!in_memory).then(|| Arc::new(LogReaders { file: file.clone(), idle: std::sync::Mutex::default() }));
-        let appender = (!in_memory)
-            .then(|| Arc::new(Appender { file: file.clone(), wal_limit, connection: std::sync::Mutex::default() }));
+        // Appends leave the pool only on a WAL file (another journal, accepted as unsafe,
+        // keeps the pool's path).
+        let appender = (!in_memory && durability.durable).then(|| {
+            Arc::new(Appender {
+                file: file.clone(),
+                wal_limit,
+                closed: std::sync::atomic::AtomicBool::new(false),
+                connection: std::sync::Mutex::default(),
+            })
+        });
         Ok(SqliteStore { pool, durability, file, _checkpointer: checkpointer, readers, appender })
     }
 
-    /// The appender, unless the database is in memory (then appends go through the pool).
+    /// The appender, unless the database is in memory or not in WAL mode (then appends go
+    /// through the pool).
     pub(super) fn appender(&self) -> Option<&Arc<Appender>> {
         self.appender.as_ref()
     }
