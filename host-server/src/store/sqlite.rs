@@ -392,7 +392,6 @@ impl Checkpointer {
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            let mut pinned = 0;
             loop {
                 tokio::select! {
                     _ = &mut stopped => break,
@@ -405,18 +404,13 @@ impl Checkpointer {
                 let Ok(mut connection) = pool.acquire().await else { continue };
                 // The copy of most of the WAL, beside the appends; then, if it holds too much,
                 // the copy of the rest with the appends held.
-                let copied = checkpoint(&mut connection).await;
-                if pinned > 0 {
-                    pinned -= 1;
-                } else if copied.is_some_and(|(frames, _)| frames > limit_frames) {
+                // (A reader's snapshot may keep part of the WAL from the held copy too; that copy
+                // is then short, and tried again next time. Backing off for several ticks after
+                // one let the WAL grow again under load, where the projector is always reading.)
+                let frames = checkpoint(&mut connection).await;
+                if frames.is_some_and(|frames| frames > limit_frames) {
                     let _appends_held = gate.lock().await;
-                    if let Some((frames, checkpointed)) = checkpoint(&mut connection).await {
-                        // A reader's snapshot kept part of the WAL: holding the appends again
-                        // cannot start it over until that reader ends.
-                        if checkpointed < frames {
-                            pinned = PINNED_TICKS;
-                        }
-                    }
+                    checkpoint(&mut connection).await;
                 }
             }
         });
@@ -424,15 +418,10 @@ impl Checkpointer {
     }
 }
 
-/// Checkpoints without holding the appends for this many ticks after a held one that a
-/// reader's snapshot kept from copying the WAL whole.
-const PINNED_TICKS: u32 = 10;
-
-/// A PASSIVE checkpoint: the frames the WAL holds and those copied, or none if it failed
-/// (logged).
-async fn checkpoint(connection: &mut sqlx::SqliteConnection) -> Option<(i64, i64)> {
+/// A PASSIVE checkpoint: the frames the WAL holds, or none if it failed (logged).
+async fn checkpoint(connection: &mut sqlx::SqliteConnection) -> Option<i64> {
     match sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(PASSIVE)").fetch_one(&mut *connection).await {
-        Ok((_, frames, checkpointed)) => Some((frames, checkpointed)),
+        Ok((_, frames, _)) => Some(frames),
         Err(e) => {
             tracing::warn!(error = %e, "WAL checkpoint failed (retried in {CHECKPOINT_EVERY:?})");
             None
