@@ -532,15 +532,7 @@ macro_rules! common_queries {
                         .await?;
                     if moved.rows_affected() != 1 {
                         let (actual, actual_epoch) = locked_head(&mut tx).await?;
-                        if actual_epoch != epoch {
-                            return Err(StoreError::LeaseLost(format!(
-                                "this writer's epoch is {epoch}, the store's is {actual_epoch}"
-                            )));
-                        }
-                        return Err(StoreError::HeadMoved {
-                            expected_head: start.last_position,
-                            actual_head: actual.last_position,
-                        });
+                        return Err(crate::store::head_not_moved(start, epoch, actual, actual_epoch));
                     }
                 }
                 tx.commit().await?;

@@ -684,11 +684,9 @@ impl Store {
         let gate = self.gate().await;
         let (inner, head, epoch) = dispatch!(self, s => s.begin_append().await?);
         let fence = self.fence.load(Ordering::SeqCst);
-        if fence != 0 && epoch != fence {
+        if let Err(lost) = check_fence(fence, epoch) {
             inner.rollback().await?;
-            return Err(StoreError::LeaseLost(format!(
-                "this writer's epoch is {fence}, the store's is {epoch}: another writer took over"
-            )));
+            return Err(lost);
         }
         Ok(AppendTx { inner, head, start: head, epoch, poisoned: false, _gate: gate })
     }
@@ -1093,6 +1091,26 @@ impl<'a> Plan<'a> {
         }
         Ok(plan)
     }
+}
+
+/// [`StoreError::LeaseLost`] when a store fenced by `fence` (0: not fenced) finds the writer
+/// epoch at `epoch` under the head's lock: another writer took over.
+fn check_fence(fence: u64, epoch: u64) -> Result<(), StoreError> {
+    if fence != 0 && epoch != fence {
+        return Err(StoreError::LeaseLost(format!(
+            "this writer's epoch is {fence}, the store's is {epoch}: another writer took over"
+        )));
+    }
+    Ok(())
+}
+
+/// Why the head's compare-and-set from `start` under `epoch` moved no row, from the head and
+/// epoch found after it: another writer's epoch, or a head that moved.
+fn head_not_moved(start: HashChain, epoch: u64, actual: HashChain, actual_epoch: u64) -> StoreError {
+    if actual_epoch != epoch {
+        return StoreError::LeaseLost(format!("this writer's epoch is {epoch}, the store's is {actual_epoch}"));
+    }
+    StoreError::HeadMoved { expected_head: start.last_position, actual_head: actual.last_position }
 }
 
 /// The idempotency keys a batch carries.

@@ -214,11 +214,7 @@ fn append_with(
     let inserted = {
         let tx = connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let (start, epoch) = locked_head(&tx)?;
-        if fence != 0 && epoch != fence {
-            return Err(StoreError::LeaseLost(format!(
-                "this writer's epoch is {fence}, the store's is {epoch}: another writer took over"
-            )));
-        }
+        super::check_fence(fence, epoch)?;
         let keys = keys_of(commands);
         if !keys.is_empty() {
             if let Some(replayed) = replayed(commands, idempotency_records(&tx, &keys)?)? {
@@ -354,12 +350,7 @@ fn move_head(tx: &rusqlite::Connection, start: HashChain, head: HashChain, epoch
     ])?;
     if moved != 1 {
         let (actual, actual_epoch) = locked_head(tx)?;
-        if actual_epoch != epoch {
-            return Err(StoreError::LeaseLost(format!(
-                "this writer's epoch is {epoch}, the store's is {actual_epoch}"
-            )));
-        }
-        return Err(StoreError::HeadMoved { expected_head: start.last_position, actual_head: actual.last_position });
+        return Err(super::head_not_moved(start, epoch, actual, actual_epoch));
     }
     Ok(())
 }
