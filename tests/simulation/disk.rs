@@ -519,7 +519,7 @@ impl Journal for SimJournal {
         self.read("a snapshot", |disk| disk.load_snapshot(aggregate_type, aggregate_id, version)).await
     }
 
-    async fn save_snapshot(&self, snapshot: &SnapshotRecord) -> Result<(), StoreError> {
+    async fn save_snapshots(&self, snapshots: &[SnapshotRecord]) -> Result<(), StoreError> {
         let plan = self.begin(Kind::SaveSnapshot).await?;
         let mut disk = lock(&self.disk);
         if let Some(fenced) = disk.fenced(self.generation, Kind::SaveSnapshot) {
@@ -529,7 +529,7 @@ impl Journal for SimJournal {
             disk.tally.snapshot_failures += 1;
             return Err(injected("the snapshot was not saved"));
         }
-        disk.save_snapshot(snapshot);
+        snapshots.iter().for_each(|snapshot| disk.save_snapshot(snapshot));
         if plan.fate == Fate::LandThenFail {
             disk.tally.snapshot_failures += 1;
             return Err(injected("the snapshot was saved but its confirmation was lost"));

@@ -30,8 +30,8 @@ pub trait Journal: Clone + Send + Sync + 'static {
         aggregate_id: &str,
         version: Option<u64>,
     ) -> impl Future<Output = Result<Option<SnapshotRecord>, StoreError>> + Send;
-    /// Saves a snapshot.
-    fn save_snapshot(&self, snapshot: &SnapshotRecord) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Saves snapshots in one transaction, all or none.
+    fn save_snapshots(&self, snapshots: &[SnapshotRecord]) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 impl Journal for Store {
@@ -58,7 +58,7 @@ impl Journal for Store {
     ) -> Result<Option<SnapshotRecord>, StoreError> {
         Store::load_snapshot(self, aggregate_type, aggregate_id, version).await
     }
-    async fn save_snapshot(&self, snapshot: &SnapshotRecord) -> Result<(), StoreError> {
-        Store::save_snapshot(self, snapshot).await
+    async fn save_snapshots(&self, snapshots: &[SnapshotRecord]) -> Result<(), StoreError> {
+        Store::save_snapshots(self, snapshots).await
     }
 }

@@ -19,7 +19,13 @@ use tokio::sync::mpsc;
 pub const AGGREGATE_SNAPSHOT_EVERY: u64 = 100;
 
 /// Snapshots waiting to be saved, at most.
-const SNAPSHOT_QUEUE: usize = 256;
+const SNAPSHOT_QUEUE: usize = 1024;
+
+/// The snapshot writer saves what has queued at most this often, all of it in one
+/// transaction. Saved one transaction each, snapshots took the store's write gate (and a sync)
+/// about 200 times a second under load, and the log's writer waited behind them for a quarter
+/// of its time (BENCHMARKS.md, "Snapshots saved together").
+const SNAPSHOT_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// A snapshot to save.
 pub(super) enum SnapshotJob {
@@ -40,8 +46,10 @@ impl SnapshotWriter {
     pub(super) fn start<J: Journal>(journal: J, metrics: Arc<Metrics>) -> Self {
         let (queue, mut jobs) = mpsc::channel::<SnapshotJob>(SNAPSHOT_QUEUE);
         tokio::spawn(async move {
-            while let Some(job) = jobs.recv().await {
-                save(&journal, &metrics, job).await;
+            let mut waiting = Vec::new();
+            while jobs.recv_many(&mut waiting, SNAPSHOT_QUEUE).await > 0 {
+                save(&journal, &metrics, std::mem::take(&mut waiting)).await;
+                tokio::time::sleep(SNAPSHOT_EVERY).await;
             }
         });
         Self { queue }
@@ -55,31 +63,35 @@ impl SnapshotWriter {
     }
 }
 
-async fn save<J: Journal>(journal: &J, metrics: &Metrics, job: SnapshotJob) {
-    match job {
-        SnapshotJob::Aggregate { stream, state, position, taken_at } => {
-            let snapshot = AggregateSnapshot::new(stream, *state);
-            let record = SnapshotRecord {
-                aggregate_type: stream.aggregate_type.as_str().into(),
-                aggregate_id: stream.aggregate_id.to_string(),
-                version: snapshot.version,
-                position,
-                format_version: SNAPSHOT_FORMAT_VERSION,
-                state: serde_json::to_string(&snapshot).expect("snapshots serialize"),
-                taken_at,
-            };
-            if let Err(e) = journal.save_snapshot(&record).await {
-                tracing::warn!(%stream, error = %e, "snapshot not saved (time travel folds from further back)");
+/// Serializes `jobs` and saves them in one transaction.
+async fn save<J: Journal>(journal: &J, metrics: &Metrics, jobs: Vec<SnapshotJob>) {
+    let engines = jobs.iter().filter(|job| matches!(job, SnapshotJob::Engine(_))).count();
+    let records: Vec<SnapshotRecord> = jobs
+        .into_iter()
+        .map(|job| match job {
+            SnapshotJob::Aggregate { stream, state, position, taken_at } => {
+                let snapshot = AggregateSnapshot::new(stream, *state);
+                SnapshotRecord {
+                    aggregate_type: stream.aggregate_type.as_str().into(),
+                    aggregate_id: stream.aggregate_id.to_string(),
+                    version: snapshot.version,
+                    position,
+                    format_version: SNAPSHOT_FORMAT_VERSION,
+                    state: serde_json::to_string(&snapshot).expect("snapshots serialize"),
+                    taken_at,
+                }
             }
-        }
-        SnapshotJob::Engine(exchange) => match journal.save_snapshot(&engine_record(&exchange)).await {
-            Ok(()) => metrics.engine_snapshots.inc(),
-            Err(e) => tracing::warn!(
-                position = exchange.last_position(),
-                error = %e,
-                "engine snapshot not saved (start-up folds from the previous one)"
-            ),
-        },
+            SnapshotJob::Engine(exchange) => engine_record(&exchange),
+        })
+        .collect();
+    match journal.save_snapshots(&records).await {
+        Ok(()) => metrics.engine_snapshots.inc_by(engines as u64),
+        Err(e) => tracing::warn!(
+            snapshots = records.len(),
+            engine_snapshots = engines,
+            error = %e,
+            "snapshots not saved (time travel folds from further back, start-up from an earlier engine snapshot)"
+        ),
     }
 }
 
@@ -98,7 +110,7 @@ fn engine_record(exchange: &Exchange) -> SnapshotRecord {
 
 /// Saves a snapshot of the whole engine at its last position.
 pub async fn save_engine_snapshot<J: Journal>(journal: &J, exchange: &Exchange) -> Result<(), StoreError> {
-    journal.save_snapshot(&engine_record(exchange)).await
+    journal.save_snapshots(&[engine_record(exchange)]).await
 }
 
 /// The snapshots a batch of `events` calls for, taken from `exchange` right after it: each

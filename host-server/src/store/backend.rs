@@ -326,22 +326,27 @@ macro_rules! common_queries {
                     .collect()
             }
 
-            pub(super) async fn save_snapshot(&self, s: &SnapshotRecord) -> Result<(), StoreError> {
-                sqlx::query(&Q.save_snapshot)
-                    .bind(&s.aggregate_type)
-                    .bind(&s.aggregate_id)
-                    .bind(super::to_i64(s.version, "version")?)
-                    .bind(super::to_i64(s.position, "position")?)
-                    .bind(i32::try_from(s.format_version).map_err(|_| {
-                        StoreError::InvalidBatch(format!(
-                            "snapshot format version {} is out of range",
-                            s.format_version
-                        ))
-                    })?)
-                    .bind(&s.state)
-                    .bind(s.taken_at.millis())
-                    .execute(&self.pool)
-                    .await?;
+            /// All of `snapshots` in one transaction (one commit, one sync, however many).
+            pub(super) async fn save_snapshots(&self, snapshots: &[SnapshotRecord]) -> Result<(), StoreError> {
+                let mut tx = self.pool.begin().await?;
+                for s in snapshots {
+                    sqlx::query(&Q.save_snapshot)
+                        .bind(&s.aggregate_type)
+                        .bind(&s.aggregate_id)
+                        .bind(super::to_i64(s.version, "version")?)
+                        .bind(super::to_i64(s.position, "position")?)
+                        .bind(i32::try_from(s.format_version).map_err(|_| {
+                            StoreError::InvalidBatch(format!(
+                                "snapshot format version {} is out of range",
+                                s.format_version
+                            ))
+                        })?)
+                        .bind(&s.state)
+                        .bind(s.taken_at.millis())
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
                 Ok(())
             }
 

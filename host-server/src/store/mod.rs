@@ -808,8 +808,18 @@ impl Store {
 
     /// Saves a snapshot (replacing one of the same aggregate and version).
     pub async fn save_snapshot(&self, snapshot: &SnapshotRecord) -> Result<(), StoreError> {
+        self.save_snapshots(std::slice::from_ref(snapshot)).await
+    }
+
+    /// Saves snapshots in one transaction, all or none (each replacing one of the same
+    /// aggregate and version): one commit for many, so that saving them costs the log's
+    /// writer one wait at the write gate rather than one per snapshot.
+    pub async fn save_snapshots(&self, snapshots: &[SnapshotRecord]) -> Result<(), StoreError> {
+        if snapshots.is_empty() {
+            return Ok(());
+        }
         let _gate = self.gate().await;
-        dispatch!(self, s => s.save_snapshot(snapshot).await)
+        dispatch!(self, s => s.save_snapshots(snapshots).await)
     }
 
     /// The newest snapshot of an aggregate at or below `version` (any version when `None`).

@@ -7,6 +7,7 @@ use super::{
     keys_of, records_of, replayed, Appended, Backend, CommandAppend, Continues, Durability, EventValues, Plan,
     StoreOptions,
 };
+use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, SqlitePool};
 use std::fs::TryLockError;
@@ -66,7 +67,7 @@ impl LogReaders {
         use rusqlite::OpenFlags;
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let connection = rusqlite::Connection::open_with_flags(&self.file, flags)?;
-        connection.busy_timeout(Duration::from_secs(30))?;
+        connection.busy_timeout(BUSY_TIMEOUT)?;
         connection.pragma_update(None, "cache_size", -16384)?;
         Ok(connection)
     }
@@ -175,7 +176,7 @@ impl Appender {
         use rusqlite::OpenFlags;
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let connection = rusqlite::Connection::open_with_flags(&self.file, flags)?;
-        connection.busy_timeout(Duration::from_secs(30))?;
+        connection.busy_timeout(BUSY_TIMEOUT)?;
         // As the pool's connections (`SqliteStore::open`): synced commits, foreign keys
         // checked (they keep positions and versions contiguous), no checkpoint on commit.
         connection.pragma_update(None, "synchronous", "FULL")?;
@@ -355,6 +356,10 @@ fn move_head(tx: &rusqlite::Connection, start: HashChain, head: HashChain, epoch
     Ok(())
 }
 
+/// How long a connection waits for SQLite's lock before it fails (the store's own writers
+/// queue at the write gate instead, so this is only ever spent on another process's lock).
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// How often the WAL is checkpointed into the database file.
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 
@@ -368,9 +373,9 @@ const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 /// land while it copies), and SQLite starts the WAL over only then: it grew without bound
 /// (measured: 55 MB/s, 650 MB after 12 s of load, BENCHMARKS.md). So once the WAL holds more
 /// than [`StoreOptions::sqlite_wal_limit`] bytes after a checkpoint, a second one runs at once
-/// with the write gate held: appends wait for the copy of what landed during the first, the WAL is then
-/// copied whole, and the next append starts it over, its file cut back to the limit
-/// (`journal_size_limit`).
+/// with the write gate held ([`restart`]): appends wait for the copy of what landed during the
+/// first and for the WAL's readers to move to the database file, and the next append starts
+/// the WAL over, its file cut back to the limit (`journal_size_limit`).
 #[derive(Debug)]
 struct Checkpointer {
     stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -394,14 +399,11 @@ impl Checkpointer {
                 // The connection first: the appends are never held while the pool is busy.
                 let Ok(mut connection) = pool.acquire().await else { continue };
                 // The copy of most of the WAL, beside the appends; then, if it holds too much,
-                // the copy of the rest with the appends held.
-                // (A reader's snapshot may keep part of the WAL from the held copy too; that copy
-                // is then short, and tried again next time. Backing off for several ticks after
-                // one let the WAL grow again under load, where the projector is always reading.)
-                let frames = checkpoint(&mut connection).await;
+                // the copy of the rest with the appends held, and the wait for its readers.
+                let frames = checkpoint(&mut connection, "PASSIVE").await;
                 if frames.is_some_and(|frames| frames > limit_frames) {
                     let _appends_held = gate.lock().await;
-                    checkpoint(&mut connection).await;
+                    restart(&mut connection).await;
                 }
             }
         });
@@ -409,9 +411,35 @@ impl Checkpointer {
     }
 }
 
-/// A PASSIVE checkpoint: the frames the WAL holds, or none if it failed (logged).
-async fn checkpoint(connection: &mut sqlx::SqliteConnection) -> Option<i64> {
-    match sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(PASSIVE)").fetch_one(&mut *connection).await {
+/// How long the held checkpoint waits for the WAL's readers (see [`restart`]).
+const RESTART_WAIT: Duration = Duration::from_millis(100);
+
+/// A RESTART checkpoint, run with the appends held: it copies what is left of the WAL, then
+/// waits for the readers still reading from the WAL to finish (those that begin after the copy
+/// read the database file), so that the next append starts the WAL over. A PASSIVE checkpoint
+/// copied the WAL whole just as well, but a reader was nearly always still in it under load
+/// (the projector, the live tails), and the next append then went on at its end: the WAL grew
+/// to 300–700 MB in 10 s with a 64 MiB limit (BENCHMARKS.md, "Snapshots saved together").
+/// The wait is bounded by [`RESTART_WAIT`] (a long reader, an export, must not hold the
+/// appends): past it the WAL is left as it is until the next tick.
+async fn restart(connection: &mut PoolConnection<Sqlite>) {
+    let bounded = format!("PRAGMA busy_timeout = {}", RESTART_WAIT.as_millis());
+    if let Err(e) = sqlx::query(&bounded).execute(&mut **connection).await {
+        tracing::warn!(error = %e, "WAL checkpoint not run (retried in {CHECKPOINT_EVERY:?})");
+        return;
+    }
+    checkpoint(connection, "RESTART").await;
+    let usual = format!("PRAGMA busy_timeout = {}", BUSY_TIMEOUT.as_millis());
+    if let Err(e) = sqlx::query(&usual).execute(&mut **connection).await {
+        tracing::warn!(error = %e, "the checkpoint's connection is closed (its busy timeout was not set back)");
+        connection.close_on_drop();
+    }
+}
+
+/// A checkpoint in `mode`: the frames the WAL holds, or none if it failed (logged).
+async fn checkpoint(connection: &mut sqlx::SqliteConnection, mode: &str) -> Option<i64> {
+    let pragma = format!("PRAGMA wal_checkpoint({mode})");
+    match sqlx::query_as::<_, (i64, i64, i64)>(&pragma).fetch_one(&mut *connection).await {
         Ok((_, frames, _)) => Some(frames),
         Err(e) => {
             tracing::warn!(error = %e, "WAL checkpoint failed (retried in {CHECKPOINT_EVERY:?})");
@@ -445,7 +473,7 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(30))
+            .busy_timeout(BUSY_TIMEOUT)
             // 64 MiB of page cache per connection (SQLite's default is 2 MiB).
             .pragma("cache_size", "-65536")
             // Statement journals and sorts in memory, not in temporary files (measured: a
