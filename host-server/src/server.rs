@@ -416,7 +416,7 @@ async fn assemble(
     let Parts { store, db, read_models, processor, projector, metrics, lease, signer } = parts;
     let users = http::load_users(&db).await.map_err(fail)?;
     let (drain, draining) = tokio::sync::watch::channel(false);
-    let state = AppState {
+    let state = AppState::new(http::AppParts {
         store,
         db,
         read_models,
@@ -430,7 +430,7 @@ async fn assemble(
         serving,
         audit_tree: signer.as_ref().map_or_else(Arc::default, |signer| signer.tree()),
         signer,
-    };
+    });
     let app = http::router(state, options.viewer.clone(), &options.cors);
     Ok(Started { app, processor, projector, lease, metrics, drain, monitors })
 }
