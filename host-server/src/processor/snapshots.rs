@@ -21,8 +21,8 @@ pub const AGGREGATE_SNAPSHOT_EVERY: u64 = 100;
 /// Snapshots waiting to be saved, at most.
 const SNAPSHOT_QUEUE: usize = 1024;
 
-/// The snapshot writer saves what has queued at most this often, all of it in one
-/// transaction. Saved one transaction each, snapshots took the store's write gate (and a sync)
+/// The snapshot writer gathers what queues for this long after a first snapshot, then saves
+/// it all in one transaction. Saved one transaction each, snapshots took the store's write gate (and a sync)
 /// about 200 times a second under load, and the log's writer waited behind them for a quarter
 /// of its time (BENCHMARKS.md, "Snapshots saved together").
 const SNAPSHOT_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
@@ -48,8 +48,20 @@ impl SnapshotWriter {
         tokio::spawn(async move {
             let mut waiting = Vec::new();
             while jobs.recv_many(&mut waiting, SNAPSHOT_QUEUE).await > 0 {
+                // What else queues until the deadline; saved at once when the writer ends.
+                let deadline = tokio::time::Instant::now() + SNAPSHOT_EVERY;
+                let mut open = true;
+                while open {
+                    match tokio::time::timeout_at(deadline, jobs.recv_many(&mut waiting, SNAPSHOT_QUEUE)).await {
+                        Ok(0) => open = false,
+                        Ok(_) => {}
+                        Err(_) => break,
+                    }
+                }
                 save(&journal, &metrics, std::mem::take(&mut waiting)).await;
-                tokio::time::sleep(SNAPSHOT_EVERY).await;
+                if !open {
+                    break;
+                }
             }
         });
         Self { queue }
@@ -63,11 +75,16 @@ impl SnapshotWriter {
     }
 }
 
-/// Serializes `jobs` and saves them in one transaction.
+/// Serializes `jobs` and saves them in one transaction; of several engine snapshots, only the
+/// newest (start-up folds from the newest).
 async fn save<J: Journal>(journal: &J, metrics: &Metrics, jobs: Vec<SnapshotJob>) {
-    let engines = jobs.iter().filter(|job| matches!(job, SnapshotJob::Engine(_))).count();
+    let newest_engine = jobs.iter().rposition(|job| matches!(job, SnapshotJob::Engine(_)));
+    let engines = u64::from(newest_engine.is_some());
     let records: Vec<SnapshotRecord> = jobs
         .into_iter()
+        .enumerate()
+        .filter(|(index, job)| !matches!(job, SnapshotJob::Engine(_)) || Some(*index) == newest_engine)
+        .map(|(_, job)| job)
         .map(|job| match job {
             SnapshotJob::Aggregate { stream, state, position, taken_at } => {
                 let snapshot = AggregateSnapshot::new(stream, *state);
@@ -85,7 +102,7 @@ async fn save<J: Journal>(journal: &J, metrics: &Metrics, jobs: Vec<SnapshotJob>
         })
         .collect();
     match journal.save_snapshots(&records).await {
-        Ok(()) => metrics.engine_snapshots.inc_by(engines as u64),
+        Ok(()) => metrics.engine_snapshots.inc_by(engines),
         Err(e) => tracing::warn!(
             snapshots = records.len(),
             engine_snapshots = engines,

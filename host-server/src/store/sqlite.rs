@@ -121,6 +121,8 @@ pub(super) struct Appender {
     wal_limit: i64,
     /// Set by [`Appender::close`].
     closed: std::sync::atomic::AtomicBool,
+    /// Set by the first append: this process writes the log (see [`Checkpointer`]).
+    appending: Arc<std::sync::atomic::AtomicBool>,
     /// The connection, kept between appends; taken out while one runs, and closed after a
     /// failure that left it inside a transaction.
     connection: std::sync::Mutex<Option<rusqlite::Connection>>,
@@ -138,6 +140,7 @@ impl Appender {
         gate: Arc<tokio::sync::Mutex<()>>,
         fence: Arc<std::sync::atomic::AtomicU64>,
     ) -> Result<Appended, StoreError> {
+        self.appending.store(true, std::sync::atomic::Ordering::Relaxed);
         let appender = self.clone();
         let append = move || {
             let plan = Plan::of(&commands)?;
@@ -382,8 +385,16 @@ struct Checkpointer {
 }
 
 impl Checkpointer {
-    /// Checkpoints through `pool`; past `limit_frames` frames, with `gate` held.
-    fn start(pool: SqlitePool, gate: Arc<tokio::sync::Mutex<()>>, limit_frames: i64) -> Self {
+    /// Checkpoints through `pool`; past `limit_frames` frames, with `gate` held, and waiting
+    /// for the WAL's readers once `appending` says this process writes the log. (RESTART takes
+    /// SQLite's own write lock while it waits: in a process that only reads, a projector, a
+    /// query server, a tool, it would stall the writer's appends in SQLite's busy handler.)
+    fn start(
+        pool: SqlitePool,
+        gate: Arc<tokio::sync::Mutex<()>>,
+        limit_frames: i64,
+        appending: Arc<std::sync::atomic::AtomicBool>,
+    ) -> Self {
         let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
@@ -403,7 +414,11 @@ impl Checkpointer {
                 let frames = checkpoint(&mut connection, "PASSIVE").await;
                 if frames.is_some_and(|frames| frames > limit_frames) {
                     let _appends_held = gate.lock().await;
-                    restart(&mut connection).await;
+                    if appending.load(std::sync::atomic::Ordering::Relaxed) {
+                        restart(&mut connection).await;
+                    } else {
+                        checkpoint(&mut connection, "PASSIVE").await;
+                    }
                 }
             }
         });
@@ -428,7 +443,12 @@ async fn restart(connection: &mut PoolConnection<Sqlite>) {
         tracing::warn!(error = %e, "WAL checkpoint not run (retried in {CHECKPOINT_EVERY:?})");
         return;
     }
-    checkpoint(connection, "RESTART").await;
+    if let Some((true, frames)) = checkpoint_status(connection, "RESTART").await {
+        tracing::warn!(
+            frames,
+            "the WAL was not started over: a reader was still in it after {RESTART_WAIT:?} (tried again in {CHECKPOINT_EVERY:?})"
+        );
+    }
     let usual = format!("PRAGMA busy_timeout = {}", BUSY_TIMEOUT.as_millis());
     if let Err(e) = sqlx::query(&usual).execute(&mut **connection).await {
         tracing::warn!(error = %e, "the checkpoint's connection is closed (its busy timeout was not set back)");
@@ -438,9 +458,15 @@ async fn restart(connection: &mut PoolConnection<Sqlite>) {
 
 /// A checkpoint in `mode`: the frames the WAL holds, or none if it failed (logged).
 async fn checkpoint(connection: &mut sqlx::SqliteConnection, mode: &str) -> Option<i64> {
+    checkpoint_status(connection, mode).await.map(|(_, frames)| frames)
+}
+
+/// A checkpoint in `mode`: whether it stopped short (a writer or, for RESTART, a reader held
+/// it past the busy timeout) and the frames the WAL holds; none if it failed (logged).
+async fn checkpoint_status(connection: &mut sqlx::SqliteConnection, mode: &str) -> Option<(bool, i64)> {
     let pragma = format!("PRAGMA wal_checkpoint({mode})");
     match sqlx::query_as::<_, (i64, i64, i64)>(&pragma).fetch_one(&mut *connection).await {
-        Ok((_, frames, _)) => Some(frames),
+        Ok((busy, frames, _)) => Some((busy != 0, frames)),
         Err(e) => {
             tracing::warn!(error = %e, "WAL checkpoint failed (retried in {CHECKPOINT_EVERY:?})");
             None
@@ -517,7 +543,8 @@ impl SqliteStore {
         };
         let page_size: i64 = sqlx::query_scalar("PRAGMA page_size").fetch_one(&pool).await?;
         let limit_frames = wal_limit / page_size.max(512);
-        let checkpointer = Arc::new(Checkpointer::start(pool.clone(), gate, limit_frames));
+        let appending = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let checkpointer = Arc::new(Checkpointer::start(pool.clone(), gate, limit_frames, appending.clone()));
         // sqlx names a database in memory `file:sqlx-in-memory-…`; SQLite reports its journal
         // as `memory`.
         let in_memory = file.as_os_str() == ":memory:"
@@ -533,6 +560,7 @@ impl SqliteStore {
                 file: file.clone(),
                 wal_limit,
                 closed: std::sync::atomic::AtomicBool::new(false),
+                appending,
                 connection: std::sync::Mutex::default(),
             })
         });

@@ -854,7 +854,7 @@ pub async fn the_wal_is_started_over_under_steady_appends(db: TestDb) {
         async move {
             let mut reads = 0_u64;
             while reading.load(std::sync::atomic::Ordering::Relaxed) {
-                store.read_all(1, 500).await.expect("read the log");
+                store.read_all(1, 100).await.expect("read the log");
                 reads += 1;
             }
             reads
