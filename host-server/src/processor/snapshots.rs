@@ -50,14 +50,13 @@ impl SnapshotWriter {
             while jobs.recv_many(&mut waiting, SNAPSHOT_QUEUE).await > 0 {
                 // What else queues until the deadline; saved at once when the writer ends.
                 let deadline = tokio::time::Instant::now() + SNAPSHOT_EVERY;
-                let mut open = true;
-                while open {
+                let open = loop {
                     match tokio::time::timeout_at(deadline, jobs.recv_many(&mut waiting, SNAPSHOT_QUEUE)).await {
-                        Ok(0) => open = false,
+                        Ok(0) => break false,
                         Ok(_) => {}
-                        Err(_) => break,
+                        Err(_) => break true,
                     }
-                }
+                };
                 save(&journal, &metrics, std::mem::take(&mut waiting)).await;
                 if !open {
                     break;
@@ -83,12 +82,12 @@ async fn save<J: Journal>(journal: &J, metrics: &Metrics, jobs: Vec<SnapshotJob>
     let records: Vec<SnapshotRecord> = jobs
         .into_iter()
         .enumerate()
-        .filter(|(index, job)| !matches!(job, SnapshotJob::Engine(_)) || Some(*index) == newest_engine)
-        .map(|(_, job)| job)
-        .map(|job| match job {
+        .filter_map(|(index, job)| match job {
+            SnapshotJob::Engine(_) if Some(index) != newest_engine => None,
+            SnapshotJob::Engine(exchange) => Some(engine_record(&exchange)),
             SnapshotJob::Aggregate { stream, state, position, taken_at } => {
                 let snapshot = AggregateSnapshot::new(stream, *state);
-                SnapshotRecord {
+                Some(SnapshotRecord {
                     aggregate_type: stream.aggregate_type.as_str().into(),
                     aggregate_id: stream.aggregate_id.to_string(),
                     version: snapshot.version,
@@ -96,9 +95,8 @@ async fn save<J: Journal>(journal: &J, metrics: &Metrics, jobs: Vec<SnapshotJob>
                     format_version: SNAPSHOT_FORMAT_VERSION,
                     state: serde_json::to_string(&snapshot).expect("snapshots serialize"),
                     taken_at,
-                }
+                })
             }
-            SnapshotJob::Engine(exchange) => engine_record(&exchange),
         })
         .collect();
     match journal.save_snapshots(&records).await {

@@ -385,10 +385,11 @@ struct Checkpointer {
 }
 
 impl Checkpointer {
-    /// Checkpoints through `pool`; past `limit_frames` frames, with `gate` held, and waiting
-    /// for the WAL's readers once `appending` says this process writes the log. (RESTART takes
-    /// SQLite's own write lock while it waits: in a process that only reads, a projector, a
-    /// query server, a tool, it would stall the writer's appends in SQLite's busy handler.)
+    /// Checkpoints through `pool`; past `limit_frames` frames, once `appending` says this
+    /// process writes the log, again with `gate` held, waiting for the WAL's readers. (RESTART
+    /// takes SQLite's own write lock while it waits: in a process that only reads, a projector,
+    /// a query server, a tool, it would stall the writer's appends in SQLite's busy handler;
+    /// and such a process has no appends of its own to hold.)
     fn start(
         pool: SqlitePool,
         gate: Arc<tokio::sync::Mutex<()>>,
@@ -412,13 +413,11 @@ impl Checkpointer {
                 // The copy of most of the WAL, beside the appends; then, if it holds too much,
                 // the copy of the rest with the appends held, and the wait for its readers.
                 let frames = checkpoint(&mut connection, "PASSIVE").await;
-                if frames.is_some_and(|frames| frames > limit_frames) {
+                if frames.is_some_and(|frames| frames > limit_frames)
+                    && appending.load(std::sync::atomic::Ordering::Relaxed)
+                {
                     let _appends_held = gate.lock().await;
-                    if appending.load(std::sync::atomic::Ordering::Relaxed) {
-                        restart(&mut connection).await;
-                    } else {
-                        checkpoint(&mut connection, "PASSIVE").await;
-                    }
+                    restart(&mut connection).await;
                 }
             }
         });
